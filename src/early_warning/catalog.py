@@ -1,0 +1,564 @@
+"""The indicator catalog: what is measured, in which unit, and which way is risk.
+
+The catalog is a folder of YAML files (see docs/catalog.md):
+
+    sources.yaml          the publications cited, by key
+    <family>.yaml         one family and its indicators (every other *.yaml file)
+
+`load_catalog(folder)` reads and validates all of it and returns a `Catalog`. Any
+mistake raises `CatalogError` with one line naming the file, the indicator and the
+field, so that a typo in a weight or a missing citation is found at load time and
+never turns into a silently wrong score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CatalogError, NotFoundError
+
+__all__ = [
+    "KINDS",
+    "NORMALISATIONS",
+    "Catalog",
+    "Citation",
+    "Family",
+    "Indicator",
+    "Source",
+    "load_catalog",
+]
+
+KINDS = ("continuous", "ordinal", "boolean", "event")
+FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily", "irregular")
+NORMALISATIONS = ("minmax", "log", "zscore", "ordinal", "boolean")
+_METHODS_FOR_KIND = {
+    "continuous": ("minmax", "log", "zscore"),
+    "event": ("minmax", "log", "zscore"),
+    "ordinal": ("ordinal",),
+    "boolean": ("boolean",),
+}
+ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,63}")
+TRUE_WORDS = frozenset({"true", "yes", "1"})
+FALSE_WORDS = frozenset({"false", "no", "0"})
+
+_INDICATOR_KEYS = {
+    "id", "name", "description", "unit", "kind", "range", "levels", "direction",
+    "frequency", "max_age_days", "half_life_days", "weight", "normalisation", "citations",
+}  # fmt: skip
+_REQUIRED_INDICATOR_KEYS = {
+    "id", "name", "description", "unit", "kind", "direction", "frequency",
+    "max_age_days", "weight", "normalisation", "citations",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Source:
+    """A publication the catalog and the embedded data cite."""
+
+    key: str
+    author: str
+    title: str
+    publisher: str
+    date: str
+    published: str
+    url: str | None = None
+    note: str | None = None
+
+    def reference(self) -> str:
+        """The citation as a reader expects it: author, title, publisher, date."""
+        return f"{self.author}, \u201c{self.title}\u201d, {self.publisher}, {self.date}"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where in a publication an indicator's definition or direction comes from."""
+
+    source: str
+    section: str
+    quote: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator definition. Values are validated by `parse_value`."""
+
+    id: str
+    name: str
+    family: str
+    description: str
+    unit: str
+    kind: str
+    higher_is_riskier: bool
+    direction_reasoning: str
+    contested: bool
+    frequency: str
+    max_age_days: int
+    weight: float
+    normalisation: Mapping[str, Any]
+    citations: tuple[Citation, ...]
+    range: tuple[float, float] | None = None
+    levels: Mapping[int, str] | None = None
+    half_life_days: float | None = None
+    file: str = ""
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The valid values as [min, max], whatever the kind."""
+        if self.kind == "boolean":
+            return (0.0, 1.0)
+        if self.kind == "ordinal":
+            assert self.levels is not None
+            return (float(min(self.levels)), float(max(self.levels)))
+        assert self.range is not None
+        return self.range
+
+    def parse_value(self, text: str) -> float:
+        """Turn the text of a value into a number, or raise ValueError saying why."""
+        return self.value_parser()(text)
+
+    def value_parser(self) -> Callable[[str], float]:
+        """A fast parser for this indicator's values (used in bulk ingest)."""
+        return _make_value_parser(self)
+
+    def describe_value(self, value: float) -> str:
+        """A value as a reader wants to see it: a label for levels, true/false, a number."""
+        if self.kind == "boolean":
+            return "true" if value >= 0.5 else "false"
+        if self.kind == "ordinal" and self.levels is not None:
+            level = round(value)
+            return f"{level} ({self.levels.get(level, '?')})"
+        return f"{value:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "unit": self.unit,
+            "kind": self.kind,
+            "range": list(self.range) if self.range else None,
+            "levels": dict(self.levels) if self.levels else None,
+            "direction": {
+                "higher_is_riskier": self.higher_is_riskier,
+                "reasoning": self.direction_reasoning,
+                "contested": self.contested,
+            },
+            "frequency": self.frequency,
+            "max_age_days": self.max_age_days,
+            "half_life_days": self.half_life_days,
+            "weight": self.weight,
+            "normalisation": dict(self.normalisation),
+            "citations": [
+                {k: v for k, v in vars(c).items() if v is not None} for c in self.citations
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Family:
+    id: str
+    name: str
+    description: str
+    weight: float
+    file: str
+    indicators: tuple[str, ...] = ()
+
+
+@dataclass
+class Catalog:
+    """All families, indicators and sources, plus a hash that versions them."""
+
+    folder: Path
+    sources: dict[str, Source]
+    families: dict[str, Family]
+    indicators: dict[str, Indicator]
+    version: str
+    _parsers: dict[str, Callable[[str], float]] = field(default_factory=dict, repr=False)
+
+    def __iter__(self) -> Iterator[Indicator]:
+        return iter(self.indicators.values())
+
+    def __len__(self) -> int:
+        return len(self.indicators)
+
+    def __contains__(self, indicator_id: object) -> bool:
+        return indicator_id in self.indicators
+
+    def get(self, indicator_id: str) -> Indicator:
+        try:
+            return self.indicators[indicator_id]
+        except KeyError:
+            raise NotFoundError(f"unknown indicator {indicator_id!r}") from None
+
+    def parser(self, indicator_id: str) -> Callable[[str], float]:
+        """The cached value parser of an indicator (KeyError if unknown)."""
+        parser = self._parsers.get(indicator_id)
+        if parser is None:
+            parser = self._parsers[indicator_id] = self.indicators[indicator_id].value_parser()
+        return parser
+
+    def in_family(self, family_id: str) -> list[Indicator]:
+        return [self.indicators[i] for i in self.families[family_id].indicators]
+
+
+# -- value parsing -------------------------------------------------------------------
+
+
+def _parse_number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{_clip(text)!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{_clip(text)!r} is not a finite number")
+    return number
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _make_value_parser(ind: Indicator) -> Callable[[str], float]:
+    if ind.kind == "boolean":
+
+        def parse_boolean(text: str) -> float:
+            word = text.strip().lower()
+            if word in TRUE_WORDS:
+                return 1.0
+            if word in FALSE_WORDS:
+                return 0.0
+            raise ValueError(f"{_clip(text)!r} is not a boolean (true/false/yes/no/1/0)")
+
+        return parse_boolean
+
+    if ind.kind == "ordinal":
+        assert ind.levels is not None
+        by_label = {label.strip().lower(): float(n) for n, label in ind.levels.items()}
+        by_number = {str(n): float(n) for n in ind.levels}
+        by_number.update({f"{n}.0": float(n) for n in ind.levels})
+        known = ", ".join(str(n) for n in ind.levels)
+
+        def parse_ordinal(text: str) -> float:
+            key = text.strip()
+            level = by_number.get(key)
+            if level is None:
+                level = by_label.get(key.lower())
+            if level is None:
+                raise ValueError(f"{_clip(text)!r} is not a level of {ind.id} (levels {known})")
+            return level
+
+        return parse_ordinal
+
+    assert ind.range is not None
+    low, high = ind.range
+
+    def parse_number_in_range(text: str) -> float:
+        number = _parse_number(text)
+        if number < low or number > high:
+            raise ValueError(f"{number:g} is outside the valid range [{low:g}, {high:g}]")
+        return number
+
+    return parse_number_in_range
+
+
+# -- loading and validation --------------------------------------------------------
+
+
+def load_catalog(folder: str | Path) -> Catalog:
+    """Load and validate every YAML file of a catalog folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CatalogError(f"{folder}: catalog folder not found")
+    sources_file = folder / "sources.yaml"
+    if not sources_file.is_file():
+        raise CatalogError(f"{sources_file}: file not found (the catalog needs its sources)")
+    digest = hashlib.sha256()
+    sources = _load_sources(sources_file, digest)
+    families: dict[str, Family] = {}
+    indicators: dict[str, Indicator] = {}
+    family_files = sorted(p for p in folder.glob("*.yaml") if p.name != "sources.yaml")
+    if not family_files:
+        raise CatalogError(f"{folder}: no family files (*.yaml) besides sources.yaml")
+    for path in family_files:
+        family, members = _load_family(path, sources, indicators, digest)
+        families[family.id] = family
+        for ind in members:
+            indicators[ind.id] = ind
+    return Catalog(folder, sources, families, indicators, digest.hexdigest()[:16])
+
+
+def _read_yaml(path: Path, digest: Any) -> Any:
+    raw = path.read_bytes()
+    digest.update(path.name.encode() + b"\0" + raw)
+    try:
+        return yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CatalogError(f"{path}: {where}invalid YAML ({problem})") from None
+
+
+def _load_sources(path: Path, digest: Any) -> dict[str, Source]:
+    data = _read_yaml(path, digest)
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+        raise CatalogError(f"{path}: expected a mapping 'sources:' of key -> publication")
+    sources = {}
+    for key, entry in data["sources"].items():
+        where = f"{path}: source {key!r}"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{where}: expected a mapping")
+        for name in ("author", "title", "publisher", "date", "published"):
+            if not str(entry.get(name) or "").strip():
+                raise CatalogError(f"{where}: field {name!r} is required")
+        sources[str(key)] = Source(
+            key=str(key),
+            author=str(entry["author"]),
+            title=str(entry["title"]),
+            publisher=str(entry["publisher"]),
+            date=str(entry["date"]),
+            published=str(entry["published"]),
+            url=entry.get("url"),
+            note=entry.get("note"),
+        )
+    return sources
+
+
+def _load_family(
+    path: Path, sources: Mapping[str, Source], seen: Mapping[str, Indicator], digest: Any
+) -> tuple[Family, list[Indicator]]:
+    data = _read_yaml(path, digest)
+    if not isinstance(data, dict) or not isinstance(data.get("family"), dict):
+        raise CatalogError(f"{path}: expected a 'family:' mapping and an 'indicators:' list")
+    fam = data["family"]
+    fam_id = str(fam.get("id", ""))
+    if fam_id != path.stem:
+        raise CatalogError(
+            f"{path}: family field 'id': {fam_id!r} must match the file name {path.stem!r}"
+        )
+    for name in ("name", "description"):
+        if not str(fam.get(name) or "").strip():
+            raise CatalogError(f"{path}: family field {name!r} is required")
+    fam_weight = _non_negative(fam.get("weight"), f"{path}: family field 'weight'")
+    raw_indicators = data.get("indicators")
+    if not isinstance(raw_indicators, list) or not raw_indicators:
+        raise CatalogError(f"{path}: field 'indicators': expected a non-empty list")
+    members: list[Indicator] = []
+    for position, raw in enumerate(raw_indicators, start=1):
+        ind = _parse_indicator(path, position, raw, fam_id, sources)
+        if ind.id in seen or any(m.id == ind.id for m in members):
+            other = seen[ind.id].file if ind.id in seen else path.name
+            raise CatalogError(f"{path}: indicator {ind.id!r}: field 'id': also defined in {other}")
+        members.append(ind)
+    family = Family(
+        id=fam_id,
+        name=str(fam["name"]),
+        description=str(fam["description"]).strip(),
+        weight=fam_weight,
+        file=path.name,
+        indicators=tuple(m.id for m in members),
+    )
+    return family, members
+
+
+def _non_negative(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CatalogError(f"{where}: expected a number, got {value!r}")
+    if value < 0:
+        raise CatalogError(f"{where}: must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _parse_indicator(
+    path: Path, position: int, raw: Any, family: str, sources: Mapping[str, Source]
+) -> Indicator:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: indicator #{position}: expected a mapping")
+    ind_id = str(raw.get("id", f"#{position}"))
+    where = f"{path}: indicator {ind_id!r}"
+
+    def fail(field_name: str, problem: str) -> CatalogError:
+        return CatalogError(f"{where}: field {field_name!r}: {problem}")
+
+    if not ID_PATTERN.fullmatch(ind_id):
+        raise fail("id", "use lower-case letters, digits and _ (2-64 characters)")
+    unknown = set(raw) - _INDICATOR_KEYS
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown field (check the spelling)")
+    for name in sorted(_REQUIRED_INDICATOR_KEYS - set(raw)):
+        raise fail(name, "is required")
+    for name in ("name", "description", "unit"):
+        if not isinstance(raw[name], str) or not raw[name].strip():
+            raise fail(name, "expected non-empty text")
+
+    kind = raw["kind"]
+    if kind not in KINDS:
+        raise fail("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    frequency = raw["frequency"]
+    if frequency not in FREQUENCIES:
+        raise fail("frequency", f"{frequency!r} is not one of {', '.join(FREQUENCIES)}")
+
+    value_range = _parse_range(raw.get("range"), kind, fail)
+    levels = _parse_levels(raw.get("levels"), kind, fail)
+
+    direction = raw["direction"]
+    if not isinstance(direction, dict):
+        raise fail("direction", "expected a mapping with higher_is_riskier and reasoning")
+    if not isinstance(direction.get("higher_is_riskier"), bool):
+        raise fail("direction", "'higher_is_riskier' must be true or false")
+    reasoning = direction.get("reasoning")
+    if not isinstance(reasoning, str) or not reasoning.strip():
+        raise fail("direction", "'reasoning' is required: say why, with the reports' argument")
+    contested = direction.get("contested", False)
+    if not isinstance(contested, bool):
+        raise fail("direction", "'contested' must be true or false")
+
+    max_age = raw["max_age_days"]
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        raise fail("max_age_days", f"expected a whole number of days > 0, got {max_age!r}")
+    half_life = raw.get("half_life_days")
+    if kind == "event" and half_life is None:
+        raise fail("half_life_days", "is required for kind 'event'")
+    if half_life is not None:
+        if isinstance(half_life, bool) or not isinstance(half_life, int | float) or half_life <= 0:
+            raise fail("half_life_days", f"expected a number of days > 0, got {half_life!r}")
+        half_life = float(half_life)
+
+    try:
+        weight = _non_negative(raw["weight"], "weight")
+    except CatalogError as exc:
+        raise fail("weight", str(exc).split(": ", 1)[1]) from None
+
+    normalisation = _parse_normalisation(raw["normalisation"], kind, value_range, fail)
+    citations = _parse_citations(raw["citations"], sources, fail)
+
+    return Indicator(
+        id=ind_id,
+        name=raw["name"].strip(),
+        family=family,
+        description=" ".join(raw["description"].split()),
+        unit=raw["unit"].strip(),
+        kind=kind,
+        higher_is_riskier=direction["higher_is_riskier"],
+        direction_reasoning=" ".join(reasoning.split()),
+        contested=contested,
+        frequency=frequency,
+        max_age_days=max_age,
+        weight=weight,
+        normalisation=normalisation,
+        citations=citations,
+        range=value_range,
+        levels=levels,
+        half_life_days=half_life,
+        file=path.name,
+    )
+
+
+def _parse_range(raw: Any, kind: str, fail: Callable[[str, str], CatalogError]) -> Any:
+    if kind in ("ordinal", "boolean"):
+        if raw is not None:
+            raise fail("range", f"not used for kind {kind!r} (the levels define the values)")
+        return None
+    if raw is None:
+        raise fail("range", f"is required for kind {kind!r}")
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        or not raw[0] < raw[1]
+    ):
+        raise fail("range", "expected [min, max] with min < max")
+    return (float(raw[0]), float(raw[1]))
+
+
+def _parse_levels(raw: Any, kind: str, fail: Callable[[str, str], CatalogError]) -> Any:
+    if kind != "ordinal":
+        if raw is not None:
+            raise fail("levels", f"only ordinal indicators have levels, this one is {kind!r}")
+        return None
+    if not isinstance(raw, dict) or len(raw) < 2:
+        raise fail("levels", "expected a mapping of at least two level numbers to meanings")
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in raw):
+        raise fail("levels", "level numbers must be whole numbers")
+    numbers = sorted(raw)
+    if numbers != list(range(len(numbers))):
+        raise fail("levels", f"levels must be 0, 1, 2, ... without gaps, got {numbers}")
+    labels = [str(v).strip() for v in raw.values()]
+    if not all(labels):
+        raise fail("levels", "every level needs a meaning")
+    if len({label.lower() for label in labels}) != len(labels):
+        raise fail("levels", "two levels have the same meaning")
+    return {int(k): str(v).strip() for k, v in sorted(raw.items())}
+
+
+def _parse_normalisation(
+    raw: Any, kind: str, value_range: Any, fail: Callable[[str, str], CatalogError]
+) -> dict[str, Any]:
+    if not isinstance(raw, dict) or "method" not in raw:
+        raise fail("normalisation", "expected a mapping with a 'method'")
+    method = raw["method"]
+    allowed = _METHODS_FOR_KIND[kind]
+    if method not in allowed:
+        raise fail("normalisation", f"method {method!r} does not fit kind {kind!r} (use {allowed})")
+    result = dict(raw)
+    if method in ("minmax", "log"):
+        goalposts = raw.get("goalposts")
+        if (
+            not isinstance(goalposts, list)
+            or len(goalposts) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in goalposts)
+            or not goalposts[0] < goalposts[1]
+        ):
+            raise fail("normalisation", "'goalposts' must be [lower, upper] with lower < upper")
+        low, high = value_range
+        if goalposts[0] < low or goalposts[1] > high:
+            raise fail("normalisation", f"goalposts {goalposts} lie outside the range")
+        if method == "log" and goalposts[0] < 0:
+            raise fail("normalisation", "log goalposts must be >= 0")
+        result["goalposts"] = [float(goalposts[0]), float(goalposts[1])]
+    if method == "zscore":
+        window = raw.get("baseline_weeks")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 8:
+            raise fail("normalisation", "'baseline_weeks' must be a whole number >= 8")
+    return result
+
+
+def _parse_citations(
+    raw: Any, sources: Mapping[str, Source], fail: Callable[[str, str], CatalogError]
+) -> tuple[Citation, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise fail("citations", "at least one citation is required")
+    citations = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise fail("citations", "each citation is a mapping with 'source' and 'section'")
+        key = item.get("source")
+        if key not in sources:
+            raise fail("citations", f"source {key!r} is not in sources.yaml")
+        section = item.get("section")
+        if not isinstance(section, str) or not section.strip():
+            raise fail("citations", f"citation of {key!r} needs a 'section'")
+        extra = set(item) - {"source", "section", "quote", "note"}
+        if extra:
+            raise fail("citations", f"unknown citation field {sorted(extra)[0]!r}")
+        citations.append(
+            Citation(
+                source=key,
+                section=section.strip(),
+                quote=item.get("quote"),
+                note=item.get("note"),
+            )
+        )
+    return tuple(citations)

@@ -1,0 +1,213 @@
+"""Configuration: a TOML file, overridden by environment variables.
+
+Every setting has a default (`DEFAULTS`), so no file is needed to start. A file named
+by `--config` or `EARLY_WARNING_CONFIG` overrides the defaults; an environment
+variable `EARLY_WARNING_<SECTION>_<KEY>` overrides the file (for example
+`EARLY_WARNING_INGEST_MAX_FILE_BYTES=1000000`), and `EARLY_WARNING_DB` overrides
+`database.path`. Relative paths in a file are relative to that file's folder.
+
+Unknown sections or keys and values of the wrong type are refused with the file and the
+key named, because a mistyped key that is silently ignored is a setting that silently
+does not apply.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["DEFAULTS", "Config", "bundled_path", "load_config"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_SECRET_WORDS = ("password", "token", "secret")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "database": {
+        "path": "early-warning.db",
+    },
+    "catalog": {
+        "dir": "",  # empty: the catalog shipped with the project
+        "default_subject": "BLR",
+    },
+    "ingest": {
+        "max_file_bytes": 512 * 1024 * 1024,
+        "max_field_chars": 4000,
+        "http_timeout_seconds": 30.0,
+        "batch_rows": 20000,
+    },
+    "paths": {
+        "models": "",  # empty: the models shipped with the project
+        "reports": "reports",
+    },
+    "mail": {
+        "host": "127.0.0.1",
+        "port": 25,
+        "username": "",
+        "password": "",
+        "sender": "early-warning@localhost",
+        "starttls": False,
+        "timeout_seconds": 30.0,
+    },
+}
+_PATH_KEYS = {("database", "path"), ("catalog", "dir"), ("paths", "models"), ("paths", "reports")}
+
+
+def bundled_path(name: str) -> Path:
+    """A folder shipped with the project (`indicators`, `models`).
+
+    From a source checkout or an editable install it is the folder at the top of the
+    repository; from a wheel it is the copy bundled inside the package.
+    """
+    checkout = _PACKAGE_DIR.parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    return _PACKAGE_DIR / "_bundled" / name
+
+
+@dataclass
+class Config:
+    """The effective settings, as nested sections of plain values."""
+
+    values: dict[str, dict[str, Any]]
+    file: Path | None = None
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.values["database"]["path"])
+
+    @property
+    def catalog_dir(self) -> Path:
+        configured = self.values["catalog"]["dir"]
+        return Path(configured) if configured else bundled_path("indicators")
+
+    @property
+    def models_dir(self) -> Path:
+        configured = self.values["paths"]["models"]
+        return Path(configured) if configured else bundled_path("models")
+
+    @property
+    def default_subject(self) -> str:
+        return str(self.values["catalog"]["default_subject"])
+
+    def with_db(self, path: str | Path) -> Config:
+        """A copy that uses another database file (the `--db` option)."""
+        values = copy.deepcopy(self.values)
+        values["database"]["path"] = str(path)
+        origins = dict(self.origins, **{"database.path": "--db"})
+        return Config(values, self.file, origins)
+
+    def masked(self) -> dict[str, dict[str, Any]]:
+        """The settings with secrets replaced by '***' (for `config show`)."""
+        shown = copy.deepcopy(self.values)
+        for section, entries in shown.items():
+            for key, value in entries.items():
+                if any(word in key for word in _SECRET_WORDS) and value:
+                    shown[section][key] = "***"
+        shown["catalog"]["dir"] = str(self.catalog_dir)
+        shown["paths"]["models"] = str(self.models_dir)
+        return shown
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file (if any), then the environment."""
+    env = os.environ if env is None else env
+    values = copy.deepcopy(DEFAULTS)
+    origins = {f"{s}.{k}": "default" for s, keys in DEFAULTS.items() for k in keys}
+    file = None
+    if path is None and env.get("EARLY_WARNING_CONFIG"):
+        path = env["EARLY_WARNING_CONFIG"]
+    if path is not None:
+        file = Path(path)
+        _apply_file(values, origins, file)
+    _apply_env(values, origins, env)
+    return Config(values, file, origins)
+
+
+def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file: Path) -> None:
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML ({exc})") from None
+    for section, entries in data.items():
+        if section not in DEFAULTS:
+            raise ConfigError(f"{file}: unknown section [{section}] (known: {', '.join(DEFAULTS)})")
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{file}: [{section}] must be a table")
+        for key, value in entries.items():
+            where = f"{file}: [{section}] {key}"
+            values[section][key] = _coerce(section, key, value, where)
+            if (section, key) in _PATH_KEYS and value:
+                resolved = Path(value).expanduser()
+                if not resolved.is_absolute():
+                    resolved = file.resolve().parent / resolved
+                values[section][key] = str(resolved)
+            origins[f"{section}.{key}"] = str(file)
+
+
+def _apply_env(
+    values: dict[str, dict[str, Any]], origins: dict[str, str], env: Mapping[str, str]
+) -> None:
+    if env.get("EARLY_WARNING_DB"):
+        values["database"]["path"] = env["EARLY_WARNING_DB"]
+        origins["database.path"] = "EARLY_WARNING_DB"
+    for section, keys in DEFAULTS.items():
+        for key in keys:
+            name = f"EARLY_WARNING_{section.upper()}_{key.upper()}"
+            if name in env:
+                values[section][key] = _coerce_text(section, key, env[name], name)
+                origins[f"{section}.{key}"] = name
+
+
+def _coerce(section: str, key: str, value: Any, where: str) -> Any:
+    if key not in DEFAULTS[section]:
+        known = ", ".join(DEFAULTS[section])
+        raise ConfigError(f"{where}: unknown key (known in [{section}]: {known})")
+    default = DEFAULTS[section][key]
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{where}: expected a number > 0, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
+    return value
+
+
+def _coerce_text(section: str, key: str, text: str, where: str) -> Any:
+    default = DEFAULTS[section][key]
+    value: Any = text
+    try:
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            value = lowered in ("true", "1", "yes")
+        elif isinstance(default, int):
+            value = int(text)
+        elif isinstance(default, float):
+            value = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: cannot read {text!r} as {type(default).__name__}") from None
+    return _coerce(section, key, value, where)

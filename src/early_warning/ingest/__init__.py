@@ -1,0 +1,389 @@
+"""Ingestion: files, URLs and single observations into the store.
+
+`ingest(store, catalog, source)` takes a path or an http(s) URL. The whole input is
+read inside one transaction: either every valid row and every reject lands, with the
+run recorded, or (if the file turns out to be unusable half way, say undecodable at
+line 90,000) nothing does, and the refusal is logged. Identical content ingested again
+adds nothing: the file's SHA-256 is looked up first, and each row's content hash is
+unique in the table.
+
+`observe(store, catalog, ...)` records one observation typed on the command line or in
+a form, through exactly the same validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..catalog import Catalog
+from ..config import Config
+from ..errors import IngestError, InputError
+from ..store import Store
+from .readers import Table, detect_format, raw_csv_text, read_table
+from .validate import (
+    OBSERVATION_COLUMNS,
+    EventRules,
+    ObservationRules,
+    Problem,
+    formula_like,
+)
+
+__all__ = ["IngestResult", "Limits", "RejectInfo", "ingest", "observe"]
+
+_RECORDED_AT = 11  # positions in the tuples the rules build (store column order)
+_RUN_ID = 17
+_EVENT_RECORDED_AT = 9
+_EVENT_RUN_ID = 10
+_REJECT_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an input may weigh: from the `[ingest]` section of the configuration."""
+
+    max_file_bytes: int = 512 * 1024 * 1024
+    max_field_chars: int = 4000
+    http_timeout_seconds: float = 30.0
+    batch_rows: int = 20000
+
+    @classmethod
+    def from_config(cls, config: Config) -> Limits:
+        section = config.values["ingest"]
+        return cls(
+            max_file_bytes=int(section["max_file_bytes"]),
+            max_field_chars=int(section["max_field_chars"]),
+            http_timeout_seconds=float(section["http_timeout_seconds"]),
+            batch_rows=int(section["batch_rows"]),
+        )
+
+
+@dataclass(frozen=True)
+class RejectInfo:
+    line: int
+    field: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did; `exit_code` follows DESIGN.md 3.3."""
+
+    uri: str
+    status: str  # ok | partial | duplicate
+    kind: str = "observations"
+    format: str = ""
+    run_id: int | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_unchanged: int = 0
+    rows_rejected: int = 0
+    flagged: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    rejects: list[RejectInfo] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rows_rejected else 0
+
+    def summary(self) -> str:
+        if self.status == "duplicate":
+            return f"{self.uri}: {self.message}; nothing added"
+        parts = [
+            f"{self.rows_read:,} read",
+            f"{self.rows_loaded:,} loaded",
+            f"{self.rows_unchanged:,} already present",
+            f"{self.rows_rejected:,} rejected",
+        ]
+        if self.flagged:
+            parts.append(f"{self.flagged:,} flagged as formula-like text")
+        return f"{self.uri}: {self.kind}: " + ", ".join(parts) + f" (run {self.run_id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "rejects"}
+        data["rejects"] = [vars(r) for r in self.rejects]
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def ingest(
+    store: Store,
+    catalog: Catalog,
+    source: str | Path,
+    *,
+    default_subject: str = "BLR",
+    limits: Limits | None = None,
+    fmt: str | None = None,
+) -> IngestResult:
+    """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole."""
+    limits = limits or Limits()
+    text = str(source)
+    if urllib.parse.urlsplit(text).scheme in ("http", "https"):
+        with _downloaded(text, limits) as (path, declared):
+            return _ingest_path(
+                store, catalog, path, text, default_subject, limits, fmt or declared
+            )
+    if "://" in text:
+        raise IngestError(f"{text}: only files and http(s) URLs can be ingested")
+    return _ingest_path(store, catalog, Path(text), text, default_subject, limits, fmt)
+
+
+def _ingest_path(
+    store: Store,
+    catalog: Catalog,
+    path: Path,
+    uri: str,
+    default_subject: str,
+    limits: Limits,
+    fmt: str | None,
+) -> IngestResult:
+    sha256, size = _check_file(path, uri, limits)
+    try:
+        fmt = detect_format(path, fmt)
+        table = read_table(path, fmt, limits.max_file_bytes)
+    except IngestError as exc:
+        store.record_refused_run(uri, str(exc), sha256, size)
+        raise
+    earlier = store.completed_run_for(sha256, table.kind)
+    if earlier is not None:
+        _close(table)
+        when = str(earlier["started_at"])[:10]
+        message = f"already ingested in run {earlier['id']} on {when}"
+        return IngestResult(uri, "duplicate", table.kind, fmt, earlier["id"], message=message)
+    started = time.perf_counter()
+    try:
+        with store.transaction():
+            run_id = store.begin_run(uri, table.kind, fmt, sha256, size)
+            result = _load(store, catalog, table, uri, run_id, default_subject, limits)
+            result.format = fmt
+            result.seconds = round(time.perf_counter() - started, 3)
+            store.finish_run(
+                run_id,
+                status=result.status,
+                rows_read=result.rows_read,
+                rows_loaded=result.rows_loaded,
+                rows_unchanged=result.rows_unchanged,
+                rows_rejected=result.rows_rejected,
+                message=result.summary(),
+                duration_seconds=result.seconds,
+            )
+    except IngestError as exc:
+        store.record_refused_run(uri, str(exc), sha256, size)
+        raise
+    return result
+
+
+def _close(table: Table) -> None:
+    close = getattr(table.records, "close", None)
+    if close is not None:
+        close()
+
+
+def _check_file(path: Path, uri: str, limits: Limits) -> tuple[str, int]:
+    """Refuse a missing, unreadable or oversized file; return its SHA-256 and size."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise IngestError(f"{uri}: not a file")
+    except FileNotFoundError:
+        raise IngestError(f"{uri}: file not found") from None
+    except OSError as exc:
+        raise IngestError(f"{uri}: cannot read ({exc.strerror})") from None
+    if size > limits.max_file_bytes:
+        raise IngestError(
+            f"{uri}: {size:,} bytes is over the limit of {limits.max_file_bytes:,} "
+            "(ingest.max_file_bytes)"
+        )
+    if size == 0:
+        raise IngestError(f"{uri}: the file is empty; expected a header row")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest(), size
+
+
+def _load(
+    store: Store,
+    catalog: Catalog,
+    table: Table,
+    uri: str,
+    run_id: int,
+    default_subject: str,
+    limits: Limits,
+) -> IngestResult:
+    recorded_at = store.now()
+    args = (default_subject, store.source_id, store.today(), limits.max_field_chars)
+    if table.kind == "observations":
+        rules: ObservationRules | EventRules = ObservationRules(catalog, *args)
+        insert, at_recorded, at_run = store.insert_observations, _RECORDED_AT, _RUN_ID
+    else:
+        rules = EventRules(*args)
+        insert, at_recorded, at_run = store.insert_events, _EVENT_RECORDED_AT, _EVENT_RUN_ID
+    check = rules.check
+    result = IngestResult(uri, "ok", table.kind, run_id=run_id)
+    batch: list[list[Any]] = []
+    rejects: list[tuple[Any, ...]] = []
+    read = loaded = flagged = 0
+    batch_rows = limits.batch_rows
+    for line, fields, raw in table.records:
+        read += 1
+        outcome = fields if isinstance(fields, Problem) else check(fields, line)
+        if isinstance(outcome, Problem):
+            if raw is None:
+                raw = raw_csv_text(fields) if not isinstance(fields, Problem) else ""
+            rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, recorded_at))
+            if len(result.rejects) < _REJECT_SAMPLE:
+                result.rejects.append(RejectInfo(line, outcome.field, outcome.reason))
+            continue
+        outcome[at_recorded] = recorded_at
+        outcome[at_run] = run_id
+        if table.kind == "observations" and outcome[16]:
+            flagged += 1
+        batch.append(outcome)
+        if len(batch) >= batch_rows:
+            loaded += insert(batch)
+            batch.clear()
+    if batch:
+        loaded += insert(batch)
+    store.insert_rejects(rejects)
+    valid = read - len(rejects)
+    result.rows_read = read
+    result.rows_loaded = loaded
+    result.rows_unchanged = valid - loaded
+    result.rows_rejected = len(rejects)
+    result.flagged = flagged
+    result.status = "partial" if rejects else "ok"
+    return result
+
+
+# -- URLs ----------------------------------------------------------------------------
+
+_CONTENT_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+
+
+@contextmanager
+def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
+    """Fetch a URL into a temporary file, refusing it if it grows past the limit."""
+    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
+    request = urllib.request.Request(url, headers={"User-Agent": "early-warning"})
+    fd, name = tempfile.mkstemp(prefix="early-warning-", suffix=suffix or ".download")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(request, timeout=limits.http_timeout_seconds) as resp:
+                    declared = resp.headers.get("Content-Length")
+                    if declared and declared.isdigit() and int(declared) > limits.max_file_bytes:
+                        raise IngestError(
+                            f"{url}: {int(declared):,} bytes is over the limit of "
+                            f"{limits.max_file_bytes:,} (ingest.max_file_bytes)"
+                        )
+                    content_type = resp.headers.get_content_type()
+                    received = 0
+                    while chunk := resp.read(1 << 16):
+                        received += len(chunk)
+                        if received > limits.max_file_bytes:
+                            raise IngestError(
+                                f"{url}: more than {limits.max_file_bytes:,} bytes "
+                                "(ingest.max_file_bytes)"
+                            )
+                        out.write(chunk)
+            except urllib.error.HTTPError as exc:
+                raise IngestError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            except urllib.error.URLError as exc:
+                raise IngestError(f"{url}: cannot fetch ({exc.reason})") from None
+            except TimeoutError:
+                raise IngestError(
+                    f"{url}: no answer within {limits.http_timeout_seconds:g} s"
+                ) from None
+        declared_format = (
+            None
+            if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
+            else (_CONTENT_TYPES.get(content_type))
+        )
+        yield path, declared_format
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# -- one observation by hand ---------------------------------------------------------
+
+
+def observe(
+    store: Store,
+    catalog: Catalog,
+    indicator: str,
+    value: str,
+    *,
+    date: str,
+    default_subject: str = "BLR",
+    limits: Limits | None = None,
+    **optional: str | None,
+) -> IngestResult:
+    """Record one observation, validated exactly like a file row.
+
+    `optional` takes the other canonical columns (subject, source, citation, published,
+    reliability, credibility, unit, note). A rejected observation is kept in `rejects`
+    like any file row, and the result says why.
+    """
+    limits = limits or Limits()
+    unknown = set(optional) - set(OBSERVATION_COLUMNS)
+    if unknown:
+        raise InputError(f"observe: unknown field {sorted(unknown)[0]!r}")
+    given = {"indicator": indicator, "date": date, "value": value, **optional}
+    fields = [str(given.get(name) or "").strip() for name in OBSERVATION_COLUMNS]
+    uri = "manual:observe"
+    with store.transaction():
+        run_id = store.begin_run(uri, "observations", "manual", "", 0)
+        rules = ObservationRules(
+            catalog, default_subject, store.source_id, store.today(), limits.max_field_chars
+        )
+        outcome = rules.check(fields, 1)
+        result = IngestResult(uri, "ok", "observations", "manual", run_id, rows_read=1)
+        now = store.now()
+        if isinstance(outcome, Problem):
+            store.insert_rejects(
+                [(run_id, uri, 1, outcome.field, outcome.reason, raw_csv_text(fields), now)]
+            )
+            result.status, result.rows_rejected = "partial", 1
+            result.rejects.append(RejectInfo(1, outcome.field, outcome.reason))
+        else:
+            outcome[_RECORDED_AT], outcome[_RUN_ID] = now, run_id
+            result.rows_loaded = store.insert_observations([outcome])
+            result.rows_unchanged = 1 - result.rows_loaded
+            result.flagged = int(bool(outcome[16]))
+        store.finish_run(
+            run_id,
+            status=result.status,
+            rows_read=1,
+            rows_loaded=result.rows_loaded,
+            rows_unchanged=result.rows_unchanged,
+            rows_rejected=result.rows_rejected,
+            message=result.summary(),
+            duration_seconds=0.0,
+        )
+    return result
+
+
+# Re-exported for callers that want to warn about formula-like text themselves.
+__all__ += ["formula_like"]

@@ -1,0 +1,279 @@
+"""Row validation: the rules every observation and event must pass.
+
+The same rules apply to every way data comes in (CSV, XLSX, JSON, NDJSON, a URL,
+`observe` on the command line, the web form): a row is checked against the catalog and
+either becomes a database tuple or a `Problem` naming the field and the reason. The
+checks are written for speed, because a bulk file has a million rows: parsers are
+looked up once per indicator and periods are parsed through a cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog import Catalog
+from ..periods import PeriodError, parse_period
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_REQUIRED",
+    "OBSERVATION_COLUMNS",
+    "OBSERVATION_REQUIRED",
+    "EventRules",
+    "ObservationRules",
+    "Problem",
+    "formula_like",
+]
+
+# The canonical observation file (DESIGN.md 3.1), in the documented column order.
+OBSERVATION_COLUMNS = (
+    "indicator", "date", "value", "subject", "source", "citation", "published",
+    "reliability", "credibility", "unit", "note",
+)  # fmt: skip
+OBSERVATION_REQUIRED = ("indicator", "date", "value")
+# The escalation-event file (DESIGN.md 3.2) plus optional provenance columns.
+EVENT_COLUMNS = (
+    "date", "subject", "kind", "severity", "title", "citation", "source", "published", "note",
+)  # fmt: skip
+EVENT_REQUIRED = ("date", "kind", "severity", "title")
+
+SUBJECT_PATTERN = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RELIABILITY = frozenset("ABCDEF")
+CREDIBILITY = frozenset("123456")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a row was rejected: the field (or 'row') and the reason, in a few words."""
+
+    field: str
+    reason: str
+
+
+def formula_like(text: str) -> bool:
+    """True for text a spreadsheet would run as a formula (and that is not a number)."""
+    if not text or not text.startswith(_FORMULA_START):
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def _content_hash(parts: Sequence[str]) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()
+
+
+class _Rules:
+    """What observation and event rules share: limits, sources, dates, hostile text."""
+
+    def __init__(
+        self,
+        default_subject: str,
+        source_id: Callable[[str], int],
+        today: dt.date,
+        max_field_chars: int,
+    ) -> None:
+        self.default_subject = default_subject
+        self._source_id = source_id
+        self._source_ids: dict[str, int] = {}
+        self.today_text = today.isoformat()
+        self.max_field_chars = max_field_chars
+        self._first_seen: dict[tuple[str, ...], int] = {}
+
+    def source(self, name: str) -> int | None:
+        if not name:
+            return None
+        found = self._source_ids.get(name)
+        if found is None:
+            found = self._source_ids[name] = self._source_id(name)
+        return found
+
+    def text_problem(self, columns: Sequence[str], row: Sequence[str]) -> Problem | None:
+        """Over-long fields and control characters (NUL and the like) in any field."""
+        limit = self.max_field_chars
+        for name, text in zip(columns, row, strict=False):
+            if len(text) > limit:
+                return Problem(name, f"{len(text):,} characters, over the limit of {limit:,}")
+            if _CONTROL.search(text):
+                return Problem(name, "contains a control character (NUL or similar)")
+        return None
+
+    def subject(self, text: str) -> str | Problem:
+        if not text:
+            return self.default_subject
+        if not SUBJECT_PATTERN.fullmatch(text):
+            return Problem("subject", f"{text[:20]!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+        return text
+
+    def published(self, text: str) -> str | Problem:
+        """The date from which a value counts as known (conservative: end of period).
+
+        Without a publication date, a value counts as known from the day it is recorded.
+        """
+        if not text:
+            return self.today_text
+        try:
+            known = parse_period(text).end
+        except PeriodError as exc:
+            return Problem("published", str(exc))
+        if known > self.today_text:
+            return Problem("published", f"{text!r} is in the future")
+        return known
+
+    def duplicate(self, key: tuple[str, ...], line: int, same: str) -> Problem | None:
+        first = self._first_seen.setdefault(key, line)
+        if first != line:
+            return Problem("row", f"duplicate of line {first} (same {same})")
+        return None
+
+
+class ObservationRules(_Rules):
+    """Validate canonical observation rows against the catalog.
+
+    `check(row, line)` takes the row's fields in `OBSERVATION_COLUMNS` order (missing
+    optional fields as empty text) and returns either a `Problem` or the tuple to insert
+    (`store.OBSERVATION_COLUMNS` order, with `recorded_at` and `run_id` to be filled).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        default_subject: str,
+        source_id: Callable[[str], int],
+        today: dt.date,
+        max_field_chars: int,
+    ) -> None:
+        super().__init__(default_subject, source_id, today, max_field_chars)
+        self.catalog = catalog
+        self._units = {ind.id: ind.unit for ind in catalog}
+
+    def check(self, row: Sequence[str], line: int) -> Problem | list[Any]:
+        (indicator, date, value_text, subject, source, citation, published,
+         reliability, credibility, unit, note) = row  # fmt: skip
+        problem = self.text_problem(OBSERVATION_COLUMNS, row)
+        if problem:
+            return problem
+        if not indicator:
+            return Problem("indicator", "is empty")
+        try:
+            parse_value = self.catalog.parser(indicator)
+        except KeyError:
+            return Problem("indicator", f"unknown indicator {indicator[:64]!r}")
+        if not date:
+            return Problem("date", "is empty")
+        try:
+            period = parse_period(date)
+        except PeriodError as exc:
+            return Problem("date", str(exc))
+        if not value_text:
+            return Problem("value", "is empty")
+        try:
+            value = parse_value(value_text)
+        except ValueError as exc:
+            return Problem("value", str(exc))
+        subject = self.subject(subject)
+        if isinstance(subject, Problem):
+            return subject
+        known_from = self.published(published)
+        if isinstance(known_from, Problem):
+            return known_from
+        if reliability:
+            reliability = reliability.upper()
+            if reliability not in RELIABILITY:
+                return Problem("reliability", f"{reliability[:10]!r} is not an Admiralty grade A-F")
+        if credibility and credibility not in CREDIBILITY:
+            return Problem("credibility", f"{credibility[:10]!r} is not an Admiralty grade 1-6")
+        if unit and unit != self._units[indicator]:
+            return Problem(
+                "unit", f"{unit[:40]!r} differs from the catalog unit {self._units[indicator]!r}"
+            )
+        duplicate = self.duplicate(
+            (indicator, subject, period.start, period.end, source),
+            line,
+            "indicator, subject, date and source",
+        )
+        if duplicate:
+            return duplicate
+        flags = ",".join(
+            name
+            for name, text in (("source", source), ("citation", citation), ("note", note))
+            if text and text[0] in "=+-@\t\r" and formula_like(text)
+        )
+        content_hash = _content_hash(
+            (
+                indicator,
+                subject,
+                period.start,
+                period.end,
+                repr(value),
+                source,
+                citation,
+                published,
+                reliability,
+                credibility,
+                unit,
+                note,
+            )
+        )
+        return [
+            indicator, subject, period.text, period.start, period.end, value, value_text,
+            self.source(source), citation or None, published or None, known_from,
+            None,  # recorded_at, filled by the caller
+            reliability or None, credibility or None, unit or None, note or None,
+            (flags and f"formula-like:{flags}") or None,
+            None,  # run_id, filled by the caller
+            line, content_hash,
+        ]  # fmt: skip
+
+
+class EventRules(_Rules):
+    """Validate escalation-event rows (`EVENT_COLUMNS` order)."""
+
+    def check(self, row: Sequence[str], line: int) -> Problem | list[Any]:
+        date, subject, kind, severity, title, citation, source, published, note = row
+        problem = self.text_problem(EVENT_COLUMNS, row)
+        if problem:
+            return problem
+        try:
+            period = parse_period(date)
+        except PeriodError as exc:
+            return Problem("date", str(exc) if date else "is empty")
+        if period.granularity != "day":
+            return Problem("date", f"{date!r}: an event needs a day (YYYY-MM-DD)")
+        subject = self.subject(subject)
+        if isinstance(subject, Problem):
+            return subject
+        if not KIND_PATTERN.fullmatch(kind):
+            return Problem("kind", f"{kind[:30]!r} is not a snake_case kind")
+        if severity.strip() not in ("1", "2", "3"):
+            return Problem("severity", f"{severity[:10]!r} is not 1, 2 or 3")
+        if not title.strip():
+            return Problem("title", "is empty")
+        known_from = self.published(published)
+        if isinstance(known_from, Problem):
+            return known_from
+        duplicate = self.duplicate(
+            (date, subject, kind, title), line, "date, subject, kind and title"
+        )
+        if duplicate:
+            return duplicate
+        content_hash = _content_hash(
+            (period.start, subject, kind, severity.strip(), title, citation, source, note)
+        )
+        return [
+            period.start, subject, kind, int(severity), title, citation or None,
+            self.source(source), note or None, known_from if published else period.start,
+            None,  # recorded_at
+            None,  # run_id
+            line, content_hash,
+        ]  # fmt: skip

@@ -1,0 +1,111 @@
+"""Periods: the time span an observation refers to.
+
+The canonical file (DESIGN.md 3.1) gives the period as one of
+
+    YYYY-MM-DD   a day
+    YYYY-Www     an ISO week (Monday to Sunday)
+    YYYY-MM      a month
+    YYYY-Qn      a quarter
+    YYYY         a year
+
+`parse_period` turns that text into the first and last day of the span. Parsing is
+cached because a file of a million rows repeats a few thousand distinct periods.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+__all__ = ["MAX_YEAR", "MIN_YEAR", "Period", "PeriodError", "parse_date", "parse_period"]
+
+MIN_YEAR = 1900
+MAX_YEAR = 2100
+
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_QUARTER = re.compile(r"(\d{4})-Q([1-4])")
+_YEAR = re.compile(r"(\d{4})")
+
+
+class PeriodError(ValueError):
+    """The text is not a valid period; the message says why in a few words."""
+
+
+class Period(NamedTuple):
+    """A span of days; `start` and `end` are inclusive ISO dates."""
+
+    text: str
+    start: str
+    end: str
+    granularity: str  # day | week | month | quarter | year
+
+
+def _check_year(year: int, text: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PeriodError(f"year {year} in {text!r} is outside {MIN_YEAR}-{MAX_YEAR}")
+
+
+@lru_cache(maxsize=65536)
+def parse_period(text: str) -> Period:
+    """Parse a period in one of the five canonical forms.
+
+    >>> parse_period("2019-Q4")
+    Period(text='2019-Q4', start='2019-10-01', end='2019-12-31', granularity='quarter')
+    """
+    text = text.strip()
+    try:
+        if m := _DAY.fullmatch(text):
+            year = int(m[1])
+            _check_year(year, text)
+            day = dt.date(year, int(m[2]), int(m[3])).isoformat()
+            return Period(text, day, day, "day")
+        if m := _WEEK.fullmatch(text):
+            year, week = int(m[1]), int(m[2])
+            _check_year(year, text)
+            monday = dt.date.fromisocalendar(year, week, 1)
+            sunday = monday + dt.timedelta(days=6)
+            return Period(text, monday.isoformat(), sunday.isoformat(), "week")
+        if m := _MONTH.fullmatch(text):
+            year, month = int(m[1]), int(m[2])
+            _check_year(year, text)
+            last = calendar.monthrange(year, month)[1]
+            return Period(
+                text, f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-{last}", "month"
+            )
+        if m := _QUARTER.fullmatch(text):
+            year, quarter = int(m[1]), int(m[2])
+            _check_year(year, text)
+            first_month = 3 * (quarter - 1) + 1
+            last_month = first_month + 2
+            last = calendar.monthrange(year, last_month)[1]
+            return Period(
+                text,
+                f"{year:04d}-{first_month:02d}-01",
+                f"{year:04d}-{last_month:02d}-{last}",
+                "quarter",
+            )
+        if m := _YEAR.fullmatch(text):
+            year = int(m[1])
+            _check_year(year, text)
+            return Period(text, f"{year:04d}-01-01", f"{year:04d}-12-31", "year")
+    except ValueError as exc:  # month 13, day 31 in April, week 54, ...
+        if isinstance(exc, PeriodError):
+            raise
+        raise PeriodError(f"{text!r} is not a real date ({exc})") from None
+    raise PeriodError(
+        f"{text[:40]!r} is not a period (use YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn or YYYY)"
+    )
+
+
+def parse_date(text: str) -> dt.date:
+    """Parse an as-of or publication date; a coarser period means its last day.
+
+    Taking the last day is the conservative reading: a figure "published 2019-12" is
+    treated as known on 2019-12-31, never earlier.
+    """
+    return dt.date.fromisoformat(parse_period(text).end)

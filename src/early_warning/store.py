@@ -1,0 +1,631 @@
+"""The SQLite store: schema, migrations and queries.
+
+One file holds everything. It is opened with foreign keys on and in WAL mode, so a
+reader (the web page, `status`) never blocks the daemon's writer.
+
+Observations are bitemporal. Each row has
+  * the period it describes (`period_start` .. `period_end`),
+  * when it became known (`known_from`: the `published` date if given, else the day
+    it was recorded), and
+  * when this system recorded it (`recorded_at`).
+A revised value is a new row, never an update; "as known on date D" keeps the rows with
+`known_from <= D` and, per indicator, subject, period and source, the latest of those.
+Re-ingesting identical content adds nothing: every row carries a hash of its content
+and the hash is unique.
+
+Tables: meta, migrations, families, indicators, sources, ingest_runs, observations,
+rejects, events. Views: observations_current, latest_values, rejects_recent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .catalog import Catalog
+from .clock import Clock, SystemClock, iso_timestamp
+from .errors import StoreError
+
+__all__ = ["OBSERVATION_COLUMNS", "Store", "open_store"]
+
+# Column order of the bulk observation insert (see ingest).
+OBSERVATION_COLUMNS = (
+    "indicator", "subject", "period", "period_start", "period_end", "value", "value_text",
+    "source_id", "citation", "published", "known_from", "recorded_at", "reliability",
+    "credibility", "unit", "note", "flags", "run_id", "line", "content_hash",
+)  # fmt: skip
+EVENT_COLUMNS = (
+    "date", "subject", "kind", "severity", "title", "citation", "source_id", "note",
+    "known_from", "recorded_at", "run_id", "line", "content_hash",
+)  # fmt: skip
+
+
+# -- migrations ----------------------------------------------------------------------
+# Each migration runs once, in order, inside a transaction, and is recorded in the
+# `migrations` table. Never edit a released migration: add a new one.
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["families"].create(
+        {"id": str, "name": str, "description": str, "weight": float, "in_catalog": int},
+        pk="id",
+        not_null={"name"},
+    )
+    db["indicators"].create(
+        {
+            "id": str,
+            "family": str,
+            "name": str,
+            "description": str,
+            "unit": str,
+            "kind": str,
+            "range_min": float,
+            "range_max": float,
+            "levels": str,
+            "higher_is_riskier": int,
+            "direction_reasoning": str,
+            "contested": int,
+            "frequency": str,
+            "max_age_days": int,
+            "half_life_days": float,
+            "weight": float,
+            "normalisation": str,
+            "citations": str,
+            "in_catalog": int,
+            "catalog_version": str,
+        },
+        pk="id",
+        not_null={"family", "name", "unit", "kind"},
+        foreign_keys=[("family", "families", "id")],
+    )
+    db["sources"].create(
+        {
+            "id": int,
+            "name": str,
+            "author": str,
+            "title": str,
+            "publisher": str,
+            "date": str,
+            "published": str,
+            "url": str,
+            "note": str,
+        },
+        pk="id",
+        not_null={"name"},
+    )
+    db["sources"].create_index(["name"], unique=True)
+    db["ingest_runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "uri": str,
+            "kind": str,
+            "format": str,
+            "sha256": str,
+            "bytes": int,
+            "rows_read": int,
+            "rows_loaded": int,
+            "rows_unchanged": int,
+            "rows_rejected": int,
+            "status": str,
+            "message": str,
+            "duration_seconds": float,
+        },
+        pk="id",
+        not_null={"started_at", "uri", "status"},
+    )
+    db["ingest_runs"].create_index(["sha256"])
+    db["observations"].create(
+        {
+            "id": int,
+            "indicator": str,
+            "subject": str,
+            "period": str,
+            "period_start": str,
+            "period_end": str,
+            "value": float,
+            "value_text": str,
+            "source_id": int,
+            "citation": str,
+            "published": str,
+            "known_from": str,
+            "recorded_at": str,
+            "reliability": str,
+            "credibility": str,
+            "unit": str,
+            "note": str,
+            "flags": str,
+            "run_id": int,
+            "line": int,
+            "content_hash": str,
+        },
+        pk="id",
+        not_null={
+            "indicator",
+            "subject",
+            "period",
+            "period_start",
+            "period_end",
+            "value",
+            "value_text",
+            "known_from",
+            "recorded_at",
+            "content_hash",
+        },
+        foreign_keys=[
+            ("indicator", "indicators", "id"),
+            ("source_id", "sources", "id"),
+            ("run_id", "ingest_runs", "id"),
+        ],
+    )
+    db["observations"].create_index(["content_hash"], unique=True)
+    db["observations"].create_index(["indicator", "subject", "period_end"])
+    db["rejects"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "uri": str,
+            "line": int,
+            "field": str,
+            "reason": str,
+            "raw": str,
+            "recorded_at": str,
+        },
+        pk="id",
+        not_null={"reason", "raw", "recorded_at"},
+        foreign_keys=[("run_id", "ingest_runs", "id")],
+    )
+    db["rejects"].create_index(["run_id"])
+    db["events"].create(
+        {
+            "id": int,
+            "date": str,
+            "subject": str,
+            "kind": str,
+            "severity": int,
+            "title": str,
+            "citation": str,
+            "source_id": int,
+            "note": str,
+            "known_from": str,
+            "recorded_at": str,
+            "run_id": int,
+            "line": int,
+            "content_hash": str,
+        },
+        pk="id",
+        not_null={"date", "subject", "kind", "severity", "title", "recorded_at"},
+        foreign_keys=[("source_id", "sources", "id"), ("run_id", "ingest_runs", "id")],
+    )
+    db["events"].create_index(["content_hash"], unique=True)
+    db["events"].create_index(["subject", "date"])
+
+
+def _m002_views(db: sqlite_utils.Database) -> None:
+    db.create_view(
+        "observations_current",
+        """
+        SELECT * FROM (
+          SELECT o.*, ROW_NUMBER() OVER (
+            PARTITION BY o.indicator, o.subject, o.period_start, o.period_end,
+                         COALESCE(o.source_id, -1)
+            ORDER BY o.known_from DESC, o.recorded_at DESC, o.id DESC) AS revision_rank
+          FROM observations o)
+        WHERE revision_rank = 1
+        """,
+    )
+    db.create_view(
+        "latest_values",
+        """
+        SELECT r.indicator, i.name AS indicator_name, i.family, r.subject, r.period,
+               r.value, r.value_text, i.unit, s.name AS source, r.citation,
+               r.reliability, r.credibility, r.known_from, r.recorded_at, r.id AS observation_id
+        FROM (
+          SELECT o.*, ROW_NUMBER() OVER (
+            PARTITION BY o.indicator, o.subject
+            ORDER BY o.period_end DESC, o.known_from DESC, o.recorded_at DESC, o.id DESC) AS rn
+          FROM observations o) r
+        JOIN indicators i ON i.id = r.indicator
+        LEFT JOIN sources s ON s.id = r.source_id
+        WHERE r.rn = 1
+        """,
+    )
+    db.create_view(
+        "rejects_recent",
+        """
+        SELECT j.id, j.run_id, j.uri, j.line, j.field, j.reason, substr(j.raw, 1, 200) AS raw,
+               j.recorded_at
+        FROM rejects j ORDER BY j.id DESC
+        """,
+    )
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
+    ("001_initial", _m001_initial),
+    ("002_views", _m002_views),
+)
+
+
+# -- the store -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one ingest run did (a row of `ingest_runs`)."""
+
+    id: int
+    uri: str
+    status: str
+    rows_read: int
+    rows_loaded: int
+    rows_unchanged: int
+    rows_rejected: int
+    message: str
+
+
+class Store:
+    """A handle on one SQLite file; the only place that writes SQL."""
+
+    def __init__(self, path: str | Path, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self.clock: Clock = clock or SystemClock()
+        try:
+            self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a SQLite database ({exc})") from None
+        self.migrate()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> str:
+        return iso_timestamp(self.clock.now())
+
+    def today(self) -> dt.date:
+        return self.clock.now().date()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All writes inside succeed together or not at all."""
+        with self.db.atomic():
+            yield self
+
+    # -- schema ----------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this file has not seen; return their names."""
+        try:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
+            applied = []
+            for name, migration in MIGRATIONS:
+                if name in done:
+                    continue
+                with self.db.atomic():
+                    migration(self.db)
+                    self.db.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        (name, self.now()),
+                    )
+                applied.append(name)
+            return applied
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot prepare the database ({exc})") from None
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def sync_catalog(self, catalog: Catalog) -> None:
+        """Make the families, indicators and sources tables match the catalog.
+
+        Definitions that left the catalog stay (observations may point at them) but are
+        marked `in_catalog = 0`.
+        """
+        with self.db.atomic():
+            self.db.execute("UPDATE families SET in_catalog = 0")
+            self.db.execute("UPDATE indicators SET in_catalog = 0")
+            self.db["families"].upsert_all(
+                (
+                    {
+                        "id": f.id,
+                        "name": f.name,
+                        "description": f.description,
+                        "weight": f.weight,
+                        "in_catalog": 1,
+                    }
+                    for f in catalog.families.values()
+                ),
+                pk="id",
+            )
+            self.db["indicators"].upsert_all(
+                (_indicator_row(ind, catalog.version) for ind in catalog), pk="id"
+            )
+            for source in catalog.sources.values():
+                self._upsert_source(source.key, vars(source))
+            self.db["meta"].upsert({"key": "catalog_version", "value": catalog.version}, pk="key")
+
+    def catalog_version(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
+        return row[0] if row else None
+
+    # -- sources ---------------------------------------------------------------------
+
+    def _upsert_source(self, name: str, fields: dict[str, Any]) -> int:
+        columns = ("author", "title", "publisher", "date", "published", "url", "note")
+        values = [fields.get(c) for c in columns]
+        self.db.execute(
+            f"INSERT INTO sources (name, {', '.join(columns)}) VALUES (?{', ?' * len(columns)}) "
+            f"ON CONFLICT(name) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns),
+            [name, *values],
+        )
+        return self.source_id(name)
+
+    def source_id(self, name: str) -> int:
+        """The id of a source by its short name, creating a bare entry when new."""
+        row = self.db.execute("SELECT id FROM sources WHERE name = ?", [name]).fetchone()
+        if row:
+            return int(row[0])
+        cursor = self.db.execute("INSERT INTO sources (name) VALUES (?)", [name])
+        return int(cursor.lastrowid or 0)
+
+    # -- ingest runs -----------------------------------------------------------------
+
+    def begin_run(self, uri: str, kind: str, fmt: str, sha256: str, size: int) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO ingest_runs (started_at, uri, kind, format, sha256, bytes, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            [self.now(), uri, kind, fmt, sha256, size],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, **fields: Any) -> None:
+        fields["finished_at"] = self.now()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.db.execute(
+            f"UPDATE ingest_runs SET {assignments} WHERE id = ?", [*fields.values(), run_id]
+        )
+
+    def record_refused_run(self, uri: str, reason: str, sha256: str = "", size: int = 0) -> int:
+        """Log a refused input (nothing else is written)."""
+        now = self.now()
+        cursor = self.db.execute(
+            "INSERT INTO ingest_runs (started_at, finished_at, uri, sha256, bytes, status, "
+            "message, rows_read, rows_loaded, rows_unchanged, rows_rejected) "
+            "VALUES (?, ?, ?, ?, ?, 'refused', ?, 0, 0, 0, 0)",
+            [now, now, uri, sha256, size, reason],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def completed_run_for(self, sha256: str, kind: str) -> dict[str, Any] | None:
+        """The earlier run that already ingested content with this hash, if any."""
+        rows = self.db.query(
+            "SELECT * FROM ingest_runs WHERE sha256 = ? AND kind = ? "
+            "AND status IN ('ok', 'partial') ORDER BY id LIMIT 1",
+            [sha256, kind],
+        )
+        return next(iter(rows), None)
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    # -- bulk writes (called inside one transaction by ingest) ------------------------
+
+    def insert_observations(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert observation tuples (OBSERVATION_COLUMNS order); return how many were new."""
+        before = self.conn.total_changes
+        self.conn.executemany(_INSERT_OBSERVATION, rows)
+        return self.conn.total_changes - before
+
+    def insert_events(self, rows: Sequence[Sequence[Any]]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany(_INSERT_EVENT, rows)
+        return self.conn.total_changes - before
+
+    def insert_rejects(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert (run_id, uri, line, field, reason, raw, recorded_at) tuples."""
+        self.conn.executemany(
+            "INSERT INTO rejects (run_id, uri, line, field, reason, raw, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # -- queries ---------------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0])
+
+    def observations(
+        self,
+        *,
+        indicator: str | None = None,
+        subject: str | None = None,
+        as_of: dt.date | None = None,
+        recorded_before: str | None = None,
+        all_revisions: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Observations as known on `as_of` (default: everything known now).
+
+        Without `all_revisions`, only the latest known revision of each
+        (indicator, subject, period, source) is returned.
+        """
+        where, params = _observation_filter(indicator, subject, as_of, recorded_before)
+        ranked = f"""
+            SELECT o.*, s.name AS source, ROW_NUMBER() OVER (
+              PARTITION BY o.indicator, o.subject, o.period_start, o.period_end,
+                           COALESCE(o.source_id, -1)
+              ORDER BY o.known_from DESC, o.recorded_at DESC, o.id DESC) AS revision_rank
+            FROM observations o LEFT JOIN sources s ON s.id = o.source_id
+            WHERE {where}"""
+        sql = f"SELECT * FROM ({ranked})"
+        if not all_revisions:
+            sql += " WHERE revision_rank = 1"
+        sql += " ORDER BY indicator, subject, period_start, known_from, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.db.query(sql, params))
+
+    def latest_values(
+        self, subject: str | None = None, as_of: dt.date | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """For each indicator, the observation of the latest period known on `as_of`."""
+        where, params = _observation_filter(None, subject, as_of, None)
+        sql = f"""
+            SELECT * FROM (
+              SELECT o.*, s.name AS source, ROW_NUMBER() OVER (
+                PARTITION BY o.indicator, o.subject
+                ORDER BY o.period_end DESC, o.known_from DESC, o.recorded_at DESC, o.id DESC)
+                AS rn
+              FROM observations o LEFT JOIN sources s ON s.id = o.source_id
+              WHERE {where})
+            WHERE rn = 1 ORDER BY indicator"""
+        return {row["indicator"]: row for row in self.db.query(sql, params)}
+
+    def rejects(self, run_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if run_id is None:
+            sql, params = "SELECT * FROM rejects ORDER BY id DESC LIMIT ?", [limit]
+        else:
+            sql, params = (
+                "SELECT * FROM rejects WHERE run_id = ? ORDER BY id LIMIT ?",
+                [
+                    run_id,
+                    limit,
+                ],
+            )
+        return list(self.db.query(sql, params))
+
+    def events(self, subject: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT e.*, s.name AS source FROM events e LEFT JOIN sources s ON s.id = e.source_id"
+        params: list[Any] = []
+        if subject:
+            sql += " WHERE e.subject = ?"
+            params.append(subject)
+        return list(self.db.query(sql + " ORDER BY e.date, e.id", params))
+
+    def subjects(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT subject FROM observations")]
+
+    def status(self) -> dict[str, Any]:
+        """Counts, sizes and the last run: what `db status` shows."""
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        last = self.runs(limit=1)
+        period = self.db.execute(
+            "SELECT min(period_start), max(period_end), max(recorded_at) FROM observations"
+        ).fetchone()
+        return {
+            "path": str(self.path.resolve()),
+            "bytes": size,
+            "migrations": self.applied_migrations(),
+            "catalog_version": self.catalog_version(),
+            "tables": {
+                name: self.count(name)
+                for name in (
+                    "indicators",
+                    "sources",
+                    "observations",
+                    "rejects",
+                    "events",
+                    "ingest_runs",
+                )
+            },
+            "subjects": sorted(self.subjects()),
+            "first_period": period[0],
+            "last_period": period[1],
+            "last_recorded_at": period[2],
+            "last_run": last[0] if last else None,
+        }
+
+
+def _observation_filter(
+    indicator: str | None, subject: str | None, as_of: dt.date | None, recorded_before: str | None
+) -> tuple[str, list[Any]]:
+    clauses, params = ["1 = 1"], []
+    if indicator:
+        clauses.append("o.indicator = ?")
+        params.append(indicator)
+    if subject:
+        clauses.append("o.subject = ?")
+        params.append(subject)
+    if as_of is not None:
+        clauses.append("o.known_from <= ?")
+        params.append(as_of.isoformat())
+    if recorded_before is not None:
+        clauses.append("o.recorded_at <= ?")
+        params.append(recorded_before)
+    return " AND ".join(clauses), params
+
+
+# Only a repeated content hash is skipped; any other constraint failure is a bug and
+# must raise (OR IGNORE would silently drop rows that break NOT NULL or CHECK).
+_INSERT_OBSERVATION = (
+    f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(OBSERVATION_COLUMNS))}) "
+    "ON CONFLICT(content_hash) DO NOTHING"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+    "ON CONFLICT(content_hash) DO NOTHING"
+)
+
+
+def _indicator_row(ind: Any, version: str) -> dict[str, Any]:
+    low, high = ind.value_range
+    return {
+        "id": ind.id,
+        "family": ind.family,
+        "name": ind.name,
+        "description": ind.description,
+        "unit": ind.unit,
+        "kind": ind.kind,
+        "range_min": low,
+        "range_max": high,
+        "levels": json.dumps(ind.levels) if ind.levels else None,
+        "higher_is_riskier": int(ind.higher_is_riskier),
+        "direction_reasoning": ind.direction_reasoning,
+        "contested": int(ind.contested),
+        "frequency": ind.frequency,
+        "max_age_days": ind.max_age_days,
+        "half_life_days": ind.half_life_days,
+        "weight": ind.weight,
+        "normalisation": json.dumps(dict(ind.normalisation)),
+        "citations": json.dumps(ind.to_dict()["citations"]),
+        "in_catalog": 1,
+        "catalog_version": version,
+    }
+
+
+def open_store(path: str | Path, *, create: bool = True, clock: Clock | None = None) -> Store:
+    """Open (and migrate) a store; with `create=False` a missing file is an error."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"{path}: no database here (run `early-warning init` first)")
+    if path.parent and not path.parent.exists():
+        raise StoreError(f"{path}: folder {path.parent} does not exist")
+    return Store(path, clock=clock)
