@@ -155,9 +155,25 @@ def _ingest_path(
     except IngestError as exc:
         store.record_refused_run(uri, str(exc), sha256, size)
         raise
+    try:
+        return _ingest_table(store, catalog, table, uri, fmt, sha256, size, default_subject, limits)
+    finally:
+        table.close()
+
+
+def _ingest_table(
+    store: Store,
+    catalog: Catalog,
+    table: Table,
+    uri: str,
+    fmt: str,
+    sha256: str,
+    size: int,
+    default_subject: str,
+    limits: Limits,
+) -> IngestResult:
     earlier = store.completed_run_for(sha256, table.kind)
     if earlier is not None:
-        _close(table)
         when = str(earlier["started_at"])[:10]
         message = f"already ingested in run {earlier['id']} on {when}"
         return IngestResult(uri, "duplicate", table.kind, fmt, earlier["id"], message=message)
@@ -182,12 +198,6 @@ def _ingest_path(
         store.record_refused_run(uri, str(exc), sha256, size)
         raise
     return result
-
-
-def _close(table: Table) -> None:
-    close = getattr(table.records, "close", None)
-    if close is not None:
-        close()
 
 
 def _check_file(path: Path, uri: str, limits: Limits) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Table:
     kind: str  # observations | events
     columns: tuple[str, ...]
     records: Iterator[Record]
+    close: Callable[[], None] = lambda: None
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:
@@ -151,7 +152,8 @@ def _read_csv(path: Path, max_bytes: int) -> Table:
         raise
     width = len(header)
     in_order = where == list(range(len(columns)))
-    return Table(kind, columns, _csv_records(path, handle, reader, where, width, in_order))
+    records = _csv_records(path, handle, reader, where, width, in_order)
+    return Table(kind, columns, records, handle.close)
 
 
 def _csv_records(
@@ -163,7 +165,7 @@ def _csv_records(
     in_order: bool,
 ) -> Iterator[Record]:
     line = reader.line_num
-    with handle:
+    with handle:  # closed when the records run out, or by Table.close
         while True:
             start = line + 1
             try:
@@ -269,7 +271,7 @@ def _read_xlsx(path: Path) -> Table:
         finally:
             workbook.close()
 
-    return Table(kind, columns, records())
+    return Table(kind, columns, records(), workbook.close)
 
 
 # -- JSON and NDJSON -----------------------------------------------------------------
@@ -313,6 +315,8 @@ def _read_json(path: Path) -> Table:
         data = json.loads(_load_json_text(path))
     except json.JSONDecodeError as exc:
         raise IngestError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    except RecursionError:
+        raise IngestError(f"{path}: JSON nested too deeply to be a table of records") from None
     if not isinstance(data, list):
         raise IngestError(f"{path}: expected a JSON array of objects")
     if not data:
@@ -334,7 +338,7 @@ def _read_ndjson(path: Path) -> Table:
         if text.strip():
             try:
                 first = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 first = None
             break
     if first is None:
@@ -349,6 +353,9 @@ def _read_ndjson(path: Path) -> Table:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield line, Problem("row", f"invalid JSON ({exc.msg})"), text
+                continue
+            except RecursionError:
+                yield line, Problem("row", "JSON nested too deeply"), text
                 continue
             yield line, _json_fields(obj, columns, required), text
 
