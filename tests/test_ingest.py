@@ -269,14 +269,22 @@ def test_event_files_are_recognised_by_their_columns(
         "2015-09-19,BLR,base_announcement,2,Airbase announced,Report section",
         "2018-12-13,BLR,ultimatum,3,Integration ultimatum,Report",
         "2018-12,BLR,ultimatum,3,Month only,Report",
+        "2018-W50,BLR,ultimatum,3,A week,Report",
         "2019-01-01,BLR,ultimatum,5,Too severe,Report",
         "2019-01-02,BLR,Bad Kind,1,Kind,Report",
         header="date,subject,kind,severity,title,citation",
     )
     result = ingest(store, catalog, path)
-    assert (result.kind, result.rows_loaded, result.rows_rejected) == ("events", 2, 3)
+    assert (result.kind, result.rows_loaded, result.rows_rejected) == ("events", 3, 3)
     assert [r.field for r in result.rejects] == ["date", "severity", "kind"]
-    assert [e["kind"] for e in store.events("BLR")] == ["base_announcement", "ultimatum"]
+    events = store.events("BLR")
+    assert [e["kind"] for e in events] == ["base_announcement", "ultimatum", "ultimatum"]
+    month = next(e for e in events if e["title"] == "Month only")
+    assert (month["date"], month["date_end"], month["date_precision"]) == (
+        "2018-12-01",
+        "2018-12-31",
+        "month",
+    )
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -45,7 +45,7 @@ def test_open_store_without_create_names_the_missing_file(tmp_path: Path) -> Non
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.db"
     bogus.write_text("this is not a database" * 100)
-    with pytest.raises(StoreError, match="bogus.db"):
+    with pytest.raises(StoreError, match=r"bogus\.db"):
         Store(bogus)
 
 

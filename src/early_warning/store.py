@@ -43,7 +43,8 @@ OBSERVATION_COLUMNS = (
     "credibility", "unit", "note", "flags", "run_id", "line", "content_hash",
 )  # fmt: skip
 EVENT_COLUMNS = (
-    "date", "subject", "kind", "severity", "title", "citation", "source_id", "note",
+    "date", "date_end", "date_precision", "subject", "kind", "severity", "title",
+    "citation", "source_id", "note",
     "known_from", "recorded_at", "run_id", "line", "content_hash",
 )  # fmt: skip
 
@@ -190,6 +191,8 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         {
             "id": int,
             "date": str,
+            "date_end": str,
+            "date_precision": str,
             "subject": str,
             "kind": str,
             "severity": int,

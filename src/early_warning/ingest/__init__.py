@@ -43,8 +43,8 @@ __all__ = ["IngestResult", "Limits", "RejectInfo", "ingest", "observe"]
 
 _RECORDED_AT = 11  # positions in the tuples the rules build (store column order)
 _RUN_ID = 17
-_EVENT_RECORDED_AT = 9
-_EVENT_RUN_ID = 10
+_EVENT_RECORDED_AT = 11
+_EVENT_RUN_ID = 12
 _REJECT_SAMPLE = 20
 
 

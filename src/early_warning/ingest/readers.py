@@ -225,23 +225,32 @@ def _cell_text(value: Any) -> str:
 
 
 def _read_xlsx(path: Path) -> Table:
-    import zipfile
-
     import openpyxl
 
+    handle = path.open("rb")  # a file object: openpyxl would otherwise judge by the suffix
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise IngestError(f"{path}: not a readable XLSX workbook ({exc})") from None
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # a damaged or foreign file raises many kinds here
+        handle.close()
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path}: not a readable XLSX workbook ({reason})") from None
+
+    def close() -> None:
+        workbook.close()
+        handle.close()
+
+    if not workbook.worksheets:
+        close()
+        raise IngestError(f"{path}: the workbook has no worksheet")
     sheet = workbook.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
     try:
         header = next(rows, None)
     except Exception as exc:  # openpyxl raises many kinds on a damaged sheet
-        workbook.close()
+        close()
         raise IngestError(f"{path}: not a readable XLSX workbook ({exc})") from None
     if header is None:
-        workbook.close()
+        close()
         raise IngestError(f"{path}: the first sheet is empty; expected a header row")
     header_texts = [_cell_text(h) for h in header]
     while header_texts and not header_texts[-1]:
@@ -249,7 +258,7 @@ def _read_xlsx(path: Path) -> Table:
     try:
         kind, columns, where = _map_header(path, header_texts)
     except IngestError:
-        workbook.close()
+        close()
         raise
     width = len(header_texts)
 
@@ -269,9 +278,9 @@ def _read_xlsx(path: Path) -> Table:
         except Exception as exc:
             raise IngestError(f"{path}: damaged workbook ({exc})") from None
         finally:
-            workbook.close()
+            close()
 
-    return Table(kind, columns, records(), workbook.close)
+    return Table(kind, columns, records(), close)
 
 
 # -- JSON and NDJSON -----------------------------------------------------------------

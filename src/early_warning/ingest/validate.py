@@ -248,8 +248,8 @@ class EventRules(_Rules):
             period = parse_period(date)
         except PeriodError as exc:
             return Problem("date", str(exc) if date else "is empty")
-        if period.granularity != "day":
-            return Problem("date", f"{date!r}: an event needs a day (YYYY-MM-DD)")
+        if period.granularity not in ("day", "month", "year"):
+            return Problem("date", f"{date!r}: give an event's day, month or year")
         subject = self.subject(subject)
         if isinstance(subject, Problem):
             return subject
@@ -268,11 +268,22 @@ class EventRules(_Rules):
         if duplicate:
             return duplicate
         content_hash = _content_hash(
-            (period.start, subject, kind, severity.strip(), title, citation, source, note)
+            (
+                period.start,
+                period.end,
+                subject,
+                kind,
+                severity.strip(),
+                title,
+                citation,
+                source,
+                note,
+            )
         )
         return [
-            period.start, subject, kind, int(severity), title, citation or None,
-            self.source(source), note or None, known_from if published else period.start,
+            period.start, period.end, period.granularity, subject, kind, int(severity), title,
+            citation or None,
+            self.source(source), note or None, known_from if published else period.end,
             None,  # recorded_at
             None,  # run_id
             line, content_hash,
