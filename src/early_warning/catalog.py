@@ -46,8 +46,8 @@ _METHODS_FOR_KIND = {
     "boolean": ("boolean",),
 }
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,63}")
-TRUE_WORDS = frozenset({"true", "yes", "1"})
-FALSE_WORDS = frozenset({"false", "no", "0"})
+TRUE_WORDS = frozenset({"true", "yes", "1", "1.0"})
+FALSE_WORDS = frozenset({"false", "no", "0", "0.0"})
 
 _INDICATOR_KEYS = {
     "id", "name", "description", "unit", "kind", "range", "levels", "direction",

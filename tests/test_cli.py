@@ -1,0 +1,173 @@
+"""End-to-end tests of the command line, run from an empty directory."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from early_warning.cli import cli
+
+from .conftest import PROJECT, write_csv
+
+GOOD_AND_BAD = (
+    "ru_support_share_gdp,2015,10,BLR,imf,IMF Article IV,2016-03,B,2,,",
+    "ru_base_status,2015-09,announced unilaterally,,sivitsky2019,,2019-12-31,B,2,,",
+    "gas_price_usd_tcm,2019-12,127,,,,,,,,",
+    "not_an_indicator,2019,1,,,,,,,,",
+    "ru_base_status,2016,9,,,,,,,,",
+    "gas_price_usd_tcm,2019-12,lots,,,,,,,,",
+)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLY_WARNING")}
+    exe = Path(sys.executable).parent / "early-warning"
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_end_to_end_from_an_empty_directory(tmp_path: Path) -> None:
+    init = run("init", cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "early-warning.db").exists()
+
+    data = write_csv(tmp_path / "mixed.csv", *GOOD_AND_BAD)
+    first = run("ingest", "mixed.csv", cwd=tmp_path)
+    assert first.returncode == 1
+    assert "6 read, 3 loaded, 0 already present, 3 rejected" in first.stdout
+    assert "rejected line 5: indicator: unknown indicator 'not_an_indicator'" in first.stdout
+
+    again = run("ingest", str(data), cwd=tmp_path)
+    assert again.returncode == 0 and "nothing added" in again.stdout
+
+    listed = json.loads(run("observations", "list", "--json", cwd=tmp_path).stdout)
+    assert len(listed) == 3
+    assert {r["indicator"] for r in listed} == {
+        "ru_support_share_gdp",
+        "ru_base_status",
+        "gas_price_usd_tcm",
+    }
+    as_of = json.loads(
+        run("observations", "list", "--as-of", "2017-01-01", "--json", cwd=tmp_path).stdout
+    )
+    assert [r["indicator"] for r in as_of] == ["ru_support_share_gdp"]
+
+    rejects = json.loads(run("rejects", "list", "--json", cwd=tmp_path).stdout)
+    assert sorted(r["line"] for r in rejects) == [5, 6, 7]
+    assert all(r["raw"] and r["reason"] for r in rejects)
+
+    status = json.loads(run("db", "status", "--json", cwd=tmp_path).stdout)
+    assert status["tables"]["observations"] == 3 and status["tables"]["rejects"] == 3
+
+    observed = run(
+        "observe", "ru_troops_in_belarus", "1500", "--date", "2020-08", "--source", "MoD",
+        "--reliability", "B", "--credibility", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert observed.returncode == 0, observed.stderr
+    bad = run("observe", "ru_troops_in_belarus", "-5", "--date", "2020-08", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("early-warning: rejected: value:")
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "early_warning", "indicators", "show", "ru_base_status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0
+    assert "level 4      deployed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "missing.csv"], "missing.csv: file not found"),
+        (["indicators", "show", "nope"], "unknown indicator 'nope'"),
+        (["observations", "list"], "no database here"),
+        (["--config", "nope.toml", "config", "show"], "nope.toml: configuration file not found"),
+        (["observations", "list", "--as-of", "yesterday"], "--as-of"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    if args[:2] == ["observations", "list"] and "--as-of" in args:
+        run("init", cwd=tmp_path)
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_refused_file_among_good_ones_exits_2_and_loads_the_good(tmp_path: Path) -> None:
+    write_csv(tmp_path / "good.csv", GOOD_AND_BAD[0])
+    write_csv(tmp_path / "bad.csv", "x", header="colour")
+    result = run("ingest", "bad.csv", "good.csv", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert [r["status"] for r in report] == ["refused", "ok"]
+    assert report[1]["rows_loaded"] == 1
+
+
+def test_db_and_config_options_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "ew.toml"
+    config.write_text('[database]\npath = "data/ew.db"\n[mail]\npassword = "hunter2"\n')
+    (tmp_path / "data").mkdir()
+    assert run("--config", str(config), "init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "data" / "ew.db").exists()
+    shown = run("--config", str(config), "config", "show", cwd=tmp_path).stdout
+    assert "hunter2" not in shown and '"***"' in shown
+    assert run("--db", "other.db", "init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "other.db").exists()
+
+
+def test_score_json_shapes_for_lists(tmp_path: Path) -> None:
+    listed = json.loads(run("indicators", "list", "--json", cwd=tmp_path).stdout)
+    assert {"id", "family", "kind", "unit", "direction", "weight", "citations"} <= set(listed[0])
+    one = json.loads(
+        run("indicators", "show", "exercise_transparency", "--json", cwd=tmp_path).stdout
+    )
+    assert one["levels"]["3"].startswith("observers invited beyond")
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}".strip()
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, path))
+    return found
+
+
+ALL_COMMANDS = _commands(cli)
+
+
+@pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
+def test_every_command_has_help_and_is_documented_in_the_readme(
+    path: str, command: click.Command
+) -> None:
+    assert command.help and command.help.strip(), f"{path} has no help text"
+    result = CliRunner().invoke(cli, [*path.split(), "--help"])
+    assert result.exit_code == 0
+    readme = (PROJECT / "README.md").read_text()
+    assert re.search(rf"`early-warning {re.escape(path)}\b", readme), (
+        f"README does not document {path}"
+    )
+
+
+def test_demo_loads_the_embedded_dataset(tmp_path: Path) -> None:
+    result = run("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "0 rejected" in result.stdout and " rejected (run" in result.stdout
+    assert re.search(r"loaded \d{2,} observations and \d{2,} events", result.stdout)
+    assert (tmp_path / "demo" / "demo.db").exists()

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from early_warning import ConfigError, load_config
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(env={})
+    assert config.db_path == Path("early-warning.db")
+    assert config.default_subject == "BLR"
+    assert (config.catalog_dir / "sources.yaml").exists()
+
+
+def test_file_then_environment_override(tmp_path: Path) -> None:
+    file = tmp_path / "ew.toml"
+    file.write_text('[database]\npath = "x.db"\n[ingest]\nmax_file_bytes = 1000\n')
+    config = load_config(file, env={"EARLY_WARNING_INGEST_MAX_FILE_BYTES": "2000"})
+    assert config.db_path == tmp_path / "x.db"  # relative to the file
+    assert config.get("ingest", "max_file_bytes") == 2000
+    assert config.origins["ingest.max_file_bytes"] == "EARLY_WARNING_INGEST_MAX_FILE_BYTES"
+    assert load_config(file, env={"EARLY_WARNING_DB": "/tmp/y.db"}).db_path == Path("/tmp/y.db")
+
+
+def test_config_named_by_environment(tmp_path: Path) -> None:
+    file = tmp_path / "ew.toml"
+    file.write_text('[catalog]\ndefault_subject = "RUS"\n')
+    assert load_config(env={"EARLY_WARNING_CONFIG": str(file)}).default_subject == "RUS"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[databse]\npath = 'x'\n", "unknown section [databse]"),
+        ("[database]\npth = 'x'\n", "[database] pth: unknown key"),
+        ("[ingest]\nmax_file_bytes = 'big'\n", "expected a whole number"),
+        ("[mail]\nstarttls = 'yes'\n", "expected true or false"),
+        ("[mail\n", "invalid TOML"),
+    ],
+)
+def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(file, env={})
+    assert message in str(info.value) and "bad.toml" in str(info.value)
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="EARLY_WARNING_INGEST_BATCH_ROWS"):
+        load_config(env={"EARLY_WARNING_INGEST_BATCH_ROWS": "many"})
+
+
+def test_secrets_are_masked() -> None:
+    config = load_config(env={"EARLY_WARNING_MAIL_PASSWORD": "hunter2"})
+    assert config.get("mail", "password") == "hunter2"
+    assert config.masked()["mail"]["password"] == "***"
