@@ -21,6 +21,7 @@ import click
 
 from . import __version__
 from .catalog import Catalog, load_catalog
+from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .demo import run_demo
 from .errors import EarlyWarningError, InputError
@@ -37,9 +38,13 @@ __all__ = ["cli", "main"]
 class App:
     """What every command needs: the configuration, then the catalog and the store."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or SystemClock()
         self._catalog: Catalog | None = None
+
+    def today(self) -> dt.date:
+        return self.clock.now().date()
 
     @property
     def catalog(self) -> Catalog:
@@ -569,3 +574,7 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]]) -> None:
 
 def main() -> None:
     cli(prog_name="early-warning")
+
+
+# The scoring commands live in their own module; importing it registers them.
+from . import cli_scoring  # noqa: E402, F401

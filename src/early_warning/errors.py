@@ -8,6 +8,7 @@ with the status in `exit_code`; no traceback is shown for a user's mistake.
     EarlyWarningError            base class; exit 2
     ├── ConfigError              the configuration file or an environment override is wrong
     ├── CatalogError             an indicator catalog file is wrong (file, indicator, field)
+    ├── ProfileError             a weight profile is wrong (file, family or indicator, field)
     ├── StoreError               the database cannot be opened, migrated or written
     ├── NotFoundError            a named thing (indicator, source, run) does not exist
     ├── InputError               a value given on the command line or in a form is unusable
@@ -27,6 +28,7 @@ __all__ = [
     "IngestError",
     "InputError",
     "NotFoundError",
+    "ProfileError",
     "StoreError",
 ]
 
@@ -43,6 +45,10 @@ class ConfigError(EarlyWarningError):
 
 class CatalogError(EarlyWarningError):
     """The indicator catalog is invalid; the message names file, indicator and field."""
+
+
+class ProfileError(EarlyWarningError):
+    """A weight profile is invalid; the message names the file and the entry."""
 
 
 class StoreError(EarlyWarningError):

@@ -253,9 +253,70 @@ def _m002_views(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_scoring(db: sqlite_utils.Database) -> None:
+    db["weight_profiles"].create(
+        {
+            "id": int,
+            "name": str,
+            "weights_hash": str,
+            "content": str,
+            "author": str,
+            "note": str,
+            "action": str,
+            "recorded_at": str,
+        },
+        pk="id",
+        not_null={"name", "weights_hash", "content", "action", "recorded_at"},
+    )
+    db["weight_profiles"].create_index(["name", "weights_hash"])
+    db["scores"].create(
+        {
+            "id": int,
+            "subject": str,
+            "week_date": str,
+            "as_of": str,
+            "point_in_time": int,
+            "profile": str,
+            "profile_hash": str,
+            "catalog_version": str,
+            "data_vintage": str,
+            "score": float,
+            "band": str,
+            "coverage": float,
+            "record": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "week_date", "as_of", "profile_hash", "data_vintage", "computed_at"},
+    )
+    db["scores"].create_index(
+        ["subject", "week_date", "as_of", "point_in_time", "profile_hash", "data_vintage"],
+        unique=True,
+    )
+    db["sensitivity_runs"].create(
+        {
+            "id": int,
+            "subject": str,
+            "as_of": str,
+            "point_in_time": int,
+            "profile": str,
+            "profile_hash": str,
+            "data_vintage": str,
+            "draws": int,
+            "concentration": float,
+            "seed": int,
+            "result": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "as_of", "profile_hash", "result", "computed_at"},
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
+    ("003_scoring", _m003_scoring),
 )
 
 
@@ -457,6 +518,87 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+    # -- scoring records -------------------------------------------------------------
+
+    def data_vintage(self, subject: str) -> str:
+        """Names the data a computation saw: the newest record time and the row count."""
+        count, newest = self.db.execute(
+            "SELECT count(*), max(recorded_at) FROM observations WHERE subject = ?", [subject]
+        ).fetchone()
+        return f"{newest or '-'}#{count}"
+
+    def record_profile(
+        self,
+        name: str,
+        weights_hash: str,
+        content: str,
+        action: str,
+        author: str = "",
+        note: str = "",
+    ) -> int:
+        """Audit a weight profile: every change, and the first use of each version."""
+        if action == "used":
+            row = self.db.execute(
+                "SELECT id FROM weight_profiles WHERE name = ? AND weights_hash = ? LIMIT 1",
+                [name, weights_hash],
+            ).fetchone()
+            if row:
+                return int(row[0])
+        cursor = self.db.execute(
+            "INSERT INTO weight_profiles (name, weights_hash, content, author, note, action, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [name, weights_hash, content, author, note, action, self.now()],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def profile_history(self, name: str | None = None) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT id, name, weights_hash, author, note, action, recorded_at FROM weight_profiles"
+        )
+        params: list[Any] = []
+        if name:
+            sql += " WHERE name = ?"
+            params.append(name)
+        return list(self.db.query(sql + " ORDER BY id", params))
+
+    def record_scores(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Store computed weekly scores (a repeat of the same computation is kept once)."""
+        columns = (
+            "subject",
+            "week_date",
+            "as_of",
+            "point_in_time",
+            "profile",
+            "profile_hash",
+            "catalog_version",
+            "data_vintage",
+            "score",
+            "band",
+            "coverage",
+            "record",
+            "computed_at",
+        )
+        with self.db.atomic():
+            self.conn.executemany(
+                f"INSERT INTO scores ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))}) "
+                "ON CONFLICT(subject, week_date, as_of, point_in_time, profile_hash, data_vintage) "
+                "DO NOTHING",
+                [[row.get(c) for c in columns] for row in rows],
+            )
+
+    def record_sensitivity(self, row: dict[str, Any]) -> int:
+        row = dict(row, computed_at=self.now())
+        return int(self.db["sensitivity_runs"].insert(row).last_pk or 0)
+
+    def latest_sensitivity(self, subject: str, profile_hash: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            "SELECT * FROM sensitivity_runs WHERE subject = ? AND profile_hash = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [subject, profile_hash],
+        )
+        return next(iter(rows), None)
 
     # -- queries ---------------------------------------------------------------------
 

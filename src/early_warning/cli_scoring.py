@@ -1,0 +1,534 @@
+"""Commands for the composite score: `score`, `weights ...`, `sensitivity`.
+
+Registered on the main group by `early_warning.cli`; kept apart so each file stays
+readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import math
+import sys
+from typing import Any
+
+import click
+import numpy as np
+import yaml
+
+from .cli import App, as_of_option, cli, echo_json, echo_table, json_option, parse_as_of, pass_app
+from .errors import InputError, NotFoundError, ProfileError
+from .scoring import (
+    CompositeIndex,
+    Profile,
+    ScoreResults,
+    list_profiles,
+    load_profile,
+    parse_profile,
+    record_scores,
+    save_profile,
+    score,
+    sensitivity,
+)
+
+__all__: list[str] = []
+
+
+def _profile(app: App, name: str) -> Profile:
+    return load_profile(app.config.models_dir, name, app.catalog)
+
+
+def _as_of(app: App, text: str | None) -> dt.date:
+    return parse_as_of(text) or app.today()
+
+
+def profile_option(func: Any) -> Any:
+    return click.option(
+        "--profile",
+        default="default",
+        show_default=True,
+        help="Weight profile (models/weights/NAME.yaml) or a path.",
+    )(func)
+
+
+def subject_default_option(func: Any) -> Any:
+    return click.option(
+        "--subject", metavar="CODE", help="Subject to score (default from the configuration)."
+    )(func)
+
+
+def pit_option(func: Any) -> Any:
+    return click.option(
+        "--point-in-time",
+        is_flag=True,
+        help="Use only what was known on the as-of date (default: the best current knowledge).",
+    )(func)
+
+
+# -- score ---------------------------------------------------------------------------
+
+
+@cli.command(name="score")
+@subject_default_option
+@as_of_option
+@profile_option
+@pit_option
+@click.option("--history", is_flag=True, help="Print the weekly series instead of one week.")
+@click.option("--start", metavar="DATE", help="First week of --history (default: first data).")
+@click.option("--end", metavar="DATE", help="Last week of --history (default: the as-of date).")
+@json_option
+@pass_app
+def score_command(
+    app: App,
+    subject: str | None,
+    as_of: str | None,
+    profile: str,
+    point_in_time: bool,
+    history: bool,
+    start: str | None,
+    end: str | None,
+    as_json: bool,
+) -> None:
+    """Score a subject: band, coverage, families, drivers and the change on the week before.
+
+    The result is stored with the profile hash and the data vintage it used.
+    """
+    subject = subject or app.config.default_subject
+    day = parse_as_of(end) if history and end else _as_of(app, as_of)
+    weights = _profile(app, profile)
+    with app.store() as store:
+        results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
+        rows = _history_rows(results, parse_as_of(start)) if history else [results.latest_row]
+        record_scores(store, app.catalog, results, rows)
+    if history:
+        _print_history(results, rows, as_json)
+        return
+    if as_json:
+        echo_json(results.week(-1))
+    else:
+        click.echo(results.summary(-1))
+    if math.isnan(results.score[-1]):
+        sys.exit(1)
+
+
+def _history_rows(results: ScoreResults, start: dt.date | None) -> list[int]:
+    first = 0 if start is None else max(results.panel.row_of(start), 0)
+    return list(range(first, results.panel.n_weeks))
+
+
+def _print_history(results: ScoreResults, rows: list[int], as_json: bool) -> None:
+    if as_json:
+        echo_json([results.week(r) for r in rows])
+        return
+    table = []
+    for r in rows:
+        value = results.score[r]
+        previous = results.score[r - 1] if r > 0 else np.nan
+        table.append(
+            {
+                "week": results.week(r)["week"],
+                "date": results.panel.date(r).isoformat(),
+                "score": "insufficient" if math.isnan(value) else f"{value:.1f}",
+                "band": results.band(r) or "-",
+                "coverage": f"{results.agg.coverage[r]:.0%}",
+                "change": ""
+                if math.isnan(value) or math.isnan(previous)
+                else f"{value - previous:+.1f}",
+            }
+        )
+    echo_table(table, ["week", "date", "score", "band", "coverage", "change"])
+
+
+# -- weights -------------------------------------------------------------------------
+
+
+@cli.group()
+def weights() -> None:
+    """Weight profiles: show, change (with an audit trail), compare and validate."""
+
+
+@weights.command(name="show")
+@click.argument("profile", default="default")
+@json_option
+@pass_app
+def weights_show(app: App, profile: str, as_json: bool) -> None:
+    """Show a profile's weights, each indicator's share of the total, and the reasoning."""
+    p = _profile(app, profile)
+    catalog = app.catalog
+    total_family = sum(p.family_weights.values())
+    rows = []
+    for fam in catalog.families.values():
+        fam_share = p.family_weights[fam.id] / total_family if total_family else 0.0
+        fam_total = sum(p.indicator_weights[i] for i in fam.indicators)
+        for ind in fam.indicators:
+            share = fam_share * p.indicator_weights[ind] / fam_total if fam_total else 0.0
+            rows.append(
+                {
+                    "family": fam.id,
+                    "family_weight": p.family_weights[fam.id],
+                    "indicator": ind,
+                    "weight": p.indicator_weights[ind],
+                    "share": round(share, 5),
+                    "default": ind in p.defaulted,
+                    "reasoning": p.reasoning.get(ind, ""),
+                }
+            )
+    if as_json:
+        echo_json(
+            {
+                "name": p.name,
+                "weights_hash": p.weights_hash,
+                "aggregation": p.aggregation,
+                "bands": dict(zip(("guarded", "elevated", "high", "severe"), p.bands, strict=True)),
+                "min_family_coverage": p.min_family_coverage,
+                "min_total_coverage": p.min_total_coverage,
+                "families": {
+                    f: {"weight": w, "reasoning": p.reasoning.get(f"family:{f}", "")}
+                    for f, w in p.family_weights.items()
+                },
+                "indicators": rows,
+            }
+        )
+        return
+    click.echo(f"profile {p.name} ({p.weights_hash}), {p.aggregation} aggregation")
+    click.echo(
+        "bands: low < "
+        + " <= ".join(
+            f"{b:g} {n}"
+            for b, n in zip(p.bands, ("guarded", "elevated", "high", "severe"), strict=True)
+        )
+    )
+    click.echo(
+        f"minimum coverage: family {p.min_family_coverage:.0%}, total {p.min_total_coverage:.0%}"
+    )
+    for row in rows:
+        row["share"] = f"{row['share']:.1%}"
+        row["weight"] = f"{row['weight']:g}" + (" (catalog)" if row["default"] else "")
+    echo_table(
+        rows, ["family", "family_weight", "indicator", "weight", "share", "reasoning"], width=60
+    )
+
+
+def _parse_assignments(
+    app: App, assignments: tuple[str, ...]
+) -> tuple[dict[str, float], dict[str, float]]:
+    indicators: dict[str, float] = {}
+    families: dict[str, float] = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise InputError(f"{text!r}: write NAME=WEIGHT (an indicator or a family)")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise InputError(f"{text!r}: {value!r} is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise InputError(f"{text!r}: a weight must be a number >= 0")
+        name = name.strip()
+        if name in app.catalog.indicators:
+            indicators[name] = weight
+        elif name in app.catalog.families:
+            families[name] = weight
+        else:
+            raise NotFoundError(f"{name!r} is neither an indicator nor a family of the catalog")
+    return indicators, families
+
+
+@weights.command(name="set")
+@click.argument("assignments", nargs=-1, required=True, metavar="NAME=WEIGHT...")
+@profile_option
+@click.option("--note", required=True, help="Why the weights change (kept in the audit trail).")
+@click.option("--author", help="Who changes them (default: the login name).")
+@click.option("--subject", metavar="CODE", help="Subject whose score to show before and after.")
+@as_of_option
+@json_option
+@pass_app
+def weights_set(
+    app: App,
+    assignments: tuple[str, ...],
+    profile: str,
+    note: str,
+    author: str | None,
+    subject: str | None,
+    as_of: str | None,
+    as_json: bool,
+) -> None:
+    """Change indicator or family weights in a profile; write the YAML and an audit row.
+
+    A profile that does not exist yet starts as a copy of `default`.
+    """
+    indicators, families = _parse_assignments(app, assignments)
+    models = app.config.models_dir
+    path = models / "weights" / f"{profile}.yaml"
+    try:
+        before = _profile(app, profile)
+    except NotFoundError:
+        before = _profile(app, "default")
+        before = dataclasses.replace(before, name=profile, path=path)
+    after = before.with_weights(indicators, families)
+    subject = subject or app.config.default_subject
+    day = _as_of(app, as_of)
+    with app.store() as store:
+        old = score(store, app.catalog, before, subject, day)
+        predicted = _predictions(old, indicators, families)
+        parse_profile(yaml.safe_load(after.to_yaml(app.catalog)), app.catalog, str(path))
+        text = save_profile(after, app.catalog, path)
+        store.record_profile(after.name, after.weights_hash, text, "set", author or _login(), note)
+        new = CompositeIndex(app.catalog, after).fit(old.panel)
+        record_scores(store, app.catalog, new, [new.latest_row])
+    report = {
+        "profile": after.name,
+        "path": str(path),
+        "weights_hash_before": before.weights_hash,
+        "weights_hash": after.weights_hash,
+        "changes": [
+            {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
+            for n, w in {**indicators, **families}.items()
+        ],
+        "subject": subject,
+        "as_of": day.isoformat(),
+        "score_before": _num(old.score[-1]),
+        "score_after": _num(new.score[-1]),
+        "predicted_by_attribution": predicted,
+    }
+    if as_json:
+        echo_json(report)
+        return
+    for change in report["changes"]:
+        click.echo(f"{change['name']}: {change['before']:g} -> {change['after']:g}")
+    click.echo(f"wrote {path} ({before.weights_hash} -> {after.weights_hash}), audit note recorded")
+    if report["score_before"] is not None:
+        line = f"{subject} as of {day}: score {report['score_before']:.2f} -> "
+        line += (
+            f"{report['score_after']:.2f}" if report["score_after"] is not None else "insufficient"
+        )
+        if predicted is not None:
+            line += f" (attribution predicted {predicted:.2f})"
+        click.echo(line)
+
+
+def _predictions(
+    results: ScoreResults, indicators: dict[str, float], families: dict[str, float]
+) -> float | None:
+    """The attribution's prediction, for a single change under arithmetic aggregation."""
+    if len(indicators) + len(families) != 1 or math.isnan(results.score[-1]):
+        return None
+    try:
+        if indicators:
+            ((name, weight),) = indicators.items()
+            return round(results.predict_weight_change(-1, indicator=name, weight=weight), 6)
+        ((name, weight),) = families.items()
+        return round(results.predict_weight_change(-1, family=name, weight=weight), 6)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+@weights.command(name="diff")
+@click.argument("first")
+@click.argument("second")
+@subject_default_option
+@as_of_option
+@pit_option
+@click.option("--start", metavar="DATE", help="Compare from this week (default: first data).")
+@click.option(
+    "--top", type=click.IntRange(min=1), default=10, show_default=True, help="Weeks to list."
+)
+@json_option
+@pass_app
+def weights_diff(
+    app: App,
+    first: str,
+    second: str,
+    subject: str | None,
+    as_of: str | None,
+    point_in_time: bool,
+    start: str | None,
+    top: int,
+    as_json: bool,
+) -> None:
+    """How the score history differs under two profiles: largest gaps and band changes."""
+    a, b = _profile(app, first), _profile(app, second)
+    subject = subject or app.config.default_subject
+    day = _as_of(app, as_of)
+    with app.store() as store:
+        ra = score(store, app.catalog, a, subject, day, point_in_time=point_in_time)
+    rb = CompositeIndex(app.catalog, b).fit(ra.panel)
+    rows = _history_rows(ra, parse_as_of(start))
+    compared = []
+    for r in rows:
+        sa, sb = ra.score[r], rb.score[r]
+        if math.isnan(sa) and math.isnan(sb):
+            continue
+        compared.append(
+            {
+                "week": ra.week(r)["week"],
+                "date": ra.panel.date(r).isoformat(),
+                first: _num(sa),
+                second: _num(sb),
+                "gap": None if math.isnan(sa) or math.isnan(sb) else round(float(sb - sa), 4),
+                f"band_{first}": ra.band(r),
+                f"band_{second}": rb.band(r),
+            }
+        )
+    gaps = [c for c in compared if c["gap"] is not None]
+    band_changes = [c for c in compared if c[f"band_{first}"] != c[f"band_{second}"]]
+    largest = sorted(gaps, key=lambda c: -abs(c["gap"]))[:top]
+    summary = {
+        "subject": subject,
+        "profiles": [first, second],
+        "hashes": [a.weights_hash, b.weights_hash],
+        "weeks_compared": len(compared),
+        "mean_abs_gap": round(float(np.mean([abs(c["gap"]) for c in gaps])), 4) if gaps else None,
+        "max_abs_gap": largest[0] if largest else None,
+        "band_changes": len(band_changes),
+        "largest_gaps": largest,
+        "band_change_weeks": band_changes[:top],
+        "latest": compared[-1] if compared else None,
+    }
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f"{subject}: {first} ({a.weights_hash}) vs {second} ({b.weights_hash}), "
+        f"{len(compared)} weeks"
+    )
+    if not gaps:
+        click.echo("no week has a score under both profiles")
+        return
+    click.echo(
+        f"mean |gap| {summary['mean_abs_gap']:.2f} points; "
+        f"weeks in another band: {len(band_changes)}"
+    )
+    click.echo("largest gaps:")
+    echo_table(largest, ["week", first, second, "gap", f"band_{first}", f"band_{second}"])
+    if band_changes:
+        click.echo("weeks whose band differs:")
+        echo_table(band_changes[:top], ["week", first, second, f"band_{first}", f"band_{second}"])
+
+
+@weights.command(name="validate")
+@click.argument("profiles", nargs=-1)
+@pass_app
+def weights_validate(app: App, profiles: tuple[str, ...]) -> None:
+    """Check profiles against the catalog (all in models/weights/ by default)."""
+    names = list(profiles) or [p.stem for p in list_profiles(app.config.models_dir)]
+    if not names:
+        raise NotFoundError(f"{app.config.models_dir / 'weights'}: no profiles")
+    failed = 0
+    for name in names:
+        try:
+            p = _profile(app, name)
+        except (ProfileError, NotFoundError) as exc:
+            failed += 1
+            click.echo(f"early-warning: error: {exc}", err=True)
+            continue
+        defaulted = f", {len(p.defaulted)} indicators at catalog weight" if p.defaulted else ""
+        click.echo(f"ok  {p.name} ({p.weights_hash}){defaulted}")
+    if failed:
+        sys.exit(2)
+
+
+@weights.command(name="history")
+@click.argument("profile", required=False)
+@json_option
+@pass_app
+def weights_history(app: App, profile: str | None, as_json: bool) -> None:
+    """The audit trail: every change to a profile and the first use of each version."""
+    with app.store() as store:
+        rows = store.profile_history(profile)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        rows, ["id", "name", "weights_hash", "action", "author", "note", "recorded_at"], width=50
+    )
+
+
+# -- sensitivity ---------------------------------------------------------------------
+
+
+@cli.command(name="sensitivity")
+@subject_default_option
+@as_of_option
+@profile_option
+@pit_option
+@click.option(
+    "--draws", type=click.IntRange(min=10), help="Monte Carlo draws (default from the profile)."
+)
+@click.option(
+    "--concentration",
+    type=click.FloatRange(min=0.1),
+    help="Dirichlet concentration (default from the profile).",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default from the profile).")
+@json_option
+@pass_app
+def sensitivity_command(
+    app: App,
+    subject: str | None,
+    as_of: str | None,
+    profile: str,
+    point_in_time: bool,
+    draws: int | None,
+    concentration: float | None,
+    seed: int | None,
+    as_json: bool,
+) -> None:
+    """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices."""
+    p = _profile(app, profile)
+    subject = subject or app.config.default_subject
+    day = _as_of(app, as_of)
+    with app.store() as store:
+        results = score(store, app.catalog, p, subject, day, point_in_time=point_in_time)
+        patterns = len(np.unique(~np.isnan(results.risk), axis=0))
+        with click.progressbar(length=patterns, label="Monte Carlo", file=sys.stderr) as bar:
+            outcome = sensitivity(
+                store, app.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
+                concentration=concentration, seed=seed, progress=bar.update, results=results,
+            )  # fmt: skip
+    if as_json:
+        data = outcome.to_dict()
+        data.pop("history")
+        echo_json(data)
+        return
+    band = outcome.band
+    if band["score"] is None:
+        click.echo(f"{subject} as of {day}: no score (insufficient data), nothing to analyse")
+        sys.exit(1)
+    click.echo(
+        f"{subject} as of {day}, profile {p.name} ({p.weights_hash}), {outcome.draws} draws, "
+        f"concentration {outcome.concentration:g}"
+    )
+    click.echo(
+        f"score {band['score']:.1f}; 5-95% band {band['low']:.1f} .. {band['high']:.1f} "
+        f"(median {band['median']:.1f}); P(high or worse) = {outcome.p_high_or_worse:.1%}"
+    )
+    if outcome.rank_stability:
+        click.echo("family ranks (share of draws keeping the rank):")
+        for fam, info in outcome.rank_stability.items():
+            click.echo(
+                f"  {info['rank']}. {fam:<24} {info['share_at_rank']:.0%}, "
+                f"90% range {info['rank_range_90']}"
+            )
+    if outcome.sobol.get("computed"):
+        click.echo(
+            f"Sobol indices of the weights (+-{outcome.sobol['range']:.0%}), largest total first:"
+        )
+        for item in outcome.sobol["indices"][:8]:
+            click.echo(
+                f"  {item['weight']:<36} first {item['first_order']:.3f}  total {item['total']:.3f}"
+            )
+    else:
+        click.echo(f"Sobol indices: not computed ({outcome.sobol.get('reason')})")

@@ -1,0 +1,370 @@
+"""The composite index: `CompositeIndex(catalog, profile).fit(panel) -> ScoreResults`.
+
+`ScoreResults` holds, for every week of the panel, the normalised risk of each
+indicator, the family scores and coverage, the composite score, its band, and the
+exact contribution of every indicator; `week(row)` gives one week as a plain record
+(the `score --json` shape of DESIGN.md 3.4), `drivers(row)` splits the change from the
+previous week into its causes, and `predict_weight_change` says what a new weight would
+do to the score, from the attribution alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..panel import MISSING, STALE, Panel
+from .aggregate import Aggregate, Structure, aggregate
+from .normalise import normalise_panel
+from .profiles import Profile
+
+__all__ = ["CompositeIndex", "Driver", "ScoreResults"]
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One indicator's part in the change of the score from one week to the next."""
+
+    indicator: str
+    change: float  # points
+    before: float | None  # raw value the week before
+    after: float | None  # raw value this week
+    reason: str  # plain words
+
+
+class CompositeIndex:
+    """The composite index of a catalog under a weight profile."""
+
+    def __init__(self, catalog: Catalog, profile: Profile) -> None:
+        self.catalog = catalog
+        self.profile = profile
+        self.indicators = list(catalog.indicators)
+        self.structure = Structure.build(
+            list(catalog.families), [catalog.indicators[i].family for i in self.indicators]
+        )
+
+    def weight_arrays(self, profile: Profile | None = None) -> tuple[np.ndarray, np.ndarray]:
+        profile = profile or self.profile
+        w = np.array([profile.indicator_weights[i] for i in self.indicators], dtype=float)
+        families = np.array(
+            [profile.family_weights[f] for f in self.structure.families], dtype=float
+        )
+        return w, families
+
+    def normalise(self, panel: Panel, method_for: dict[str, str] | None = None) -> np.ndarray:
+        self._check(panel)
+        return normalise_panel(self.catalog, self.indicators, panel.values, method_for)
+
+    def aggregate(
+        self, risk: np.ndarray, profile: Profile | None = None, method: str | None = None
+    ) -> Aggregate:
+        profile = profile or self.profile
+        w, families = self.weight_arrays(profile)
+        return aggregate(
+            risk,
+            self.structure,
+            w,
+            families,
+            method=method or profile.aggregation,
+            min_family_coverage=profile.min_family_coverage,
+            min_total_coverage=profile.min_total_coverage,
+        )
+
+    def fit(self, panel: Panel) -> ScoreResults:
+        risk = self.normalise(panel)
+        return ScoreResults(self, panel, risk, self.aggregate(risk))
+
+    def _check(self, panel: Panel) -> None:
+        if panel.indicators != self.indicators:
+            raise ValueError("the panel was built from another catalog")
+
+
+class ScoreResults:
+    """Scores for every week of a panel under one profile."""
+
+    def __init__(
+        self, index: CompositeIndex, panel: Panel, risk: np.ndarray, agg: Aggregate
+    ) -> None:
+        self.index = index
+        self.panel = panel
+        self.risk = risk
+        self.agg = agg
+        self.profile = index.profile
+
+    # -- series ---------------------------------------------------------------------
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.agg.score
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return [self.panel.date(r) for r in range(self.panel.n_weeks)]
+
+    @property
+    def latest_row(self) -> int:
+        return self.panel.n_weeks - 1
+
+    def band(self, row: int) -> str | None:
+        return self.profile.band(float(self.agg.score[row]))
+
+    # -- one week -------------------------------------------------------------------
+
+    def week(self, row: int = -1, *, top: int | None = None) -> dict[str, Any]:
+        """One week as the `score --json` record (DESIGN.md 3.4) plus detail."""
+        row = row % self.panel.n_weeks
+        score = _number(self.agg.score[row])
+        structure = self.index.structure
+        families = {}
+        for k, fam in enumerate(structure.families):
+            cov = float(self.agg.family_coverage[row, k])
+            status = "scored" if self.agg.sufficient[row, k] else "insufficient"
+            if self.profile.family_weights[fam] == 0:
+                status = (
+                    "context (weight 0)"
+                    if not math.isnan(self.agg.family_score[row, k])
+                    else "no data"
+                )
+            families[fam] = {
+                "score": _number(100 * self.agg.family_score[row, k])
+                if self.agg.sufficient[row, k]
+                else None,
+                "coverage": round(cov, 4),
+                "status": status,
+                "weight": self.profile.family_weights[fam],
+            }
+        contributions = self._contributions(row)
+        if top is not None:
+            contributions = contributions[:top]
+        previous = row - 1 if row > 0 else None
+        change = None
+        if previous is not None and score is not None and not math.isnan(self.agg.score[previous]):
+            change = round(score - float(self.agg.score[previous]), 4)
+        return {
+            "subject": self.panel.subject,
+            "as_of": self.panel.as_of.isoformat()
+            if row == self.latest_row
+            else self.panel.date(row).isoformat(),
+            "week": _iso_week(self.panel.date(row)),
+            "week_date": self.panel.date(row).isoformat(),
+            "profile": self.profile.name,
+            "profile_hash": self.profile.weights_hash,
+            "point_in_time": self.panel.point_in_time,
+            "score": score,
+            "band": self.band(row),
+            "coverage": round(float(self.agg.coverage[row]), 4),
+            "insufficient": score is None,
+            "families": families,
+            "contributions": contributions,
+            "change": change,
+            "drivers": [vars(d) for d in self.drivers(row)] if previous is not None else [],
+            "stale": self._indicators_with(row, STALE),
+            "missing": self._indicators_with(row, MISSING),
+        }
+
+    def _contributions(self, row: int) -> list[dict[str, Any]]:
+        panel, catalog = self.panel, self.index.catalog
+        items = []
+        for j, ind in enumerate(self.index.indicators):
+            if panel.status[row, j] != 0:
+                continue
+            items.append(
+                {
+                    "indicator": ind,
+                    "contribution": round(float(self.agg.contributions[row, j]), 6),
+                    "risk": round(float(self.risk[row, j]), 6),
+                    "value": float(panel.raw[row, j]),
+                    "display": catalog.indicators[ind].describe_value(float(panel.raw[row, j])),
+                    "age_days": int(panel.age_days[row, j]),
+                    "observation_id": int(panel.obs_id[row, j]),
+                    "family": catalog.indicators[ind].family,
+                }
+            )
+        items.sort(key=lambda item: (-item["contribution"], item["indicator"]))
+        return items
+
+    def _indicators_with(self, row: int, status: int) -> list[str]:
+        return [
+            ind
+            for j, ind in enumerate(self.index.indicators)
+            if self.panel.status[row, j] == status
+        ]
+
+    # -- change and what-if -----------------------------------------------------------
+
+    def drivers(self, row: int = -1, top: int = 3) -> list[Driver]:
+        """The largest contributions to the change from the week before, in plain words."""
+        row = row % self.panel.n_weeks
+        if row == 0 or math.isnan(self.agg.score[row]) or math.isnan(self.agg.score[row - 1]):
+            return []
+        delta = self.agg.contributions[row] - self.agg.contributions[row - 1]
+        order = np.argsort(-np.abs(delta), kind="stable")
+        found = []
+        for j in order[:top]:
+            if abs(delta[j]) < 1e-9:
+                break
+            found.append(self._driver(row, int(j), float(delta[j])))
+        return found
+
+    def _driver(self, row: int, j: int, change: float) -> Driver:
+        panel = self.panel
+        ind = self.index.catalog.indicators[self.index.indicators[j]]
+        k_fam = int(self.index.structure.family_of[j])
+        was, now = bool(self.agg.sufficient[row - 1, k_fam]), bool(self.agg.sufficient[row, k_fam])
+        before_status, after_status = panel.status[row - 1, j], panel.status[row, j]
+        before = float(panel.raw[row - 1, j]) if before_status == 0 else None
+        after = float(panel.raw[row, j]) if after_status == 0 else None
+        sign = "+" if change >= 0 else "\u2212"
+        points = f"{sign}{abs(change):.2f} points"
+        family = self.index.structure.families[k_fam]
+        coverage = float(self.agg.family_coverage[row, k_fam])
+        minimum = self.profile.min_family_coverage
+        if before is not None and after is None:
+            word = "became stale" if after_status == STALE else "has no current value"
+            if was and not now:
+                reason = (
+                    f"{ind.name} {word}; {family} fell to {coverage:.0%} coverage, below the "
+                    f"minimum of {minimum:.0%}, and is no longer counted ({points})"
+                )
+            else:
+                reason = f"{ind.name} {word}; its weight moved to the rest of its family ({points})"
+        elif was and not now:
+            reason = (
+                f"{ind.name}: no longer counted, because {family} fell to {coverage:.0%} "
+                f"coverage, below the minimum of {minimum:.0%} ({points})"
+            )
+        elif now and not was:
+            reason = (
+                f"{ind.name}: counted again, {family} is back to {coverage:.0%} coverage ({points})"
+            )
+        elif before is None and after is not None:
+            reason = f"{ind.name}: new data, {ind.describe_value(after)} ({points})"
+        elif before != after:
+            verb = "rose" if after > before else "fell"
+            reason = (
+                f"{ind.name} {verb} from {ind.describe_value(before)} to "
+                f"{ind.describe_value(after)} ({points})"
+            )
+        else:
+            reason = f"{ind.name}: unchanged value, re-weighted as other data changed ({points})"
+        return Driver(ind.id, round(change, 6), before, after, reason)
+
+    def predict_weight_change(
+        self, row: int, *, indicator: str | None = None, family: str | None = None, weight: float
+    ) -> float:
+        """The score after setting one weight, predicted from the attribution alone.
+
+        For arithmetic aggregation the score is a weighted mean of contributions. With
+        family contribution C_f (the sum of its indicators' contributions) and the
+        indicator's share s_i of its family's weight with data, scaling w_i by k gives
+        C_f' = (C_f + (k-1) c_i) / (1 + (k-1) s_i); scaling a family weight W_f by k
+        gives S' = (S + (k-1) C_f) / (1 + (k-1) a_f), with a_f the family's share.
+        These hold while the set of scored families stays the same; a change that moves
+        a family across the minimum coverage raises `ValueError` (recompute instead).
+        """
+        if self.profile.aggregation != "arithmetic":
+            raise ValueError("the attribution predicts weight changes for arithmetic aggregation")
+        row = row % self.panel.n_weeks
+        score = float(self.agg.score[row])
+        structure = self.index.structure
+        if indicator is not None:
+            j = self.index.indicators.index(indicator)
+            k_fam = int(structure.family_of[j])
+            k = weight / self.profile.indicator_weights[indicator]
+            self._check_sufficiency_kept(row, k_fam, indicator, weight)
+            if self.panel.status[row, j] != 0 or not self.agg.sufficient[row, k_fam]:
+                return score
+            share = float(self.agg.indicator_share[row, j])
+            c_i = float(self.agg.contributions[row, j])
+            c_f = float(self.agg.contributions[row, structure.members(k_fam)].sum())
+            new_c_f = (c_f + (k - 1) * c_i) / (1 + (k - 1) * share)
+            return score + new_c_f - c_f
+        if family is not None:
+            k_fam = structure.families.index(family)
+            if (weight > 0) != (self.profile.family_weights[family] > 0):
+                raise ValueError(
+                    f"setting {family} to {weight:g} changes which families are scored"
+                )
+            if not self.agg.sufficient[row, k_fam]:
+                return score
+            c_f = float(self.agg.contributions[row, structure.members(k_fam)].sum())
+            a_f = float(self.agg.family_share[row, k_fam])
+            k = weight / self.profile.family_weights[family]
+            return (score + (k - 1) * c_f) / (1 + (k - 1) * a_f)
+        raise ValueError("name an indicator or a family")
+
+    def _check_sufficiency_kept(self, row: int, k_fam: int, indicator: str, weight: float) -> None:
+        cols = self.index.structure.members(k_fam)
+        weights = {
+            i: self.profile.indicator_weights[i] for i in (self.index.indicators[c] for c in cols)
+        }
+        weights[indicator] = weight
+        total = sum(weights.values())
+        with_data = sum(
+            w
+            for c, (i, w) in zip(cols, weights.items(), strict=True)
+            if self.panel.status[row, c] == 0
+        )
+        coverage = with_data / total if total else 0.0
+        still = coverage >= self.profile.min_family_coverage and with_data > 0
+        fam = self.index.structure.families[k_fam]
+        if self.profile.family_weights[fam] > 0 and still != bool(self.agg.sufficient[row, k_fam]):
+            raise ValueError(
+                f"setting {indicator} to {weight:g} moves {fam} across the minimum coverage; "
+                "the attribution cannot predict that, recompute the score"
+            )
+
+    # -- text -----------------------------------------------------------------------
+
+    def summary(self, row: int = -1) -> str:
+        """A few lines for people: score, band, coverage, families, drivers."""
+        week = self.week(row)
+        lines = []
+        head = (
+            f"{week['subject']} {week['week']} (as of {week['as_of']}, "
+            f"profile {week['profile']} {week['profile_hash']})"
+        )
+        lines.append(head)
+        if week["score"] is None:
+            lines.append(f"  score: insufficient data (coverage {week['coverage']:.0%})")
+        else:
+            change = (
+                f", {week['change']:+.1f} on the week before" if week["change"] is not None else ""
+            )
+            lines.append(
+                f"  score {week['score']:.1f} / 100, band {week['band']}{change}; "
+                f"coverage {week['coverage']:.0%}"
+            )
+        for fam, info in week["families"].items():
+            value = f"{info['score']:.1f}" if info["score"] is not None else "-"
+            lines.append(
+                f"  {fam:<24}{value:>6}  coverage {info['coverage']:.0%}  {info['status']}"
+            )
+        if week["drivers"]:
+            lines.append("  drivers of the change:")
+            lines.extend(f"    {d['reason']}" for d in week["drivers"])
+        top = [c for c in week["contributions"][:5] if c["contribution"] > 0]
+        if top:
+            lines.append("  largest contributions:")
+            lines.extend(
+                f"    {c['indicator']:<36}{c['contribution']:>7.2f}  ({c['display']})" for c in top
+            )
+        if week["stale"]:
+            lines.append(
+                f"  stale (older than their maximum age, not used): {', '.join(week['stale'])}"
+            )
+        return "\n".join(lines)
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def _iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -1,0 +1,330 @@
+"""Uncertainty and sensitivity analysis of the composite (OECD/JRC Handbook, step 7).
+
+Monte Carlo: each draw takes family weights and indicator weights from Dirichlet
+distributions centred on the profile's weights (concentration set by the analyst:
+higher means the draws stay closer), a normalisation method for each continuous
+indicator (minmax or log on the same goalposts) and an aggregation method; it rescores
+every week with the same coverage rules. The result is a 5-95% band for every week,
+the probability that the latest score is `high` or worse, and how stable the ranking
+of the families' contributions is.
+
+Sobol indices (SALib, Saltelli sampling): first-order and total indices of every
+positive weight on the latest score, each weight varying uniformly by +-`sobol_range`.
+
+Speed: weeks are grouped by their pattern of available indicators. Within a pattern
+the draws' effective weights are fixed, so every draw's score for all those weeks is
+one matrix product; a week pattern costs one small weight computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from .aggregate import FLOOR, Structure
+from .index import CompositeIndex, ScoreResults
+from .normalise import normalise_panel
+
+__all__ = ["MonteCarlo", "SensitivityResult", "effective_weights", "monte_carlo", "sobol_indices"]
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class MonteCarlo:
+    """Scores of every draw for every week."""
+
+    scores: np.ndarray  # draws x weeks, NaN where a draw gives no score
+    low: np.ndarray  # 5th percentile per week
+    median: np.ndarray
+    high: np.ndarray  # 95th percentile per week
+    family_contribution_latest: np.ndarray  # draws x families, at the latest week
+
+
+@dataclass
+class SensitivityResult:
+    subject: str
+    as_of: str
+    profile: str
+    profile_hash: str
+    draws: int
+    concentration: float
+    seed: int
+    band: dict[str, Any]
+    p_high_or_worse: float | None
+    rank_stability: dict[str, Any]
+    sobol: dict[str, Any]
+    history: dict[str, list[Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def draw_weights(
+    rng: np.random.Generator,
+    structure: Structure,
+    indicator_weights: np.ndarray,
+    family_weights: np.ndarray,
+    concentration: float,
+    draws: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dirichlet draws around the profile: (draws x indicators, draws x families)."""
+    fam = np.zeros((draws, len(family_weights)))
+    active = family_weights > 0
+    if active.sum() == 1:
+        fam[:, active] = 1.0
+    else:
+        alpha = concentration * family_weights[active] / family_weights[active].sum()
+        fam[:, active] = rng.dirichlet(alpha, size=draws)
+    ind = np.zeros((draws, len(indicator_weights)))
+    for k in range(len(structure.families)):
+        cols = structure.members(k)
+        cols = cols[indicator_weights[cols] > 0]
+        if len(cols) == 1:
+            ind[:, cols] = 1.0
+        elif len(cols) > 1:
+            alpha = concentration * indicator_weights[cols] / indicator_weights[cols].sum()
+            ind[:, cols] = rng.dirichlet(alpha, size=draws)
+    return ind, fam
+
+
+def effective_weights(
+    observed: np.ndarray,
+    structure: Structure,
+    ind: np.ndarray,
+    fam: np.ndarray,
+    min_family: float,
+    min_total: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For one pattern of available indicators: each draw's weight on each indicator.
+
+    `observed` is a boolean vector over indicators; `ind`, `fam` are draws x weights.
+    Returns (draws x indicators weights summing to 1 over scored families, valid draws).
+    The same rules as `aggregate`: renormalise within a family over what is observed,
+    drop families below the minimum coverage, renormalise the family weights.
+    """
+    draws = ind.shape[0]
+    v = np.zeros_like(ind)
+    used = np.zeros(draws)
+    coverage = np.zeros(draws)
+    active_total = np.where(fam > 0, fam, 0.0).sum(axis=1)
+    for k in range(len(structure.families)):
+        cols = structure.members(k)
+        total = ind[:, cols].sum(axis=1)
+        with_data = ind[:, cols][:, observed[cols]].sum(axis=1)
+        cov = np.divide(with_data, total, out=np.zeros(draws), where=total > 0)
+        ok = (cov >= min_family) & (with_data > 0) & (fam[:, k] > 0)
+        share = (
+            np.where(observed[cols], ind[:, cols], 0.0)
+            / np.where(with_data > 0, with_data, 1.0)[:, None]
+        )
+        v[:, cols] = np.where(ok[:, None], fam[:, k][:, None] * share, 0.0)
+        used += np.where(ok, fam[:, k], 0.0)
+        coverage += np.where(ok, fam[:, k] * cov, 0.0)
+    valid = (used > 0) & (coverage / np.where(active_total > 0, active_total, 1.0) >= min_total)
+    v = v / np.where(used > 0, used, 1.0)[:, None]
+    return v, valid
+
+
+def monte_carlo(
+    results: ScoreResults,
+    *,
+    draws: int,
+    concentration: float,
+    seed: int,
+    progress: Progress | None = None,
+) -> MonteCarlo:
+    """Rescore every week under `draws` perturbations of weights, normalisation, aggregation."""
+    index, panel, profile = results.index, results.panel, results.profile
+    u = profile.uncertainty
+    rng = np.random.default_rng(seed)
+    w, families = index.weight_arrays()
+    ind, fam = draw_weights(rng, index.structure, w, families, concentration, draws)
+    methods = np.array(u.aggregation)[rng.integers(0, len(u.aggregation), size=draws)]
+    risk_a, risk_b, alternative = _normalisations(
+        index.catalog, index, panel.values, u.normalisation
+    )
+    pick_b = alternative[None, :] & (rng.random((draws, len(index.indicators))) < 0.5)
+
+    observed = ~np.isnan(risk_a)
+    patterns, pattern_of_week = np.unique(observed, axis=0, return_inverse=True)
+    scores = np.full((draws, panel.n_weeks), np.nan)
+    stacked = {
+        "arithmetic": np.hstack([np.nan_to_num(risk_a), np.nan_to_num(risk_b)]),
+        "geometric": np.hstack(
+            [
+                np.log(np.maximum(np.nan_to_num(risk_a), FLOOR)),
+                np.log(np.maximum(np.nan_to_num(risk_b), FLOOR)),
+            ]
+        ),
+    }
+    for p, pattern in enumerate(patterns):
+        weeks = np.flatnonzero(pattern_of_week.ravel() == p)
+        v, valid = effective_weights(
+            pattern,
+            index.structure,
+            ind,
+            fam,
+            profile.min_family_coverage,
+            profile.min_total_coverage,
+        )
+        both = np.hstack([v * ~pick_b, v * pick_b])
+        for method, terms in stacked.items():
+            rows = np.flatnonzero(valid & (methods == method))
+            if not len(rows):
+                continue
+            product = both[rows] @ terms[weeks].T
+            scores[np.ix_(rows, weeks)] = 100.0 * (
+                np.exp(product) if method == "geometric" else product
+            )
+        if progress:
+            progress(1)
+    low, median, high = _percentiles(scores)
+    latest = _family_contributions_latest(results, ind, fam, pick_b, risk_a, risk_b)
+    return MonteCarlo(scores, low, median, high, latest)
+
+
+def _normalisations(
+    catalog: Catalog, index: CompositeIndex, values: np.ndarray, allowed: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The declared normalisation and an alternative where the analyst allows one."""
+    declared = normalise_panel(catalog, index.indicators, values)
+    other = {}
+    for ind_id in index.indicators:
+        method = catalog.indicators[ind_id].normalisation["method"]
+        if method in ("minmax", "log"):
+            choices = [m for m in allowed if m != method]
+            if choices and method in allowed:
+                other[ind_id] = choices[0]
+    alternative = np.array([i in other for i in index.indicators])
+    return declared, normalise_panel(catalog, index.indicators, values, other), alternative
+
+
+def _percentiles(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    weeks = scores.shape[1]
+    out = np.full((3, weeks), np.nan)
+    complete = ~np.isnan(scores).any(axis=0)
+    if complete.any():
+        out[:, complete] = np.percentile(scores[:, complete], [5, 50, 95], axis=0)
+    partial = ~complete & ~np.isnan(scores).all(axis=0)
+    if partial.any():
+        out[:, partial] = np.nanpercentile(scores[:, partial], [5, 50, 95], axis=0)
+    return out[0], out[1], out[2]
+
+
+def _family_contributions_latest(
+    results: ScoreResults,
+    ind: np.ndarray,
+    fam: np.ndarray,
+    pick_b: np.ndarray,
+    risk_a: np.ndarray,
+    risk_b: np.ndarray,
+) -> np.ndarray:
+    """Each draw's arithmetic contribution of each family to the latest score."""
+    index, profile = results.index, results.profile
+    row = results.latest_row
+    observed = ~np.isnan(risk_a[row])
+    v, valid = effective_weights(
+        observed, index.structure, ind, fam, profile.min_family_coverage, profile.min_total_coverage
+    )
+    risk = np.where(pick_b, np.nan_to_num(risk_b[row]), np.nan_to_num(risk_a[row]))
+    per_indicator = 100.0 * v * risk
+    out = np.full((ind.shape[0], len(index.structure.families)), np.nan)
+    for k in range(len(index.structure.families)):
+        out[:, k] = per_indicator[:, index.structure.members(k)].sum(axis=1)
+    out[~valid] = np.nan
+    return out
+
+
+def rank_stability(results: ScoreResults, mc: MonteCarlo) -> dict[str, Any]:
+    """How often each family keeps the rank of its contribution to the latest score."""
+    families = results.index.structure.families
+    row = results.latest_row
+    nominal = np.array(
+        [
+            results.agg.contributions[row, results.index.structure.members(k)].sum()
+            for k in range(len(families))
+        ]
+    )
+    scored = [k for k in range(len(families)) if results.agg.sufficient[row, k]]
+    if not scored:
+        return {}
+    draws = mc.family_contribution_latest[:, scored]
+    draws = draws[~np.isnan(draws).any(axis=1)]
+    nominal_rank = {k: r + 1 for r, k in enumerate(sorted(scored, key=lambda k: -nominal[k]))}
+    ranks = np.argsort(np.argsort(-draws, axis=1), axis=1) + 1
+    out = {}
+    for position, k in enumerate(scored):
+        column = ranks[:, position]
+        counts = np.bincount(column, minlength=len(scored) + 1)
+        out[families[k]] = {
+            "rank": nominal_rank[k],
+            "share_at_rank": round(float(np.mean(column == nominal_rank[k])), 4)
+            if len(column)
+            else None,
+            "modal_rank": int(np.argmax(counts)),
+            "rank_range_90": [int(np.percentile(column, 5)), int(np.percentile(column, 95))]
+            if len(column)
+            else None,
+        }
+    return out
+
+
+def sobol_indices(results: ScoreResults, samples: int = 256, seed: int = 0) -> dict[str, Any]:
+    """First-order and total Sobol indices of the positive weights on the latest score."""
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import sobol as sobol_sample
+
+    index, profile = results.index, results.profile
+    row = results.latest_row
+    if np.isnan(results.agg.score[row]):
+        return {"computed": False, "reason": "no score in the latest week"}
+    w, families = index.weight_arrays()
+    names, bounds, slots = [], [], []
+    spread = profile.uncertainty.sobol_range
+    for j, ind_id in enumerate(index.indicators):
+        if w[j] > 0 and results.panel.status[row, j] == 0:
+            names.append(ind_id)
+            bounds.append([w[j] * (1 - spread), w[j] * (1 + spread)])
+            slots.append(("indicator", j))
+    for k, fam in enumerate(index.structure.families):
+        if families[k] > 0 and results.agg.sufficient[row, k]:
+            names.append(f"family:{fam}")
+            bounds.append([families[k] * (1 - spread), families[k] * (1 + spread)])
+            slots.append(("family", k))
+    problem = {"num_vars": len(names), "names": names, "bounds": bounds}
+    sample = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    ind = np.tile(w, (len(sample), 1))
+    fam = np.tile(families, (len(sample), 1))
+    for column, (kind, position) in enumerate(slots):
+        (ind if kind == "indicator" else fam)[:, position] = sample[:, column]
+    # Which families are scored is held as in the nominal score: the indices measure how
+    # the weights move the score, not whether a family crosses the coverage minimum.
+    fam[:, ~results.agg.sufficient[row]] = 0.0
+    risk = results.risk[row]
+    observed = ~np.isnan(risk)
+    v, _ = effective_weights(observed, index.structure, ind, fam, 0.0, 0.0)
+    if profile.aggregation == "geometric":
+        y = 100.0 * np.exp(v @ np.log(np.maximum(np.nan_to_num(risk), FLOOR)))
+    else:
+        y = 100.0 * (v @ np.nan_to_num(risk))
+    if np.ptp(y) < 1e-12:
+        return {"computed": False, "reason": "the latest score does not depend on the weights"}
+    analysis = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
+    table = [
+        {
+            "weight": name,
+            "first_order": round(float(s1), 4),
+            "total": round(float(st), 4),
+            "total_conf": round(float(conf), 4),
+        }
+        for name, s1, st, conf in zip(
+            names, analysis["S1"], analysis["ST"], analysis["ST_conf"], strict=True
+        )
+    ]
+    table.sort(key=lambda item: -item["total"])
+    return {"computed": True, "samples": len(sample), "range": spread, "indices": table}
