@@ -191,3 +191,24 @@ def test_values_parse_by_kind(catalog: Catalog, indicator: str, text: str, expec
 def test_bad_values_say_why(catalog: Catalog, indicator: str, text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         catalog.get(indicator).parse_value(text)
+
+
+def test_the_documented_example_indicator_loads(catalog_dir: Path) -> None:
+    from .conftest import PROJECT
+
+    text = (PROJECT / "docs" / "catalog.md").read_text()
+    example = yaml.safe_load(text.split("```yaml")[1].split("```")[0])
+    entry = example["indicators"][0]
+    entry["id"] = "documented_example"
+    entry["citations"] = [{"source": "testpub2019", "section": "Economy"}]
+    path = catalog_dir / "economic_dependence.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["indicators"].append(entry)
+    path.write_text(yaml.safe_dump(data))
+    assert load_catalog(catalog_dir).get("documented_example").unit == "% of GDP"
+
+
+def test_half_life_only_on_event_indicators(catalog_dir: Path) -> None:
+    _break(catalog_dir, "economic_dependence.yaml", "support_share", "half_life_days", 30)
+    with pytest.raises(CatalogError, match="only event indicators decay"):
+        load_catalog(catalog_dir)

@@ -44,7 +44,8 @@ def test_end_to_end_from_an_empty_directory(tmp_path: Path) -> None:
     assert "rejected line 5: indicator: unknown indicator 'not_an_indicator'" in first.stdout
 
     again = run("ingest", str(data), cwd=tmp_path)
-    assert again.returncode == 0 and "nothing added" in again.stdout
+    assert again.returncode == 1 and "nothing added" in again.stdout
+    assert "3 rows were rejected then" in again.stdout
 
     listed = json.loads(run("observations", "list", "--json", cwd=tmp_path).stdout)
     assert len(listed) == 3
@@ -99,7 +100,7 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
 def test_user_mistakes_give_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    if args[:2] == ["observations", "list"] and "--as-of" in args:
+    if args[0] == "ingest" or "--as-of" in args:
         run("init", cwd=tmp_path)
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -108,7 +109,15 @@ def test_user_mistakes_give_one_line_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
+def test_ingest_into_a_mistyped_database_path_is_refused(tmp_path: Path) -> None:
+    write_csv(tmp_path / "good.csv", GOOD_AND_BAD[0])
+    result = run("--db", "typo.db", "ingest", "good.csv", cwd=tmp_path)
+    assert result.returncode == 2 and "no database here" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_a_refused_file_among_good_ones_exits_2_and_loads_the_good(tmp_path: Path) -> None:
+    run("init", cwd=tmp_path)
     write_csv(tmp_path / "good.csv", GOOD_AND_BAD[0])
     write_csv(tmp_path / "bad.csv", "x", header="colour")
     result = run("ingest", "bad.csv", "good.csv", "--json", cwd=tmp_path)

@@ -55,3 +55,12 @@ def test_secrets_are_masked() -> None:
     config = load_config(env={"EARLY_WARNING_MAIL_PASSWORD": "hunter2"})
     assert config.get("mail", "password") == "hunter2"
     assert config.masked()["mail"]["password"] == "***"
+
+
+def test_unknown_environment_settings_and_bad_ports_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="EARLY_WARNING_INGEST_MAX_FIELDCHARS: unknown setting"):
+        load_config(env={"EARLY_WARNING_INGEST_MAX_FIELDCHARS": "5"})
+    file = tmp_path / "port.toml"
+    file.write_text("[mail]\nport = 99999\n")
+    with pytest.raises(ConfigError, match="between 1 and 65535"):
+        load_config(file, env={})

@@ -59,8 +59,23 @@ def test_ingesting_the_same_file_again_adds_nothing(
     ingest(store, catalog, path)
     before = table_counts(store)
     again = ingest(store, catalog, path)
-    assert again.status == "duplicate" and again.exit_code == 0
+    # Nothing is added, and the earlier rejects are still unresolved: exit status 1.
+    assert again.status == "duplicate" and again.exit_code == 1
+    assert "10 rows were rejected then" in again.message
     assert table_counts(store) == before
+    clean = write_csv(tmp_path / "clean.csv", GOOD_AND_BAD[0])
+    ingest(store, catalog, clean)
+    assert ingest(store, catalog, clean).exit_code == 0
+
+
+def test_the_same_file_for_another_subject_is_read_again(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "plain.csv", "support_share,2015,10,,,,,,,,")
+    ingest(store, catalog, path)
+    again = ingest(store, catalog, path, default_subject="UKR")
+    assert again.status == "ok" and again.rows_loaded == 1
+    assert sorted(store.subjects()) == ["BLR", "UKR"]
 
 
 def test_overlapping_content_in_another_file_is_not_duplicated(
@@ -150,7 +165,7 @@ def test_an_undecodable_file_half_way_writes_nothing(
     path.write_bytes(
         (HEADER + "\n" + good).encode() + "troops,2020,5,,Gr\u00fcn,,,,,,\n".encode("latin-1")
     )
-    with pytest.raises(IngestError, match=r"latin1.csv: not UTF-8 text near line \d+"):
+    with pytest.raises(IngestError, match=r"latin1\.csv: line 3002: not UTF-8 text"):
         ingest(store, catalog, path)
     assert table_counts(store) == {"observations": 0, "rejects": 0, "events": 0}
     assert [r["status"] for r in store.runs()] == ["refused"]
@@ -233,13 +248,19 @@ def test_json_array_and_ndjson(store: Store, catalog: Catalog, tmp_path: Path) -
     records = [
         {"indicator": "support_share", "date": "2015", "value": 10, "source": "imf"},
         {"indicator": "withdrawn", "date": "2017-09", "value": False},
-        {"indicator": "support_share", "date": "2016", "value": 5, "colour": "red"},
+        {"indicator": "support_share", "date": "2016"},
         {"indicator": "support_share", "date": "2017", "value": [1, 2]},
     ]
     (tmp_path / "o.json").write_text(json.dumps(records))
     result = ingest(store, catalog, tmp_path / "o.json")
     assert (result.rows_loaded, result.rows_rejected) == (2, 2)
-    assert [(r.line, r.field) for r in result.rejects] == [(3, "colour"), (4, "value")]
+    # For a JSON array the "line" is the record's position in the array.
+    assert [(r.line, r.field) for r in result.rejects] == [(3, "value"), (4, "value")]
+
+    records[2] = {**records[2], "value": 5, "colour": "red"}
+    (tmp_path / "extra.json").write_text(json.dumps(records))
+    with pytest.raises(IngestError, match="unknown field 'colour'"):
+        ingest(store, catalog, tmp_path / "extra.json")
 
     lines = [
         json.dumps({"indicator": "troops", "date": f"2020-0{m}", "value": m * 100}) for m in (1, 2)
@@ -336,3 +357,21 @@ def test_observe_validates_like_the_importer(store: Store, catalog: Catalog) -> 
     bad = observe(store, catalog, "troops", "-5", date="2020-08")
     assert bad.exit_code == 1 and bad.rejects[0].field == "value"
     assert store.rejects()[0]["uri"] == "manual:observe"
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "reason"),
+    [
+        ("support_share,2099-01,5,,,,,,,,", "date", "has not begun yet"),
+        ("support_share,2019,1_5,,,,,,,,", "value", "not a number"),
+        ("support_share,2019,１２,,,,,,,,", "value", "not a number"),
+        ("support_share,2019,inf,,,,,,,,", "value", "not a finite number"),
+        ("support_share,2021-06,5,,,,2019-01-01,,,,", "published", "before the period"),
+    ],
+)
+def test_numbers_and_dates_are_read_strictly(
+    store: Store, catalog: Catalog, tmp_path: Path, row: str, field: str, reason: str
+) -> None:
+    result = ingest(store, catalog, write_csv(tmp_path / "strict.csv", row))
+    assert result.rows_loaded == 0
+    assert result.rejects[0].field == field and reason in result.rejects[0].reason

@@ -214,11 +214,18 @@ class Catalog:
 # -- value parsing -------------------------------------------------------------------
 
 
+# A dot-decimal number as people write it: no digit separators ("1_5"), no non-ASCII
+# digits, no "inf" or "nan" (Python's float() accepts all of those).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def _parse_number(text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{_clip(text)!r} is not a number") from None
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise ValueError(f"{_clip(text)!r} is not a finite number")
+        raise ValueError(f"{_clip(text)!r} is not a number (use digits and a decimal point)")
+    number = float(text)
     if not math.isfinite(number):
         raise ValueError(f"{_clip(text)!r} is not a finite number")
     return number
@@ -431,6 +438,8 @@ def _parse_indicator(
     half_life = raw.get("half_life_days")
     if kind == "event" and half_life is None:
         raise fail("half_life_days", "is required for kind 'event'")
+    if half_life is not None and kind != "event":
+        raise fail("half_life_days", f"only event indicators decay; this one is {kind!r}")
     if half_life is not None:
         if isinstance(half_life, bool) or not isinstance(half_life, int | float) or half_life <= 0:
             raise fail("half_life_days", f"expected a number of days > 0, got {half_life!r}")

@@ -23,8 +23,8 @@ from . import __version__
 from .catalog import Catalog, load_catalog
 from .clock import Clock, SystemClock
 from .config import Config, load_config
-from .demo import run_demo
-from .errors import EarlyWarningError, InputError
+from .demo import DemoResult, run_demo
+from .errors import EarlyWarningError, InputError, NotFoundError
 from .ingest import IngestResult, Limits, ingest, observe
 from .periods import PeriodError, parse_date
 from .store import Store, open_store
@@ -84,6 +84,9 @@ class Group(click.Group):
             fail(f"database error: {exc}")
         except BrokenPipeError:
             sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("early-warning: interrupted; nothing of the current step was kept", err=True)
+            sys.exit(130)
 
 
 def echo_json(data: Any) -> None:
@@ -166,7 +169,8 @@ def cli(ctx: click.Context, db_path: str | None, config_path: str | None) -> Non
     """
     config = load_config(config_path)
     if db_path:
-        config = config.with_db(db_path)
+        from_env = ctx.get_parameter_source("db_path") == click.core.ParameterSource.ENVIRONMENT
+        config = config.with_db(db_path, origin="EARLY_WARNING_DB" if from_env else "--db")
     ctx.obj = App(config)
 
 
@@ -207,7 +211,7 @@ def ingest_command(
     """
     code = 0
     reports: list[dict[str, Any]] = []
-    with app.store(create=True) as store:
+    with app.store() as store:
         for source in sources:
             try:
                 result = ingest(
@@ -238,7 +242,7 @@ def _print_ingest(result: IngestResult) -> None:
     for reject in result.rejects:
         click.echo(f"  rejected line {reject.line}: {reject.field}: {reject.reason}")
     hidden = result.rows_rejected - len(result.rejects)
-    if hidden > 0:
+    if hidden > 0 and result.status != "duplicate":
         click.echo(f"  ... and {hidden:,} more (early-warning rejects list --run {result.run_id})")
 
 
@@ -262,7 +266,7 @@ def observe_command(
     app: App, indicator: str, value: str, date: str, as_json: bool, **optional: str | None
 ) -> None:
     """Record one observation by hand, validated exactly like a file row."""
-    with app.store(create=True) as store:
+    with app.store() as store:
         result = observe(
             store,
             app.catalog,
@@ -443,6 +447,8 @@ def rejects() -> None:
 def rejects_list(app: App, run_id: int | None, limit: int, as_json: bool) -> None:
     """List rejected rows, newest first (or those of one run, in file order)."""
     with app.store() as store:
+        if run_id is not None and not store.db["ingest_runs"].count_where("id = ?", [run_id]):
+            raise NotFoundError(f"--run: there is no ingest run {run_id}")
         rows = store.rejects(run_id=run_id, limit=limit)
     if as_json:
         echo_json(rows)
@@ -506,41 +512,55 @@ def config_show(app: App, as_json: bool) -> None:
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Build the demo database here (default: a temporary folder, removed afterwards).",
+    help="Build the demo database here and keep it (default: a temporary folder, removed).",
+)
+@click.option(
+    "--profile", default="default", show_default=True, help="Weight profile to score with."
 )
 @json_option
 @pass_app
-def demo(app: App, workdir: Path | None, as_json: bool) -> None:
-    """Build a fresh database from the catalog and the embedded dataset, and show it."""
+def demo(app: App, workdir: Path | None, profile: str, as_json: bool) -> None:
+    """Build a fresh database from the catalog and the embedded dataset, score it, show it."""
+    subject = app.config.default_subject
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        result = run_demo(app.config.catalog_dir, workdir, app.config.default_subject)
-        _print_demo(result, as_json)
+        if (workdir / "demo.db").exists() and not as_json:
+            click.echo(f"replacing the earlier demo database in {workdir}")
+        result = run_demo(app.config.catalog_dir, workdir, subject, app.config.models_dir, profile)
+        _print_demo(result, as_json, kept=True)
     else:
         with tempfile.TemporaryDirectory(prefix="early-warning-demo-") as tmp:
-            result = run_demo(app.config.catalog_dir, Path(tmp), app.config.default_subject)
-            _print_demo(result, as_json)
+            result = run_demo(
+                app.config.catalog_dir, Path(tmp), subject, app.config.models_dir, profile
+            )
+            _print_demo(result, as_json, kept=False)
     sys.exit(1 if result.rejected else 0)
 
 
-def _print_demo(result: Any, as_json: bool) -> None:
+def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
     if as_json:
         echo_json(
             {
-                "db": str(result.db_path),
+                "db": str(result.db_path) if kept else None,
                 "catalog_version": result.catalog.version,
                 "ingested": [r.to_dict() for r in result.results],
                 "status": result.status,
+                "as_of": result.as_of.isoformat() if result.as_of else None,
+                "score": result.scores.week(-1) if result.scores else None,
+                "uncertainty": _uncertainty_summary(result),
             }
         )
         return
     catalog = result.catalog
     click.echo(f"early-warning demo: {len(catalog)} indicators in {len(catalog.families)} families")
     for family in catalog.families.values():
+        note = " (context only: shown, not counted in the total)" if family.weight == 0 else ""
         click.echo(
-            f"  {family.id:<22}{len(family.indicators):>3} indicators, weight {family.weight:g}"
+            f"  {family.id:<22}{len(family.indicators):>3} indicators, "
+            f"weight {family.weight:g}{note}"
         )
-    click.echo(f"database: {result.db_path}")
+    where = "" if kept else " (temporary, removed at the end; --workdir DIR keeps it)"
+    click.echo(f"database: {result.db_path}{where}")
     for r in result.results:
         _print_ingest(r)
     tables = result.status["tables"]
@@ -549,27 +569,56 @@ def _print_demo(result: Any, as_json: bool) -> None:
         f"from {tables['sources']} sources, periods "
         f"{result.status['first_period']} .. {result.status['last_period']}"
     )
-    with Store(result.db_path) as store:
-        latest = list(store.latest_values(subject=None).values())
-    _print_latest(catalog, latest)
+    if result.as_of is None:
+        return
+    _print_latest(catalog, result.latest, result.as_of)
+    if result.scores is not None:
+        click.echo("")
+        click.echo(f"the score as of {result.as_of}, when the last embedded figure became public:")
+        click.echo(result.scores.summary(-1))
+    summary = _uncertainty_summary(result)
+    if summary and summary["band"]["score"] is not None:
+        band = summary["band"]
+        click.echo(
+            f"  uncertainty ({summary['draws']} draws over weights, normalisation, aggregation): "
+            f"5-95% {band['low']:.1f} .. {band['high']:.1f}, "
+            f"P(high or worse) {summary['p_high_or_worse']:.0%}"
+        )
 
 
-def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]]) -> None:
+def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
+    if result.uncertainty is None:
+        return None
+    data = result.uncertainty.to_dict()
+    data.pop("history")
+    return data
+
+
+def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.date) -> None:
     rows = []
+    seen = set()
     for row in latest:
         ind = catalog.indicators.get(row["indicator"])
+        if ind is None:
+            continue
+        seen.add(ind.id)
+        age = (as_of - dt.date.fromisoformat(row["period_end"])).days
         rows.append(
             {
                 "indicator": row["indicator"],
                 "period": row["period"],
-                "value": ind.describe_value(row["value"]) if ind else row["value_text"],
-                "unit": ind.unit if ind else "",
+                "value": ind.describe_value(row["value"]),
                 "source": row["source"],
                 "grade": f"{row['reliability'] or '-'}{row['credibility'] or '-'}",
+                "age": f"{max(age, 0)}d",
+                "status": "stale" if age > ind.max_age_days else "current",
             }
         )
-    click.echo("latest value of each indicator:")
-    echo_table(rows, ["indicator", "period", "value", "unit", "source", "grade"], width=36)
+    click.echo(f"latest value of each indicator as of {as_of} (stale: older than its maximum age):")
+    echo_table(rows, ["indicator", "period", "value", "source", "grade", "age", "status"], width=56)
+    empty = [i.id for i in catalog if i.id not in seen]
+    if empty:
+        click.echo(f"no data in the embedded dataset for: {', '.join(empty)}")
 
 
 def main() -> None:

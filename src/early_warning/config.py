@@ -100,11 +100,11 @@ class Config:
     def default_subject(self) -> str:
         return str(self.values["catalog"]["default_subject"])
 
-    def with_db(self, path: str | Path) -> Config:
+    def with_db(self, path: str | Path, origin: str = "--db") -> Config:
         """A copy that uses another database file (the `--db` option)."""
         values = copy.deepcopy(self.values)
         values["database"]["path"] = str(path)
-        origins = dict(self.origins, **{"database.path": "--db"})
+        origins = dict(self.origins, **{"database.path": origin})
         return Config(values, self.file, origins)
 
     def masked(self) -> dict[str, dict[str, Any]]:
@@ -162,6 +162,14 @@ def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file
 def _apply_env(
     values: dict[str, dict[str, Any]], origins: dict[str, str], env: Mapping[str, str]
 ) -> None:
+    known = {"EARLY_WARNING_DB", "EARLY_WARNING_CONFIG"} | {
+        f"EARLY_WARNING_{section.upper()}_{key.upper()}"
+        for section, keys in DEFAULTS.items()
+        for key in keys
+    }
+    for name in env:
+        if name.startswith("EARLY_WARNING_") and name not in known:
+            raise ConfigError(f"environment variable {name}: unknown setting (see `config show`)")
     if env.get("EARLY_WARNING_DB"):
         values["database"]["path"] = env["EARLY_WARNING_DB"]
         origins["database.path"] = "EARLY_WARNING_DB"
@@ -185,6 +193,8 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
+        if key == "port" and not 1 <= value <= 65535:
+            raise ConfigError(f"{where}: a port is between 1 and 65535, got {value}")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

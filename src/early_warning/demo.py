@@ -6,12 +6,21 @@ user's database: it works in a folder of its own (a temporary one unless told wh
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, load_catalog
 from .ingest import IngestResult, Limits, ingest
+from .scoring import (
+    ScoreResults,
+    SensitivityResult,
+    load_profile,
+    record_scores,
+    score,
+    sensitivity,
+)
 from .store import Store
 
 __all__ = ["DemoResult", "embedded_files", "run_demo"]
@@ -23,6 +32,10 @@ class DemoResult:
     catalog: Catalog
     results: list[IngestResult] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
+    as_of: dt.date | None = None
+    latest: list[dict[str, Any]] = field(default_factory=list)
+    scores: ScoreResults | None = None
+    uncertainty: SensitivityResult | None = None
 
     @property
     def rejected(self) -> int:
@@ -38,8 +51,18 @@ def embedded_files(catalog_dir: Path) -> list[Path]:
     return files
 
 
-def run_demo(catalog_dir: Path, workdir: Path, default_subject: str = "BLR") -> DemoResult:
-    """Build `workdir/demo.db` from scratch and load the embedded dataset into it."""
+def run_demo(
+    catalog_dir: Path,
+    workdir: Path,
+    default_subject: str = "BLR",
+    models_dir: Path | None = None,
+    profile: str = "default",
+) -> DemoResult:
+    """Build `workdir/demo.db` from scratch, load the embedded dataset and score it.
+
+    The scores are as of the day the last embedded figure became public (the data end
+    there, so "today" would find every value stale, which is honest but not a demo).
+    """
     catalog = load_catalog(catalog_dir)
     db_path = workdir / "demo.db"
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
@@ -52,4 +75,18 @@ def run_demo(catalog_dir: Path, workdir: Path, default_subject: str = "BLR") -> 
                 ingest(store, catalog, path, default_subject=default_subject, limits=Limits())
             )
         result.status = store.status()
+        newest = store.db.execute("SELECT max(known_from) FROM observations").fetchone()[0]
+        if newest is None:
+            return result
+        result.as_of = dt.date.fromisoformat(newest)
+        result.latest = list(
+            store.latest_values(subject=default_subject, as_of=result.as_of).values()
+        )
+        if models_dir is not None:
+            weights = load_profile(models_dir, profile, catalog)
+            result.scores = score(store, catalog, weights, default_subject, result.as_of)
+            record_scores(store, catalog, result.scores)
+            result.uncertainty = sensitivity(
+                store, catalog, weights, default_subject, result.as_of, results=result.scores
+            )
     return result

@@ -113,6 +113,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "kind": str,
             "format": str,
             "sha256": str,
+            "context": str,
             "bytes": int,
             "rows_read": int,
             "rows_loaded": int,
@@ -460,11 +461,13 @@ class Store:
 
     # -- ingest runs -----------------------------------------------------------------
 
-    def begin_run(self, uri: str, kind: str, fmt: str, sha256: str, size: int) -> int:
+    def begin_run(
+        self, uri: str, kind: str, fmt: str, sha256: str, size: int, context: str = ""
+    ) -> int:
         cursor = self.db.execute(
-            "INSERT INTO ingest_runs (started_at, uri, kind, format, sha256, bytes, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
-            [self.now(), uri, kind, fmt, sha256, size],
+            "INSERT INTO ingest_runs (started_at, uri, kind, format, sha256, context, bytes, "
+            "status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+            [self.now(), uri, kind, fmt, sha256, context, size],
         )
         return int(cursor.lastrowid or 0)
 
@@ -486,12 +489,16 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
-    def completed_run_for(self, sha256: str, kind: str) -> dict[str, Any] | None:
-        """The earlier run that already ingested content with this hash, if any."""
+    def completed_run_for(self, sha256: str, kind: str, context: str) -> dict[str, Any] | None:
+        """The earlier run that ingested this content in the same context, if any.
+
+        The context is the default subject and the catalog version: the same file read
+        for another subject, or after the catalog changed, is read again.
+        """
         rows = self.db.query(
-            "SELECT * FROM ingest_runs WHERE sha256 = ? AND kind = ? "
+            "SELECT * FROM ingest_runs WHERE sha256 = ? AND kind = ? AND context = ? "
             "AND status IN ('ok', 'partial') ORDER BY id LIMIT 1",
-            [sha256, kind],
+            [sha256, kind, context],
         )
         return next(iter(rows), None)
 
@@ -512,11 +519,15 @@ class Store:
         return self.conn.total_changes - before
 
     def insert_rejects(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Insert (run_id, uri, line, field, reason, raw, recorded_at) tuples."""
+        """Insert (run_id, uri, line, field, reason, raw, recorded_at) tuples.
+
+        A raw row longer than MAX_REJECT_RAW characters is cut there, with a note of its
+        full length: the input's SHA-256 and the line in `ingest_runs` still find it.
+        """
         self.conn.executemany(
             "INSERT INTO rejects (run_id, uri, line, field, reason, raw, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            (_cap_raw(row) for row in rows),
         )
 
     # -- scoring records -------------------------------------------------------------
@@ -705,6 +716,17 @@ class Store:
             "last_recorded_at": period[2],
             "last_run": last[0] if last else None,
         }
+
+
+MAX_REJECT_RAW = 65536
+
+
+def _cap_raw(row: Sequence[Any]) -> Sequence[Any]:
+    raw = row[5]
+    if raw is None or len(raw) <= MAX_REJECT_RAW:
+        return row
+    note = f" [... cut: the row has {len(raw):,} characters]"
+    return (*row[:5], raw[:MAX_REJECT_RAW] + note, *row[6:])
 
 
 def _observation_filter(

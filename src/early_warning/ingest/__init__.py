@@ -13,6 +13,7 @@ a form, through exactly the same validation.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import tempfile
@@ -148,15 +149,22 @@ def _ingest_path(
     limits: Limits,
     fmt: str | None,
 ) -> IngestResult:
-    sha256, size = _check_file(path, uri, limits)
+    size = _check_size(path, uri, limits)
     try:
         fmt = detect_format(path, fmt)
+        sha256 = _hash_and_check_text(path, text=fmt != "xlsx")
         table = read_table(path, fmt, limits.max_file_bytes)
     except IngestError as exc:
-        store.record_refused_run(uri, str(exc), sha256, size)
-        raise
+        message = str(exc).replace(str(path), uri)  # a download is named by its URL
+        store.record_refused_run(uri, message, "", size)
+        raise IngestError(message) from None
+    context = f"subject={default_subject};catalog={catalog.version}"
     try:
-        return _ingest_table(store, catalog, table, uri, fmt, sha256, size, default_subject, limits)
+        return _ingest_table(
+            store, catalog, table, uri, fmt, sha256, size, default_subject, limits, context
+        )
+    except IngestError as exc:
+        raise IngestError(str(exc).replace(str(path), uri)) from None
     finally:
         table.close()
 
@@ -171,16 +179,24 @@ def _ingest_table(
     size: int,
     default_subject: str,
     limits: Limits,
+    context: str,
 ) -> IngestResult:
-    earlier = store.completed_run_for(sha256, table.kind)
+    earlier = store.completed_run_for(sha256, table.kind, context)
     if earlier is not None:
         when = str(earlier["started_at"])[:10]
         message = f"already ingested in run {earlier['id']} on {when}"
-        return IngestResult(uri, "duplicate", table.kind, fmt, earlier["id"], message=message)
+        if earlier["rows_rejected"]:
+            message += (
+                f" ({earlier['rows_rejected']:,} rows were rejected then: "
+                f"early-warning rejects list --run {earlier['id']})"
+            )
+        result = IngestResult(uri, "duplicate", table.kind, fmt, earlier["id"], message=message)
+        result.rows_rejected = int(earlier["rows_rejected"] or 0)
+        return result
     started = time.perf_counter()
     try:
         with store.transaction():
-            run_id = store.begin_run(uri, table.kind, fmt, sha256, size)
+            run_id = store.begin_run(uri, table.kind, fmt, sha256, size, context)
             result = _load(store, catalog, table, uri, run_id, default_subject, limits)
             result.format = fmt
             result.seconds = round(time.perf_counter() - started, 3)
@@ -200,8 +216,8 @@ def _ingest_table(
     return result
 
 
-def _check_file(path: Path, uri: str, limits: Limits) -> tuple[str, int]:
-    """Refuse a missing, unreadable or oversized file; return its SHA-256 and size."""
+def _check_size(path: Path, uri: str, limits: Limits) -> int:
+    """Refuse a missing, unreadable, empty or oversized file; return its size."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -217,11 +233,40 @@ def _check_file(path: Path, uri: str, limits: Limits) -> tuple[str, int]:
         )
     if size == 0:
         raise IngestError(f"{uri}: the file is empty; expected a header row")
+    return size
+
+
+def _hash_and_check_text(path: Path, *, text: bool) -> str:
+    """SHA-256 of the file; for text formats also check it is UTF-8, naming the bad line.
+
+    Checking here, before anything is parsed, is what lets the message give the exact
+    line of the first bad byte (the CSV reader decodes in blocks and cannot).
+    """
     digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    newlines = 0
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest(), size
+            if not text:
+                continue
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = newlines + exc.object[: exc.start].count(b"\n") + 1
+                bad = exc.object[exc.start : exc.start + 1].hex()
+                raise IngestError(
+                    f"{path}: line {line}: not UTF-8 text (byte 0x{bad}); save the file as UTF-8"
+                ) from None
+            newlines += chunk.count(b"\n")
+        if text:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise IngestError(
+                    f"{path}: line {newlines + 1}: not UTF-8 text (cut short)"
+                ) from None
+    return digest.hexdigest()
 
 
 def _load(

@@ -305,9 +305,15 @@ def _json_fields(
     return list(fields.values())
 
 
-def _json_kind(path: Path, first: Any) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    keys = [str(k).strip().lower() for k in first] if isinstance(first, dict) else []
-    kind, columns = _kind_for(keys)
+def _json_kind(path: Path, records: list[Any]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The kind from the keys; an unknown key anywhere refuses the file, like a CSV column."""
+    keys = {str(k).strip().lower() for r in records if isinstance(r, dict) for k in r}
+    kind, columns = _kind_for(sorted(keys))
+    unknown = sorted(keys - set(columns))
+    if unknown:
+        raise IngestError(
+            f"{path}: unknown field {unknown[0][:40]!r} (expected {', '.join(columns)})"
+        )
     required = OBSERVATION_REQUIRED if kind == "observations" else EVENT_REQUIRED
     return kind, columns, required
 
@@ -330,7 +336,7 @@ def _read_json(path: Path) -> Table:
         raise IngestError(f"{path}: expected a JSON array of objects")
     if not data:
         raise IngestError(f"{path}: the JSON array is empty")
-    kind, columns, required = _json_kind(path, data[0])
+    kind, columns, required = _json_kind(path, data)
 
     def records() -> Iterator[Record]:
         for item, obj in enumerate(data, start=1):
@@ -341,31 +347,24 @@ def _read_json(path: Path) -> Table:
 
 
 def _read_ndjson(path: Path) -> Table:
-    lines = _load_json_text(path).splitlines()
-    first = None
-    for text in lines:
-        if text.strip():
-            try:
-                first = json.loads(text)
-            except (json.JSONDecodeError, RecursionError):
-                first = None
-            break
-    if first is None:
-        raise IngestError(f"{path}: the first record is not a JSON object")
-    kind, columns, required = _json_kind(path, first)
+    parsed: list[tuple[int, str, Any]] = []  # (line, text, object or the error)
+    for line, text in enumerate(_load_json_text(path).splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            parsed.append((line, text, json.loads(text)))
+        except json.JSONDecodeError as exc:
+            parsed.append((line, text, Problem("row", f"invalid JSON ({exc.msg})")))
+        except RecursionError:
+            parsed.append((line, text, Problem("row", "JSON nested too deeply")))
+    objects = [obj for _, _, obj in parsed if isinstance(obj, dict)]
+    if not objects:
+        raise IngestError(f"{path}: no line is a JSON object")
+    kind, columns, required = _json_kind(path, objects)
 
     def records() -> Iterator[Record]:
-        for line, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield line, Problem("row", f"invalid JSON ({exc.msg})"), text
-                continue
-            except RecursionError:
-                yield line, Problem("row", "JSON nested too deeply"), text
-                continue
-            yield line, _json_fields(obj, columns, required), text
+        for line, text, obj in parsed:
+            fields = obj if isinstance(obj, Problem) else _json_fields(obj, columns, required)
+            yield line, fields, text
 
     return Table(kind, columns, records())

@@ -175,6 +175,8 @@ class ObservationRules(_Rules):
             period = parse_period(date)
         except PeriodError as exc:
             return Problem("date", str(exc))
+        if period.start > self.today_text:
+            return Problem("date", f"{date!r} has not begun yet (forecasts are not observations)")
         if not value_text:
             return Problem("value", "is empty")
         try:
@@ -187,6 +189,8 @@ class ObservationRules(_Rules):
         known_from = self.published(published)
         if isinstance(known_from, Problem):
             return known_from
+        if published and known_from < period.start:
+            return Problem("published", f"{published!r} is before the period {date!r} begins")
         if reliability:
             reliability = reliability.upper()
             if reliability not in RELIABILITY:
