@@ -244,6 +244,8 @@ def _make_value_parser(ind: Indicator) -> Callable[[str], float]:
                 return 1.0
             if word in FALSE_WORDS:
                 return 0.0
+            if _NUMBER.fullmatch(word) and float(word) in (0.0, 1.0):
+                return float(word) + 0.0  # "-0.0" is false too
             raise ValueError(f"{_clip(text)!r} is not a boolean (true/false/yes/no/1/0)")
 
         return parse_boolean
@@ -260,6 +262,10 @@ def _make_value_parser(ind: Indicator) -> Callable[[str], float]:
             level = by_number.get(key)
             if level is None:
                 level = by_label.get(key.lower())
+            if level is None and _NUMBER.fullmatch(key):
+                number = float(key) + 0.0
+                if number.is_integer() and int(number) in ind.levels:
+                    level = number
             if level is None:
                 raise ValueError(f"{_clip(text)!r} is not a level of {ind.id} (levels {known})")
             return level
