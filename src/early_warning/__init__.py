@@ -19,6 +19,7 @@ from .errors import (
     IngestError,
     InputError,
     NotFoundError,
+    ProfileError,
     StoreError,
 )
 from .ingest import IngestResult, Limits, ingest, observe
@@ -44,6 +45,7 @@ __all__ = [
     "Limits",
     "NotFoundError",
     "Period",
+    "ProfileError",
     "Source",
     "Store",
     "StoreError",

@@ -1,0 +1,313 @@
+import datetime as dt
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from early_warning import ProfileError, Store, bundled_path, ingest
+from early_warning.catalog import Catalog
+from early_warning.cli import cli
+from early_warning.demo import run_demo
+from early_warning.scoring import CompositeIndex, load_profile, parse_profile, score, sensitivity
+from early_warning.scoring.aggregate import Structure, aggregate
+from early_warning.scoring.normalise import normalise
+
+from .conftest import write_csv
+
+D = dt.date
+
+
+# -- normalisation -------------------------------------------------------------------
+
+
+def test_minmax_uses_fixed_goalposts_and_applies_direction() -> None:
+    x = np.array([-5.0, 0.0, 15.0, 30.0, 99.0, np.nan])
+    up = normalise(x, "minmax", {"goalposts": [0, 30]}, higher_is_riskier=True)
+    np.testing.assert_allclose(up[:5], [0, 0, 0.5, 1, 1])
+    assert np.isnan(up[5])  # missing stays missing, never a neutral value
+    down = normalise(x, "minmax", {"goalposts": [0, 30]}, higher_is_riskier=False)
+    np.testing.assert_allclose(down[:5], [1, 1, 0.5, 0, 0])
+
+
+def test_log_ordinal_boolean() -> None:
+    log = normalise(
+        np.array([0.0, 99.0, 9999.0]), "log", {"goalposts": [0, 9999]}, higher_is_riskier=True
+    )
+    np.testing.assert_allclose(log, [0.0, 0.5, 1.0])
+    levels = normalise(np.array([0, 1, 2, 4.0]), "ordinal", {}, higher_is_riskier=True, top_level=4)
+    np.testing.assert_allclose(levels, [0, 0.25, 0.5, 1])
+    flags = normalise(np.array([1.0, 0.0]), "boolean", {}, higher_is_riskier=False)
+    np.testing.assert_allclose(flags, [0, 1])
+
+
+def test_zscore_needs_a_baseline() -> None:
+    x = np.r_[np.full(20, 5.0) + np.arange(20) % 3, 20.0]
+    risk = normalise(x, "zscore", {"baseline_weeks": 52}, higher_is_riskier=True)
+    assert np.isnan(risk[:8]).all()  # insufficient history: no value, not 0.5
+    assert risk[-1] > 0.99
+
+
+# -- aggregation ---------------------------------------------------------------------
+
+STRUCTURE = Structure.build(["a", "b"], ["a", "a", "b", "b"])
+
+
+def test_weights_are_renormalised_over_what_is_there_and_coverage_is_reported() -> None:
+    risk = np.array([[0.2, np.nan, 0.6, 0.8]])
+    agg = aggregate(risk, STRUCTURE, np.array([1.0, 3.0, 1.0, 1.0]), np.array([0.5, 0.5]))
+    assert agg.family_coverage[0].tolist() == [0.25, 1.0]
+    assert agg.family_score[0, 0] == pytest.approx(0.2)  # not pulled towards a neutral 0.5
+    assert agg.score[0] == pytest.approx(100 * (0.5 * 0.2 + 0.5 * 0.7))
+    assert agg.coverage[0] == pytest.approx(0.625)
+    assert agg.contributions[0].sum() == pytest.approx(agg.score[0])
+
+
+def test_a_family_below_minimum_coverage_is_insufficient_not_scored() -> None:
+    risk = np.array([[0.9, np.nan, 0.1, 0.1]])
+    agg = aggregate(
+        risk,
+        STRUCTURE,
+        np.array([1.0, 3.0, 1.0, 1.0]),
+        np.array([0.5, 0.5]),
+        min_family_coverage=0.5,
+    )
+    assert not agg.sufficient[0, 0] and agg.sufficient[0, 1]
+    assert agg.score[0] == pytest.approx(10.0)  # family b alone
+    assert agg.coverage[0] == pytest.approx(0.5)
+    strict = aggregate(
+        risk, STRUCTURE, np.array([1.0, 3.0, 1.0, 1.0]), np.array([0.5, 0.5]),
+        min_family_coverage=0.5, min_total_coverage=0.6,
+    )  # fmt: skip
+    assert math.isnan(strict.score[0])  # too little data: no score at all
+
+
+def test_no_data_no_score() -> None:
+    agg = aggregate(np.full((1, 4), np.nan), STRUCTURE, np.ones(4), np.ones(2))
+    assert math.isnan(agg.score[0]) and agg.coverage[0] == 0
+
+
+risk_rows = st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=4, max_size=4).map(
+    lambda row: [np.nan if v is None else v for v in row]
+)
+weights = st.lists(st.floats(0.01, 10), min_size=4, max_size=4)
+
+
+@settings(max_examples=200)
+@given(risk_rows, weights, st.sampled_from(["arithmetic", "geometric"]))
+def test_contributions_add_up_to_the_score(row: list[float], w: list[float], method: str) -> None:
+    agg = aggregate(np.array([row]), STRUCTURE, np.array(w), np.array([0.4, 0.6]), method=method)
+    if math.isnan(agg.score[0]):
+        assert not np.isfinite(np.array(row)).any()
+        return
+    assert 0 <= agg.score[0] <= 100
+    assert agg.contributions[0].sum() == pytest.approx(agg.score[0], abs=1e-9)
+
+
+# -- the composite index on the fixture catalog --------------------------------------
+
+
+def _profile(catalog: Catalog, **overrides: object) -> object:
+    base = {"name": "test", "min_family_coverage": 0.0, "min_total_coverage": 0.0, **overrides}
+    return parse_profile(base, catalog)
+
+
+_VALUES = {
+    "support_share": st.floats(0, 100),
+    "ultimatum": st.integers(0, 2),
+    "troops": st.floats(0, 500000),
+    "withdrawn": st.integers(0, 1),
+    "incidents": st.floats(0, 1000),
+}
+
+
+FIXTURE_CATALOG = __import__("early_warning").load_catalog(
+    Path(__file__).parent / "fixtures" / "catalog"
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.fixed_dictionaries(_VALUES),
+    st.sampled_from(sorted(_VALUES)),
+    st.floats(0.01, 1.0),
+    st.sampled_from(["arithmetic", "geometric"]),
+)
+def test_score_stays_in_0_100_and_moves_with_each_indicators_direction(
+    values: dict, which: str, step: float, method: str
+) -> None:
+    from early_warning.panel import OK, Panel
+
+    catalog = FIXTURE_CATALOG
+    index = CompositeIndex(catalog, _profile(catalog, aggregation=method))
+    ind = catalog.get(which)
+    low, high = ind.value_range
+    riskier = 1 if ind.higher_is_riskier else -1
+    moved = dict(values)
+    moved[which] = float(np.clip(values[which] + riskier * step * (high - low), low, high))
+    if ind.kind in ("ordinal", "boolean"):
+        moved[which] = float(np.clip(round(moved[which]), low, high))
+
+    def fit(vals: dict) -> float:
+        raw = np.array([[float(vals[i]) for i in index.indicators]])
+        panel = Panel("BLR", D(2020, 1, 5), False, np.array([D(2020, 1, 5).toordinal()]),
+                      index.indicators, raw, np.zeros_like(raw), np.full(raw.shape, OK, np.int8),
+                      np.zeros(raw.shape, np.int64))  # fmt: skip
+        return float(index.fit(panel).score[0])
+
+    before, after = fit(values), fit(moved)
+    assert 0 <= before <= 100 and 0 <= after <= 100
+    assert after >= before - 1e-9
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded dataset, scored with the shipped default profile."""
+    work = tmp_path_factory.mktemp("demo")
+    return run_demo(bundled_path("indicators"), work, "BLR", bundled_path("models"))
+
+
+def test_demo_scores_belarus_with_band_coverage_and_drivers(demo) -> None:
+    week = demo.scores.week(-1)
+    assert week["subject"] == "BLR" and week["as_of"] == "2021-02-28"
+    assert 0 <= week["score"] <= 100 and week["band"] in (
+        "low",
+        "guarded",
+        "elevated",
+        "high",
+        "severe",
+    )
+    assert 0 < week["coverage"] <= 1
+    assert sum(c["contribution"] for c in week["contributions"]) == pytest.approx(
+        week["score"], abs=1e-3
+    )
+    assert {
+        "subject",
+        "as_of",
+        "profile",
+        "score",
+        "band",
+        "coverage",
+        "families",
+        "contributions",
+    } <= set(week)
+    assert all({"score", "coverage"} <= set(f) for f in week["families"].values())
+
+
+def test_sensitivity_band_contains_the_point_score_and_is_reproducible(demo) -> None:
+    band = demo.uncertainty.band
+    assert band["low"] <= band["score"] <= band["high"]
+    with Store(demo.db_path) as store:
+        profile = load_profile(bundled_path("models"), "default", demo.catalog)
+        again = sensitivity(store, demo.catalog, profile, "BLR", demo.scores.panel.as_of, draws=300)
+        twice = sensitivity(store, demo.catalog, profile, "BLR", demo.scores.panel.as_of, draws=300)
+    assert again.band == twice.band and again.sobol == twice.sobol
+    assert demo.uncertainty.sobol["computed"]
+    totals = [item["total"] for item in demo.uncertainty.sobol["indices"]]
+    assert totals == sorted(totals, reverse=True) and totals[0] > 0
+
+
+def test_attribution_predicts_a_weight_change_exactly(demo) -> None:
+    results = demo.scores
+    row = results.latest_row
+    week = results.week(row)
+    top = week["contributions"][0]["indicator"]
+    profile = results.profile
+    # More weight on an indicator with data only raises its family's coverage, so the
+    # set of scored families stays the same and the prediction applies.
+    for weight in (1.5 * profile.indicator_weights[top], 3.0 * profile.indicator_weights[top]):
+        predicted = results.predict_weight_change(row, indicator=top, weight=weight)
+        refit = CompositeIndex(demo.catalog, profile.with_weights({top: weight})).fit(results.panel)
+        assert refit.score[row] == pytest.approx(predicted, abs=1e-9)
+    family = next(f for f, info in week["families"].items() if info["status"] == "scored")
+    predicted = results.predict_weight_change(row, family=family, weight=0.7)
+    refit = CompositeIndex(demo.catalog, profile.with_weights(families={family: 0.7})).fit(
+        results.panel
+    )
+    assert refit.score[row] == pytest.approx(predicted, abs=1e-9)
+
+
+def test_weights_set_changes_the_score_by_what_the_attribution_predicts(
+    demo, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(bundled_path("models"), models)
+    config = tmp_path / "ew.toml"
+    config.write_text(f'[database]\npath = "{demo.db_path}"\n[paths]\nmodels = "{models}"\n')
+    top = demo.scores.week(-1)["contributions"][0]["indicator"]
+    args = [
+        "--config", str(config), "weights", "set", f"{top}=2.5", "--profile", "analyst",
+        "--note", "test: more weight", "--author", "tester", "--as-of", "2021-02-28", "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["score_after"] == pytest.approx(report["predicted_by_attribution"], abs=1e-6)
+    assert report["score_after"] != report["score_before"]
+    written = yaml.safe_load((models / "weights" / "analyst.yaml").read_text())
+    assert written["indicators"][top]["weight"] == 2.5
+    assert written["indicators"][top]["reasoning"]  # the reasoning survives the rewrite
+    with Store(demo.db_path) as store:
+        audit = store.profile_history("analyst")
+    assert [(a["action"], a["author"], a["note"]) for a in audit] == [
+        ("set", "tester", "test: more weight")
+    ]
+    assert audit[0]["weights_hash"] == report["weights_hash"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"indicators": {"nope": 1}}, "unknown indicator"),
+        ({"indicators": {"support_share": -1}}, "must be >= 0"),
+        ({"indicators": {"troops": 0, "withdrawn": 0, "incidents": 0}}, "empty family"),
+        (
+            {"bands": {"guarded": 30, "elevated": 20, "high": 60, "severe": 80}},
+            "must rise strictly",
+        ),
+        ({"bands": {"guarded": 30}}, "give the lower bound"),
+        ({"families": {"economic_dependence": 0, "military_posture": 0}}, "every family weighs 0"),
+        ({"aggregation": "median"}, "is not one of"),
+        ({"colour": "red"}, "unknown field"),
+    ],
+)
+def test_profile_mistakes_are_named(catalog: Catalog, change: dict, message: str) -> None:
+    with pytest.raises(ProfileError, match=message):
+        parse_profile({"name": "bad", **change}, catalog, "bad.yaml")
+
+
+def test_the_shipped_default_profile_lists_every_indicator_with_reasoning(
+    real_catalog: Catalog,
+) -> None:
+    profile = load_profile(bundled_path("models"), "default", real_catalog)
+    assert profile.defaulted == ()
+    assert all(profile.reasoning.get(i) for i in real_catalog.indicators)
+    assert all(profile.reasoning.get(f"family:{f}") for f in real_catalog.families)
+    assert sum(w for f, w in profile.family_weights.items() if f != "other") == pytest.approx(1.0)
+
+
+def test_scores_are_stored_with_profile_hash_and_vintage(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    from early_warning.scoring import record_scores
+
+    ingest(
+        store,
+        catalog,
+        write_csv(tmp_path / "s.csv", "support_share,2020,10,,,,,,,,", "troops,2020,10,,,,,,,,"),
+    )
+    profile = _profile(catalog)
+    results = score(store, catalog, profile, "BLR", D(2020, 12, 27))
+    record_scores(store, catalog, results, [results.latest_row])
+    record_scores(store, catalog, results, [results.latest_row])  # the same computation: kept once
+    rows = list(store.db.query("SELECT * FROM scores"))
+    assert len(rows) == 1
+    assert rows[0]["profile_hash"] == profile.weights_hash
+    assert rows[0]["data_vintage"] == store.data_vintage("BLR")
+    assert json.loads(rows[0]["record"])["score"] == rows[0]["score"]
