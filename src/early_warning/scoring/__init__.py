@@ -120,8 +120,7 @@ def sensitivity(
         results, draws=draws, concentration=concentration, seed=seed, progress=progress
     )
     row = results.latest_row
-    latest = mc.scores[:, row]
-    valid = latest[~np.isnan(latest)]
+    valid = mc.latest
     high_floor = profile.band_floor("high")
     p_high = round(float(np.mean(valid >= high_floor)), 4) if len(valid) else None
     band = {

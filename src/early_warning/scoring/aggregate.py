@@ -25,7 +25,7 @@ Reference: OECD/JRC, Handbook on Constructing Composite Indicators (2008), secti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,16 +52,63 @@ class Structure:
 
 @dataclass
 class Aggregate:
-    """Everything the aggregation produced, for every week (rows)."""
+    """Everything the aggregation produced, for every week (rows).
+
+    The per-indicator arrays (`indicator_share`, `contributions`) are computed on first
+    use: rescoring a fleet or a slider move needs only the scores.
+    """
 
     family_score: np.ndarray  # weeks x families, in [0, 1]; NaN: no data in the family
     family_coverage: np.ndarray  # weeks x families, in [0, 1]
     sufficient: np.ndarray  # weeks x families, bool
     score: np.ndarray  # weeks, 0-100; NaN: insufficient
     coverage: np.ndarray  # weeks, in [0, 1]
-    contributions: np.ndarray  # weeks x indicators, points; sum over a row = score
     family_share: np.ndarray  # weeks x families: W_f / sum(W_g, sufficient g)
-    indicator_share: np.ndarray  # weeks x indicators: w_i / sum(w_j in its family with data)
+    _risk: np.ndarray
+    _structure: Structure
+    _weights: np.ndarray
+    _with_data: np.ndarray  # weeks x families: sum of indicator weights with data
+    _geometric: bool
+    _cache: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def indicator_share(self) -> np.ndarray:
+        """weeks x indicators: w_i / sum(w_j in its family with data)."""
+        if "share" not in self._cache:
+            observed = ~np.isnan(self._risk)
+            per_family = self._with_data[:, self._structure.family_of]
+            weights = np.where(observed, self._weights, 0.0)
+            self._cache["share"] = np.divide(
+                weights, per_family, out=np.zeros_like(weights), where=per_family > 0
+            )
+        return self._cache["share"]
+
+    @property
+    def contributions(self) -> np.ndarray:
+        """weeks x indicators, in points; each row adds up to the score exactly."""
+        if "contributions" not in self._cache:
+            self._cache["contributions"] = self._contributions()
+        return self._cache["contributions"]
+
+    def _contributions(self) -> np.ndarray:
+        risk = self._risk
+        observed = ~np.isnan(risk)
+        valid = ~np.isnan(self.score)
+        per_indicator = self.family_share[:, self._structure.family_of] * self.indicator_share
+        if self._geometric:
+            terms = np.log(np.maximum(np.nan_to_num(risk), FLOOR))
+            log_terms = per_indicator * terms
+            log_sum = log_terms.sum(axis=1, keepdims=True)
+            even = np.abs(log_sum) < 1e-12  # every risk at 1: split by weight instead
+            shares = np.where(
+                even,
+                per_indicator,
+                np.divide(log_terms, log_sum, out=np.zeros_like(log_terms), where=~even),
+            )
+            out = shares * np.nan_to_num(self.score)[:, None]
+        else:
+            out = 100.0 * per_indicator * np.nan_to_num(risk)
+        return np.where(valid[:, None] & observed, out, 0.0)
 
 
 def aggregate(
@@ -74,36 +121,28 @@ def aggregate(
     min_family_coverage: float = 0.0,
     min_total_coverage: float = 0.0,
 ) -> Aggregate:
-    """Aggregate a weeks x indicators risk array (see the module docstring)."""
-    risk = np.atleast_2d(risk)
-    weeks, n_fam = risk.shape[0], len(structure.families)
-    observed = ~np.isnan(risk)
-    weights = np.where(observed, indicator_weights, 0.0)
-    family_score = np.full((weeks, n_fam), np.nan)
-    family_coverage = np.zeros((weeks, n_fam))
-    indicator_share = np.zeros_like(risk)
-    geometric = method == "geometric"
-    terms = np.log(np.maximum(np.nan_to_num(risk), FLOOR)) if geometric else np.nan_to_num(risk)
+    """Aggregate a weeks x indicators risk array (see the module docstring).
 
-    for k in range(n_fam):
-        cols = structure.members(k)
-        total = indicator_weights[cols].sum()
-        with_data = weights[:, cols].sum(axis=1)
-        if total > 0:
-            family_coverage[:, k] = with_data / total
-        has = with_data > 0
-        share = np.divide(
-            weights[:, cols],
-            with_data[:, None],
-            out=np.zeros((weeks, len(cols))),
-            where=has[:, None],
-        )
-        indicator_share[:, cols] = share
-        mean = (share * terms[:, cols]).sum(axis=1)
-        family_score[has, k] = np.exp(mean[has]) if geometric else mean[has]
+    Rows are independent, so many subjects can be scored in one call by stacking their
+    weeks.
+    """
+    risk = np.atleast_2d(risk)
+    observed = ~np.isnan(risk)
+    geometric = method == "geometric"
+    filled = np.where(observed, risk, 0.0)
+    terms = np.log(np.maximum(filled, FLOOR)) * observed if geometric else filled
+    # One product per family for the weighted sums, one for the weight with data.
+    members = [structure.members(k) for k in range(len(structure.families))]
+    totals = np.array([indicator_weights[cols].sum() for cols in members])
+    with_data = np.column_stack([observed[:, cols] @ indicator_weights[cols] for cols in members])
+    sums = np.column_stack([terms[:, cols] @ indicator_weights[cols] for cols in members])
+    has = with_data > 0
+    mean = np.divide(sums, with_data, out=np.zeros_like(sums), where=has)
+    family_score = np.where(has, np.exp(mean) if geometric else mean, np.nan)
+    family_coverage = np.divide(with_data, totals, out=np.zeros_like(with_data), where=totals > 0)
 
     active = family_weights > 0
-    sufficient = (family_coverage >= min_family_coverage) & ~np.isnan(family_score) & active
+    sufficient = (family_coverage >= min_family_coverage) & has & active
     used_weight = np.where(sufficient, family_weights, 0.0)
     total_used = used_weight.sum(axis=1)
     family_share = np.divide(
@@ -112,40 +151,25 @@ def aggregate(
         out=np.zeros_like(used_weight),
         where=total_used[:, None] > 0,
     )
-    all_weight = family_weights[active].sum()
-    coverage = (np.where(sufficient, family_coverage, 0.0) * family_weights).sum(
-        axis=1
-    ) / all_weight
+    coverage = (np.where(sufficient, family_coverage, 0.0) @ family_weights) / family_weights[
+        active
+    ].sum()
     if geometric:
-        log_total = (family_share * np.log(np.where(sufficient, family_score, 1.0))).sum(axis=1)
-        total = np.exp(log_total)
+        total = np.exp((family_share * np.where(sufficient, mean, 0.0)).sum(axis=1))
     else:
-        total = (family_share * np.nan_to_num(family_score)).sum(axis=1)
+        total = (family_share * np.where(sufficient, mean, 0.0)).sum(axis=1)
     valid = (total_used > 0) & (coverage >= min_total_coverage)
     score = np.where(valid, 100.0 * total, np.nan)
-
-    # Exact decomposition of the score into indicator contributions.
-    per_indicator = family_share[:, structure.family_of] * indicator_share
-    if geometric:
-        log_terms = per_indicator * terms
-        log_sum = log_terms.sum(axis=1, keepdims=True)
-        even = np.abs(log_sum) < 1e-12  # every risk at 1: split by weight instead
-        shares = np.where(
-            even,
-            per_indicator,
-            np.divide(log_terms, log_sum, out=np.zeros_like(log_terms), where=~even),
-        )
-        contributions = shares * np.nan_to_num(score)[:, None]
-    else:
-        contributions = 100.0 * per_indicator * np.nan_to_num(risk)
-    contributions = np.where(valid[:, None] & observed, contributions, 0.0)
     return Aggregate(
         family_score=family_score,
         family_coverage=family_coverage,
         sufficient=sufficient,
         score=score,
         coverage=coverage,
-        contributions=contributions,
         family_share=family_share,
-        indicator_share=indicator_share,
+        _risk=risk,
+        _structure=structure,
+        _weights=indicator_weights,
+        _with_data=with_data,
+        _geometric=geometric,
     )

@@ -28,6 +28,7 @@ from ..catalog import Catalog
 from .aggregate import FLOOR, Structure
 from .index import CompositeIndex, ScoreResults
 from .normalise import normalise_panel
+from .profiles import AGGREGATIONS as AGG_METHODS
 
 __all__ = ["MonteCarlo", "SensitivityResult", "effective_weights", "monte_carlo", "sobol_indices"]
 
@@ -38,7 +39,7 @@ Progress = Callable[[int], None]
 class MonteCarlo:
     """Scores of every draw for every week."""
 
-    scores: np.ndarray  # draws x weeks, NaN where a draw gives no score
+    latest: np.ndarray  # the valid draws' scores in the latest week
     low: np.ndarray  # 5th percentile per week
     median: np.ndarray
     high: np.ndarray  # 95th percentile per week
@@ -130,6 +131,45 @@ def effective_weights(
     return v, valid
 
 
+def _pattern_coefficients(
+    patterns: np.ndarray,
+    structure: Structure,
+    ind: np.ndarray,
+    fam: np.ndarray,
+    min_family: float,
+    min_total: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every draw and availability pattern: each family's multiplier, and validity.
+
+    A draw's score for a week with pattern p is sum_i c[f(i), p] * w_i * r_i over the
+    indicators available in p; c folds in the renormalisation within the family, the
+    family weight and the renormalisation over scored families (the rules of
+    `aggregate`). Computed for all patterns at once with one product per family.
+    Returns c (draws x families x patterns) and valid (draws x patterns).
+    """
+    draws, n_pat = ind.shape[0], patterns.shape[0]
+    n_fam = len(structure.families)
+    coefficient = np.zeros((draws, n_fam, n_pat))
+    used = np.zeros((draws, n_pat))
+    covered = np.zeros((draws, n_pat))
+    for k in range(n_fam):
+        cols = structure.members(k)
+        total = ind[:, cols].sum(axis=1)[:, None]
+        with_data = ind[:, cols] @ patterns[:, cols].T.astype(float)
+        coverage = np.divide(with_data, total, out=np.zeros_like(with_data), where=total > 0)
+        ok = (coverage >= min_family) & (with_data > 0) & (fam[:, k] > 0)[:, None]
+        weight = np.where(ok, fam[:, k][:, None], 0.0)
+        coefficient[:, k, :] = np.divide(
+            weight, with_data, out=np.zeros_like(weight), where=with_data > 0
+        )
+        used += weight
+        covered += weight * coverage
+    active_total = np.where(fam > 0, fam, 0.0).sum(axis=1)[:, None]
+    valid = (used > 0) & (covered / np.where(active_total > 0, active_total, 1.0) >= min_total)
+    coefficient /= np.where(used > 0, used, 1.0)[:, None, :]
+    return coefficient, valid
+
+
 def monte_carlo(
     results: ScoreResults,
     *,
@@ -149,43 +189,86 @@ def monte_carlo(
         index.catalog, index, panel.values, u.normalisation
     )
     pick_b = alternative[None, :] & (rng.random((draws, len(index.indicators))) < 0.5)
+    # Draws grouped by aggregation method, so each group is a slice (a view, no copy).
+    by_method = np.argsort(methods, kind="stable")
+    ind, fam, methods, pick_b = (
+        ind[by_method],
+        fam[by_method],
+        methods[by_method],
+        pick_b[by_method],
+    )
+    # One weight matrix over [declared normalisation | alternative]: one product per block.
+    weight_ab = np.hstack([ind * ~pick_b, ind * pick_b])
 
     observed = ~np.isnan(risk_a)
     patterns, pattern_of_week = np.unique(observed, axis=0, return_inverse=True)
-    scores = np.full((draws, panel.n_weeks), np.nan)
-    stacked = {
-        "arithmetic": np.hstack([np.nan_to_num(risk_a), np.nan_to_num(risk_b)]),
-        "geometric": np.hstack(
-            [
-                np.log(np.maximum(np.nan_to_num(risk_a), FLOOR)),
-                np.log(np.maximum(np.nan_to_num(risk_b), FLOOR)),
-            ]
-        ),
-    }
-    for p, pattern in enumerate(patterns):
-        weeks = np.flatnonzero(pattern_of_week.ravel() == p)
-        v, valid = effective_weights(
-            pattern,
-            index.structure,
-            ind,
-            fam,
-            profile.min_family_coverage,
-            profile.min_total_coverage,
-        )
-        both = np.hstack([v * ~pick_b, v * pick_b])
-        for method, terms in stacked.items():
-            rows = np.flatnonzero(valid & (methods == method))
-            if not len(rows):
-                continue
-            product = both[rows] @ terms[weeks].T
-            scores[np.ix_(rows, weeks)] = 100.0 * (
-                np.exp(product) if method == "geometric" else product
-            )
+    pattern_of_week = pattern_of_week.ravel()
+    coefficient, valid = _pattern_coefficients(
+        patterns, index.structure, ind, fam, profile.min_family_coverage, profile.min_total_coverage
+    )
+    # Weeks sorted by pattern: each pattern's weeks are one block, scored for all draws
+    # by one product per method, and summarised (percentiles) without keeping the block.
+    order = np.argsort(pattern_of_week, kind="stable")
+    bounds = np.searchsorted(pattern_of_week[order], np.arange(len(patterns) + 1))
+    both = np.hstack([np.nan_to_num(risk_a), np.nan_to_num(risk_b)])[order]
+    terms = {"arithmetic": both, "geometric": np.log(np.maximum(both, FLOOR))}
+    n_ind = len(index.indicators)
+    groups = {}
+    for method in AGG_METHODS:
+        found = np.flatnonzero(methods == method)
+        if len(found):
+            groups[method] = slice(found[0], found[-1] + 1)
+    bands = np.full((3, panel.n_weeks), np.nan)  # in pattern order
+    latest_row = int(np.flatnonzero(order == results.latest_row)[0])
+    latest_draws = np.empty(0)
+    for p in range(len(patterns)):
+        lo, hi = bounds[p], bounds[p + 1]
+        cols = np.flatnonzero(patterns[p])
+        if lo == hi or not len(cols):
+            continue
+        cols_ab = np.concatenate([cols, cols + n_ind])
+        family_ab = np.concatenate([index.structure.family_of[cols]] * 2)
+        parts = []
+        for method, rows in groups.items():
+            scaled = weight_ab[rows][:, cols_ab] * coefficient[rows, family_ab, p]
+            part = terms[method][lo:hi][:, cols_ab] @ scaled.T
+            if method == "geometric":
+                np.exp(part, out=part)
+            ok = valid[rows, p]
+            parts.append(part if ok.all() else part[:, ok])
+        if not parts:
+            continue
+        block = np.hstack(parts) if len(parts) > 1 else parts[0]  # weeks of p x valid draws
+        if not block.shape[1]:
+            continue  # no draw gives a score for these weeks
+        block *= 100.0
+        if lo <= latest_row < hi:
+            latest_draws = block[latest_row - lo].copy()
+        bands[:, lo:hi] = _row_percentiles(block, (0.05, 0.5, 0.95))
         if progress:
             progress(1)
-    low, median, high = _percentiles(scores)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    low, median, high = (b[inverse] for b in bands)
     latest = _family_contributions_latest(results, ind, fam, pick_b, risk_a, risk_b)
-    return MonteCarlo(scores, low, median, high, latest)
+    return MonteCarlo(latest_draws, low, median, high, latest)
+
+
+def _row_percentiles(block: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """Quantiles of each row with linear interpolation (numpy's default), in place.
+
+    One partial sort of the block we own, instead of np.percentile's copy per call.
+    """
+    n = block.shape[1]
+    positions = [q * (n - 1) for q in quantiles]
+    kth = sorted({int(np.floor(x)) for x in positions} | {int(np.ceil(x)) for x in positions})
+    block.partition(kth, axis=1)
+    out = np.empty((len(quantiles), block.shape[0]))
+    for k, x in enumerate(positions):
+        below, above = int(np.floor(x)), int(np.ceil(x))
+        fraction = x - below
+        out[k] = block[:, below] + fraction * (block[:, above] - block[:, below])
+    return out
 
 
 def _normalisations(
@@ -202,18 +285,6 @@ def _normalisations(
                 other[ind_id] = choices[0]
     alternative = np.array([i in other for i in index.indicators])
     return declared, normalise_panel(catalog, index.indicators, values, other), alternative
-
-
-def _percentiles(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    weeks = scores.shape[1]
-    out = np.full((3, weeks), np.nan)
-    complete = ~np.isnan(scores).any(axis=0)
-    if complete.any():
-        out[:, complete] = np.percentile(scores[:, complete], [5, 50, 95], axis=0)
-    partial = ~complete & ~np.isnan(scores).all(axis=0)
-    if partial.any():
-        out[:, partial] = np.nanpercentile(scores[:, partial], [5, 50, 95], axis=0)
-    return out[0], out[1], out[2]
 
 
 def _family_contributions_latest(

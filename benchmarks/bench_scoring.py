@@ -1,0 +1,219 @@
+"""Scoring speed, each figure next to a floor measured in the same run.
+
+A generated catalog of 60 indicators in four families and 1,040 weeks (20 years) of
+generated observations, with realistic gaps (indicators start late, go stale, events
+come and go).
+
+  slider  rescoring one subject's full history for one profile (what a weight slider
+          triggers; the normalised panel is cached, as the workbench does) and a full
+          fit including normalisation;
+  fleet   200 subjects x 60 indicators x 1,040 weeks for one profile, against a bare
+          numpy masked weighted sum of the same normalised array with weights
+          renormalised within families where values are missing;
+  mc      Monte Carlo with 10,000 weight draws over one subject's full history, against
+          a single matrix product (draws x indicators) @ (indicators x weeks);
+  panels  point-in-time panels for 500 as-of dates, against building one full panel
+          from the store.
+
+Usage: python benchmarks/bench_scoring.py
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from early_warning import Store, ingest, load_catalog
+from early_warning.ingest import Limits
+from early_warning.panel import PanelBuilder
+from early_warning.scoring import CompositeIndex, parse_profile
+from early_warning.scoring.aggregate import aggregate
+from early_warning.scoring.sensitivity import monte_carlo
+
+FAMILIES = ("economic_dependence", "military_posture", "transparency", "integration_political")
+N_IND, WEEKS, SUBJECTS, DRAWS, ORIGINS = 60, 1040, 200, 10_000, 500
+START = dt.date(2001, 1, 7)
+
+
+def best_of(repeat: int, func: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def write_catalog(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "sources.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sources": {
+                    "gen": {
+                        "author": "gen",
+                        "title": "generated",
+                        "publisher": "bench",
+                        "date": "2024",
+                        "published": "2024-01-01",
+                    }
+                }
+            }  # fmt: skip
+        )
+    )
+    for k, fam in enumerate(FAMILIES):
+        indicators = []
+        for n in range(N_IND // len(FAMILIES)):
+            kind = ("continuous", "continuous", "ordinal", "event", "boolean")[n % 5]
+            entry = {
+                "id": f"{fam[:4]}_{n:02d}", "name": f"Indicator {n}", "description": "generated",
+                "unit": "units", "kind": kind, "frequency": "weekly", "max_age_days": 120,
+                "weight": 1.0 + n % 3,
+                "direction": {"higher_is_riskier": n % 4 != 0, "reasoning": "generated"},
+                "citations": [{"source": "gen", "section": "all"}],
+            }  # fmt: skip
+            if kind in ("continuous", "event"):
+                entry["range"] = [0, 1000]
+                method = "log" if n % 2 else "minmax"
+                entry["normalisation"] = {"method": method, "goalposts": [0, 500]}
+            if kind == "event":
+                entry["half_life_days"] = 30
+            if kind == "ordinal":
+                entry["levels"] = {0: "none", 1: "some", 2: "more", 3: "most"}
+                entry["normalisation"] = {"method": "ordinal"}
+            if kind == "boolean":
+                entry["normalisation"] = {"method": "boolean"}
+            indicators.append(entry)
+        family = {"id": fam, "name": fam, "description": "generated", "weight": 0.25 + 0.05 * k}
+        (folder / f"{fam}.yaml").write_text(
+            yaml.safe_dump({"family": family, "indicators": indicators})
+        )
+
+
+def write_observations(path: Path, catalog, rng: random.Random) -> int:
+    rows = 0
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["indicator", "date", "value", "published"])
+        for ind in catalog:
+            first = rng.randrange(0, 300)
+            for week in range(first, WEEKS):
+                if rng.random() < 0.08:
+                    continue  # gaps: some weeks have no new value
+                day = START + dt.timedelta(weeks=week)
+                if ind.kind == "ordinal":
+                    value = str(rng.randrange(0, 4))
+                elif ind.kind == "boolean":
+                    value = rng.choice(["true", "false"])
+                elif ind.kind == "event" and rng.random() < 0.7:
+                    continue
+                else:
+                    value = f"{rng.uniform(0, 1000):.2f}"
+                published = day + dt.timedelta(days=rng.randrange(0, 21))
+                out.writerow([ind.id, day.isoformat(), value, published.isoformat()])
+                rows += 1
+    return rows
+
+
+def bare_masked_sum(
+    risk: np.ndarray, family_of: np.ndarray, w: np.ndarray, fw: np.ndarray
+) -> np.ndarray:
+    """The floor: a masked weighted sum, renormalised within families."""
+    mask = ~np.isnan(risk)
+    filled = np.where(mask, risk, 0.0)
+    total = np.zeros(risk.shape[:-1])
+    used = np.zeros(risk.shape[:-1])
+    for k in range(len(fw)):
+        cols = family_of == k
+        num = filled[..., cols] @ w[cols]
+        den = mask[..., cols] @ w[cols]
+        ok = den > 0
+        total += np.where(ok, fw[k] * num / np.where(ok, den, 1), 0.0)
+        used += np.where(ok, fw[k], 0.0)
+    return 100 * total / np.where(used > 0, used, 1)
+
+
+def main() -> None:
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory(prefix="ew-bench-scoring-") as tmp:
+        work = Path(tmp)
+        write_catalog(work / "catalog")
+        catalog = load_catalog(work / "catalog")
+        profile = parse_profile({"name": "bench", "min_family_coverage": 0.3}, catalog)
+        index = CompositeIndex(catalog, profile)
+        data = work / "obs.csv"
+        n_obs = write_observations(data, catalog, rng)
+        end = START + dt.timedelta(weeks=WEEKS - 1)
+        with Store(work / "bench.db") as store:
+            store.sync_catalog(catalog)
+            ingest(store, catalog, data, limits=Limits(max_file_bytes=1 << 32))
+
+            # panels: one full panel from the store, then 500 point-in-time panels
+            one_panel = best_of(
+                3, lambda: PanelBuilder.from_store(store, catalog, "BLR", START, end).panel(end)
+            )
+            origins = [end - dt.timedelta(weeks=k) for k in range(ORIGINS)][::-1]
+
+            def many_panels() -> None:
+                builder = PanelBuilder.from_store(store, catalog, "BLR", START, end)
+                for day in origins:
+                    builder.panel(day, point_in_time=True)
+
+            panels = best_of(1, many_panels)
+            panel = PanelBuilder.from_store(store, catalog, "BLR", START, end).panel(end)
+
+        # slider: one subject
+        risk = index.normalise(panel)
+        w, fw = index.weight_arrays()
+        family_of = index.structure.family_of
+        floor_one = best_of(20, lambda: bare_masked_sum(risk, family_of, w, fw))
+        slider = best_of(20, lambda: index.aggregate(risk))
+        full_fit = best_of(5, lambda: index.fit(panel))
+
+        # fleet: 200 subjects (the same shape, shuffled per subject)
+        fleet = np.stack(
+            [risk[:, np.random.default_rng(s).permutation(N_IND)] for s in range(SUBJECTS)]
+        )
+        floor_fleet = best_of(3, lambda: bare_masked_sum(fleet, family_of, w, fw))
+        flat = fleet.reshape(-1, N_IND)
+        ours_fleet = best_of(
+            3,
+            lambda: aggregate(flat, index.structure, w, fw, min_family_coverage=0.3).score.reshape(
+                SUBJECTS, -1
+            ),
+        )
+        check = aggregate(flat, index.structure, w, fw).score.reshape(SUBJECTS, -1)
+        assert np.allclose(
+            np.nan_to_num(check), np.nan_to_num(bare_masked_sum(fleet, family_of, w, fw))
+        )
+
+        # Monte Carlo
+        results = index.fit(panel)
+        draws = np.random.default_rng(1).dirichlet(np.ones(N_IND), size=DRAWS)
+        filled = np.nan_to_num(risk).T.copy()
+        floor_mc = best_of(3, lambda: draws @ filled)
+        ours_mc = best_of(1, lambda: monte_carlo(results, draws=DRAWS, concentration=40, seed=1))
+        patterns = len(np.unique(~np.isnan(risk), axis=0))
+
+    print(f"generated: {N_IND} indicators, {WEEKS} weeks, {n_obs:,} observations")
+    print(f"slider   rescore one subject (aggregate, cached risk): {slider * 1e3:7.2f} ms;"
+          f" full fit with normalisation {full_fit * 1e3:.1f} ms;"
+          f" bare floor {floor_one * 1e3:.2f} ms (ratio {slider / floor_one:.2f})")  # fmt: skip
+    print(f"fleet    {SUBJECTS} subjects: {ours_fleet:6.3f} s vs bare masked sum {floor_fleet:.3f} s:"
+          f" ratio {ours_fleet / floor_fleet:.2f}")  # fmt: skip
+    print(f"mc       {DRAWS:,} draws, {patterns} availability patterns: {ours_mc:6.3f} s vs one product"
+          f" {floor_mc:.3f} s: ratio {ours_mc / floor_mc:.2f}")  # fmt: skip
+    print(f"panels   {ORIGINS} point-in-time panels: {panels:6.3f} s vs one full panel"
+          f" {one_panel:.3f} s: ratio {panels / one_panel:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
