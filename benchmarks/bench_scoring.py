@@ -66,7 +66,7 @@ def write_catalog(folder: Path) -> None:
                         "published": "2024-01-01",
                     }
                 }
-            }  # fmt: skip
+            }
         )
     )
     for k, fam in enumerate(FAMILIES):
@@ -199,18 +199,25 @@ def main() -> None:
         results = index.fit(panel)
         draws = np.random.default_rng(1).dirichlet(np.ones(N_IND), size=DRAWS)
         filled = np.nan_to_num(risk).T.copy()
-        floor_mc = best_of(3, lambda: draws @ filled)
+        floor_mc = best_of(10, lambda: draws @ filled)
         ours_mc = best_of(1, lambda: monte_carlo(results, draws=DRAWS, concentration=40, seed=1))
         patterns = len(np.unique(~np.isnan(risk), axis=0))
 
     print(f"generated: {N_IND} indicators, {WEEKS} weeks, {n_obs:,} observations")
-    print(f"slider   rescore one subject (aggregate, cached risk): {slider * 1e3:7.2f} ms;"
-          f" full fit with normalisation {full_fit * 1e3:.1f} ms;"
-          f" bare floor {floor_one * 1e3:.2f} ms (ratio {slider / floor_one:.2f})")  # fmt: skip
-    print(f"fleet    {SUBJECTS} subjects: {ours_fleet:6.3f} s vs bare masked sum {floor_fleet:.3f} s:"
-          f" ratio {ours_fleet / floor_fleet:.2f}")  # fmt: skip
-    print(f"mc       {DRAWS:,} draws, {patterns} availability patterns: {ours_mc:6.3f} s vs one product"
-          f" {floor_mc:.3f} s: ratio {ours_mc / floor_mc:.2f}")  # fmt: skip
+    print(
+        f"slider   rescore one subject (aggregate, cached risk): {slider * 1e3:7.2f} ms;"
+        f" full fit with normalisation {full_fit * 1e3:.1f} ms;"
+        f" bare floor {floor_one * 1e3:.2f} ms (ratio {slider / floor_one:.2f})"
+    )
+    print(
+        f"fleet    {SUBJECTS} subjects: {ours_fleet:6.3f} s vs bare masked sum"
+        f" {floor_fleet:.3f} s: ratio {ours_fleet / floor_fleet:.2f}"
+    )
+    print(
+        f"mc       {DRAWS:,} draws, {patterns} availability patterns: {ours_mc:6.3f} s"
+        f" (5-95% band for every week included) vs one product {floor_mc:.3f} s:"
+        f" ratio {ours_mc / floor_mc:.2f}"
+    )
     print(f"panels   {ORIGINS} point-in-time panels: {panels:6.3f} s vs one full panel"
           f" {one_panel:.3f} s: ratio {panels / one_panel:.2f}")  # fmt: skip
 

@@ -311,3 +311,57 @@ def test_scores_are_stored_with_profile_hash_and_vintage(
     assert rows[0]["profile_hash"] == profile.weights_hash
     assert rows[0]["data_vintage"] == store.data_vintage("BLR")
     assert json.loads(rows[0]["record"])["score"] == rows[0]["score"]
+
+
+def test_scoring_commands_on_the_embedded_data(demo, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(bundled_path("models"), models)
+    config = tmp_path / "ew.toml"
+    config.write_text(f'[database]\npath = "{demo.db_path}"\n[paths]\nmodels = "{models}"\n')
+    base = ["--config", str(config)]
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(cli, [*base, *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout  # the progress bar goes to stderr
+
+    week = json.loads(invoke("score", "--as-of", "2021-02-28", "--json"))
+    assert week["score"] == pytest.approx(demo.scores.week(-1)["score"])
+    history = json.loads(
+        invoke("score", "--history", "--start", "2019-01-01", "--end", "2021-02-28", "--json")
+    )
+    assert history[-1]["week"] == "2021-W08" and len(history) > 100
+    assert "band" in invoke("score", "--history", "--start", "2020-12-01", "--end", "2021-02-28")
+    shown = json.loads(invoke("weights", "show", "--json"))
+    assert sum(row["share"] for row in shown["indicators"]) == pytest.approx(1.0, abs=1e-3)
+    assert "ok  default" in invoke("weights", "validate")
+    invoke(
+        "weights",
+        "set",
+        "military_posture=0.5",
+        "--profile",
+        "heavy",
+        "--note",
+        "more military",
+        "--as-of",
+        "2021-02-28",
+    )
+    diff = json.loads(
+        invoke("weights", "diff", "default", "heavy", "--as-of", "2021-02-28", "--json")
+    )
+    assert diff["weeks_compared"] > 100 and diff["max_abs_gap"]["gap"] != 0
+    assert [h["action"] for h in json.loads(invoke("weights", "history", "heavy", "--json"))] == [
+        "set"
+    ]
+    analysis = json.loads(
+        invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200", "--json")
+    )
+    assert analysis["band"]["low"] <= analysis["band"]["score"] <= analysis["band"]["high"]
+    with Store(demo.db_path) as store:
+        assert store.latest_sensitivity("BLR", analysis["profile_hash"])["draws"] == 200
+
+
+def test_score_without_enough_data_says_so_and_exits_1(demo, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(demo.db_path), "score", "--as-of", "2026-01-04"])
+    assert result.exit_code == 1
+    assert "insufficient data" in result.output
