@@ -104,31 +104,13 @@ def effective_weights(
     """For one pattern of available indicators: each draw's weight on each indicator.
 
     `observed` is a boolean vector over indicators; `ind`, `fam` are draws x weights.
-    Returns (draws x indicators weights summing to 1 over scored families, valid draws).
-    The same rules as `aggregate`: renormalise within a family over what is observed,
-    drop families below the minimum coverage, renormalise the family weights.
+    Returns (draws x indicators weights summing to 1 over scored families, valid draws),
+    by the rules of `aggregate` (see `_pattern_coefficients`).
     """
-    draws = ind.shape[0]
-    v = np.zeros_like(ind)
-    used = np.zeros(draws)
-    coverage = np.zeros(draws)
-    active_total = np.where(fam > 0, fam, 0.0).sum(axis=1)
-    for k in range(len(structure.families)):
-        cols = structure.members(k)
-        total = ind[:, cols].sum(axis=1)
-        with_data = ind[:, cols][:, observed[cols]].sum(axis=1)
-        cov = np.divide(with_data, total, out=np.zeros(draws), where=total > 0)
-        ok = (cov >= min_family) & (with_data > 0) & (fam[:, k] > 0)
-        share = (
-            np.where(observed[cols], ind[:, cols], 0.0)
-            / np.where(with_data > 0, with_data, 1.0)[:, None]
-        )
-        v[:, cols] = np.where(ok[:, None], fam[:, k][:, None] * share, 0.0)
-        used += np.where(ok, fam[:, k], 0.0)
-        coverage += np.where(ok, fam[:, k] * cov, 0.0)
-    valid = (used > 0) & (coverage / np.where(active_total > 0, active_total, 1.0) >= min_total)
-    v = v / np.where(used > 0, used, 1.0)[:, None]
-    return v, valid
+    coefficient, valid = _pattern_coefficients(
+        observed[None, :], structure, ind, fam, min_family, min_total
+    )
+    return ind * coefficient[:, structure.family_of, 0] * observed, valid[:, 0]
 
 
 def _pattern_coefficients(
