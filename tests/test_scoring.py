@@ -365,3 +365,41 @@ def test_score_without_enough_data_says_so_and_exits_1(demo, tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["--db", str(demo.db_path), "score", "--as-of", "2026-01-04"])
     assert result.exit_code == 1
     assert "insufficient data" in result.output
+
+
+def test_geometric_contributions_add_up_and_grow_with_risk() -> None:
+    risk = np.array([[0.1, 0.9, 0.5, 0.5]])
+    agg = aggregate(risk, STRUCTURE, np.ones(4), np.array([0.5, 0.5]), method="geometric")
+    contributions = agg.contributions[0]
+    assert contributions.sum() == pytest.approx(agg.score[0])
+    assert contributions[1] > contributions[0]  # more risk, larger part
+    assert contributions[2] == pytest.approx(contributions[3])
+
+
+def test_weights_cli_guards(demo, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(bundled_path("models"), models)
+    config = tmp_path / "ew.toml"
+    config.write_text(f'[database]\npath = "{demo.db_path}"\n[paths]\nmodels = "{models}"\n')
+
+    def fails(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--config", str(config), *args])
+        assert result.exit_code == 2, result.output
+        return result.output
+
+    assert "read-only" in fails(
+        "weights", "set", "ru_base_status=3", "--profile", "default", "--note", "x"
+    )
+    assert "named twice" in fails(
+        "weights", "set", "ru_base_status=2", "ru_base_status=4", "--profile", "p", "--note", "x"
+    )
+    assert "no observations for UKR" in fails("score", "--subject", "UKR", "--as-of", "2021-02-28")
+    assert "is after the end" in fails(
+        "score", "--history", "--start", "2021-01-01", "--end", "2020-01-01"
+    )
+    assert "--start: " in fails("score", "--history", "--start", "bad", "--end", "2020-01-01")
+    assert "in the future" in fails("score", "--as-of", "2099-01-01")
+    broken = models / "weights" / "twice.yaml"
+    broken.write_text("name: twice\nindicators:\n  ru_base_status: 1\n  ru_base_status: 2\n")
+    assert "'ru_base_status' is given twice" in fails("weights", "validate", "twice")
+    assert not (models / "weights" / "p.yaml").exists()  # a refused change writes nothing

@@ -12,7 +12,7 @@ from .conftest import write_csv
 
 def test_new_file_is_migrated_with_foreign_keys_and_wal(tmp_path: Path, catalog: Catalog) -> None:
     with Store(tmp_path / "a.db") as store:
-        assert store.applied_migrations() == ["001_initial", "002_views", "003_scoring"]
+        assert store.applied_migrations()[:3] == ["001_initial", "002_views", "003_scoring"]
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.sync_catalog(catalog)

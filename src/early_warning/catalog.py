@@ -136,7 +136,7 @@ class Indicator:
         if self.kind == "ordinal" and self.levels is not None:
             level = round(value)
             return f"{level} ({self.levels.get(level, '?')})"
-        return f"{value:g}"
+        return f"{value:.4g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

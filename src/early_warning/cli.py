@@ -594,6 +594,12 @@ def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
     return data
 
 
+def _status(ind: Any, age: int) -> str:
+    if age <= ind.max_age_days:
+        return "current"
+    return "no recent event" if ind.kind == "event" else "stale"
+
+
 def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.date) -> None:
     rows = []
     seen = set()
@@ -611,10 +617,13 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.
                 "source": row["source"],
                 "grade": f"{row['reliability'] or '-'}{row['credibility'] or '-'}",
                 "age": f"{max(age, 0)}d",
-                "status": "stale" if age > ind.max_age_days else "current",
+                "status": _status(ind, age),
             }
         )
-    click.echo(f"latest value of each indicator as of {as_of} (stale: older than its maximum age):")
+    click.echo(
+        f"latest value of each indicator as of {as_of} (stale: older than its maximum age, "
+        "so not used; an event counts only within its maximum age):"
+    )
     echo_table(rows, ["indicator", "period", "value", "source", "grade", "age", "status"], width=56)
     empty = [i.id for i in catalog if i.id not in seen]
     if empty:
@@ -622,7 +631,21 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.
 
 
 def main() -> None:
-    cli(prog_name="early-warning")
+    """Run the command; a usage mistake is one line on stderr and exit status 2."""
+    try:
+        cli.main(prog_name="early-warning", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare group: show its help
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(0)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "early-warning"
+        click.echo(f"early-warning: error: {exc.format_message()} (see {command} --help)", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("early-warning: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 # The scoring commands live in their own module; importing it registers them.

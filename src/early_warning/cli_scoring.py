@@ -9,16 +9,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import getpass
+import io
 import math
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 import yaml
 
-from .cli import App, as_of_option, cli, echo_json, echo_table, json_option, parse_as_of, pass_app
+from .cli import App, cli, echo_json, echo_table, json_option, parse_as_of, pass_app
 from .errors import InputError, NotFoundError, ProfileError
+from .ingest.validate import SUBJECT_PATTERN
 from .scoring import (
     CompositeIndex,
     Profile,
@@ -39,8 +43,42 @@ def _profile(app: App, name: str) -> Profile:
     return load_profile(app.config.models_dir, name, app.catalog)
 
 
-def _as_of(app: App, text: str | None) -> dt.date:
-    return parse_as_of(text) or app.today()
+def _as_of(app: App, text: str | None, option: str = "--as-of") -> dt.date:
+    """The week to score: a date no later than today (default: today)."""
+    day = _date(text, option) or app.today()
+    if day > app.today():
+        raise InputError(f"{option}: {day} is in the future; scores need observed data")
+    return day
+
+
+def _date(text: str | None, option: str) -> dt.date | None:
+    try:
+        return parse_as_of(text)
+    except InputError as exc:
+        raise InputError(str(exc).replace("--as-of", option, 1)) from None
+
+
+def _subject(app: App, store: Any, subject: str | None) -> str:
+    """The subject to score, which must have observations."""
+    subject = subject or app.config.default_subject
+    if not SUBJECT_PATTERN.fullmatch(subject):
+        raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+    if subject not in store.subjects():
+        known = ", ".join(sorted(store.subjects())) or "none"
+        raise NotFoundError(
+            f"--subject: no observations for {subject} (subjects with data: {known})"
+        )
+    return subject
+
+
+def as_of_option(func: Any) -> Any:
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="DATE",
+        help="Score the week containing DATE (default: today). Uses everything in the "
+        "database unless --point-in-time is given.",
+    )(func)
 
 
 def profile_option(func: Any) -> Any:
@@ -62,7 +100,8 @@ def pit_option(func: Any) -> Any:
     return click.option(
         "--point-in-time",
         is_flag=True,
-        help="Use only what was known on the as-of date (default: the best current knowledge).",
+        help="Use only what was published by the as-of date (with --history: the whole "
+        "series as known on that date). Default: the best current knowledge.",
     )(func)
 
 
@@ -92,14 +131,22 @@ def score_command(
 ) -> None:
     """Score a subject: band, coverage, families, drivers and the change on the week before.
 
-    The result is stored with the profile hash and the data vintage it used.
+    With --history, every week from --start to --end (default: the as-of date). The
+    result is stored with the profile hash and the data vintage it used.
     """
-    subject = subject or app.config.default_subject
-    day = parse_as_of(end) if history and end else _as_of(app, as_of)
+    if (start or end) and not history:
+        raise InputError("--start and --end go with --history")
+    if history and end and as_of and _date(end, "--end") != _date(as_of, "--as-of"):
+        raise InputError("--history: give --end or --as-of, not both")
+    day = _as_of(app, end if history and end else as_of, "--end" if history and end else "--as-of")
+    first = _date(start, "--start")
+    if first is not None and first > day:
+        raise InputError(f"--start {first} is after the end of the series ({day})")
     weights = _profile(app, profile)
     with app.store() as store:
+        subject = _subject(app, store, subject)
         results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
-        rows = _history_rows(results, parse_as_of(start)) if history else [results.latest_row]
+        rows = _history_rows(results, first) if history else [results.latest_row]
         record_scores(store, app.catalog, results, rows)
     if history:
         _print_history(results, rows, as_json)
@@ -113,7 +160,10 @@ def score_command(
 
 
 def _history_rows(results: ScoreResults, start: dt.date | None) -> list[int]:
-    first = 0 if start is None else max(results.panel.row_of(start), 0)
+    """Rows from the first week on or after `start`."""
+    if start is None:
+        return list(range(results.panel.n_weeks))
+    first = int(np.searchsorted(results.panel.dates, start.toordinal(), side="left"))
     return list(range(first, results.panel.n_weeks))
 
 
@@ -226,6 +276,8 @@ def _parse_assignments(
         if not math.isfinite(weight) or weight < 0:
             raise InputError(f"{text!r}: a weight must be a number >= 0")
         name = name.strip()
+        if name in indicators or name in families:
+            raise InputError(f"{name!r} is named twice")
         if name in app.catalog.indicators:
             indicators[name] = weight
         elif name in app.catalog.families:
@@ -237,7 +289,12 @@ def _parse_assignments(
 
 @weights.command(name="set")
 @click.argument("assignments", nargs=-1, required=True, metavar="NAME=WEIGHT...")
-@profile_option
+@click.option(
+    "--profile",
+    required=True,
+    help="Profile to change (models/weights/NAME.yaml); a new one starts as a copy of "
+    "`default`, which itself is read-only.",
+)
 @click.option("--note", required=True, help="Why the weights change (kept in the audit trail).")
 @click.option("--author", help="Who changes them (default: the login name).")
 @click.option("--subject", metavar="CODE", help="Subject whose score to show before and after.")
@@ -256,25 +313,52 @@ def weights_set(
 ) -> None:
     """Change indicator or family weights in a profile; write the YAML and an audit row.
 
-    A profile that does not exist yet starts as a copy of `default`.
+    Shows the score before and after for the as-of week, and what the attribution
+    predicted the new score would be.
     """
+    if profile == "default" or Path(profile).stem == "default":
+        raise InputError(
+            "--profile: the shipped `default` profile is read-only; name another profile "
+            "(it starts as a copy of default)"
+        )
+    if not PROFILE_NAME.fullmatch(profile):
+        raise InputError(f"--profile: {profile!r}: use letters, digits, - and _")
     indicators, families = _parse_assignments(app, assignments)
-    models = app.config.models_dir
-    path = models / "weights" / f"{profile}.yaml"
+    path = app.config.models_dir / "weights" / f"{profile}.yaml"
+    author = author or _login()
     try:
         before = _profile(app, profile)
     except NotFoundError:
         before = _profile(app, "default")
-        before = dataclasses.replace(before, name=profile, path=path)
-    after = before.with_weights(indicators, families)
-    subject = subject or app.config.default_subject
+        before = dataclasses.replace(
+            before,
+            name=profile,
+            path=path,
+            extra_text={
+                **before.extra_text,
+                "description": f"Copy of the default profile made by {author} on "
+                f"{app.today()} with `weights set`; the audit trail (`weights history "
+                f"{profile}`) lists every change.",
+            },
+        )
+    after = _with_reasons(
+        before.with_weights(indicators, families), before, author, note, app.today()
+    )
     day = _as_of(app, as_of)
     with app.store() as store:
+        subject = _subject(app, store, subject)
         old = score(store, app.catalog, before, subject, day)
-        predicted = _predictions(old, indicators, families)
+        predicted, why_not = _predictions(old, indicators, families)
         parse_profile(yaml.safe_load(after.to_yaml(app.catalog)), app.catalog, str(path))
         text = save_profile(after, app.catalog, path)
-        store.record_profile(after.name, after.weights_hash, text, "set", author or _login(), note)
+        changes = [
+            {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
+            for n, w in {**indicators, **families}.items()
+        ]
+        summary = "; ".join(f"{c['name']} {c['before']:g} -> {c['after']:g}" for c in changes)
+        store.record_profile(
+            after.name, after.weights_hash, text, "set", author, note, changes=summary
+        )
         new = CompositeIndex(app.catalog, after).fit(old.panel)
         record_scores(store, app.catalog, new, [new.latest_row])
     report = {
@@ -282,46 +366,75 @@ def weights_set(
         "path": str(path),
         "weights_hash_before": before.weights_hash,
         "weights_hash": after.weights_hash,
-        "changes": [
-            {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
-            for n, w in {**indicators, **families}.items()
-        ],
+        "changes": changes,
         "subject": subject,
         "as_of": day.isoformat(),
         "score_before": _num(old.score[-1]),
         "score_after": _num(new.score[-1]),
+        "band_before": old.band(old.latest_row),
+        "band_after": new.band(new.latest_row),
         "predicted_by_attribution": predicted,
+        "prediction_note": why_not,
     }
     if as_json:
         echo_json(report)
         return
-    for change in report["changes"]:
+    for change in changes:
         click.echo(f"{change['name']}: {change['before']:g} -> {change['after']:g}")
     click.echo(f"wrote {path} ({before.weights_hash} -> {after.weights_hash}), audit note recorded")
-    if report["score_before"] is not None:
-        line = f"{subject} as of {day}: score {report['score_before']:.2f} -> "
-        line += (
-            f"{report['score_after']:.2f}" if report["score_after"] is not None else "insufficient"
-        )
-        if predicted is not None:
-            line += f" (attribution predicted {predicted:.2f})"
-        click.echo(line)
+    if report["score_before"] is None:
+        click.echo(f"{subject} has no score as of {day} (insufficient data); try --as-of")
+        return
+    line = f"{subject} as of {day}: score {report['score_before']:.2f} -> "
+    line += f"{report['score_after']:.2f}" if report["score_after"] is not None else "insufficient"
+    if report["band_before"] != report["band_after"]:
+        line += f", band {report['band_before']} -> {report['band_after']}"
+    click.echo(line)
+    if predicted is not None:
+        click.echo(f"the attribution predicted {predicted:.2f}")
+    elif why_not:
+        click.echo(f"no prediction from the attribution: {why_not}")
+
+
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _with_reasons(
+    profile: Profile, before: Profile, author: str, note: str, day: dt.date
+) -> Profile:
+    """Record why each changed weight changed next to the weight itself."""
+    reasoning = dict(profile.reasoning)
+    for name, weight in {**profile.indicator_weights, **profile.family_weights}.items():
+        key = name if name in profile.indicator_weights else f"family:{name}"
+        old = {**before.indicator_weights, **before.family_weights}[name]
+        if weight != old:
+            earlier = before.reasoning.get(key, "")
+            reasoning[key] = f"Set to {weight:g} (was {old:g}) by {author} on {day}: {note}." + (
+                f" Earlier reasoning: {earlier}" if earlier else ""
+            )
+    return dataclasses.replace(profile, reasoning=reasoning)
 
 
 def _predictions(
     results: ScoreResults, indicators: dict[str, float], families: dict[str, float]
-) -> float | None:
-    """The attribution's prediction, for a single change under arithmetic aggregation."""
-    if len(indicators) + len(families) != 1 or math.isnan(results.score[-1]):
-        return None
+) -> tuple[float | None, str | None]:
+    """The attribution's prediction for a single change, or why there is none."""
+    if math.isnan(results.score[-1]):
+        return None, "no score before the change"
+    if len(indicators) + len(families) != 1:
+        return None, "the attribution predicts one change at a time"
+    if results.profile.aggregation != "arithmetic":
+        return None, "the attribution predicts changes under arithmetic aggregation"
     try:
         if indicators:
             ((name, weight),) = indicators.items()
-            return round(results.predict_weight_change(-1, indicator=name, weight=weight), 6)
+            return round(results.predict_weight_change(-1, indicator=name, weight=weight), 6), None
         ((name, weight),) = families.items()
-        return round(results.predict_weight_change(-1, family=name, weight=weight), 6)
-    except (ValueError, ZeroDivisionError):
-        return None
+        return round(results.predict_weight_change(-1, family=name, weight=weight), 6), None
+    except ValueError as exc:
+        return None, str(exc)
+    except ZeroDivisionError:
+        return None, "the weight was 0, so no contribution scales to the new one"
 
 
 def _login() -> str:
@@ -329,6 +442,12 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _signed(change: float) -> str:
+    """A change with its sign, never '-0.0'."""
+    text = f"{change:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def _num(value: float) -> float | None:
@@ -451,9 +570,8 @@ def weights_history(app: App, profile: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    echo_table(
-        rows, ["id", "name", "weights_hash", "action", "author", "note", "recorded_at"], width=50
-    )
+    columns = ["id", "name", "weights_hash", "action", "changes", "author", "note", "recorded_at"]
+    echo_table(rows, columns, width=50)
 
 
 # -- sensitivity ---------------------------------------------------------------------
@@ -488,12 +606,15 @@ def sensitivity_command(
 ) -> None:
     """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices."""
     p = _profile(app, profile)
-    subject = subject or app.config.default_subject
     day = _as_of(app, as_of)
     with app.store() as store:
+        subject = _subject(app, store, subject)
         results = score(store, app.catalog, p, subject, day, point_in_time=point_in_time)
         patterns = len(np.unique(~np.isnan(results.risk), axis=0))
-        with click.progressbar(length=patterns, label="Monte Carlo", file=sys.stderr) as bar:
+        show = sys.stderr.isatty()  # a progress bar only where someone watches it
+        with click.progressbar(
+            length=patterns, label="Monte Carlo", file=sys.stderr if show else io.StringIO()
+        ) as bar:
             outcome = sensitivity(
                 store, app.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
                 concentration=concentration, seed=seed, progress=bar.update, results=results,
@@ -508,19 +629,33 @@ def sensitivity_command(
         click.echo(f"{subject} as of {day}: no score (insufficient data), nothing to analyse")
         sys.exit(1)
     click.echo(
-        f"{subject} as of {day}, profile {p.name} ({p.weights_hash}), {outcome.draws} draws, "
+        f"{subject} as of {day}, profile {p.name} ({p.weights_hash}), "
+        f"{band['valid_draws']} of {outcome.draws} draws give a score, "
         f"concentration {outcome.concentration:g}"
     )
     click.echo(
         f"score {band['score']:.1f}; 5-95% band {band['low']:.1f} .. {band['high']:.1f} "
         f"(median {band['median']:.1f}); P(high or worse) = {outcome.p_high_or_worse:.1%}"
     )
+    for method, part in band["by_aggregation"].items():
+        mark = " (this profile's method)" if method == p.aggregation else ""
+        click.echo(
+            f"  {method} draws{mark}: {part['low']:.1f} .. {part['high']:.1f} "
+            f"(median {part['median']:.1f}, {part['draws']} draws)"
+        )
+    parts = list(band["by_aggregation"].values())
+    if len(parts) > 1:
+        gap = abs(parts[0]["median"] - parts[1]["median"])
+        width = max(part["high"] - part["low"] for part in parts)
+        if gap > width / 2:
+            click.echo("  the choice of aggregation moves the score more than the weights do")
     if outcome.rank_stability:
-        click.echo("family ranks (share of draws keeping the rank):")
-        for fam, info in outcome.rank_stability.items():
+        click.echo("family ranks (share of draws keeping the rank; modal rank):")
+        ranked = sorted(outcome.rank_stability.items(), key=lambda item: item[1]["rank"])
+        for fam, info in ranked:
             click.echo(
                 f"  {info['rank']}. {fam:<24} {info['share_at_rank']:.0%}, "
-                f"90% range {info['rank_range_90']}"
+                f"modal {info['modal_rank']}, 90% range {info['rank_range_90']}"
             )
     if outcome.sobol.get("computed"):
         click.echo(

@@ -314,10 +314,15 @@ def _m003_scoring(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_profile_changes(db: sqlite_utils.Database) -> None:
+    db["weight_profiles"].add_column("changes", str)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
     ("003_scoring", _m003_scoring),
+    ("004_profile_changes", _m004_profile_changes),
 )
 
 
@@ -547,6 +552,7 @@ class Store:
         action: str,
         author: str = "",
         note: str = "",
+        changes: str = "",
     ) -> int:
         """Audit a weight profile: every change, and the first use of each version."""
         if action == "used":
@@ -558,14 +564,15 @@ class Store:
                 return int(row[0])
         cursor = self.db.execute(
             "INSERT INTO weight_profiles (name, weights_hash, content, author, note, action, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [name, weights_hash, content, author, note, action, self.now()],
+            "changes, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, weights_hash, content, author, note, action, changes or None, self.now()],
         )
         return int(cursor.lastrowid or 0)
 
     def profile_history(self, name: str | None = None) -> list[dict[str, Any]]:
         sql = (
-            "SELECT id, name, weights_hash, author, note, action, recorded_at FROM weight_profiles"
+            "SELECT id, name, weights_hash, action, changes, author, note, recorded_at "
+            "FROM weight_profiles"
         )
         params: list[Any] = []
         if name:

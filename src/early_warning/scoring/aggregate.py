@@ -16,8 +16,9 @@ missing), indicator weights w_i and family weights W_f:
 Missing values are never filled: weights are renormalised over what is there, and
 the coverage says how much that is. Contributions decompose the score exactly:
 for arithmetic aggregation c_i = 100 (W_f / sum W) (w_i / sum w) r_i, which add up to
-S; for geometric aggregation the log-score is split the same way and each indicator
-gets the share of S that its term has of ln(S/100).
+S; for geometric aggregation each indicator starts from its full weight (100 s_i) and
+loses the share of (100 - S) that its term s_i ln(r_i) has of ln(S/100), so the parts
+add up to S and each grows with its indicator's risk.
 
 Reference: OECD/JRC, Handbook on Constructing Composite Indicators (2008), sections 6-7.
 """
@@ -96,16 +97,16 @@ class Aggregate:
         valid = ~np.isnan(self.score)
         per_indicator = self.family_share[:, self._structure.family_of] * self.indicator_share
         if self._geometric:
+            # S = 100 * prod(r_i ** s_i): each indicator takes a share of (100 - S) off
+            # its full weight, in proportion to its term s_i * ln(r_i) of ln(S / 100).
+            # The parts add up to S and grow with the indicator's risk.
             terms = np.log(np.maximum(np.nan_to_num(risk), FLOOR))
             log_terms = per_indicator * terms
             log_sum = log_terms.sum(axis=1, keepdims=True)
-            even = np.abs(log_sum) < 1e-12  # every risk at 1: split by weight instead
-            shares = np.where(
-                even,
-                per_indicator,
-                np.divide(log_terms, log_sum, out=np.zeros_like(log_terms), where=~even),
-            )
-            out = shares * np.nan_to_num(self.score)[:, None]
+            even = np.abs(log_sum) < 1e-12  # every risk at 1: nothing is taken off
+            taken = np.divide(log_terms, log_sum, out=np.zeros_like(log_terms), where=~even)
+            score = np.nan_to_num(self.score)[:, None]
+            out = 100.0 * per_indicator - (100.0 - score) * taken
         else:
             out = 100.0 * per_indicator * np.nan_to_num(risk)
         return np.where(valid[:, None] & observed, out, 0.0)

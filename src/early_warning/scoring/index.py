@@ -246,10 +246,20 @@ class ScoreResults:
             reason = f"{ind.name}: new data, {ind.describe_value(after)} ({points})"
         elif before != after:
             verb = "rose" if after > before else "fell"
+            risk_change = float(self.risk[row, j] - self.risk[row - 1, j])
             reason = (
                 f"{ind.name} {verb} from {ind.describe_value(before)} to "
-                f"{ind.describe_value(after)} ({points})"
+                f"{ind.describe_value(after)}"
             )
+            if risk_change * change < 0 or abs(risk_change) < 1e-12:
+                before_cov = float(self.agg.family_coverage[row - 1, k_fam])
+                reason += (
+                    f" (risk {_direction(risk_change)}),"
+                    f" but {family} coverage moved from {before_cov:.0%} to {coverage:.0%}"
+                    f" and re-weighted it ({points})"
+                )
+            else:
+                reason += f" ({points})"
         else:
             reason = f"{ind.name}: unchanged value, re-weighted as other data changed ({points})"
         return Driver(ind.id, round(change, 6), before, after, reason)
@@ -333,9 +343,11 @@ class ScoreResults:
         if week["score"] is None:
             lines.append(f"  score: insufficient data (coverage {week['coverage']:.0%})")
         else:
-            change = (
-                f", {week['change']:+.1f} on the week before" if week["change"] is not None else ""
-            )
+            change = ""
+            if week["change"] is not None:
+                text = f"{week['change']:+.1f}"
+                text = "no change" if text in ("+0.0", "-0.0") else text
+                change = f", {text} on the week before"
             lines.append(
                 f"  score {week['score']:.1f} / 100, band {week['band']}{change}; "
                 f"coverage {week['coverage']:.0%}"
@@ -358,7 +370,16 @@ class ScoreResults:
             lines.append(
                 f"  stale (older than their maximum age, not used): {', '.join(week['stale'])}"
             )
+        if week["missing"]:
+            lines.append(
+                "  missing (no value yet, or no event within the maximum age): "
+                + ", ".join(week["missing"])
+            )
         return "\n".join(lines)
+
+
+def _direction(change: float) -> str:
+    return "up" if change > 0 else "down" if change < 0 else "unchanged"
 
 
 def _number(value: float) -> float | None:

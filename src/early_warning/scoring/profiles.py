@@ -309,7 +309,9 @@ def load_profile(models_dir: Path, name_or_path: str, catalog: Catalog) -> Profi
         known = ", ".join(p.stem for p in list_profiles(models_dir)) or "none"
         raise NotFoundError(f"{path}: no such weight profile (known: {known})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise ProfileError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -320,6 +322,23 @@ def load_profile(models_dir: Path, name_or_path: str, catalog: Catalog) -> Profi
     if profile.name != path.stem:
         raise ProfileError(f"{path}: field 'name': {profile.name!r} must match the file name")
     return profile
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def list_profiles(models_dir: Path) -> list[Path]:

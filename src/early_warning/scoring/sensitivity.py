@@ -40,6 +40,7 @@ class MonteCarlo:
     """Scores of every draw for every week."""
 
     latest: np.ndarray  # the valid draws' scores in the latest week
+    latest_methods: np.ndarray  # the aggregation method of each of those draws
     low: np.ndarray  # 5th percentile per week
     median: np.ndarray
     high: np.ndarray  # 95th percentile per week
@@ -202,7 +203,7 @@ def monte_carlo(
             groups[method] = slice(found[0], found[-1] + 1)
     bands = np.full((3, panel.n_weeks), np.nan)  # in pattern order
     latest_row = int(np.flatnonzero(order == results.latest_row)[0])
-    latest_draws = np.empty(0)
+    latest_draws, latest_methods = np.empty(0), np.empty(0, dtype=str)
     for p in range(len(patterns)):
         lo, hi = bounds[p], bounds[p + 1]
         cols = np.flatnonzero(patterns[p])
@@ -210,7 +211,7 @@ def monte_carlo(
             continue
         cols_ab = np.concatenate([cols, cols + n_ind])
         family_ab = np.concatenate([index.structure.family_of[cols]] * 2)
-        parts = []
+        parts, labels = [], []
         for method, rows in groups.items():
             scaled = weight_ab[rows][:, cols_ab] * coefficient[rows, family_ab, p]
             part = terms[method][lo:hi][:, cols_ab] @ scaled.T
@@ -218,6 +219,7 @@ def monte_carlo(
                 np.exp(part, out=part)
             ok = valid[rows, p]
             parts.append(part if ok.all() else part[:, ok])
+            labels.append(np.full(int(ok.sum()), method))
         if not parts:
             continue
         block = np.hstack(parts) if len(parts) > 1 else parts[0]  # weeks of p x valid draws
@@ -226,6 +228,7 @@ def monte_carlo(
         block *= 100.0
         if lo <= latest_row < hi:
             latest_draws = block[latest_row - lo].copy()
+            latest_methods = np.concatenate(labels)
         bands[:, lo:hi] = _row_percentiles(block, (0.05, 0.5, 0.95))
         if progress:
             progress(1)
@@ -233,7 +236,7 @@ def monte_carlo(
     inverse[order] = np.arange(len(order))
     low, median, high = (b[inverse] for b in bands)
     latest = _family_contributions_latest(results, ind, fam, pick_b, risk_a, risk_b)
-    return MonteCarlo(latest_draws, low, median, high, latest)
+    return MonteCarlo(latest_draws, latest_methods, low, median, high, latest)
 
 
 def _row_percentiles(block: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
