@@ -584,6 +584,11 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
             f"5-95% {band['low']:.1f} .. {band['high']:.1f}, "
             f"P(high or worse) {summary['p_high_or_worse']:.0%}"
         )
+        for method, part in band.get("by_aggregation", {}).items():
+            click.echo(
+                f"    {method} aggregation only: {part['low']:.1f} .. {part['high']:.1f} "
+                f"(median {part['median']:.1f})"
+            )
 
 
 def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
