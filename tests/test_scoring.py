@@ -357,6 +357,9 @@ def test_scoring_commands_on_the_embedded_data(demo, tmp_path: Path) -> None:
         invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200", "--json")
     )
     assert analysis["band"]["low"] <= analysis["band"]["score"] <= analysis["band"]["high"]
+    assert set(analysis["band"]["by_aggregation"]) == {"arithmetic", "geometric"}
+    text = invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200")
+    assert "arithmetic draws (this profile's method)" in text and "family ranks" in text
     with Store(demo.db_path) as store:
         assert store.latest_sensitivity("BLR", analysis["profile_hash"])["draws"] == 200
 

@@ -129,6 +129,10 @@ def sensitivity(
         "median": _round(mc.median[row]),
         "high": _round(mc.high[row]),
         "valid_draws": len(valid),
+        "by_aggregation": {
+            method: _band_of(valid[mc.latest_methods == method])
+            for method in sorted(set(mc.latest_methods.tolist()))
+        },
     }
     history = {
         "dates": [results.panel.date(r).isoformat() for r in range(results.panel.n_weeks)],
@@ -165,6 +169,11 @@ def sensitivity(
         }
     )
     return outcome
+
+
+def _band_of(draws: np.ndarray) -> dict[str, Any]:
+    low, median, high = np.percentile(draws, [5, 50, 95])
+    return {"draws": len(draws), "low": _round(low), "median": _round(median), "high": _round(high)}
 
 
 def _round(value: Any) -> float | None:
