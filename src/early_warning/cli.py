@@ -548,6 +548,8 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 "as_of": result.as_of.isoformat() if result.as_of else None,
                 "score": result.scores.week(-1) if result.scores else None,
                 "uncertainty": _uncertainty_summary(result),
+                "forecast": result.forecast.to_dict() if result.forecast else None,
+                "backtest": result.backtest.to_dict() if result.backtest else None,
             }
         )
         return
@@ -589,6 +591,44 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 f"    {method} aggregation only: {part['low']:.1f} .. {part['high']:.1f} "
                 f"(median {part['median']:.1f})"
             )
+    _print_demo_forecast(result)
+
+
+def _print_demo_forecast(result: DemoResult) -> None:
+    if result.forecast is not None:
+        click.echo("")
+        click.echo(f"forecast as of {result.as_of} (only what was known then):")
+        for horizon in result.forecast.to_dict()["horizons"]:
+            parts = ", ".join(
+                f"{m['model']} {m['probability']:.0%}"
+                + ("" if m["status"] == "fitted" else " (base rate: insufficient history)")
+                for m in horizon["models"]
+                if m["model"] != "trend"
+            )
+            click.echo(
+                f"  event of severity >= 2 within {horizon['weeks']:>2} weeks: "
+                f"{horizon['probability']:.1%} ({horizon['status']}; {parts})"
+            )
+    bt = result.backtest
+    if bt is None:
+        return
+    click.echo("")
+    click.echo(
+        f"backtest {bt.start} .. {bt.end}, {bt.n_origins} monthly origins, point in time "
+        f"(events dated only to the year left out: {bt.excluded_imprecise_events}):"
+    )
+    for horizon, info in bt.horizons.items():
+        if not info.get("verified_origins"):
+            continue
+        ensemble, logistic = info["models"]["ensemble"], info["models"]["logistic"]
+        interval = ensemble["brier_skill_90"]
+        span = "" if interval is None else f", 90% {interval[0]:+.2f} .. {interval[1]:+.2f}"
+        claim = "skill shown" if ensemble["skill_claimed"] else "no skill shown over the base rate"
+        click.echo(
+            f"  {horizon:>2} weeks: ensemble Brier {ensemble['brier']:.3f}, Brier skill "
+            f"{ensemble['brier_skill']:+.3f}{span} ({claim}); logistic fitted at "
+            f"{logistic['status'].get('fitted', 0)} of {logistic['n_origins']} origins"
+        )
 
 
 def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
@@ -653,5 +693,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-# The scoring commands live in their own module; importing it registers them.
-from . import cli_scoring  # noqa: E402, F401
+# The scoring and forecast commands live in their own modules; importing registers them.
+from . import cli_forecast, cli_scoring  # noqa: E402, F401

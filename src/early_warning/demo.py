@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, load_catalog
+from .forecast import BacktestResult, Forecast, backtest, forecast_at, store_backtest
 from .ingest import IngestResult, Limits, ingest
 from .scoring import (
     ScoreResults,
@@ -36,6 +37,8 @@ class DemoResult:
     latest: list[dict[str, Any]] = field(default_factory=list)
     scores: ScoreResults | None = None
     uncertainty: SensitivityResult | None = None
+    forecast: Forecast | None = None
+    backtest: BacktestResult | None = None
 
     @property
     def rejected(self) -> int:
@@ -89,4 +92,14 @@ def run_demo(
             result.uncertainty = sensitivity(
                 store, catalog, weights, default_subject, result.as_of, results=result.scores
             )
+            result.forecast = forecast_at(store, catalog, weights, default_subject, result.as_of)
+            # Monthly origins over the years the embedded data can score (2017 on).
+            result.backtest = backtest(
+                store, catalog, weights, default_subject, BACKTEST_START, result.as_of,
+                step_weeks=4,
+            )  # fmt: skip
+            store_backtest(store, result.backtest, weights)
     return result
+
+
+BACKTEST_START = dt.date(2017, 1, 1)

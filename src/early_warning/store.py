@@ -318,11 +318,73 @@ def _m004_profile_changes(db: sqlite_utils.Database) -> None:
     db["weight_profiles"].add_column("changes", str)
 
 
+def _m005_forecasts(db: sqlite_utils.Database) -> None:
+    db["forecasts"].create(
+        {
+            "id": int,
+            "subject": str,
+            "as_of": str,
+            "horizon_weeks": int,
+            "severity": int,
+            "model": str,
+            "probability": float,
+            "low": float,
+            "high": float,
+            "status": str,
+            "note": str,
+            "profile_hash": str,
+            "data_vintage": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "as_of", "horizon_weeks", "model", "computed_at"},
+    )
+    db["forecasts"].create_index(["subject", "as_of"])
+    db["backtests"].create(
+        {
+            "id": int,
+            "subject": str,
+            "start": str,
+            "end": str,
+            "horizon_weeks": int,
+            "severity": int,
+            "model": str,
+            "profile": str,
+            "profile_hash": str,
+            "data_vintage": str,
+            "n_origins": int,
+            "n_events": int,
+            "brier": float,
+            "brier_skill": float,
+            "metrics": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "model", "profile_hash", "computed_at"},
+    )
+    db["analyst_forecasts"].create(
+        {
+            "id": int,
+            "subject": str,
+            "analyst": str,
+            "made_on": str,
+            "horizon_weeks": int,
+            "severity": int,
+            "probability": float,
+            "note": str,
+            "recorded_at": str,
+        },
+        pk="id",
+        not_null={"subject", "analyst", "made_on", "horizon_weeks", "probability", "recorded_at"},
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
     ("003_scoring", _m003_scoring),
     ("004_profile_changes", _m004_profile_changes),
+    ("005_forecasts", _m005_forecasts),
 )
 
 
@@ -617,6 +679,27 @@ class Store:
             [subject, profile_hash],
         )
         return next(iter(rows), None)
+
+    # -- forecasts ---------------------------------------------------------------------
+
+    def record_forecasts(self, rows: Iterable[dict[str, Any]]) -> None:
+        now = self.now()
+        self.db["forecasts"].insert_all([dict(r, computed_at=now) for r in rows])
+
+    def record_backtest(self, row: dict[str, Any]) -> None:
+        self.db["backtests"].insert(dict(row, computed_at=self.now()))
+
+    def add_analyst_forecast(self, row: dict[str, Any]) -> int:
+        return int(
+            self.db["analyst_forecasts"].insert(dict(row, recorded_at=self.now())).last_pk or 0
+        )
+
+    def analyst_forecasts(self, subject: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM analyst_forecasts", []
+        if subject:
+            sql += " WHERE subject = ?"
+            params.append(subject)
+        return list(self.db.query(sql + " ORDER BY made_on, id", params))
 
     # -- queries ---------------------------------------------------------------------
 

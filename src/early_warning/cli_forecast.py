@@ -1,0 +1,310 @@
+"""Commands for forecasts: `forecast`, `forecast add`, `backtest`.
+
+Registered on the main group by `early_warning.cli`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import sys
+from typing import Any
+
+import click
+
+from .cli import App, cli, echo_json, echo_table, json_option, pass_app
+from .cli_scoring import _as_of, _date, _profile, _subject, as_of_option, profile_option
+from .errors import InputError
+from .forecast import BacktestResult, backtest, forecast_at, store_backtest
+
+__all__: list[str] = []
+
+
+def _horizons(text: str) -> list[int]:
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise InputError(f"--horizons: {text!r}: give whole weeks separated by commas") from None
+    if not values or any(not 1 <= v <= 104 for v in values):
+        raise InputError("--horizons: each horizon is 1 to 104 weeks")
+    return values
+
+
+def forecast_options(func: Any) -> Any:
+    func = click.option(
+        "--severity", type=click.IntRange(1, 3), default=2, show_default=True,
+        help="Count events of at least this severity (1 minor .. 3 major).",
+    )(func)  # fmt: skip
+    return click.option(
+        "--horizons", default="4,12", show_default=True, help="Horizons in weeks, comma-separated."
+    )(func)
+
+
+@cli.group(name="forecast", invoke_without_command=True)
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@as_of_option
+@profile_option
+@forecast_options
+@json_option
+@click.pass_context
+def forecast_group(
+    ctx: click.Context,
+    subject: str | None,
+    as_of: str | None,
+    profile: str,
+    severity: int,
+    horizons: str,
+    as_json: bool,
+) -> None:
+    """Probability of an escalation event within each horizon, from every model.
+
+    Uses only what was known on the as-of date. `forecast add` records an analyst's own
+    probability, which is scored like a model and pooled with the ensemble.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.find_object(App)
+    weights = _profile(app, profile)
+    day = _as_of(app, as_of)
+    with app.store() as store:
+        subject = _subject(app, store, subject)
+        result = forecast_at(
+            store,
+            app.catalog,
+            weights,
+            subject,
+            day,
+            horizons=_horizons(horizons),
+            severity=severity,
+        )
+        vintage = store.data_vintage(subject)
+        store.record_forecasts(
+            {
+                "subject": subject, "as_of": day.isoformat(), "horizon_weeks": h["weeks"],
+                "severity": severity, "model": m["model"], "probability": m["probability"],
+                "low": m["low"], "high": m["high"], "status": m["status"], "note": m["note"],
+                "profile_hash": weights.weights_hash, "data_vintage": vintage,
+            }
+            for h in result.horizons
+            for m in [*h["models"], {**h, "note": "equal-weight pool"}]
+        )  # fmt: skip
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    _print_forecast(result.to_dict())
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.1%}"
+
+
+def _print_forecast(data: dict[str, Any]) -> None:
+    click.echo(
+        f"{data['subject']} as of {data['as_of']}: probability of an event of severity >= "
+        f"{data['severity_at_least']}"
+    )
+    for horizon in data["horizons"]:
+        interval = ""
+        if horizon["low"] is not None:
+            interval = f" (90% {_percent(horizon['low'])} .. {_percent(horizon['high'])})"
+        click.echo(
+            f"  within {horizon['weeks']} weeks: {_percent(horizon['probability'])}{interval} "
+            f"[ensemble, {horizon['status']}]"
+        )
+        rows = [
+            {
+                "model": m["model"],
+                "probability": _percent(m["probability"]),
+                "90%": "" if m["low"] is None else f"{_percent(m['low'])} .. {_percent(m['high'])}",
+                "status": m["status"],
+                "note": m["note"],
+            }
+            for m in horizon["models"]
+        ]
+        echo_table(rows, ["model", "probability", "90%", "status", "note"], width=70)
+        if "analysts" in horizon:
+            click.echo(
+                f"  analysts ({horizon['analysts']['count']}): mean "
+                f"{_percent(horizon['analysts']['mean'])}; pooled "
+                f"{_percent(horizon['pooled_with_analysts'])} ({horizon['pool_rule']})"
+            )
+    changes = data["change_points"][-8:]
+    if changes:
+        click.echo("recent abrupt changes (CUSUM):")
+        for c in changes:
+            click.echo(
+                f"  {c['indicator']} {c['direction']} from {c['started']} (flagged {c['detected']})"
+            )
+
+
+@forecast_group.command(name="add")
+@click.option("--analyst", required=True, help="Who makes the forecast.")
+@click.option("--probability", type=click.FloatRange(0, 1), required=True, help="0 to 1.")
+@click.option("--weeks", type=click.IntRange(1, 104), required=True, help="Horizon in weeks.")
+@click.option("--severity", type=click.IntRange(1, 3), default=2, show_default=True)
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@click.option("--made-on", metavar="DATE", help="When the forecast was made (default: today).")
+@click.option("--note", default="", help="The reasoning.")
+@pass_app
+def forecast_add(
+    app: App,
+    analyst: str,
+    probability: float,
+    weeks: int,
+    severity: int,
+    subject: str | None,
+    made_on: str | None,
+    note: str,
+) -> None:
+    """Record an analyst's probability of an event within a horizon."""
+    day = _as_of(app, made_on, "--made-on")
+    if not analyst.strip():
+        raise InputError("--analyst: give a name")
+    with app.store() as store:
+        subject = _subject(app, store, subject)
+        row_id = store.add_analyst_forecast(
+            {
+                "subject": subject, "analyst": analyst.strip(), "made_on": day.isoformat(),
+                "horizon_weeks": weeks, "severity": severity, "probability": probability,
+                "note": note,
+            }
+        )  # fmt: skip
+    click.echo(
+        f"recorded forecast {row_id}: {analyst} gives {probability:.0%} for an event of severity "
+        f">= {severity} in {subject} within {weeks} weeks of {day}"
+    )
+
+
+@cli.command(name="backtest")
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@click.option(
+    "--start", metavar="DATE", help="First origin (default: two years after the first data)."
+)
+@click.option(
+    "--end",
+    metavar="DATE",
+    help="Last origin and the day outcomes are complete to (default: today).",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(1, 52),
+    default=1,
+    show_default=True,
+    help="Weeks between origins.",
+)
+@profile_option
+@forecast_options
+@json_option
+@pass_app
+def backtest_command(
+    app: App,
+    subject: str | None,
+    start: str | None,
+    end: str | None,
+    step: int,
+    profile: str,
+    severity: int,
+    horizons: str,
+    as_json: bool,
+) -> None:
+    """Rolling-origin, point-in-time backtest of every model (and of the profile's score).
+
+    At each origin the models are refitted on what was known then (expanding window)
+    and their forecasts are scored against what happened: Brier score and skill, log
+    loss, ROC AUC, reliability, and hit rate, false alarms and lead time of alerts.
+    """
+    weights = _profile(app, profile)
+    last = _as_of(app, end, "--end")
+    with app.store() as store:
+        subject = _subject(app, store, subject)
+        first = _date(start, "--start") or _default_start(store, subject)
+        if first >= last:
+            raise InputError(f"--start {first} is not before --end {last}")
+        origins = max(1, ((last - first).days // 7) // step + 1)
+        show = sys.stderr.isatty()
+        with click.progressbar(
+            length=origins, label="Backtest", file=sys.stderr if show else io.StringIO()
+        ) as bar:
+            result = backtest(
+                store, app.catalog, weights, subject, first, last, horizons=_horizons(horizons),
+                severity=severity, step_weeks=step, progress=bar.update,
+            )  # fmt: skip
+        store_backtest(store, result, weights)
+    if as_json:
+        echo_json(_json(result))
+        return
+    _print_backtest(result)
+
+
+def _default_start(store: Any, subject: str) -> dt.date:
+    first = store.db.execute(
+        "SELECT min(period_start) FROM observations WHERE subject = ?", [subject]
+    ).fetchone()[0]
+    return dt.date.fromisoformat(first) + dt.timedelta(weeks=104)
+
+
+def _json(result: BacktestResult) -> dict[str, Any]:
+    """DESIGN.md 3.4: the ensemble's headline metrics at the first horizon, then detail."""
+    data = result.to_dict()
+    verified = [h for h, v in result.horizons.items() if v.get("verified_origins")]
+    headline = result.headline(min(verified)) if verified else {
+        "brier": None, "brier_skill": None, "log_loss": None, "auc": None,
+        "n_origins": 0, "n_events": 0,
+    }  # fmt: skip
+    return {**headline, **data}
+
+
+def _print_backtest(result: BacktestResult) -> None:
+    click.echo(
+        f"{result.subject}: backtest {result.start} .. {result.end}, {result.n_origins} origins, "
+        f"events of severity >= {result.severity}; preparing {result.seconds_preparing:.1f} s, "
+        f"fitting {result.seconds_fitting:.1f} s"
+    )
+    if result.excluded_imprecise_events:
+        click.echo(
+            f"  {result.excluded_imprecise_events} events dated only to the year are not targets"
+        )
+    for horizon, info in result.horizons.items():
+        if not info.get("verified_origins"):
+            click.echo(f"  {horizon} weeks: {info.get('note')}")
+            continue
+        click.echo(
+            f"  {horizon} weeks: {info['verified_origins']} verified origins, "
+            f"{info['events_in_period']} events"
+        )
+        rows = []
+        for model, m in info["models"].items():
+            interval = m["brier_skill_90"]
+            rows.append(
+                {
+                    "model": model,
+                    "brier": f"{m['brier']:.4f}",
+                    "skill": f"{m['brier_skill']:+.3f}",
+                    "skill 90%": "-"
+                    if interval is None
+                    else f"{interval[0]:+.2f} .. {interval[1]:+.2f}",
+                    "vs persistence": f"{m['brier_skill_persistence']:+.3f}",
+                    "auc": "-" if m["auc"] is None else f"{m['auc']:.3f}",
+                    "fitted": f"{m['status'].get('fitted', 0)}/{m['n_origins']}",
+                }
+            )
+        echo_table(
+            rows, ["model", "brier", "skill", "skill 90%", "vs persistence", "auc", "fitted"]
+        )
+        ranking = info["profile_ranking_auc"]
+        click.echo(
+            "    the profile's score ranks escalation weeks above quiet weeks: AUC "
+            + ("- (one class only)" if ranking is None else f"{ranking:.3f}")
+        )
+        for alert in info["alerts"]:
+            click.echo(
+                f"    alert at p >= {alert['threshold']:g}: "
+                f"hit rate {_percent(alert['hit_rate'])}, "
+                f"false alarms {_percent(alert['false_alarm_rate'])}, lead "
+                + (
+                    "-"
+                    if alert["mean_lead_weeks"] is None
+                    else f"{alert['mean_lead_weeks']:.1f} weeks"
+                )
+            )

@@ -1,0 +1,469 @@
+"""Escalation forecasts and their point-in-time track record.
+
+    forecast = forecast_at(store, catalog, profile, "BLR", as_of)     # every horizon
+    record = backtest(store, catalog, profile, "BLR", start, end)     # rolling origins
+
+At an origin the models see only what was known then: the panel is built point in
+time (`PanelBuilder`), events count only once known, and a week's label (an event in
+the next H weeks) is used for training only once its H weeks have passed. Modules:
+`targets` (labels), `models` (the models and the pool), `metrics` (verification).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..panel import PanelBuilder
+from ..scoring import CompositeIndex, Profile, ScoreResults
+from ..store import Store
+from .metrics import alert_skill, roc_auc, summary
+from .models import (
+    BaseRate,
+    ForecastData,
+    Logistic,
+    MarkovRegime,
+    ModelSpec,
+    Prediction,
+    Trend,
+    pool,
+)
+from .targets import EventSet, event_within, events_from_rows
+
+__all__ = [
+    "BacktestResult",
+    "Forecast",
+    "ModelSpec",
+    "Prediction",
+    "backtest",
+    "backtest_series",
+    "change_points",
+    "features",
+    "forecast_at",
+]
+
+DEFAULT_HORIZONS = (4, 12)
+EVENT_MODELS = ("logistic", "markov")
+
+
+def features(results: ScoreResults) -> tuple[np.ndarray, list[str]]:
+    """Model inputs for every week: composite, families, indicator risks, changes.
+
+    Missing values enter as 0 with an availability flag beside them, so the model can
+    tell "no data" from "no risk"; this is model input only, never a displayed score.
+    """
+    agg, risk = results.agg, results.risk
+    composite = np.nan_to_num(results.score) / 100.0
+    columns = [composite]
+    names = ["composite"]
+    for lag in (4, 12):
+        shifted = np.full_like(results.score, np.nan)
+        shifted[lag:] = results.score[:-lag]
+        columns.append(np.nan_to_num(results.score - shifted) / 100.0)
+        names.append(f"composite_change_{lag}w")
+    for k, family in enumerate(results.index.structure.families):
+        scored = agg.sufficient[:, k]
+        columns += [np.where(scored, np.nan_to_num(agg.family_score[:, k]), 0.0), scored * 1.0]
+        names += [f"family_{family}", f"family_{family}_scored"]
+    available = ~np.isnan(risk)
+    for j, indicator in enumerate(results.index.indicators):
+        if available[:, j].any():
+            columns += [np.nan_to_num(risk[:, j]), available[:, j] * 1.0]
+            names += [f"risk_{indicator}", f"has_{indicator}"]
+    return np.column_stack(columns), names
+
+
+def _models(spec: ModelSpec, only: Sequence[str] = EVENT_MODELS) -> dict[str, Any]:
+    every = {"logistic": Logistic(spec), "markov": MarkovRegime(spec)}
+    return {name: every[name] for name in only}
+
+
+def _labels(days: np.ndarray, origin: int, events: EventSet, horizon: int) -> np.ndarray:
+    """Labels as known at the origin: NaN where the horizon has not passed yet."""
+    known = events.known_by(origin)
+    y = event_within(days, known, horizon)
+    y[days + 7 * horizon > origin] = np.nan
+    return y
+
+
+@dataclass
+class Forecast:
+    subject: str
+    as_of: dt.date
+    severity: int
+    horizons: list[dict[str, Any]]
+    change_points: list[dict[str, Any]]
+    profile_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "as_of": self.as_of.isoformat(),
+            "severity_at_least": self.severity,
+            "profile_hash": self.profile_hash,
+            "horizons": self.horizons,
+            "change_points": self.change_points,
+        }
+
+
+def _predict(data: ForecastData, spec: ModelSpec) -> dict[str, Prediction]:
+    base = BaseRate(spec).fit(data)
+    out = {"base_rate": base}
+    for name, model in _models(spec).items():
+        out[name] = model.fit(data)
+    out["ensemble"] = pool([out[m] for m in EVENT_MODELS], base)
+    out["trend"] = Trend(spec).fit(data)
+    return out
+
+
+def forecast_at(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    *,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    severity: int = 2,
+    spec: ModelSpec | None = None,
+    analyst_weight: float = 0.5,
+) -> Forecast:
+    """Every model's probability for each horizon, as known on `as_of`."""
+    spec = spec or ModelSpec(bootstrap=40)
+    builder = PanelBuilder.from_store(store, catalog, subject, end=as_of)
+    results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
+    x, names = features(results)
+    events = events_from_rows(store.events(subject)).at_least(severity)
+    origin = as_of.toordinal()
+    entries = []
+    for horizon in horizons:
+        data = ForecastData(
+            results.score, x, names, _labels(results.panel.dates, origin, events, horizon),
+            profile.band_floor("high"), horizon,
+        )  # fmt: skip
+        predictions = _predict(data, spec)
+        ensemble = predictions["ensemble"]
+        entry = {
+            "weeks": horizon,
+            "probability": round(ensemble.probability, 6),
+            "low": None if ensemble.low is None else round(ensemble.low, 6),
+            "high": None if ensemble.high is None else round(ensemble.high, 6),
+            "model": "ensemble",
+            "status": ensemble.status,
+            "models": [p.to_dict() for name, p in predictions.items() if name != "ensemble"],
+        }
+        analysts = _analyst_pool(store, subject, as_of, horizon, severity)
+        if analysts is not None:
+            entry["analysts"] = analysts
+            entry["pooled_with_analysts"] = round(
+                (1 - analyst_weight) * ensemble.probability + analyst_weight * analysts["mean"], 6
+            )
+            entry["pool_rule"] = (
+                f"linear opinion pool: {1 - analyst_weight:g} x ensemble + "
+                f"{analyst_weight:g} x mean of the analysts' current forecasts"
+            )
+        entries.append(entry)
+    return Forecast(subject, as_of, severity, entries, change_points(results), profile.weights_hash)
+
+
+def _analyst_pool(
+    store: Store, subject: str, as_of: dt.date, horizon: int, severity: int
+) -> dict[str, Any] | None:
+    """The analysts' forecasts still open on `as_of` for this horizon (the latest each)."""
+    rows = store.analyst_forecasts(subject)
+    current: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        made = dt.date.fromisoformat(row["made_on"])
+        open_until = made + dt.timedelta(weeks=int(row["horizon_weeks"]))
+        if (
+            row["horizon_weeks"] == horizon
+            and row["severity"] <= severity
+            and made <= as_of < open_until
+        ):
+            current[row["analyst"]] = row
+    if not current:
+        return None
+    values = [float(r["probability"]) for r in current.values()]
+    return {
+        "count": len(values),
+        "mean": round(float(np.mean(values)), 6),
+        "forecasts": [
+            {"analyst": a, "probability": r["probability"], "made_on": r["made_on"]}
+            for a, r in sorted(current.items())
+        ],
+    }
+
+
+def change_points(
+    results: ScoreResults, threshold: float = 4.0, drift: float = 0.5, baseline: int = 26
+) -> list[dict[str, Any]]:
+    """Two-sided CUSUM on each indicator's weekly values: abrupt changes and their start.
+
+    Each value is standardised against the trailing `baseline` weeks (at least 8), with
+    a floor on the spread of 2% of the indicator's valid range so that a flat series
+    does not make every wobble infinite. An alarm fires when the cumulative sum passes
+    `threshold`; the change is dated to where that run began, and the baseline then
+    restarts there, so one lasting shift is flagged once.
+    """
+    panel = results.panel
+    catalog = results.index.catalog
+    found = []
+    for j, indicator in enumerate(results.index.indicators):
+        seen = ~np.isnan(panel.values[:, j])
+        x, days = panel.values[seen, j], panel.dates[seen]
+        low, high = catalog.indicators[indicator].value_range
+        floor = 0.02 * (high - low) or 1e-9
+        origin, up, down, up_start, down_start = 0, 0.0, 0.0, 0, 0
+        for k in range(len(x)):
+            window = x[max(origin, k - baseline) : k]
+            if len(window) < 8:
+                continue
+            z = (x[k] - window.mean()) / max(window.std(), floor)
+            up_start = k if up == 0 else up_start
+            down_start = k if down == 0 else down_start
+            up, down = max(0.0, up + z - drift), max(0.0, down - z - drift)
+            for direction, total, begun in (("up", up, up_start), ("down", down, down_start)):
+                if total > threshold:
+                    found.append(
+                        {
+                            "indicator": indicator,
+                            "direction": direction,
+                            "started": dt.date.fromordinal(int(days[begun])).isoformat(),
+                            "detected": dt.date.fromordinal(int(days[k])).isoformat(),
+                        }
+                    )
+                    origin, up, down = begun, 0.0, 0.0
+                    break
+    found.sort(key=lambda item: (item["detected"], item["indicator"]))
+    return found
+
+
+# -- backtests -----------------------------------------------------------------------
+
+
+@dataclass
+class BacktestResult:
+    """Pooled predictions over all origins and their verification, per horizon."""
+
+    subject: str
+    start: dt.date
+    end: dt.date
+    severity: int
+    profile_hash: str
+    horizons: dict[int, dict[str, Any]] = field(default_factory=dict)
+    seconds_preparing: float = 0.0
+    seconds_fitting: float = 0.0
+    n_origins: int = 0
+    excluded_imprecise_events: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "severity_at_least": self.severity,
+            "profile_hash": self.profile_hash,
+            "n_origins": self.n_origins,
+            "excluded_imprecise_events": self.excluded_imprecise_events,
+            "seconds_preparing": round(self.seconds_preparing, 3),
+            "seconds_fitting": round(self.seconds_fitting, 3),
+            "horizons": {str(h): v for h, v in self.horizons.items()},
+        }
+
+    def headline(self, horizon: int | None = None) -> dict[str, Any]:
+        """The DESIGN.md 3.4 keys for the ensemble at one horizon (the first by default)."""
+        horizon = horizon or min(self.horizons)
+        ensemble = self.horizons[horizon]["models"]["ensemble"]
+        return {
+            k: ensemble[k]
+            for k in ("brier", "brier_skill", "log_loss", "auc", "n_origins", "n_events")
+        }
+
+
+SeriesAt = Callable[[dt.date], tuple[ScoreResults | None, np.ndarray, np.ndarray, list[str]]]
+
+
+def backtest(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    severity: int = 2,
+    step_weeks: int = 1,
+    spec: ModelSpec | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Rolling-origin, expanding-window, point-in-time backtest of every model."""
+    builder = PanelBuilder.from_store(store, catalog, subject, end=end)
+    index = CompositeIndex(catalog, profile)
+    events = events_from_rows(store.events(subject)).at_least(severity)
+
+    def series_at(origin: dt.date) -> tuple[ScoreResults, np.ndarray, np.ndarray, list[str]]:
+        results = index.fit(builder.panel(origin, point_in_time=True))
+        x, names = features(results)
+        return results, results.score, x, names
+
+    origins = _origins(start, end, step_weeks)
+    result = backtest_series(
+        series_at, origins, events, horizons=horizons, spec=spec,
+        high_threshold=profile.band_floor("high"), verified_until=end, progress=progress,
+    )  # fmt: skip
+    result.subject, result.severity, result.profile_hash = subject, severity, profile.weights_hash
+    return result
+
+
+def _origins(start: dt.date, end: dt.date, step_weeks: int) -> list[dt.date]:
+    first = start + dt.timedelta(days=(6 - start.weekday()) % 7)  # the first Sunday
+    days = []
+    day = first
+    while day <= end:
+        days.append(day)
+        day += dt.timedelta(weeks=step_weeks)
+    return days
+
+
+def backtest_series(
+    series_at: SeriesAt,
+    origins: Sequence[dt.date],
+    events: EventSet,
+    *,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    spec: ModelSpec | None = None,
+    high_threshold: float = 60.0,
+    verified_until: dt.date | None = None,
+    models: Sequence[str] = EVENT_MODELS,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """The backtest engine, on any source of point-in-time series (testable alone).
+
+    An origin's outcome is verified only when its whole horizon ends by
+    `verified_until` (default: the last origin), the day up to which the events are
+    taken to be complete.
+    """
+    spec = spec or ModelSpec()
+    names = ["base_rate", *models, "ensemble"]
+    rows: dict[int, dict[str, list[float]]] = {h: {m: [] for m in names} for h in horizons}
+    kept: dict[int, dict[str, list[Any]]] = {
+        h: {"day": [], "y": [], "persistence": [], "score": []} for h in horizons
+    }
+    statuses: dict[int, dict[str, dict[str, int]]] = {h: {m: {} for m in names} for h in horizons}
+    until = verified_until or (origins[-1] if origins else dt.date.min)
+    last_known = until.toordinal()
+    preparing = fitting = 0.0
+    for origin in origins:
+        began = time.perf_counter()
+        results, composite, x, feature_names = series_at(origin)
+        day = origin.toordinal()
+        days = results.panel.dates if results is not None else np.arange(len(composite))
+        preparing += time.perf_counter() - began
+        for horizon in horizons:
+            outcome_day = day + 7 * horizon
+            if outcome_day > last_known:
+                continue  # the outcome is not known yet: nothing to verify
+            began = time.perf_counter()
+            y_train = _labels(days, day, events, horizon)
+            data = ForecastData(composite, x, feature_names, y_train, high_threshold, horizon)
+            preparing += time.perf_counter() - began
+            began = time.perf_counter()
+            base = BaseRate(spec).fit(data)
+            fitted = {m: model.fit(data) for m, model in _models(spec, models).items()}
+            fitted["ensemble"] = pool([fitted[m] for m in models], base)
+            fitted["base_rate"] = base
+            fitting += time.perf_counter() - began
+            for m in names:
+                rows[horizon][m].append(fitted[m].probability)
+                statuses[horizon][m][fitted[m].status] = (
+                    statuses[horizon][m].get(fitted[m].status, 0) + 1
+                )
+            actual = event_within(np.array([day]), events, horizon)[0]
+            recent = (
+                (events.start > day - 7 * horizon) & (events.start <= day) & (events.known <= day)
+            ).any()
+            kept[horizon]["day"].append(day)
+            kept[horizon]["y"].append(actual)
+            kept[horizon]["persistence"].append(float(recent))
+            kept[horizon]["score"].append(float(composite[-1]))
+        if progress:
+            progress(1)
+    result = BacktestResult(
+        "", origins[0] if origins else dt.date.min, origins[-1] if origins else dt.date.min, 0, ""
+    )
+    result.n_origins = len(origins)
+    result.seconds_preparing, result.seconds_fitting = preparing, fitting
+    result.excluded_imprecise_events = events.excluded_imprecise
+    for horizon in horizons:
+        y = np.array(kept[horizon]["y"])
+        if not len(y):
+            result.horizons[horizon] = {
+                "verified_origins": 0,
+                "note": "no origin's outcome is known yet",
+            }
+            continue
+        base = np.array(rows[horizon]["base_rate"])
+        persistence = np.array(kept[horizon]["persistence"])
+        models = {}
+        for m in names:
+            p = np.array(rows[horizon][m])
+            models[m] = summary(p, y, base, persistence) | {"status": statuses[horizon][m]}
+        days = np.array(kept[horizon]["day"])
+        scores = np.array(kept[horizon]["score"])
+        has_score = ~np.isnan(scores)
+        ensemble = np.array(rows[horizon]["ensemble"])
+        event_days = events.start[
+            (events.start >= days.min()) & (events.start <= days.max() + 7 * horizon)
+        ]
+        result.horizons[horizon] = {
+            "verified_origins": len(y),
+            "events_in_period": len(event_days),
+            "models": models,
+            "profile_ranking_auc": roc_auc(scores[has_score], y[has_score])
+            if has_score.any()
+            else None,
+            "alerts": [
+                alert_skill(days, ensemble, event_days, threshold, horizon)
+                for threshold in (0.25, 0.5)
+            ],
+        }
+    return result
+
+
+def store_backtest(store: Store, result: BacktestResult, profile: Profile) -> None:
+    """Keep the track record per model, profile and data vintage."""
+    vintage = store.data_vintage(result.subject)
+    for horizon, info in result.horizons.items():
+        for model, metrics in info.get("models", {}).items():
+            store.record_backtest(
+                {
+                    "subject": result.subject,
+                    "start": result.start.isoformat(),
+                    "end": result.end.isoformat(),
+                    "horizon_weeks": horizon,
+                    "severity": result.severity,
+                    "model": model,
+                    "profile": profile.name,
+                    "profile_hash": profile.weights_hash,
+                    "data_vintage": vintage,
+                    "n_origins": metrics["n_origins"],
+                    "n_events": metrics["n_events"],
+                    "brier": metrics["brier"],
+                    "brier_skill": metrics["brier_skill"],
+                    "metrics": json.dumps(
+                        metrics
+                        | {
+                            "profile_ranking_auc": info["profile_ranking_auc"],
+                            "alerts": info["alerts"],
+                        }
+                    ),
+                }
+            )

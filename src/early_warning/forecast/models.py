@@ -1,0 +1,357 @@
+"""Forecasting models: `Model(spec).fit(data) -> Results` with `predict` and `summary`.
+
+Every model answers the same question: the probability of an escalation event of
+severity >= S within H weeks of the origin, given only what was known at the origin.
+
+  base_rate    the share of training weeks followed by an event (Jeffreys interval);
+               also the fallback of every other model, flagged as such
+  logistic     L2-penalised logistic regression on family scores, indicator risks and
+               changes of the composite; the penalty chosen by rolling-origin
+               cross-validation (log loss), sigmoid-calibrated when events allow
+  markov       two-regime Markov-switching regression on the composite: the
+               probability of the high-tension regime, turned into an event
+               probability with each regime's event rate in the training weeks
+  trend        Holt's damped trend on the composite, simulated forward: the
+               probability that the score reaches the `high` band within H weeks
+               (a different target, reported beside the others, not pooled)
+  ensemble     the equal-weight linear pool of the event models that could be fitted
+               (logistic, markov); the base rate when none could
+
+"Insufficient history" is a status, never a fitted-looking number: a model that cannot
+be fitted answers with the base rate and says so.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import beta
+
+__all__ = [
+    "BaseRate",
+    "ForecastData",
+    "Logistic",
+    "MarkovRegime",
+    "ModelSpec",
+    "Prediction",
+    "Trend",
+    "pool",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Settings shared by the models (from `models/forecast.yaml` or defaults)."""
+
+    min_events: int = 5  # fewest positive training weeks a model may rest on
+    min_weeks: int = 52  # fewest training weeks with a score
+    cv_folds: int = 4
+    penalties: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+    calibrate_min_events: int = 15
+    bootstrap: int = 0  # refits for the logistic interval (0: no interval)
+    simulations: int = 500
+    seed: int = 20261122
+
+
+@dataclass
+class ForecastData:
+    """What the models see at one origin, for one horizon.
+
+    Rows are the weeks up to the origin; `y` is known only for rows whose horizon has
+    passed by the origin (NaN otherwise); the last row is the origin itself.
+    """
+
+    composite: np.ndarray  # weeks, 0-100 (NaN: no score)
+    features: np.ndarray  # weeks x k
+    feature_names: list[str]
+    y: np.ndarray  # weeks: 1 event within H, 0 none, NaN unknown at the origin
+    high_threshold: float
+    horizon_weeks: int
+
+    @property
+    def train(self) -> np.ndarray:
+        """Rows usable for training: label known and a score that week."""
+        return ~np.isnan(self.y) & ~np.isnan(self.composite)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    probability: float
+    low: float | None = None
+    high: float | None = None
+    status: str = "fitted"  # fitted | insufficient history (base rate) | base rate | ...
+    note: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "probability": round(self.probability, 6),
+            "low": None if self.low is None else round(self.low, 6),
+            "high": None if self.high is None else round(self.high, 6),
+            "status": self.status,
+            "note": self.note,
+            **({"detail": self.detail} if self.detail else {}),
+        }
+
+
+def _jeffreys(k: float, n: float) -> tuple[float, float, float]:
+    """Base rate and its 90% Jeffreys interval (a, b: successes, trials)."""
+    if n <= 0:
+        return 0.5, 0.0, 1.0
+    a, b = k + 0.5, n - k + 0.5
+    return float(k / n) if n else 0.5, float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))
+
+
+class BaseRate:
+    name = "base_rate"
+
+    def __init__(self, spec: ModelSpec | None = None) -> None:
+        self.spec = spec or ModelSpec()
+
+    def fit(self, data: ForecastData) -> Prediction:
+        # The weeks the other models learn from (label known, a score that week); all
+        # labelled weeks only when no week has a score yet.
+        rows = data.train if data.train.any() else ~np.isnan(data.y)
+        y = data.y[rows]
+        rate, low, high = _jeffreys(float(y.sum()), float(len(y)))
+        status = "fitted" if len(y) else "insufficient history"
+        return Prediction(self.name, rate, low, high, status, f"{int(y.sum())} of {len(y)} weeks")
+
+
+def _fallback(name: str, data: ForecastData, reason: str) -> Prediction:
+    base = BaseRate().fit(data)
+    return Prediction(
+        name, base.probability, base.low, base.high, "insufficient history (base rate)", reason
+    )
+
+
+def _enough(data: ForecastData, spec: ModelSpec) -> str | None:
+    """Why a model cannot be fitted on this training window, or None."""
+    rows = data.train
+    y = data.y[rows]
+    if rows.sum() < spec.min_weeks:
+        return f"{int(rows.sum())} training weeks with a score (needs {spec.min_weeks})"
+    if y.sum() < spec.min_events:
+        return f"{int(y.sum())} weeks followed by an event (needs {spec.min_events})"
+    if (1 - y).sum() < spec.min_events:
+        return f"{int((1 - y).sum())} quiet weeks (needs {spec.min_events})"
+    return None
+
+
+class Logistic:
+    name = "logistic"
+
+    def __init__(self, spec: ModelSpec | None = None) -> None:
+        self.spec = spec or ModelSpec()
+
+    def fit(self, data: ForecastData) -> Prediction:
+        reason = _enough(data, self.spec)
+        if reason:
+            return _fallback(self.name, data, reason)
+        rows = data.train
+        x, y = data.features[rows], data.y[rows]
+        x_now = data.features[-1:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter on tiny windows
+            penalty = self._choose_penalty(x, y)
+            model = self._model(penalty, int(y.sum()))
+            model.fit(x, y)
+            p = float(model.predict_proba(x_now)[0, 1])
+            low, high = self._interval(x, y, x_now, penalty)
+        return Prediction(
+            self.name,
+            p,
+            low,
+            high,
+            "fitted",
+            f"C={penalty:g}, {int(y.sum())} event weeks of {len(y)}",
+            {"penalty_C": penalty},
+        )
+
+    def _model(self, penalty: float, events: int) -> Any:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import TimeSeriesSplit
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        base = make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=500))
+        if events >= self.spec.calibrate_min_events:
+            return CalibratedClassifierCV(base, method="sigmoid", cv=TimeSeriesSplit(3))
+        return base
+
+    def _choose_penalty(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Rolling-origin cross-validation: train on the past, score the next block."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import log_loss
+        from sklearn.model_selection import TimeSeriesSplit
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        losses = {c: 0.0 for c in self.spec.penalties}
+        folds = 0
+        for train, test in TimeSeriesSplit(self.spec.cv_folds).split(x):
+            if len(set(y[train])) < 2:
+                continue
+            folds += 1
+            for c in self.spec.penalties:
+                model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
+                model.fit(x[train], y[train])
+                p = model.predict_proba(x[test])[:, 1]
+                losses[c] += log_loss(y[test], p, labels=[0, 1])
+        if not folds:
+            return 1.0
+        return min(losses, key=lambda c: (losses[c], -c))
+
+    def _interval(
+        self, x: np.ndarray, y: np.ndarray, x_now: np.ndarray, penalty: float
+    ) -> tuple[float | None, float | None]:
+        """5-95% of block-bootstrap refits (blocks of 13 weeks keep autocorrelation)."""
+        if not self.spec.bootstrap:
+            return None, None
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        rng = np.random.default_rng(self.spec.seed)
+        n, block = len(y), 13
+        starts = np.arange(0, max(n - block, 1))
+        draws = []
+        for _ in range(self.spec.bootstrap):
+            picks = rng.choice(starts, size=math.ceil(n / block))
+            index = np.concatenate([np.arange(s, min(s + block, n)) for s in picks])[:n]
+            if len(set(y[index])) < 2:
+                continue
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=500))
+            model.fit(x[index], y[index])
+            draws.append(float(model.predict_proba(x_now)[0, 1]))
+        if len(draws) < 10:
+            return None, None
+        return float(np.percentile(draws, 5)), float(np.percentile(draws, 95))
+
+
+class MarkovRegime:
+    name = "markov"
+
+    def __init__(self, spec: ModelSpec | None = None) -> None:
+        self.spec = spec or ModelSpec()
+
+    def fit(self, data: ForecastData) -> Prediction:
+        reason = _enough(data, self.spec)
+        if reason:
+            return _fallback(self.name, data, reason)
+        from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
+
+        scored = ~np.isnan(data.composite)
+        series = data.composite[scored]
+        if np.ptp(series) < 1e-6:
+            return _fallback(self.name, data, "the composite does not move")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels warns on flat likelihood regions
+            try:
+                fitted = MarkovRegression(series, k_regimes=2, switching_variance=True).fit(
+                    disp=False, maxiter=200
+                )
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                return _fallback(self.name, data, f"the regime model did not fit ({exc})")
+        means = np.asarray(fitted.params[2:4]) if len(fitted.params) >= 4 else None
+        regimes = fitted.filtered_marginal_probabilities
+        regimes = np.asarray(regimes)
+        high_regime = int(np.argmax(means)) if means is not None else 1
+        p_high = np.full(len(data.composite), np.nan)
+        p_high[scored] = regimes[:, high_regime]
+        rows = data.train & ~np.isnan(p_high)
+        y, w = data.y[rows], p_high[rows]
+        rate_high = _weighted_rate(y, w)
+        rate_low = _weighted_rate(y, 1 - w)
+        now = float(p_high[-1]) if not np.isnan(p_high[-1]) else float(np.nanmean(p_high[-4:]))
+        if min(w.sum(), (1 - w).sum()) < self.spec.min_events:
+            return _fallback(
+                self.name, data, "the regimes did not separate: one regime holds almost every week"
+            )
+        p = now * rate_high[0] + (1 - now) * rate_low[0]
+        low = now * rate_high[1] + (1 - now) * rate_low[1]
+        high = now * rate_high[2] + (1 - now) * rate_low[2]
+        return Prediction(
+            self.name,
+            float(p),
+            float(low),
+            float(high),
+            "fitted",
+            f"P(high-tension regime) {now:.2f}; event rate {rate_high[0]:.2f} in it, "
+            f"{rate_low[0]:.2f} outside",
+            {"p_high_regime": now},
+        )
+
+
+def _weighted_rate(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    return _jeffreys(float((w * y).sum()), float(w.sum()))
+
+
+class Trend:
+    """Probability that the composite reaches the `high` band within the horizon."""
+
+    name = "trend"
+
+    def __init__(self, spec: ModelSpec | None = None) -> None:
+        self.spec = spec or ModelSpec()
+
+    def fit(self, data: ForecastData) -> Prediction:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        series = data.composite
+        recent = series[~np.isnan(series)]
+        if len(recent) < 26 or np.isnan(series[-1]):
+            return Prediction(self.name, math.nan, status="insufficient history",
+                              note=f"{len(recent)} weeks with a score (needs 26)")  # fmt: skip
+        recent = recent[-260:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = ExponentialSmoothing(recent, trend="add", damped_trend=True).fit()
+            paths = fitted.simulate(
+                data.horizon_weeks,
+                repetitions=self.spec.simulations,
+                error="add",
+                random_state=np.random.default_rng(self.spec.seed),
+            )
+        paths = np.asarray(paths).reshape(data.horizon_weeks, -1)
+        crosses = (paths.max(axis=0) >= data.high_threshold).mean()
+        low, _, high = _jeffreys(float(crosses * paths.shape[1]), float(paths.shape[1]))
+        return Prediction(
+            self.name,
+            float(crosses),
+            low,
+            high,
+            "fitted",
+            f"reaches {data.high_threshold:g} within {data.horizon_weeks} weeks in "
+            f"{crosses:.0%} of {paths.shape[1]} simulated paths",
+            {"target": "score reaches the high band"},
+        )
+
+
+def pool(predictions: Sequence[Prediction], base: Prediction) -> Prediction:
+    """The ensemble: equal-weight linear pool of the event models that were fitted."""
+    fitted = [p for p in predictions if p.status == "fitted"]
+    if not fitted:
+        return Prediction(
+            "ensemble", base.probability, base.low, base.high, "base rate",
+            "no event model could be fitted; the base rate stands in",
+        )  # fmt: skip
+    p = float(np.mean([f.probability for f in fitted]))
+    lows = [f.low for f in fitted if f.low is not None]
+    highs = [f.high for f in fitted if f.high is not None]
+    return Prediction(
+        "ensemble",
+        p,
+        float(np.mean(lows)) if len(lows) == len(fitted) else None,
+        float(np.mean(highs)) if len(highs) == len(fitted) else None,
+        "fitted",
+        "equal-weight pool of " + ", ".join(f.model for f in fitted),
+    )

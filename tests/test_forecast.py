@@ -1,0 +1,249 @@
+"""Forecasts: known signal is found out of sample, noise claims no skill, no look-ahead."""
+
+import datetime as dt
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from early_warning.forecast import ModelSpec, backtest_series
+from early_warning.forecast.metrics import alert_skill, brier, brier_skill, reliability
+from early_warning.forecast.models import BaseRate, ForecastData, Logistic, pool
+from early_warning.forecast.targets import EventSet, event_within
+
+D = dt.date
+START = D(2000, 1, 2)
+
+
+def _synthetic(signal: bool, weeks: int = 520, seed: int = 1) -> tuple:
+    """A weekly series and events: with a signal, events follow high values of x."""
+    rng = np.random.default_rng(seed)
+    days = START.toordinal() + 7 * np.arange(weeks)
+    x = np.clip(np.cumsum(rng.normal(0, 0.15, weeks)) % 2 - 0.5 + rng.normal(0, 0.1, weeks), -1, 2)
+    hazard = 1 / (1 + np.exp(-(4 * x - 3))) if signal else np.full(weeks, 0.12)
+    event_weeks = np.flatnonzero(rng.random(weeks) < hazard * 0.35)
+    starts = days[event_weeks] + 3
+    events = EventSet(starts, starts, np.full(len(starts), 2))
+    return days, x, events
+
+
+def _series_at(days: np.ndarray, x: np.ndarray):
+    def at(origin: dt.date):
+        upto = np.searchsorted(days, origin.toordinal(), side="right")
+        panel = SimpleNamespace(dates=days[:upto])
+        composite = 50 + 20 * x[:upto]
+        features = np.column_stack([x[:upto], np.r_[np.zeros(4), np.diff(x[:upto], 4)]])
+        return SimpleNamespace(panel=panel), composite, features, ["x", "dx4"]
+
+    return at
+
+
+def _run(signal: bool, seed: int = 1):
+    days, x, events = _synthetic(signal, seed=seed)
+    origins = [dt.date.fromordinal(int(d)) for d in days[156::3]]
+    spec = ModelSpec(min_weeks=52, min_events=5)
+    return backtest_series(
+        _series_at(days, x), origins, events, horizons=(4,), spec=spec,
+        verified_until=dt.date.fromordinal(int(days[-1])), models=("logistic",),
+    )  # fmt: skip
+
+
+def test_logistic_beats_the_base_rate_out_of_sample_when_there_is_a_signal() -> None:
+    result = _run(signal=True)
+    logistic = result.horizons[4]["models"]["logistic"]
+    assert logistic["n_events"] > 20
+    assert logistic["brier_skill"] > 0.05
+    assert logistic["skill_claimed"]  # the lower end of its 90% interval is above 0
+    assert logistic["auc"] > 0.7
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_on_pure_noise_the_logistic_model_claims_no_skill(seed: int) -> None:
+    result = _run(signal=False, seed=seed)
+    logistic = result.horizons[4]["models"]["logistic"]
+    # Chance can make the point estimate positive; the model must not claim skill.
+    assert not logistic["skill_claimed"], logistic["brier_skill_90"]
+    assert logistic["brier_skill"] < 0.1
+
+
+def test_a_future_observation_never_changes_a_past_forecast() -> None:
+    from early_warning.forecast import _labels
+
+    days, x, events = _synthetic(True)
+    origin = int(days[300])
+    # Everything after the origin changes: later values and many later events.
+    x_later = x.copy()
+    x_later[301:] = 5.0
+    later = days[301:] + 3
+    start = np.r_[events.start, later]
+    order = np.argsort(start)
+    more = EventSet(
+        start[order], start[order], np.r_[events.severity, np.full(len(later), 3)][order]
+    )
+    y_before = _labels(days[:301], origin, events, 4)
+    y_after = _labels(days[:301], origin, more, 4)
+    np.testing.assert_array_equal(y_before, y_after)  # labels ignore what came later
+
+    def forecast(values: np.ndarray, labels: np.ndarray) -> list[float]:
+        seen = values[:301]  # the series as it stood at the origin
+        data = ForecastData(50 + 20 * seen, seen[:, None], ["x"], labels, 60, 4)
+        return [m.fit(data).probability for m in (BaseRate(), Logistic())]
+
+    assert forecast(x, y_before) == forecast(x_later, y_after)
+
+
+def test_too_few_events_fall_back_to_the_base_rate_and_say_so() -> None:
+    weeks = 120
+    y = np.zeros(weeks)
+    y[[10, 50]] = 1
+    data = ForecastData(
+        np.full(weeks, 40.0), np.random.default_rng(0).normal(size=(weeks, 2)), ["a", "b"], y, 60, 4
+    )
+    prediction = Logistic().fit(data)
+    assert prediction.status == "insufficient history (base rate)"
+    assert "2 weeks followed by an event" in prediction.note
+    assert prediction.probability == pytest.approx(BaseRate().fit(data).probability)
+    ensemble = pool([prediction], BaseRate().fit(data))
+    assert ensemble.status == "base rate"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.01, 0.6))
+def test_probabilities_are_always_between_0_and_1(seed: int, rate: float) -> None:
+    rng = np.random.default_rng(seed)
+    weeks = 150
+    x = rng.normal(size=(weeks, 3)) * rng.choice([1e-6, 1, 1e6])
+    y = (rng.random(weeks) < rate).astype(float)
+    y[-4:] = np.nan
+    data = ForecastData(rng.uniform(0, 100, weeks), x, ["a", "b", "c"], y, 60, 4)
+    for model in (BaseRate(), Logistic(ModelSpec(min_weeks=20))):
+        p = model.fit(data)
+        assert 0 <= p.probability <= 1
+        assert p.low is None or 0 <= p.low <= p.probability <= p.high <= 1 or p.model == "logistic"
+
+
+def test_targets_count_events_in_the_next_h_weeks() -> None:
+    days = np.array([0, 7, 14, 21]) + START.toordinal()
+    events = EventSet(np.array([days[1] + 3]), np.array([days[1] + 3]), np.array([2]))
+    assert event_within(days, events, 1).tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert event_within(days, events, 2).tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_metrics() -> None:
+    y = np.array([0, 0, 1, 1.0])
+    assert brier(np.array([0, 0, 1, 1.0]), y) == 0
+    assert brier_skill(np.array([0.1, 0.1, 0.9, 0.9]), y, np.full(4, 0.5)) > 0.9
+    table = reliability(np.array([0.05, 0.07, 0.95]), np.array([0, 0, 1.0]))
+    assert [row["forecasts"] for row in table] == [2, 1]
+    days = np.array([0, 7, 14, 21, 28])
+    skill = alert_skill(days, np.array([0, 0.6, 0.7, 0, 0]), np.array([16]), 0.5, 2)
+    assert skill["hit_rate"] == 1.0 and skill["false_alarm_rate"] == 0.0
+    assert skill["mean_lead_weeks"] == pytest.approx(9 / 7, abs=0.01)  # first alert day 7
+
+
+# -- the commands, on the embedded data ------------------------------------------------
+
+import json  # noqa: E402
+
+from click.testing import CliRunner  # noqa: E402
+
+from early_warning import Store, bundled_path  # noqa: E402
+from early_warning.cli import cli  # noqa: E402
+from early_warning.demo import run_demo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    return run_demo(
+        bundled_path("indicators"), tmp_path_factory.mktemp("fc"), "BLR", bundled_path("models")
+    )
+
+
+def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
+    forecast = demo.forecast.to_dict()
+    assert [h["weeks"] for h in forecast["horizons"]] == [4, 12]
+    for horizon in forecast["horizons"]:
+        assert 0 <= horizon["probability"] <= 1
+        assert {m["model"] for m in horizon["models"]} == {
+            "base_rate",
+            "logistic",
+            "markov",
+            "trend",
+        }
+    headline = demo.backtest.headline(4)
+    assert {"brier", "brier_skill", "log_loss", "auc", "n_origins", "n_events"} <= set(headline)
+    with Store(demo.db_path) as store:
+        assert store.count("backtests") >= 8
+
+
+def test_forecast_backtest_and_analyst_commands(demo) -> None:
+    base = ["--db", str(demo.db_path)]
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(cli, [*base, *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    out = json.loads(invoke("forecast", "--as-of", "2021-02-28", "--horizons", "4", "--json"))
+    assert {"subject", "as_of", "horizons"} <= set(out)
+    assert {"weeks", "probability", "low", "high", "model"} <= set(out["horizons"][0])
+    invoke(
+        "forecast",
+        "add",
+        "--analyst",
+        "ana",
+        "--probability",
+        "0.4",
+        "--weeks",
+        "4",
+        "--made-on",
+        "2021-02-20",
+        "--note",
+        "tension",
+    )
+    pooled = json.loads(invoke("forecast", "--as-of", "2021-02-28", "--horizons", "4", "--json"))[
+        "horizons"
+    ][0]
+    assert pooled["analysts"]["mean"] == 0.4
+    assert pooled["pooled_with_analysts"] == pytest.approx(0.5 * pooled["probability"] + 0.2)
+    text = invoke("forecast", "--as-of", "2021-02-28")
+    assert "within 4 weeks" in text and "within 12 weeks" in text
+    report = json.loads(
+        invoke(
+            "backtest",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2021-02-28",
+            "--step",
+            "8",
+            "--horizons",
+            "4",
+            "--json",
+        )
+    )
+    assert {"brier", "brier_skill", "log_loss", "auc", "n_origins", "n_events"} <= set(report)
+    assert "skill 90%" in invoke(
+        "backtest", "--start", "2019-01-01", "--end", "2021-02-28", "--step", "8"
+    )
+    with Store(demo.db_path) as store:
+        assert (
+            store.db["forecasts"].count > 0
+            and store.analyst_forecasts("BLR")[0]["analyst"] == "ana"
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["forecast", "--horizons", "x"], "--horizons"),
+        (["forecast", "--horizons", "0"], "1 to 104"),
+        (["forecast", "add", "--analyst", "a", "--probability", "1.5", "--weeks", "4"], "1.5"),
+        (["backtest", "--start", "2021-01-01", "--end", "2020-01-01"], "is not before"),
+    ],
+)
+def test_forecast_mistakes_are_one_line(demo, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(demo.db_path), *args])
+    assert result.exit_code == 2 and message in result.output
