@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	cd benchmarks && ../$(BIN)/python bench_backtest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

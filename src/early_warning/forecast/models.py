@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta
 
 __all__ = [
     "BaseRate",
@@ -103,6 +102,8 @@ class Prediction:
 
 def _jeffreys(k: float, n: float) -> tuple[float, float, float]:
     """Base rate and its 90% Jeffreys interval (a, b: successes, trials)."""
+    from scipy.stats import beta  # imported here: scipy.stats costs half a second to load
+
     if n <= 0:
         return 0.5, 0.0, 1.0
     a, b = k + 0.5, n - k + 0.5

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from ..catalog import Catalog, Indicator
 
@@ -44,6 +43,8 @@ def _log(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
 
 def _zscore(x: np.ndarray, window: int) -> np.ndarray:
     """Risk from the standard score of each value against the `window` values before it."""
+    from scipy.special import ndtr
+
     out = np.full(x.shape, np.nan)
     for t in range(len(x)):
         if np.isnan(x[t]):
