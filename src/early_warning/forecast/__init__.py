@@ -113,10 +113,12 @@ class Forecast:
         }
 
 
-def _predict(data: ForecastData, spec: ModelSpec) -> dict[str, Prediction]:
+def _predict(
+    data: ForecastData, spec: ModelSpec, fitters: dict[str, Any] | None = None
+) -> dict[str, Prediction]:
     base = BaseRate(spec).fit(data)
     out = {"base_rate": base}
-    for name, model in _models(spec).items():
+    for name, model in (fitters or _models(spec)).items():
         out[name] = model.fit(data)
     out["ensemble"] = pool([out[m] for m in EVENT_MODELS], base)
     out["trend"] = Trend(spec).fit(data)
@@ -143,12 +145,13 @@ def forecast_at(
     events = events_from_rows(store.events(subject)).at_least(severity)
     origin = as_of.toordinal()
     entries = []
+    fitters = _models(spec)
     for horizon in horizons:
         data = ForecastData(
             results.score, x, names, _labels(results.panel.dates, origin, events, horizon),
             profile.band_floor("high"), horizon,
         )  # fmt: skip
-        predictions = _predict(data, spec)
+        predictions = _predict(data, spec, fitters)
         ensemble = predictions["ensemble"]
         entry = {
             "weeks": horizon,
@@ -361,6 +364,7 @@ def backtest_series(
     until = verified_until or (origins[-1] if origins else dt.date.min)
     last_known = until.toordinal()
     preparing = fitting = 0.0
+    fitters = _models(spec, models)  # one set, so fits shared across horizons are reused
     for origin in origins:
         began = time.perf_counter()
         results, composite, x, feature_names = series_at(origin)
@@ -377,7 +381,7 @@ def backtest_series(
             preparing += time.perf_counter() - began
             began = time.perf_counter()
             base = BaseRate(spec).fit(data)
-            fitted = {m: model.fit(data) for m, model in _models(spec, models).items()}
+            fitted = {m: model.fit(data) for m, model in fitters.items()}
             fitted["ensemble"] = pool([fitted[m] for m in models], base)
             fitted["base_rate"] = base
             fitting += time.perf_counter() - began

@@ -189,24 +189,29 @@ class Logistic:
         return base
 
     def _choose_penalty(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Rolling-origin cross-validation: train on the past, score the next block."""
+        """Rolling-origin cross-validation: train on the past, score the next block.
+
+        Within a fold the penalties are tried from strongest to weakest on one warm-
+        started model, each fit starting where the last one ended.
+        """
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import log_loss
         from sklearn.model_selection import TimeSeriesSplit
-        from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        losses = {c: 0.0 for c in self.spec.penalties}
+        penalties = sorted(self.spec.penalties)
+        losses = dict.fromkeys(penalties, 0.0)
         folds = 0
         for train, test in TimeSeriesSplit(self.spec.cv_folds).split(x):
             if len(set(y[train])) < 2:
                 continue
             folds += 1
-            for c in self.spec.penalties:
-                model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
-                model.fit(x[train], y[train])
-                p = model.predict_proba(x[test])[:, 1]
-                losses[c] += log_loss(y[test], p, labels=[0, 1])
+            scaler = StandardScaler().fit(x[train])
+            x_train, x_test = scaler.transform(x[train]), scaler.transform(x[test])
+            model = LogisticRegression(max_iter=500, warm_start=True)
+            for c in penalties:
+                model.set_params(C=c).fit(x_train, y[train])
+                losses[c] += log_loss(y[test], model.predict_proba(x_test)[:, 1], labels=[0, 1])
         if not folds:
             return 1.0
         return min(losses, key=lambda c: (losses[c], -c))
@@ -243,31 +248,22 @@ class MarkovRegime:
 
     def __init__(self, spec: ModelSpec | None = None) -> None:
         self.spec = spec or ModelSpec()
+        self._cache: tuple[int, np.ndarray | str] | None = None
 
     def fit(self, data: ForecastData) -> Prediction:
         reason = _enough(data, self.spec)
         if reason:
             return _fallback(self.name, data, reason)
-        from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
-
         scored = ~np.isnan(data.composite)
         series = data.composite[scored]
         if np.ptp(series) < 1e-6:
             return _fallback(self.name, data, "the composite does not move")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # statsmodels warns on flat likelihood regions
-            try:
-                fitted = MarkovRegression(series, k_regimes=2, switching_variance=True).fit(
-                    disp=False, maxiter=200
-                )
-            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-                return _fallback(self.name, data, f"the regime model did not fit ({exc})")
-        means = np.asarray(fitted.params[2:4]) if len(fitted.params) >= 4 else None
-        regimes = fitted.filtered_marginal_probabilities
-        regimes = np.asarray(regimes)
-        high_regime = int(np.argmax(means)) if means is not None else 1
+        regimes = self._regimes(series)
+        if isinstance(regimes, str):
+            return _fallback(self.name, data, regimes)
+        high_regime_probability = regimes
         p_high = np.full(len(data.composite), np.nan)
-        p_high[scored] = regimes[:, high_regime]
+        p_high[scored] = high_regime_probability
         rows = data.train & ~np.isnan(p_high)
         y, w = data.y[rows], p_high[rows]
         rate_high = _weighted_rate(y, w)
@@ -290,6 +286,32 @@ class MarkovRegime:
             f"{rate_low[0]:.2f} outside",
             {"p_high_regime": now},
         )
+
+    def _regimes(self, series: np.ndarray) -> np.ndarray | str:
+        """Filtered P(high-tension regime) per week, or why the model did not fit.
+
+        The fit depends only on the composite, not on the horizon, so the last one is
+        kept and reused when the same series comes again (a backtest asks once per
+        horizon at every origin).
+        """
+        key = hash(series.tobytes())
+        if self._cache and self._cache[0] == key:
+            return self._cache[1]
+        from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels warns on flat likelihood regions
+            try:
+                fitted = MarkovRegression(series, k_regimes=2, switching_variance=True).fit(
+                    disp=False, maxiter=200
+                )
+                means = np.asarray(fitted.params[2:4])
+                filtered = np.asarray(fitted.filtered_marginal_probabilities)
+                outcome: np.ndarray | str = filtered[:, int(np.argmax(means))]
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                outcome = f"the regime model did not fit ({exc})"
+        self._cache = (key, outcome)
+        return outcome
 
 
 def _weighted_rate(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
