@@ -107,7 +107,11 @@ def _jeffreys(k: float, n: float) -> tuple[float, float, float]:
     if n <= 0:
         return 0.5, 0.0, 1.0
     a, b = k + 0.5, n - k + 0.5
-    return float(k / n) if n else 0.5, float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))
+    # Brown, Cai and DasGupta (2001): at k = 0 (or k = n) the bound on that side is 0
+    # (or 1), so the interval always holds the observed rate.
+    low = 0.0 if k <= 0 else float(beta.ppf(0.05, a, b))
+    high = 1.0 if k >= n else float(beta.ppf(0.95, a, b))
+    return float(k / n), low, high
 
 
 class BaseRate:
