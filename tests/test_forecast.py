@@ -210,6 +210,10 @@ def test_forecast_backtest_and_analyst_commands(demo) -> None:
     assert pooled["pooled_with_analysts"] == pytest.approx(0.5 * pooled["probability"] + 0.2)
     text = invoke("forecast", "--as-of", "2021-02-28")
     assert "within 4 weeks" in text and "within 12 weeks" in text
+    invoke(
+        "forecast", "add", "--analyst", "ben", "--probability", "0.9", "--weeks", "12",
+        "--made-on", "2019-01-06",
+    )  # fmt: skip
     report = json.loads(
         invoke(
             "backtest",
@@ -225,6 +229,8 @@ def test_forecast_backtest_and_analyst_commands(demo) -> None:
         )
     )
     assert {"brier", "brier_skill", "log_loss", "auc", "n_origins", "n_events"} <= set(report)
+    assert report["analysts"]["ben"]["resolved"] == 1
+    assert set(report["analysts"]) == {"ben"}  # ana's forecast is still open on 2021-02-28
     assert "skill 90%" in invoke(
         "backtest", "--start", "2019-01-01", "--end", "2021-02-28", "--step", "8"
     )

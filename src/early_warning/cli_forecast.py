@@ -255,6 +255,17 @@ def _json(result: BacktestResult) -> dict[str, Any]:
     return {**headline, **data}
 
 
+def _print_analysts(result: BacktestResult) -> None:
+    if not result.analysts:
+        click.echo("  analysts: no resolved analyst forecasts")
+        return
+    for analyst, info in result.analysts.items():
+        click.echo(
+            f"  analyst {analyst}: {info['resolved']} resolved ({info['came_true']} came true), "
+            f"Brier {info['brier']:.3f}, log loss {info['log_loss']:.3f}"
+        )
+
+
 def _print_backtest(result: BacktestResult) -> None:
     click.echo(
         f"{result.subject}: backtest {result.start} .. {result.end}, {result.n_origins} origins, "

@@ -265,6 +265,7 @@ class BacktestResult:
     seconds_fitting: float = 0.0
     n_origins: int = 0
     excluded_imprecise_events: int = 0
+    analysts: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,6 +279,7 @@ class BacktestResult:
             "seconds_preparing": round(self.seconds_preparing, 3),
             "seconds_fitting": round(self.seconds_fitting, 3),
             "horizons": {str(h): v for h, v in self.horizons.items()},
+            "analysts": self.analysts,
         }
 
     def headline(self, horizon: int | None = None) -> dict[str, Any]:
@@ -318,12 +320,48 @@ def backtest(
         return results, results.score, x, names
 
     origins = _origins(start, end, step_weeks)
+    all_events = events_from_rows(store.events(subject))
     result = backtest_series(
         series_at, origins, events, horizons=horizons, spec=spec,
         high_threshold=profile.band_floor("high"), verified_until=end, progress=progress,
     )  # fmt: skip
     result.subject, result.severity, result.profile_hash = subject, severity, profile.weights_hash
+    result.analysts = score_analysts(store.analyst_forecasts(subject), all_events, end)
     return result
+
+
+def score_analysts(
+    rows: Sequence[dict[str, Any]], events: EventSet, until: dt.date
+) -> dict[str, Any]:
+    """Analysts' forecasts whose horizon has passed by `until`, scored like the models.
+
+    The reference for the Brier skill is each analyst's own base rate: the share of
+    their forecasts that came true, as a constant forecast (so skill means telling the
+    eventful periods from the quiet ones, not just guessing the overall frequency).
+    """
+    from .metrics import brier, brier_skill, log_loss
+
+    by_analyst: dict[str, tuple[list[float], list[float]]] = {}
+    for row in rows:
+        made = dt.date.fromisoformat(row["made_on"]).toordinal()
+        horizon = int(row["horizon_weeks"])
+        if made + 7 * horizon > until.toordinal():
+            continue  # not resolved yet
+        outcome = event_within(np.array([made]), events.at_least(int(row["severity"])), horizon)[0]
+        p, y = by_analyst.setdefault(row["analyst"], ([], []))
+        p.append(float(row["probability"]))
+        y.append(float(outcome))
+    scored = {}
+    for analyst, (p, y) in sorted(by_analyst.items()):
+        pa, ya = np.array(p), np.array(y)
+        scored[analyst] = {
+            "resolved": len(p),
+            "came_true": int(ya.sum()),
+            "brier": round(brier(pa, ya), 6),
+            "brier_skill": round(brier_skill(pa, ya, np.full(len(ya), ya.mean())), 6),
+            "log_loss": round(log_loss(pa, ya), 6),
+        }
+    return scored
 
 
 def _origins(start: dt.date, end: dt.date, step_weeks: int) -> list[dt.date]:
