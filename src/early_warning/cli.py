@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
 import sys
 import tempfile
@@ -90,7 +91,20 @@ class Group(click.Group):
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """JSON for scripts: NaN and infinities (not JSON) are written as null."""
+    click.echo(
+        json.dumps(_finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    )
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 48) -> None:
@@ -614,7 +628,7 @@ def _print_demo_forecast(result: DemoResult) -> None:
         return
     click.echo("")
     click.echo(
-        f"backtest {bt.start} .. {bt.end}, {bt.n_origins} monthly origins, point in time "
+        f"backtest {bt.start} .. {bt.end}, {bt.n_origins} origins 4 weeks apart, point in time "
         f"(events dated only to the year left out: {bt.excluded_imprecise_events}):"
     )
     for horizon, info in bt.horizons.items():

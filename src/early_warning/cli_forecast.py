@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .cli_scoring import _as_of, _date, _profile, _subject, as_of_option, profile_option
+from .cli_scoring import _as_of, _date, _profile, _subject, profile_option
 from .errors import InputError
 from .forecast import BacktestResult, backtest, forecast_at, store_backtest
 
@@ -43,7 +43,12 @@ def forecast_options(func: Any) -> Any:
 
 @cli.group(name="forecast", invoke_without_command=True)
 @click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
-@as_of_option
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Forecast from DATE (default: today), using only what was known then.",
+)
 @profile_option
 @forecast_options
 @json_option
@@ -59,8 +64,10 @@ def forecast_group(
 ) -> None:
     """Probability of an escalation event within each horizon, from every model.
 
-    Uses only what was known on the as-of date. `forecast add` records an analyst's own
-    probability, which is scored like a model and pooled with the ensemble.
+    Uses only what was known on the as-of date (always point in time). `forecast add`
+    records an analyst's own probability: `backtest` scores it once resolved, and
+    `forecast` pools it with the ensemble in the week it was made. Exit 1 when there
+    is no score at the as-of date (the base rate then stands in, flagged).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -87,12 +94,29 @@ def forecast_group(
                 "profile_hash": weights.weights_hash, "data_vintage": vintage,
             }
             for h in result.horizons
-            for m in [*h["models"], {**h, "note": "equal-weight pool"}]
+            for m in [*h["models"], h, *_pooled(h)]
         )  # fmt: skip
     if as_json:
         echo_json(result.to_dict())
-        return
-    _print_forecast(result.to_dict())
+    else:
+        _print_forecast(result.to_dict())
+    if any(h["status"] in ("insufficient data", "insufficient history") for h in result.horizons):
+        sys.exit(1)
+
+
+def _pooled(horizon: dict[str, Any]) -> list[dict[str, Any]]:
+    if "pooled_with_analysts" not in horizon:
+        return []
+    return [
+        {
+            "model": "pooled_with_analysts", "probability": horizon["pooled_with_analysts"],
+            "low": None, "high": None, "status": "fitted", "note": horizon["pool_rule"],
+        }
+    ]  # fmt: skip
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:+.3f}"
 
 
 def _percent(value: float | None) -> str:
@@ -110,7 +134,7 @@ def _print_forecast(data: dict[str, Any]) -> None:
             interval = f" (90% {_percent(horizon['low'])} .. {_percent(horizon['high'])})"
         click.echo(
             f"  within {horizon['weeks']} weeks: {_percent(horizon['probability'])}{interval} "
-            f"[ensemble, {horizon['status']}]"
+            f"[ensemble, {horizon['status']}: {horizon['note']}]"
         )
         rows = [
             {
@@ -158,7 +182,11 @@ def forecast_add(
     note: str,
 ) -> None:
     """Record an analyst's probability of an event within a horizon."""
-    day = _as_of(app, made_on, "--made-on")
+    day = _date(made_on, "--made-on") or app.today()
+    if day > app.today():
+        raise InputError(f"--made-on: {day} is in the future; record a forecast once it is made")
+    if math.isnan(probability):
+        raise InputError("--probability: give a number from 0 to 1")
     if not analyst.strip():
         raise InputError("--analyst: give a name")
     with app.store() as store:
@@ -245,14 +273,18 @@ def _default_start(store: Any, subject: str) -> dt.date:
 
 
 def _json(result: BacktestResult) -> dict[str, Any]:
-    """DESIGN.md 3.4: the ensemble's headline metrics at the first horizon, then detail."""
+    """DESIGN.md 3.4: the ensemble's headline metrics at the first horizon, then detail.
+
+    `n_origins` is the number of verified origins behind the headline; `origins` all.
+    """
     data = result.to_dict()
+    data["origins"] = data.pop("n_origins")
     verified = [h for h, v in result.horizons.items() if v.get("verified_origins")]
     headline = result.headline(min(verified)) if verified else {
         "brier": None, "brier_skill": None, "log_loss": None, "auc": None,
         "n_origins": 0, "n_events": 0,
     }  # fmt: skip
-    return {**headline, **data}
+    return {**data, **headline}
 
 
 def _print_analysts(result: BacktestResult) -> None:
@@ -280,9 +312,11 @@ def _print_backtest(result: BacktestResult) -> None:
         if not info.get("verified_origins"):
             click.echo(f"  {horizon} weeks: {info.get('note')}")
             continue
+        positive = info["models"]["ensemble"]["n_events"]
         click.echo(
             f"  {horizon} weeks: {info['verified_origins']} verified origins, "
-            f"{info['events_in_period']} events"
+            f"{positive} of them followed by an event ({info['events_in_period']} events "
+            "in the period)"
         )
         rows = []
         for model, m in info["models"].items():
@@ -291,11 +325,11 @@ def _print_backtest(result: BacktestResult) -> None:
                 {
                     "model": model,
                     "brier": f"{m['brier']:.4f}",
-                    "skill": f"{m['brier_skill']:+.3f}",
+                    "skill": _signed(m["brier_skill"]),
                     "skill 90%": "-"
                     if interval is None
                     else f"{interval[0]:+.2f} .. {interval[1]:+.2f}",
-                    "vs persistence": f"{m['brier_skill_persistence']:+.3f}",
+                    "vs persistence": _signed(m["brier_skill_persistence"]),
                     "auc": "-" if m["auc"] is None else f"{m['auc']:.3f}",
                     "fitted": f"{m['status'].get('fitted', 0)}/{m['n_origins']}",
                 }
@@ -304,10 +338,15 @@ def _print_backtest(result: BacktestResult) -> None:
             rows, ["model", "brier", "skill", "skill 90%", "vs persistence", "auc", "fitted"]
         )
         ranking = info["profile_ranking_auc"]
-        click.echo(
-            "    the profile's score ranks escalation weeks above quiet weeks: AUC "
-            + ("- (one class only)" if ranking is None else f"{ranking:.3f}")
-        )
+        if ranking is None:
+            click.echo("    the profile's score as a ranking of escalation weeks: not measurable")
+        else:
+            reading = "above" if ranking > 0.5 else "below"
+            click.echo(
+                f"    the profile's score ranks weeks before an event {reading} quiet weeks: "
+                f"AUC {ranking:.3f} over {info['profile_ranking_origins']} origins with a score "
+                "(0.5 is chance)"
+            )
         for alert in info["alerts"]:
             click.echo(
                 f"    alert at p >= {alert['threshold']:g}: "

@@ -85,11 +85,20 @@ def _models(spec: ModelSpec, only: Sequence[str] = EVENT_MODELS) -> dict[str, An
     return {name: every[name] for name in only}
 
 
-def _labels(days: np.ndarray, origin: int, events: EventSet, horizon: int) -> np.ndarray:
-    """Labels as known at the origin: NaN where the horizon has not passed yet."""
+def _labels(
+    days: np.ndarray, origin: int, events: EventSet, horizon: int, record_start: int | None = None
+) -> np.ndarray:
+    """Labels as known at the origin.
+
+    NaN where the horizon has not passed by the origin, and before `record_start`, the
+    day the event record begins (the first usable event): weeks before it are not
+    "quiet", they are unrecorded.
+    """
     known = events.known_by(origin)
     y = event_within(days, known, horizon)
     y[days + 7 * horizon > origin] = np.nan
+    if record_start is not None:
+        y[days < record_start - 7 * horizon] = np.nan
     return y
 
 
@@ -142,35 +151,39 @@ def forecast_at(
     builder = PanelBuilder.from_store(store, catalog, subject, end=as_of)
     results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
     x, names = features(results)
-    events = events_from_rows(store.events(subject)).at_least(severity)
+    recorded = events_from_rows(store.events(subject))
+    events = recorded.at_least(severity)
+    start = _record_start(recorded, as_of.toordinal())
     origin = as_of.toordinal()
+    no_score = bool(np.isnan(results.score[-1])) if len(results.score) else True
     entries = []
     fitters = _models(spec)
     for horizon in horizons:
-        data = ForecastData(
-            results.score, x, names, _labels(results.panel.dates, origin, events, horizon),
-            profile.band_floor("high"), horizon,
-        )  # fmt: skip
+        labels = _labels(results.panel.dates, origin, events, horizon, start)
+        data = ForecastData(results.score, x, names, labels, profile.band_floor("high"), horizon)
         predictions = _predict(data, spec, fitters)
         ensemble = predictions["ensemble"]
+        if no_score:
+            ensemble = Prediction(
+                "ensemble", predictions["base_rate"].probability, predictions["base_rate"].low,
+                predictions["base_rate"].high, "insufficient data",
+                "no score at the origin (too little current data); the base rate stands in",
+            )  # fmt: skip
         entry = {
             "weeks": horizon,
-            "probability": round(ensemble.probability, 6),
-            "low": None if ensemble.low is None else round(ensemble.low, 6),
-            "high": None if ensemble.high is None else round(ensemble.high, 6),
-            "model": "ensemble",
-            "status": ensemble.status,
+            **{k: v for k, v in ensemble.to_dict().items() if k != "detail"},
             "models": [p.to_dict() for name, p in predictions.items() if name != "ensemble"],
         }
         analysts = _analyst_pool(store, subject, as_of, horizon, severity)
-        if analysts is not None:
+        if analysts is not None and not np.isnan(ensemble.probability):
             entry["analysts"] = analysts
             entry["pooled_with_analysts"] = round(
                 (1 - analyst_weight) * ensemble.probability + analyst_weight * analysts["mean"], 6
             )
             entry["pool_rule"] = (
                 f"linear opinion pool: {1 - analyst_weight:g} x ensemble + "
-                f"{analyst_weight:g} x mean of the analysts' current forecasts"
+                f"{analyst_weight:g} x mean of the analysts' forecasts for the same severity "
+                "and horizon made in the week up to the as-of date"
             )
         entries.append(entry)
     return Forecast(subject, as_of, severity, entries, change_points(results), profile.weights_hash)
@@ -179,16 +192,22 @@ def forecast_at(
 def _analyst_pool(
     store: Store, subject: str, as_of: dt.date, horizon: int, severity: int
 ) -> dict[str, Any] | None:
-    """The analysts' forecasts still open on `as_of` for this horizon (the latest each)."""
+    """The analysts' forecasts for the same target, made in the week up to `as_of`.
+
+    Same severity and horizon, made no more than 6 days before `as_of` (so the windows
+    nearly coincide) and recorded by `as_of` (a forecast entered later was not known
+    then); the latest of each analyst counts.
+    """
     rows = store.analyst_forecasts(subject)
     current: dict[str, dict[str, Any]] = {}
     for row in rows:
         made = dt.date.fromisoformat(row["made_on"])
-        open_until = made + dt.timedelta(weeks=int(row["horizon_weeks"]))
+        recorded = dt.date.fromisoformat(row["recorded_at"][:10])
         if (
             row["horizon_weeks"] == horizon
-            and row["severity"] <= severity
-            and made <= as_of < open_until
+            and row["severity"] == severity
+            and 0 <= (as_of - made).days <= 6
+            and recorded <= max(as_of, made)
         ):
             current[row["analyst"]] = row
     if not current:
@@ -202,6 +221,12 @@ def _analyst_pool(
             for a, r in sorted(current.items())
         ],
     }
+
+
+def _record_start(events: EventSet, origin: int) -> int | None:
+    """The first day of the event record as known at the origin (its first event)."""
+    known = events.known_by(origin)
+    return int(known.start.min()) if len(known) else None
 
 
 def change_points(
@@ -312,7 +337,8 @@ def backtest(
     """Rolling-origin, expanding-window, point-in-time backtest of every model."""
     builder = PanelBuilder.from_store(store, catalog, subject, end=end)
     index = CompositeIndex(catalog, profile)
-    events = events_from_rows(store.events(subject)).at_least(severity)
+    all_events = events_from_rows(store.events(subject))
+    events = all_events.at_least(severity)
 
     def series_at(origin: dt.date) -> tuple[ScoreResults, np.ndarray, np.ndarray, list[str]]:
         results = index.fit(builder.panel(origin, point_in_time=True))
@@ -320,10 +346,10 @@ def backtest(
         return results, results.score, x, names
 
     origins = _origins(start, end, step_weeks)
-    all_events = events_from_rows(store.events(subject))
     result = backtest_series(
         series_at, origins, events, horizons=horizons, spec=spec,
-        high_threshold=profile.band_floor("high"), verified_until=end, progress=progress,
+        high_threshold=profile.band_floor("high"), verified_until=end, all_events=all_events,
+        progress=progress,
     )  # fmt: skip
     result.subject, result.severity, result.profile_hash = subject, severity, profile.weights_hash
     result.analysts = score_analysts(store.analyst_forecasts(subject), all_events, end)
@@ -384,6 +410,7 @@ def backtest_series(
     high_threshold: float = 60.0,
     verified_until: dt.date | None = None,
     models: Sequence[str] = EVENT_MODELS,
+    all_events: EventSet | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """The backtest engine, on any source of point-in-time series (testable alone).
@@ -393,6 +420,7 @@ def backtest_series(
     taken to be complete.
     """
     spec = spec or ModelSpec()
+    record = all_events if all_events is not None else events
     names = ["base_rate", *models, "ensemble"]
     rows: dict[int, dict[str, list[float]]] = {h: {m: [] for m in names} for h in horizons}
     kept: dict[int, dict[str, list[Any]]] = {
@@ -414,15 +442,21 @@ def backtest_series(
             if outcome_day > last_known:
                 continue  # the outcome is not known yet: nothing to verify
             began = time.perf_counter()
-            y_train = _labels(days, day, events, horizon)
+            y_train = _labels(days, day, events, horizon, _record_start(record, day))
             data = ForecastData(composite, x, feature_names, y_train, high_threshold, horizon)
             preparing += time.perf_counter() - began
             began = time.perf_counter()
             base = BaseRate(spec).fit(data)
             fitted = {m: model.fit(data) for m, model in fitters.items()}
             fitted["ensemble"] = pool([fitted[m] for m in models], base)
+            if np.isnan(composite[-1]):  # no score at the origin: as `forecast` does
+                fitted["ensemble"] = Prediction(
+                    "ensemble", base.probability, base.low, base.high, "insufficient data"
+                )
             fitted["base_rate"] = base
             fitting += time.perf_counter() - began
+            if np.isnan(base.probability):
+                continue  # nothing labelled yet: no forecast to verify at this origin
             for m in names:
                 rows[horizon][m].append(fitted[m].probability)
                 statuses[horizon][m][fitted[m].status] = (
@@ -468,6 +502,7 @@ def backtest_series(
         result.horizons[horizon] = {
             "verified_origins": len(y),
             "events_in_period": len(event_days),
+            "profile_ranking_origins": int(has_score.sum()),
             "models": models,
             "profile_ranking_auc": roc_auc(scores[has_score], y[has_score])
             if has_score.any()

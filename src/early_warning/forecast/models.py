@@ -115,26 +115,35 @@ def _jeffreys(k: float, n: float) -> tuple[float, float, float]:
 
 
 class BaseRate:
+    """The share of labelled weeks followed by an event.
+
+    Labelled weeks are those since the event record began whose horizon has passed;
+    the interval treats the weeks as `n / H` independent windows, because neighbouring
+    weeks share most of their H-week windows.
+    """
+
     name = "base_rate"
 
     def __init__(self, spec: ModelSpec | None = None) -> None:
         self.spec = spec or ModelSpec()
 
     def fit(self, data: ForecastData) -> Prediction:
-        # The weeks the other models learn from (label known, a score that week); all
-        # labelled weeks only when no week has a score yet.
-        rows = data.train if data.train.any() else ~np.isnan(data.y)
-        y = data.y[rows]
-        rate, low, high = _jeffreys(float(y.sum()), float(len(y)))
-        status = "fitted" if len(y) else "insufficient history"
-        return Prediction(self.name, rate, low, high, status, f"{int(y.sum())} of {len(y)} weeks")
+        y = data.y[~np.isnan(data.y)]
+        if not len(y):
+            return Prediction(self.name, math.nan, None, None, "insufficient history",
+                              "no labelled week yet")  # fmt: skip
+        rate = float(y.mean())
+        independent = max(len(y) / data.horizon_weeks, 1.0)
+        _, low, high = _jeffreys(rate * independent, independent)
+        note = f"{int(y.sum())} of {len(y)} weeks (about {independent:.0f} independent windows)"
+        return Prediction(self.name, rate, min(low, rate), max(high, rate), "fitted", note)
 
 
-def _fallback(name: str, data: ForecastData, reason: str) -> Prediction:
+def _fallback(
+    name: str, data: ForecastData, reason: str, status: str = "insufficient history (base rate)"
+) -> Prediction:
     base = BaseRate().fit(data)
-    return Prediction(
-        name, base.probability, base.low, base.high, "insufficient history (base rate)", reason
-    )
+    return Prediction(name, base.probability, base.low, base.high, status, reason)
 
 
 def _enough(data: ForecastData, spec: ModelSpec) -> str | None:
@@ -166,10 +175,10 @@ class Logistic:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny windows
             penalty = self._choose_penalty(x, y)
-            model = self._model(penalty, int(y.sum()))
+            model = self._model(penalty, y)
             model.fit(x, y)
             p = float(model.predict_proba(x_now)[0, 1])
-            low, high = self._interval(x, y, x_now, penalty)
+            low, high = self._interval(x, y, x_now, penalty, p)
         return Prediction(
             self.name,
             p,
@@ -180,7 +189,7 @@ class Logistic:
             {"penalty_C": penalty},
         )
 
-    def _model(self, penalty: float, events: int) -> Any:
+    def _model(self, penalty: float, y: np.ndarray) -> Any:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import TimeSeriesSplit
@@ -188,8 +197,13 @@ class Logistic:
         from sklearn.preprocessing import StandardScaler
 
         base = make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=500))
-        if events >= self.spec.calibrate_min_events:
-            return CalibratedClassifierCV(base, method="sigmoid", cv=TimeSeriesSplit(3))
+        folds = TimeSeriesSplit(3)
+        # Calibrate only with enough events, and only if every time-ordered training
+        # fold has both outcomes (a fold without an event cannot be fitted).
+        if y.sum() >= self.spec.calibrate_min_events and all(
+            len(set(y[train])) == 2 for train, _ in folds.split(y)
+        ):
+            return CalibratedClassifierCV(base, method="sigmoid", cv=folds)
         return base
 
     def _choose_penalty(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -221,9 +235,13 @@ class Logistic:
         return min(losses, key=lambda c: (losses[c], -c))
 
     def _interval(
-        self, x: np.ndarray, y: np.ndarray, x_now: np.ndarray, penalty: float
+        self, x: np.ndarray, y: np.ndarray, x_now: np.ndarray, penalty: float, point: float
     ) -> tuple[float | None, float | None]:
-        """5-95% of block-bootstrap refits (blocks of 13 weeks keep autocorrelation)."""
+        """5-95% of block-bootstrap refits (blocks of 13 weeks keep autocorrelation).
+
+        The refits are uncalibrated (calibrating each would need its own folds), so
+        their spread around the uncalibrated fit is moved onto the reported point.
+        """
         if not self.spec.bootstrap:
             return None, None
         from sklearn.linear_model import LogisticRegression
@@ -244,7 +262,11 @@ class Logistic:
             draws.append(float(model.predict_proba(x_now)[0, 1]))
         if len(draws) < 10:
             return None, None
-        return float(np.percentile(draws, 5)), float(np.percentile(draws, 95))
+        centre = make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=500))
+        centre.fit(x, y)
+        shift = point - float(centre.predict_proba(x_now)[0, 1])
+        low, high = np.percentile(draws, [5, 95]) + shift
+        return float(np.clip(min(low, point), 0, 1)), float(np.clip(max(high, point), 0, 1))
 
 
 class MarkovRegime:
@@ -264,7 +286,7 @@ class MarkovRegime:
             return _fallback(self.name, data, "the composite does not move")
         regimes = self._regimes(series)
         if isinstance(regimes, str):
-            return _fallback(self.name, data, regimes)
+            return _fallback(self.name, data, regimes, "not fitted (base rate)")
         high_regime_probability = regimes
         p_high = np.full(len(data.composite), np.nan)
         p_high[scored] = high_regime_probability
@@ -272,7 +294,10 @@ class MarkovRegime:
         y, w = data.y[rows], p_high[rows]
         rate_high = _weighted_rate(y, w)
         rate_low = _weighted_rate(y, 1 - w)
-        now = float(p_high[-1]) if not np.isnan(p_high[-1]) else float(np.nanmean(p_high[-4:]))
+        recent = p_high[-4:][~np.isnan(p_high[-4:])]
+        if np.isnan(p_high[-1]) and not len(recent):
+            return _fallback(self.name, data, "no score at the origin", "not fitted (base rate)")
+        now = float(p_high[-1]) if not np.isnan(p_high[-1]) else float(recent.mean())
         if min(w.sum(), (1 - w).sum()) < self.spec.min_events:
             return _fallback(
                 self.name, data, "the regimes did not separate: one regime holds almost every week"
@@ -350,7 +375,7 @@ class Trend:
             )
         paths = np.asarray(paths).reshape(data.horizon_weeks, -1)
         crosses = (paths.max(axis=0) >= data.high_threshold).mean()
-        low, _, high = _jeffreys(float(crosses * paths.shape[1]), float(paths.shape[1]))
+        _, low, high = _jeffreys(float(crosses * paths.shape[1]), float(paths.shape[1]))
         return Prediction(
             self.name,
             float(crosses),
@@ -367,8 +392,9 @@ def pool(predictions: Sequence[Prediction], base: Prediction) -> Prediction:
     """The ensemble: equal-weight linear pool of the event models that were fitted."""
     fitted = [p for p in predictions if p.status == "fitted"]
     if not fitted:
+        status = "base rate" if base.status == "fitted" else "insufficient history"
         return Prediction(
-            "ensemble", base.probability, base.low, base.high, "base rate",
+            "ensemble", base.probability, base.low, base.high, status,
             "no event model could be fitted; the base rate stands in",
         )  # fmt: skip
     p = float(np.mean([f.probability for f in fitted]))
