@@ -615,7 +615,7 @@ def _print_demo_forecast(result: DemoResult) -> None:
         for horizon in result.forecast.to_dict()["horizons"]:
             parts = ", ".join(
                 f"{m['model']} {m['probability']:.0%}"
-                + ("" if m["status"] == "fitted" else " (base rate: insufficient history)")
+                + ("" if m["status"] == "fitted" else f" ({m['status']})")
                 for m in horizon["models"]
                 if m["model"] != "trend"
             )
