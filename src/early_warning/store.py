@@ -379,12 +379,36 @@ def _m005_forecasts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_outbox(db: sqlite_utils.Database) -> None:
+    db["outbox"].create(
+        {
+            "id": int,
+            "key": str,
+            "message_id": str,
+            "recipients": str,
+            "subject": str,
+            "message": bytes,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "next_attempt_at": str,
+            "queued_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"key", "message_id", "message", "status", "queued_at"},
+    )
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
     ("003_scoring", _m003_scoring),
     ("004_profile_changes", _m004_profile_changes),
     ("005_forecasts", _m005_forecasts),
+    ("006_outbox", _m006_outbox),
 )
 
 
