@@ -1,0 +1,225 @@
+"""Alert rules: `models/alerts.yaml`, validated against the catalog.
+
+Kinds:
+  red_line   all conditions on raw indicator values hold (`all: [{indicator, op, value}]`)
+  threshold  `target` (score | family:<id> | indicator:<id> for normalised risk |
+             forecast:<weeks>) compared with `level` by `op`; re-arms only after falling
+             back past `level -/+ hysteresis`; fires after `min_weeks` weeks in a row;
+             optional `robust: q` (fire only if P(score above level) >= q)
+  change     `target` moved by at least `jump` from the week before
+  staleness  any of `indicators` has no current value
+
+A mistake raises `ProfileError`-like `RuleError` naming the file, the rule and field.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..catalog import Catalog
+from ..errors import EarlyWarningError
+
+__all__ = ["KINDS", "OPERATORS", "SEVERITIES", "Condition", "Rule", "RuleError", "load_rules"]
+
+KINDS = ("red_line", "threshold", "change", "staleness")
+SEVERITIES = ("watch", "amber", "red")
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+_RULE_ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
+_TARGET = re.compile(r"score|family:[a-z_]+|indicator:[a-z0-9_]+|forecast:[0-9]{1,3}")
+
+
+class RuleError(EarlyWarningError):
+    """An alert rule file is invalid; the message names the file, rule and field."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    indicator: str
+    op: str
+    value: float
+
+    def holds(self, value: float) -> bool:
+        return not math.isnan(value) and OPERATORS[self.op](value, self.value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    severity: str
+    description: str
+    conditions: tuple[Condition, ...] = ()
+    target: str = "score"
+    op: str = ">="
+    level: float = 0.0
+    hysteresis: float = 0.0
+    min_weeks: int = 1
+    jump: float = 0.0
+    robust: float | None = None
+    indicators: tuple[str, ...] = ()
+    cooldown_weeks: int = 4
+    citation: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_rules(path: Path, catalog: Catalog) -> list[Rule]:
+    """Read and validate an alert-rule file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuleError(f"{path}: rule file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise RuleError(f"{path}: {where}invalid YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RuleError(f"{path}: expected a 'rules:' list")
+    rules, seen = [], set()
+    for position, raw in enumerate(data["rules"], start=1):
+        rule = _rule(path, position, raw, catalog)
+        if rule.id in seen:
+            raise RuleError(f"{path}: rule {rule.id!r}: field 'id': used twice")
+        seen.add(rule.id)
+        rules.append(rule)
+    return rules
+
+
+def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{path}: rule #{position}: expected a mapping")
+    rule_id = str(raw.get("id", f"#{position}"))
+
+    def fail(name: str, problem: str) -> RuleError:
+        return RuleError(f"{path}: rule {rule_id!r}: field {name!r}: {problem}")
+
+    if not _RULE_ID.fullmatch(rule_id):
+        raise fail("id", "use lower-case letters, digits and _")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise fail("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    severity = raw.get("severity")
+    if severity not in SEVERITIES:
+        raise fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+    known = {
+        "id", "kind", "severity", "description", "all", "target", "op", "level", "hysteresis",
+        "min_weeks", "jump", "robust", "indicators", "cooldown_weeks", "citation",
+    }  # fmt: skip
+    unknown = set(raw) - known
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown field")
+    common = {
+        "id": rule_id,
+        "kind": kind,
+        "severity": severity,
+        "description": " ".join(str(raw.get("description", "")).split()),
+        "cooldown_weeks": _whole(raw.get("cooldown_weeks", 4), "cooldown_weeks", fail),
+        "citation": _citation(raw.get("citation"), catalog, fail),
+    }
+    if kind == "red_line":
+        if not common["citation"]:
+            raise fail("citation", "a red line carries its citation (source and section)")
+        return Rule(**common, conditions=_conditions(raw.get("all"), catalog, fail))
+    if kind == "staleness":
+        names = raw.get("indicators")
+        if not isinstance(names, list) or not names:
+            raise fail("indicators", "give a list of indicator ids")
+        for name in names:
+            if name not in catalog.indicators:
+                raise fail("indicators", f"unknown indicator {name!r}")
+        return Rule(**common, indicators=tuple(names))
+    target = str(raw.get("target", "score"))
+    _check_target(target, catalog, fail)
+    if kind == "change":
+        return Rule(**common, target=target, jump=_number(raw.get("jump"), "jump", fail, low=0.0))
+    op = raw.get("op", ">=")
+    if op not in (">", ">=", "<", "<="):
+        raise fail("op", f"{op!r}: a threshold uses >, >=, < or <=")
+    robust = raw.get("robust")
+    return Rule(
+        **common,
+        target=target,
+        op=op,
+        level=_number(raw.get("level"), "level", fail),
+        hysteresis=_number(raw.get("hysteresis", 0), "hysteresis", fail, low=0.0),
+        min_weeks=max(1, _whole(raw.get("min_weeks", 1), "min_weeks", fail)),
+        robust=None if robust is None else _number(robust, "robust", fail, low=0.0, high=1.0),
+    )
+
+
+def _number(
+    value: Any,
+    name: str,
+    fail: Callable[[str, str], RuleError],
+    low: float = -math.inf,
+    high: float = math.inf,
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise fail(name, f"expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise fail(name, f"must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _whole(value: Any, name: str, fail: Callable[[str, str], RuleError]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise fail(name, f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _check_target(target: str, catalog: Catalog, fail: Callable[[str, str], RuleError]) -> None:
+    if not _TARGET.fullmatch(target):
+        raise fail(
+            "target", f"{target!r}: use score, family:<id>, indicator:<id> or forecast:<weeks>"
+        )
+    kind, _, name = target.partition(":")
+    if kind == "family" and name not in catalog.families:
+        raise fail("target", f"unknown family {name!r}")
+    if kind == "indicator" and name not in catalog.indicators:
+        raise fail("target", f"unknown indicator {name!r}")
+
+
+def _conditions(
+    raw: Any, catalog: Catalog, fail: Callable[[str, str], RuleError]
+) -> tuple[Condition, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise fail("all", "give a list of conditions {indicator, op, value}")
+    conditions = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"indicator", "op", "value"}:
+            raise fail("all", "each condition is {indicator, op, value}")
+        name, op, value = item["indicator"], item["op"], item["value"]
+        if name not in catalog.indicators:
+            raise fail("all", f"unknown indicator {name!r}")
+        if op not in OPERATORS:
+            raise fail("all", f"operator {op!r} is not one of {', '.join(OPERATORS)}")
+        indicator = catalog.indicators[name]
+        try:
+            number = indicator.parse_value(
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        except ValueError as exc:
+            raise fail("all", f"{name}: {exc}") from None
+        conditions.append(Condition(name, op, number))
+    return tuple(conditions)
+
+
+def _citation(raw: Any, catalog: Catalog, fail: Callable[[str, str], RuleError]) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if (
+        not isinstance(raw, dict)
+        or raw.get("source") not in catalog.sources
+        or not raw.get("section")
+    ):
+        raise fail("citation", "give a source key from sources.yaml and a section")
+    return {"source": str(raw["source"]), "section": str(raw["section"])}

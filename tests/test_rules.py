@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from early_warning import bundled_path
+from early_warning.alerts import RuleError, load_rules
+from early_warning.catalog import Catalog
+
+RED_LINES = {
+    "red_line_permanent_base",
+    "red_line_forces_move_in",
+    "red_line_forces_stay",
+    "red_line_exercise_without_observers",
+    "red_line_integration_ultimatum",
+}
+
+
+def test_shipped_rules_load_with_the_reports_red_lines(real_catalog: Catalog) -> None:
+    rules = {r.id: r for r in load_rules(bundled_path("models") / "alerts.yaml", real_catalog)}
+    assert set(rules) >= RED_LINES
+    for rule_id in RED_LINES:
+        rule = rules[rule_id]
+        assert rule.severity == "red" and rule.citation["source"] in real_catalog.sources
+    base = rules["red_line_permanent_base"].conditions[0]
+    assert (base.indicator, base.op, base.value) == ("ru_base_status", ">=", 3.0)
+    stay = rules["red_line_forces_stay"].conditions[0]
+    assert stay.holds(0.0) and not stay.holds(1.0)  # false = forces stayed
+    observers = rules["red_line_exercise_without_observers"].conditions
+    assert [c.indicator for c in observers] == ["joint_exercise_scale", "exercise_transparency"]
+    assert rules["red_line_integration_ultimatum"].conditions[0].value == 2.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "sometimes"}, "field 'kind'"),
+        ({"severity": "purple"}, "field 'severity'"),
+        ({"all": [{"indicator": "nope", "op": ">", "value": 1}]}, "unknown indicator 'nope'"),
+        ({"all": [{"indicator": "ru_base_status", "op": "~", "value": 1}]}, "operator '~'"),
+        ({"all": [{"indicator": "ru_base_status", "op": ">", "value": 9}]}, "not a level"),
+        ({"citation": None}, "carries its citation"),
+        ({"colour": "red"}, "unknown field"),
+    ],
+)
+def test_rule_mistakes_name_file_rule_and_field(
+    real_catalog: Catalog, tmp_path: Path, change: dict, message: str
+) -> None:
+    rule = {
+        "id": "base", "kind": "red_line", "severity": "red",
+        "all": [{"indicator": "ru_base_status", "op": ">=", "value": 3}],
+        "citation": {"source": "sivitsky2019", "section": "s"},
+    }  # fmt: skip
+    rule.update(change)
+    path = tmp_path / "alerts.yaml"
+    path.write_text(yaml.safe_dump({"rules": [rule]}))
+    with pytest.raises(RuleError) as info:
+        load_rules(path, real_catalog)
+    assert message in str(info.value) and "alerts.yaml: rule 'base'" in str(info.value)
+
+
+def test_threshold_targets_are_checked(real_catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    rule = {"id": "tt", "kind": "threshold", "severity": "amber", "target": "family:nope"}
+    path.write_text(yaml.safe_dump({"rules": [{**rule, "level": 50}]}))
+    with pytest.raises(RuleError, match="unknown family 'nope'"):
+        load_rules(path, real_catalog)
