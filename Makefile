@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/early-warning demo
+	$(BIN)/early-warning demo --workdir demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -25,9 +25,11 @@ GOOD_AND_BAD = (
 )
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed console script, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLY_WARNING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLY_WARNING")} | (env or {})
     exe = Path(sys.executable).parent / "early-warning"
     return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True)
 
@@ -129,11 +131,12 @@ def test_a_refused_file_among_good_ones_exits_2_and_loads_the_good(tmp_path: Pat
 
 def test_db_and_config_options_and_environment(tmp_path: Path) -> None:
     config = tmp_path / "ew.toml"
-    config.write_text('[database]\npath = "data/ew.db"\n[mail]\npassword = "hunter2"\n')
+    config.write_text('[database]\npath = "data/ew.db"\n')
     (tmp_path / "data").mkdir()
     assert run("--config", str(config), "init", cwd=tmp_path).returncode == 0
     assert (tmp_path / "data" / "ew.db").exists()
-    shown = run("--config", str(config), "config", "show", cwd=tmp_path).stdout
+    secret = {"EARLY_WARNING_MAIL_PASSWORD": "hunter2"}
+    shown = run("--config", str(config), "config", "show", cwd=tmp_path, env=secret).stdout
     assert "hunter2" not in shown and '"***"' in shown
     assert run("--db", "other.db", "init", cwd=tmp_path).returncode == 0
     assert (tmp_path / "other.db").exists()

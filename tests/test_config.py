@@ -34,7 +34,9 @@ def test_config_named_by_environment(tmp_path: Path) -> None:
         ("[databse]\npath = 'x'\n", "unknown section [databse]"),
         ("[database]\npth = 'x'\n", "[database] pth: unknown key"),
         ("[ingest]\nmax_file_bytes = 'big'\n", "expected a whole number"),
-        ("[mail]\nstarttls = 'yes'\n", "expected true or false"),
+        ("[mail]\nsecurity = 'ssl'\n", "'ssl' is not one of none, starttls, tls"),
+        ("[mail]\nto_red = 5\n", "expected a list of text"),
+        ("[mail]\npassword = 'hunter2'\n", "set the environment variable EARLY_WARNING_MAIL_PASS"),
         ("[mail\n", "invalid TOML"),
     ],
 )
@@ -55,6 +57,14 @@ def test_secrets_are_masked() -> None:
     config = load_config(env={"EARLY_WARNING_MAIL_PASSWORD": "hunter2"})
     assert config.get("mail", "password") == "hunter2"
     assert config.masked()["mail"]["password"] == "***"
+
+
+def test_recipient_lists_from_a_file_or_a_comma_separated_variable(tmp_path: Path) -> None:
+    file = tmp_path / "mail.toml"
+    file.write_text('[mail]\nto_red = ["duty@example.org", "desk@example.org"]\n')
+    config = load_config(file, env={"EARLY_WARNING_MAIL_TO_WATCH": "a@example.org, b@example.org"})
+    assert config.get("mail", "to_red") == ["duty@example.org", "desk@example.org"]
+    assert config.get("mail", "to_watch") == ["a@example.org", "b@example.org"]
 
 
 def test_unknown_environment_settings_and_bad_ports_are_refused(tmp_path: Path) -> None:

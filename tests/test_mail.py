@@ -145,3 +145,144 @@ def test_without_a_server_messages_become_eml_files(store: Store, tmp_path: Path
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["To"] == "duty@example.org, desk@example.org"
     assert message["Date"] is not None and dt.datetime  # a Date header is always set
+
+
+# -- STARTTLS, implicit TLS and authentication, with a certificate made here ----------
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, valid for a day."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _Authenticator:
+    """Accepts one user and password; remembers who logged in."""
+
+    def __init__(self) -> None:
+        self.logins: list[str] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login == b"duty" and auth_data.password == b"s3cret"
+        )
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    return _self_signed(tmp_path)
+
+
+def _tls_context(cert: Path, key: Path):
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_starttls_with_authentication(store: Store, tls_files) -> None:
+    cert, key = tls_files
+    inbox, auth = Inbox(), _Authenticator()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=_free_port(), tls_context=_tls_context(cert, key),
+        require_starttls=True, authenticator=auth, auth_required=True, auth_require_tls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            "127.0.0.1", controller.port, "starttls", "duty", "s3cret", 5, str(cert)
+        )
+        outbox = Outbox(store, SmtpMailer(settings))
+        _queue(outbox)
+        assert outbox.flush()["sent"] == 1
+        assert auth.logins == ["duty"] and len(inbox.messages) == 1
+
+        # A wrong password is a failure that stays queued and does not show the password.
+        wrong = Outbox(store, SmtpMailer(SmtpSettings(
+            "127.0.0.1", controller.port, "starttls", "duty", "guess", 2, str(cert))))  # fmt: skip
+        _queue(wrong, "second")
+        assert wrong.flush()["failed"] == 1
+        query = "SELECT last_error FROM outbox WHERE key = 'second'"
+        (error,) = [r[0] for r in store.db.execute(query)]
+        assert error and "guess" not in error and "s3cret" not in error
+        assert auth.logins == ["duty"] and len(inbox.messages) == 1
+
+        # Without STARTTLS the server refuses to go on, and nothing is marked sent.
+        plain = Outbox(store, SmtpMailer(SmtpSettings("127.0.0.1", controller.port, timeout=5)))
+        _queue(plain, "third")
+        assert plain.flush()["failed"] >= 1
+        assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
+
+
+def test_starttls_refuses_a_certificate_it_does_not_trust(store: Store, tls_files) -> None:
+    cert, key = tls_files
+    controller = Controller(
+        Inbox(), hostname="127.0.0.1", port=_free_port(), tls_context=_tls_context(cert, key),
+        require_starttls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        outbox = Outbox(store, SmtpMailer(SmtpSettings("127.0.0.1", controller.port, "starttls")))
+        _queue(outbox)
+        assert outbox.flush()["failed"] == 1
+        (error,) = [r[0] for r in store.db.execute("SELECT last_error FROM outbox")]
+        assert "CERTIFICATE_VERIFY_FAILED" in error
+    finally:
+        controller.stop()
+
+
+def test_implicit_tls(store: Store, tls_files) -> None:
+    cert, key = tls_files
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=_free_port(), ssl_context=_tls_context(cert, key)
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings("127.0.0.1", controller.port, "tls", timeout=5, cafile=str(cert))
+        outbox = Outbox(store, SmtpMailer(settings))
+        _queue(outbox)
+        assert outbox.flush()["sent"] == 1 and len(inbox.messages) == 1
+    finally:
+        controller.stop()

@@ -65,3 +65,22 @@ def test_threshold_targets_are_checked(real_catalog: Catalog, tmp_path: Path) ->
     path.write_text(yaml.safe_dump({"rules": [{**rule, "level": 50}]}))
     with pytest.raises(RuleError, match="unknown family 'nope'"):
         load_rules(path, real_catalog)
+
+
+def test_the_rule_example_in_models_readme_loads(real_catalog: Catalog, tmp_path: Path) -> None:
+    text = (bundled_path("models") / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "alerts.yaml").write_text(example)
+    rules = {r.id: r for r in load_rules(tmp_path / "alerts.yaml", real_catalog)}
+    assert rules["score_high"].robust == 0.8 and rules["score_high"].hysteresis == 5
+    assert rules["red_line_forces_stay"].conditions[0].value == 0.0
+
+
+def test_robust_only_on_the_score_going_up(real_catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "rules:\n  - {id: r1, kind: threshold, severity: red, target: 'family:military_posture',"
+        " level: 50, robust: 0.9}\n"
+    )
+    with pytest.raises(RuleError, match="field 'robust': applies to a rule on the score"):
+        load_rules(path, real_catalog)

@@ -564,6 +564,9 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 "uncertainty": _uncertainty_summary(result),
                 "forecast": result.forecast.to_dict() if result.forecast else None,
                 "backtest": result.backtest.to_dict() if result.backtest else None,
+                "alerts": [a.to_dict() for a in result.alerts],
+                "mail": result.mail,
+                "outbox": str(result.outbox_dir) if kept and result.outbox_dir else None,
             }
         )
         return
@@ -606,6 +609,25 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 f"(median {part['median']:.1f})"
             )
     _print_demo_forecast(result)
+    _print_demo_alerts(result, kept)
+
+
+def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
+    if result.outbox_dir is None:
+        return
+    click.echo("")
+    click.echo(
+        f"alerts: the rules in alerts.yaml checked week by week over the embedded history "
+        f"raised {len(result.alerts)}:"
+    )
+    for alert in sorted(result.alerts, key=lambda a: a.as_of):
+        click.echo(f"  {alert.week}  {alert.severity:<5}  {alert.state:<12}  {alert.message}")
+    files = sorted(result.outbox_dir.glob("*.eml"))
+    where = result.outbox_dir if kept else "a temporary folder (--workdir DIR keeps them)"
+    click.echo(f"  e-mails written as .eml files ({result.mail.get('sent', 0)}) to {where}")
+    if kept:
+        for file in files[:5]:
+            click.echo(f"    {file}")
 
 
 def _print_demo_forecast(result: DemoResult) -> None:
@@ -707,5 +729,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-# The scoring and forecast commands live in their own modules; importing registers them.
-from . import cli_forecast, cli_scoring  # noqa: E402, F401
+# The scoring, forecast and alert commands live in their own modules; importing registers them.
+from . import cli_alerts, cli_forecast, cli_scoring  # noqa: E402, F401

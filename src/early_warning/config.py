@@ -47,16 +47,27 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reports": "reports",
     },
     "mail": {
-        "host": "127.0.0.1",
+        "host": "",  # empty: no SMTP server; messages are written to outbox_dir as .eml
         "port": 25,
+        "security": "none",  # none | starttls | tls
         "username": "",
-        "password": "",
+        "password": "",  # only from EARLY_WARNING_MAIL_PASSWORD, never from a file
         "sender": "early-warning@localhost",
-        "starttls": False,
+        "to_watch": [],  # recipients of watch alerts and above
+        "to_amber": [],  # recipients of amber and red alerts
+        "to_red": [],  # recipients of red alerts only
         "timeout_seconds": 30.0,
+        "max_attempts": 8,
+        "outbox_dir": "outbox",
+        "cafile": "",  # trust this CA certificate for STARTTLS/TLS (a private CA)
     },
 }
-_PATH_KEYS = {("database", "path"), ("catalog", "dir"), ("paths", "models"), ("paths", "reports")}
+_PATH_KEYS = {
+    ("database", "path"), ("catalog", "dir"), ("paths", "models"), ("paths", "reports"),
+    ("mail", "outbox_dir"), ("mail", "cafile"),
+}  # fmt: skip
+_ENV_ONLY = {("mail", "password"): "EARLY_WARNING_MAIL_PASSWORD"}
+_CHOICES = {("mail", "security"): ("none", "starttls", "tls")}
 
 
 def bundled_path(name: str) -> Path:
@@ -150,6 +161,11 @@ def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file
             raise ConfigError(f"{file}: [{section}] must be a table")
         for key, value in entries.items():
             where = f"{file}: [{section}] {key}"
+            if (section, key) in _ENV_ONLY:
+                raise ConfigError(
+                    f"{where}: not read from a file; set the environment variable "
+                    f"{_ENV_ONLY[section, key]} instead"
+                )
             values[section][key] = _coerce(section, key, value, where)
             if (section, key) in _PATH_KEYS and value:
                 resolved = Path(value).expanduser()
@@ -186,6 +202,12 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
         known = ", ".join(DEFAULTS[section])
         raise ConfigError(f"{where}: unknown key (known in [{section}]: {known})")
     default = DEFAULTS[section][key]
+    if isinstance(default, list):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of text, got {value!r}")
+        return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -202,6 +224,9 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected text, got {value!r}")
+    choices = _CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
     return value
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts import Alert, AlertEngine, MailSettings, Notifier, list_alerts, load_rules
 from .catalog import Catalog, load_catalog
 from .forecast import BacktestResult, Forecast, backtest, forecast_at, store_backtest
 from .ingest import IngestResult, Limits, ingest
@@ -39,6 +40,9 @@ class DemoResult:
     uncertainty: SensitivityResult | None = None
     forecast: Forecast | None = None
     backtest: BacktestResult | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    mail: dict[str, int] = field(default_factory=dict)
+    outbox_dir: Path | None = None
 
     @property
     def rejected(self) -> int:
@@ -99,7 +103,37 @@ def run_demo(
                 step_weeks=4,
             )  # fmt: skip
             store_backtest(store, result.backtest, weights)
+            result.alerts, result.mail = _alerts(
+                store, catalog, weights, models_dir, workdir, default_subject
+            )
+            result.outbox_dir = workdir / "outbox"
     return result
+
+
+def _alerts(
+    store: Store, catalog: Catalog, weights: Any, models_dir: Path, workdir: Path, subject: str
+) -> tuple[list[Alert], dict[str, int]]:
+    """The rules checked as a weekly duty officer would have, with mail to .eml files.
+
+    A first check in the first week the data can score arms the rules; the second,
+    at the end of the data, walks every week in between, so each crossing in the
+    embedded history raises its alert once.
+    """
+    outbox = workdir / "outbox"
+    for old in outbox.glob("*.eml"):
+        old.unlink()
+    settings = MailSettings(
+        sender="early-warning@demo.invalid",
+        recipients={"watch": ("duty-officer@example.org",), "red": ("crisis-desk@example.org",)},
+        outbox_dir=outbox,
+    )
+    notifier = Notifier(store, settings)
+    rules = load_rules(models_dir / "alerts.yaml", catalog)
+    engine = AlertEngine(store, catalog, weights, rules, sink=notifier)
+    newest = store.db.execute("SELECT max(known_from) FROM observations").fetchone()[0]
+    for day in (BACKTEST_START, dt.date.fromisoformat(newest)):
+        engine.check(subject, day)
+    return list_alerts(store, subject=subject), notifier.flush()
 
 
 BACKTEST_START = dt.date(2017, 1, 1)

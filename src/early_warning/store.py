@@ -402,6 +402,54 @@ def _m006_outbox(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["status", "next_attempt_at"])
 
 
+def _m007_alerts(db: sqlite_utils.Database) -> None:
+    # One row per rule and subject: where its state machine stands.
+    db["alert_state"].create(
+        {
+            "rule": str,
+            "subject": str,
+            "state": str,  # armed | firing | acknowledged | resolved
+            "run_weeks": int,  # consecutive weeks the condition has held
+            "last_week": str,  # the last complete week evaluated (its Sunday)
+            "fired_week": str,  # the week of the last alert (for the cool-down)
+            "alert_id": int,
+            "updated_at": str,
+        },
+        pk=("rule", "subject"),
+        not_null={"rule", "subject", "state", "run_weeks", "updated_at"},
+    )
+    # One row per crossing: what fired, with the evidence, and what became of it.
+    db["alerts"].create(
+        {
+            "id": int,
+            "dedupe_key": str,
+            "rule": str,
+            "kind": str,
+            "severity": str,
+            "subject": str,
+            "week_date": str,
+            "as_of": str,
+            "value": float,
+            "threshold": float,
+            "condition": str,
+            "message": str,
+            "evidence": str,  # JSON: drivers, conditions, citations, what changed
+            "profile_hash": str,
+            "state": str,  # firing | acknowledged | resolved
+            "fired_at": str,
+            "acknowledged_at": str,
+            "acknowledged_by": str,
+            "ack_note": str,
+            "resolved_week": str,
+            "outbox_id": int,
+        },
+        pk="id",
+        not_null={"dedupe_key", "rule", "severity", "subject", "week_date", "state", "fired_at"},
+    )
+    db["alerts"].create_index(["dedupe_key"], unique=True)
+    db["alerts"].create_index(["subject", "week_date"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -409,6 +457,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("004_profile_changes", _m004_profile_changes),
     ("005_forecasts", _m005_forecasts),
     ("006_outbox", _m006_outbox),
+    ("007_alerts", _m007_alerts),
 )
 
 

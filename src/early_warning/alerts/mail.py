@@ -25,7 +25,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -168,9 +168,9 @@ class Outbox:
         if existing:
             return int(existing[0])
         domain = sender.rpartition("@")[2] or "early-warning.local"
-        message_id = make_msgid(
-            idstring=hashlib.sha256(key.encode()).hexdigest()[:16], domain=domain
-        )
+        # Derived from the key alone: the same crossing always has the same Message-ID,
+        # even if its outbox row were lost and the alert queued again.
+        message_id = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
         now = self.clock.now()
         message = build_message(
             sender=sender, recipients=recipients, subject=subject, text=text, html=html,
@@ -191,14 +191,16 @@ class Outbox:
         )
         return int(cursor.lastrowid or 0)
 
-    def flush(self) -> dict[str, int]:
-        """Send every message that is due; return how many were sent, failed, died."""
+    def flush(self, *, retry_now: bool = False) -> dict[str, int]:
+        """Send every message that is due (with `retry_now`, every queued one);
+        return how many were sent, failed, died."""
         now = self.clock.now()
+        due_by = "9999" if retry_now else iso_timestamp(now)
         due = list(
             self.store.db.query(
                 "SELECT id, message, attempts FROM outbox WHERE status = 'queued' "
                 "AND next_attempt_at <= ? ORDER BY id",
-                [iso_timestamp(now)],
+                [due_by],
             )
         )
         counts = {"sent": 0, "failed": 0, "dead": 0}

@@ -145,6 +145,8 @@ def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
     if op not in (">", ">=", "<", "<="):
         raise fail("op", f"{op!r}: a threshold uses >, >=, < or <=")
     robust = raw.get("robust")
+    if robust is not None and (target != "score" or op not in (">", ">=")):
+        raise fail("robust", "applies to a rule on the score with > or >=")
     return Rule(
         **common,
         target=target,

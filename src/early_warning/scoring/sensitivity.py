@@ -18,8 +18,8 @@ one matrix product; a week pattern costs one small weight computation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,8 @@ class MonteCarlo:
     median: np.ndarray
     high: np.ndarray  # 95th percentile per week
     family_contribution_latest: np.ndarray  # draws x families, at the latest week
+    # P(score >= level) per week over the valid draws, for each level asked for
+    exceedance: dict[float, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,6 +162,7 @@ def monte_carlo(
     concentration: float,
     seed: int,
     progress: Progress | None = None,
+    exceed_levels: Sequence[float] = (),
 ) -> MonteCarlo:
     """Rescore every week under `draws` perturbations of weights, normalisation, aggregation."""
     index, panel, profile = results.index, results.panel, results.profile
@@ -202,6 +205,7 @@ def monte_carlo(
         if len(found):
             groups[method] = slice(found[0], found[-1] + 1)
     bands = np.full((3, panel.n_weeks), np.nan)  # in pattern order
+    exceed = np.full((len(exceed_levels), panel.n_weeks), np.nan)
     latest_row = int(np.flatnonzero(order == results.latest_row)[0])
     latest_draws, latest_methods = np.empty(0), np.empty(0, dtype=str)
     for p in range(len(patterns)):
@@ -229,6 +233,8 @@ def monte_carlo(
         if lo <= latest_row < hi:
             latest_draws = block[latest_row - lo].copy()
             latest_methods = np.concatenate(labels)
+        for k, level in enumerate(exceed_levels):
+            exceed[k, lo:hi] = (block >= level).mean(axis=1)
         bands[:, lo:hi] = _row_percentiles(block, (0.05, 0.5, 0.95))
         if progress:
             progress(1)
@@ -236,7 +242,8 @@ def monte_carlo(
     inverse[order] = np.arange(len(order))
     low, median, high = (b[inverse] for b in bands)
     latest = _family_contributions_latest(results, ind, fam, pick_b, risk_a, risk_b)
-    return MonteCarlo(latest_draws, latest_methods, low, median, high, latest)
+    exceedance = {float(level): exceed[k][inverse] for k, level in enumerate(exceed_levels)}
+    return MonteCarlo(latest_draws, latest_methods, low, median, high, latest, exceedance)
 
 
 def _row_percentiles(block: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:

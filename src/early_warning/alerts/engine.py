@@ -1,0 +1,893 @@
+"""The alert engine: rules read as weekly signals, and one state machine per rule.
+
+Two layers, as everywhere in this package:
+
+* `signals(rules, results)` is pure and vectorised: for every rule and every week it
+  gives the number the rule compares (`value`), whether the rule's condition holds
+  (`active`), whether it has clearly stopped holding (`clear`: past the hysteresis
+  margin for a threshold, a condition seen to fail for a red line) and for how many
+  weeks in a row it has held (`run`). A week where the rule cannot be evaluated (no
+  current value) is neither active nor clear, so a firing alert stays firing through a
+  gap in the data instead of resolving silently.
+* `walk(...)` moves one rule's state over a range of weeks. The states:
+
+      armed ──(active for min_weeks, cool-down passed)──> firing ──(ack)──> acknowledged
+        ^                                                   │                 │
+        └──────────── resolved <──────────(clear)───────────┴─────────────────┘
+
+  `resolved` re-fires like `armed`, but only after the cool-down counted from the
+  last alert. Only the fire transitions produce alerts; the walk jumps from one
+  transition to the next with `numpy` searches, so 50 rules over 1,040 weeks cost a
+  few hundred Python steps, not 52,000.
+
+`AlertEngine` keeps the states in SQLite (`alert_state`) and the alerts in `alerts`,
+writes an alert, its state and its e-mail in one transaction, and evaluates only the
+weeks after the last one it evaluated, so a repeated check adds nothing: one crossing,
+one alert. Its dedupe key (`rule:subject:ISO week of the crossing`) is unique in the
+table and names the outbox message, so even a lost state cannot send a crossing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..errors import InputError, NotFoundError
+from ..panel import OK, STALE, PanelBuilder
+from ..scoring import CompositeIndex, Profile, ScoreResults
+from ..scoring.sensitivity import monte_carlo
+from ..store import Store
+from .rules import OPERATORS, Rule
+
+__all__ = [
+    "Alert",
+    "AlertEngine",
+    "CheckResult",
+    "RuleState",
+    "Signal",
+    "run_lengths",
+    "signals",
+    "walk",
+]
+
+SUNDAY = 6
+_ACTIVE_STATES = ("firing", "acknowledged")
+
+
+# -- signals (pure) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One rule read over every week of a score history."""
+
+    value: np.ndarray  # the number compared; NaN: cannot be evaluated that week
+    active: np.ndarray  # the condition holds
+    clear: np.ndarray  # the condition clearly does not hold (past any hysteresis)
+    run: np.ndarray  # consecutive weeks the condition has held, up to and including this one
+    threshold: float | None  # the level, jump or (red line) first condition's value
+    condition: str  # the rule in words: "score >= 60 for 2 weeks"
+    series: np.ndarray | None = None  # for a change rule: the series whose jump is `value`
+
+
+def run_lengths(active: np.ndarray) -> np.ndarray:
+    """Consecutive True values ending at each position: [1,1,0,1] -> [1,2,0,1]."""
+    active = np.asarray(active, dtype=bool)
+    index = np.arange(len(active))
+    last_false = np.maximum.accumulate(np.where(active, -1, index))
+    return np.where(active, index - last_false, 0)
+
+
+def signals(
+    rules: Sequence[Rule],
+    results: ScoreResults,
+    *,
+    forecasts: Mapping[int, np.ndarray] | None = None,
+    exceedance: Mapping[float, np.ndarray] | None = None,
+) -> dict[str, Signal]:
+    """Every rule's signal over every week of `results`.
+
+    `forecasts[h]` is the stored ensemble probability for horizon `h` weeks aligned
+    with the weeks (NaN where none was made); `exceedance[level]` is the Monte Carlo
+    probability that the score is at or above `level` (for rules with `robust`).
+    """
+    out = {}
+    for rule in rules:
+        if rule.kind == "red_line":
+            out[rule.id] = _red_line(rule, results)
+        elif rule.kind == "staleness":
+            out[rule.id] = _staleness(rule, results)
+        else:
+            series = target_series(rule.target, results, forecasts or {})
+            if rule.kind == "change":
+                out[rule.id] = _change(rule, series)
+            else:
+                p_exceed = None
+                if rule.robust is not None:
+                    p_exceed = (exceedance or {}).get(rule.level)
+                    if p_exceed is None:
+                        raise ValueError(f"rule {rule.id}: robust needs the exceedance series")
+                out[rule.id] = _threshold(rule, series, p_exceed)
+    return out
+
+
+def target_series(
+    target: str, results: ScoreResults, forecasts: Mapping[int, np.ndarray]
+) -> np.ndarray:
+    """The weekly series a threshold or change rule looks at, on a 0-100 scale
+    (forecast probabilities on 0-1)."""
+    kind, _, name = target.partition(":")
+    if kind == "score":
+        return np.asarray(results.score, dtype=float)
+    if kind == "family":
+        k = results.index.structure.families.index(name)
+        family = 100.0 * results.agg.family_score[:, k]
+        return np.where(results.agg.sufficient[:, k], family, np.nan)
+    if kind == "indicator":
+        return 100.0 * results.risk[:, results.panel.column(name)]
+    weeks = int(name)
+    return np.asarray(forecasts.get(weeks, np.full(results.panel.n_weeks, np.nan)), dtype=float)
+
+
+def _holds(op: str, value: np.ndarray, level: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return ~np.isnan(value) & OPERATORS[op](value, level)
+
+
+def _threshold(rule: Rule, series: np.ndarray, p_exceed: np.ndarray | None) -> Signal:
+    active = _holds(rule.op, series, rule.level)
+    if p_exceed is not None:
+        active &= ~np.isnan(p_exceed) & (np.nan_to_num(p_exceed) >= rule.robust)
+    if rule.op in (">", ">="):
+        clear = _holds("<", series, rule.level - rule.hysteresis)
+    else:
+        clear = _holds(">", series, rule.level + rule.hysteresis)
+    words = f"{rule.target} {rule.op} {rule.level:g}"
+    if rule.min_weeks > 1:
+        words += f" for {rule.min_weeks} weeks"
+    if rule.hysteresis:
+        words += f" (re-arms below {rule.level - rule.hysteresis:g})"
+    if rule.robust is not None:
+        words += f", with probability >= {rule.robust:g} under weight uncertainty"
+    return Signal(series, active, clear, run_lengths(active), rule.level, words)
+
+
+def _change(rule: Rule, series: np.ndarray) -> Signal:
+    jump = np.full(len(series), np.nan)
+    jump[1:] = series[1:] - series[:-1]
+    active = _holds(">=", jump, rule.jump)
+    clear = _holds("<", jump, rule.jump)
+    words = f"{rule.target} up by {rule.jump:g} or more in a week"
+    return Signal(jump, active, clear, run_lengths(active), rule.jump, words, series)
+
+
+def _red_line(rule: Rule, results: ScoreResults) -> Signal:
+    panel, catalog = results.panel, results.index.catalog
+    n = panel.n_weeks
+    active, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    first_value = np.full(n, np.nan)
+    words = []
+    for k, condition in enumerate(rule.conditions):
+        j = panel.column(condition.indicator)
+        values = np.where(panel.status[:, j] == OK, panel.raw[:, j], np.nan)
+        holds = _holds(condition.op, values, condition.value)
+        active &= holds
+        failed |= ~np.isnan(values) & ~holds
+        if k == 0:
+            first_value = values
+        shown = catalog.indicators[condition.indicator].describe_value(condition.value)
+        words.append(f"{condition.indicator} {condition.op} {shown}")
+    return Signal(
+        first_value, active, failed, run_lengths(active), rule.conditions[0].value,
+        " and ".join(words),
+    )  # fmt: skip
+
+
+def _staleness(rule: Rule, results: ScoreResults) -> Signal:
+    panel = results.panel
+    columns = [panel.column(name) for name in rule.indicators]
+    stale = panel.status[:, columns] == STALE
+    count = stale.sum(axis=1).astype(float)
+    active = count > 0
+    clear = (panel.status[:, columns] == OK).all(axis=1)
+    words = f"any of {', '.join(rule.indicators)} older than its maximum age"
+    return Signal(count, active, clear, run_lengths(active), 1.0, words)
+
+
+# -- the state machine (pure) -----------------------------------------------------------
+
+
+@dataclass
+class RuleState:
+    """Where one rule stands for one subject."""
+
+    rule: str
+    subject: str
+    state: str = "armed"  # armed | firing | acknowledged | resolved
+    run_weeks: int = 0
+    last_week: dt.date | None = None  # last complete week evaluated (a Sunday)
+    fired_week: dt.date | None = None  # week of the last alert (cool-down from here)
+    alert_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    row: int
+    kind: str  # fire | resolve
+
+
+def walk(
+    rule: Rule,
+    signal: Signal,
+    dates: np.ndarray,
+    state: RuleState,
+    rows: range,
+) -> list[Transition]:
+    """Move `state` over `rows` (ascending) and return the fire and resolve steps.
+
+    `dates` are the rows' ordinal days. The walk jumps between transitions: from a
+    firing state to the next clear week, from an armed one to the next week where the
+    condition has held `min_weeks` in a row and the cool-down has passed.
+    """
+    found: list[Transition] = []
+    eligible = signal.active & (signal.run >= rule.min_weeks)
+    t, stop = rows.start, rows.stop
+    while t < stop:
+        if state.state in _ACTIVE_STATES:
+            hits = np.flatnonzero(signal.clear[t:stop])
+            if not len(hits):
+                break
+            t += int(hits[0])
+            state.state = "resolved"
+            found.append(Transition(t, "resolve"))
+            t += 1
+            continue
+        if state.fired_week is not None and rule.cooldown_weeks:
+            ready = state.fired_week.toordinal() + 7 * rule.cooldown_weeks
+            t = max(t, int(np.searchsorted(dates, ready, side="left")))
+        hits = np.flatnonzero(eligible[t:stop])
+        if not len(hits):
+            break
+        t += int(hits[0])
+        state.state = "firing"
+        state.fired_week = week_end(dt.date.fromordinal(int(dates[t])))
+        found.append(Transition(t, "fire"))
+        t += 1
+    if stop > rows.start:
+        state.run_weeks = int(signal.run[stop - 1])
+    return found
+
+
+def week_end(day: dt.date) -> dt.date:
+    """The Sunday that ends the ISO week of `day`."""
+    return day + dt.timedelta(days=SUNDAY - day.weekday())
+
+
+def iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# -- alerts -----------------------------------------------------------------------------
+
+
+@dataclass
+class Alert:
+    """One crossing: the `alerts check --json` record (DESIGN.md 3.4) and its evidence."""
+
+    rule: str
+    kind: str
+    severity: str
+    subject: str
+    as_of: str  # the date of the week evaluated when it fired
+    week: str  # its ISO week
+    value: float | None
+    threshold: float | None
+    condition: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    state: str = "firing"
+    new: bool = True
+    provisional: bool = False  # fired on a week not yet complete (the as-of day)
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.rule}:{self.subject}:{self.week}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "subject": self.subject,
+            "as_of": self.as_of,
+            "value": self.value,
+            "threshold": self.threshold,
+            "message": self.message,
+            "id": self.id,
+            "kind": self.kind,
+            "week": self.week,
+            "condition": self.condition,
+            "state": self.state,
+            "new": self.new,
+            "dedupe_key": self.dedupe_key,
+            "drivers": self.evidence.get("drivers", []),
+            "citations": self.evidence.get("citations", []),
+            "changed": self.evidence.get("changed", ""),
+        }
+
+
+@dataclass
+class CheckResult:
+    """What one `alerts check` found for one subject."""
+
+    subject: str
+    as_of: str
+    weeks_evaluated: list[str]
+    fired: list[Alert]  # new alerts of this check
+    active: list[Alert]  # every alert firing or acknowledged after the check
+    resolved: list[str]  # rule ids that resolved in this check
+    not_evaluable: list[str]  # rules with no value in the latest week (and why)
+    dry_run: bool = False
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in self.active]
+
+
+class AlertSink(Protocol):
+    def queue(self, alert: Alert) -> int | None:
+        """Queue the alert's message; its outbox id, or None if nobody is to receive it."""
+        ...
+
+
+class AlertEngine:
+    """Rules evaluated over a subject's scores, with their state kept in the store.
+
+    With a `sink` (a `Notifier`), each new alert's message is queued in the same
+    transaction that records the alert, so an alert is never recorded without its mail.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        profile: Profile,
+        rules: Sequence[Rule],
+        sink: AlertSink | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.profile = profile
+        self.rules = list(rules)
+        self.sink = sink
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def results(
+        self,
+        subject: str,
+        as_of: dt.date,
+        *,
+        point_in_time: bool = False,
+        builder: PanelBuilder | None = None,
+    ) -> ScoreResults:
+        builder = builder or PanelBuilder.from_store(self.store, self.catalog, subject, end=as_of)
+        panel = builder.panel(as_of, point_in_time=point_in_time)
+        return CompositeIndex(self.catalog, self.profile).fit(panel)
+
+    def signals(self, results: ScoreResults) -> dict[str, Signal]:
+        return signals(
+            self.rules,
+            results,
+            forecasts=self._forecasts(results),
+            exceedance=self._exceedance(results),
+        )
+
+    def _forecasts(self, results: ScoreResults) -> dict[int, np.ndarray]:
+        """Stored ensemble probabilities per horizon, each on the week it was made for."""
+        horizons = {int(r.target.split(":")[1]) for r in self.rules if r.target.startswith("fo")}
+        out = {}
+        dates = results.panel.dates
+        for weeks in horizons:
+            series = np.full(len(dates), np.nan)
+            rows = self.store.db.execute(
+                "SELECT as_of, probability FROM forecasts WHERE subject = ? AND model = "
+                "'ensemble' AND horizon_weeks = ? ORDER BY as_of, computed_at, id",
+                [results.panel.subject, weeks],
+            )
+            for as_of, probability in rows:
+                # A forecast counts for the week it was made in and no later.
+                day = dt.date.fromisoformat(as_of).toordinal()
+                row = int(np.searchsorted(dates, day, side="left"))
+                if row < len(dates) and dates[row] - day < 7 and probability is not None:
+                    series[row] = probability
+            out[weeks] = series
+        return out
+
+    def _exceedance(self, results: ScoreResults) -> dict[float, np.ndarray]:
+        levels = sorted({r.level for r in self.rules if r.robust is not None})
+        if not levels:
+            return {}
+        u = self.profile.uncertainty
+        mc = monte_carlo(
+            results, draws=u.draws, concentration=u.concentration, seed=u.seed,
+            exceed_levels=levels,
+        )  # fmt: skip
+        return dict(mc.exceedance)
+
+    # -- check -------------------------------------------------------------------------
+
+    def check(self, subject: str, as_of: dt.date, *, dry_run: bool = False) -> CheckResult:
+        """Evaluate the weeks since the last check, up to `as_of`; record what fires.
+
+        The first check of a rule evaluates only the latest week (with the run of weeks
+        before it), so a fresh installation reports what holds now, not every crossing
+        since the data began.
+        """
+        results = self.results(subject, as_of)
+        panel = results.panel
+        if not panel.n_weeks:
+            raise NotFoundError(f"{subject}: no weeks to evaluate up to {as_of}")
+        sig = self.signals(results)
+        states = self.load_states(subject)
+        fired: list[Alert] = []
+        resolved: list[str] = []
+        evaluated: set[str] = set()
+        complete = _complete_rows(panel.dates)
+        last = panel.n_weeks - 1
+        updates: list[RuleState] = []
+        resolutions: list[tuple[RuleState, int]] = []
+        for rule in self.rules:
+            state = states.get(rule.id) or RuleState(rule.id, subject)
+            signal = sig[rule.id]
+            start = (
+                int(np.searchsorted(panel.dates, state.last_week.toordinal(), side="right"))
+                if state.last_week is not None
+                else _first_row_of_first_check(complete, last)
+            )
+            stop = (complete[-1] + 1) if len(complete) else 0
+            steps = walk(rule, signal, panel.dates, state, range(start, max(start, stop)))
+            if stop > start:
+                state.last_week = panel.date(stop - 1)
+                evaluated.update(iso_week(panel.date(r)) for r in range(start, stop))
+            if last not in complete:  # the as-of day ends a week not yet complete
+                trial = replace(state)
+                provisional = walk(rule, signal, panel.dates, trial, range(last, last + 1))
+                if any(t.kind == "fire" for t in provisional):
+                    state.state, state.fired_week = trial.state, trial.fired_week
+                    steps += provisional
+                evaluated.add(iso_week(panel.date(last)))
+            for step in steps:
+                if step.kind == "fire":
+                    alert = self._alert(rule, signal, results, step.row)
+                    alert.provisional = step.row == last and last not in complete
+                    fired.append(alert)
+                else:
+                    resolved.append(rule.id)
+                    resolutions.append((state, step.row))
+            updates.append(state)
+        not_evaluable = [
+            r.id for r in self.rules if np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
+        ]
+        if not dry_run:
+            self._record(subject, updates, fired, resolutions, panel)
+        active = fired if dry_run else self.active_alerts(subject)
+        new_keys = {a.dedupe_key for a in fired}
+        for alert in active:
+            alert.new = alert.dedupe_key in new_keys
+        return CheckResult(
+            subject=subject,
+            as_of=as_of.isoformat(),
+            weeks_evaluated=sorted(evaluated),
+            fired=fired,
+            active=active,
+            resolved=resolved,
+            not_evaluable=not_evaluable,
+            dry_run=dry_run,
+        )
+
+    # -- replay ------------------------------------------------------------------------
+
+    def replay(
+        self,
+        subject: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        point_in_time: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Alert]:
+        """What the rules would have raised week by week from `start` to `end`.
+
+        Works on a scratch state (every rule armed at `start`, with the run of weeks
+        before it) and writes nothing. With `point_in_time`, each week is judged on the
+        data as known that week; otherwise on the best current knowledge.
+        """
+        if start > end:
+            raise InputError(f"--start {start} is after --end {end}")
+        if point_in_time:
+            results, sig, evidence_at = self._replay_point_in_time(subject, start, end, progress)
+        else:
+            results = self.results(subject, end)
+            sig = self.signals(results)
+
+            def evidence_at(rule: Rule, row: int) -> Alert:
+                return self._alert(rule, sig[rule.id], results, row)
+
+        dates = results.panel.dates
+        first = int(np.searchsorted(dates, start.toordinal(), side="left"))
+        alerts = []
+        for rule in self.rules:
+            state = RuleState(rule.id, subject)
+            for step in walk(rule, sig[rule.id], dates, state, range(first, len(dates))):
+                if step.kind == "fire":
+                    alert = evidence_at(rule, step.row)
+                    alerts.append(alert)
+                else:
+                    for alert in reversed(alerts):
+                        if alert.rule == rule.id and alert.state == "firing":
+                            alert.state = "resolved"
+                            alert.evidence["resolved_week"] = iso_week(
+                                dt.date.fromordinal(int(dates[step.row]))
+                            )
+                            break
+        alerts.sort(key=lambda a: (a.as_of, a.rule))
+        return alerts
+
+    def _replay_point_in_time(
+        self,
+        subject: str,
+        start: dt.date,
+        end: dt.date,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[ScoreResults, dict[str, Signal], Callable[[Rule, int], Alert]]:
+        """Signals where week t is read from the panel as known on week t."""
+        builder = PanelBuilder.from_store(self.store, self.catalog, subject, end=end)
+        final = self.results(subject, end, point_in_time=True, builder=builder)
+        dates = final.panel.dates
+        first = int(np.searchsorted(dates, start.toordinal(), side="left"))
+        n = len(dates)
+        columns: dict[str, dict[str, np.ndarray]] = {
+            r.id: {
+                "value": np.full(n, np.nan),
+                "active": np.zeros(n, bool),
+                "clear": np.zeros(n, bool),
+                "run": np.zeros(n, np.int64),
+            }
+            for r in self.rules
+        }
+        template: dict[str, Signal] = {}
+        for row in range(first, n):
+            day = dt.date.fromordinal(int(dates[row]))
+            week = self.results(subject, day, point_in_time=True, builder=builder)
+            for rule_id, s in self.signals(week).items():
+                for name in ("value", "active", "clear", "run"):
+                    columns[rule_id][name][row] = getattr(s, name)[-1]
+                template[rule_id] = s
+            if progress:
+                progress(1)
+        sig = {}
+        for rule_id, c in columns.items():
+            shape = template.get(rule_id)
+            sig[rule_id] = Signal(
+                c["value"], c["active"], c["clear"], c["run"],
+                shape.threshold if shape else None, shape.condition if shape else "",
+            )  # fmt: skip
+
+        def evidence_at(rule: Rule, row: int) -> Alert:
+            day = dt.date.fromordinal(int(dates[row]))
+            known = self.results(
+                subject, day, point_in_time=True,
+                builder=PanelBuilder.from_store(self.store, self.catalog, subject, end=day),
+            )  # fmt: skip
+            return self._alert(rule, self.signals(known)[rule.id], known, known.panel.n_weeks - 1)
+
+        return final, sig, evidence_at
+
+    # -- alerts and their evidence -----------------------------------------------------
+
+    def _alert(self, rule: Rule, signal: Signal, results: ScoreResults, row: int) -> Alert:
+        panel = results.panel
+        day = panel.date(row)
+        value = _finite(signal.value[row])
+        evidence = self._evidence(rule, signal, results, row)
+        return Alert(
+            rule=rule.id,
+            kind=rule.kind,
+            severity=rule.severity,
+            subject=panel.subject,
+            as_of=day.isoformat(),
+            week=iso_week(day),
+            value=value,
+            threshold=signal.threshold,
+            condition=signal.condition,
+            message=_message(rule, signal, row, self.catalog),
+            evidence=evidence,
+        )
+
+    def _evidence(
+        self, rule: Rule, signal: Signal, results: ScoreResults, row: int
+    ) -> dict[str, Any]:
+        """Drivers, the observations behind them with their sources, and the citations."""
+        panel = results.panel
+        indicators: list[str] = []
+        drivers: list[dict[str, Any]] = []
+        if rule.kind == "red_line":
+            indicators = [c.indicator for c in rule.conditions]
+        elif rule.kind == "staleness":
+            indicators = list(rule.indicators)
+        elif rule.target.startswith("indicator:"):
+            indicators = [rule.target.split(":")[1]]
+        scored = rule.target == "score" or rule.target.startswith("family:")
+        if rule.kind in ("threshold", "change") and scored:
+            family = rule.target.split(":")[1] if ":" in rule.target else None
+            every = results.drivers(row, top=len(panel.indicators))
+            picked = [
+                d
+                for d in every
+                if family is None or self.catalog.indicators[d.indicator].family == family
+            ][:3]
+            drivers = [
+                {"indicator": d.indicator, "change": d.change, "reason": d.reason} for d in picked
+            ]
+            indicators = [d.indicator for d in picked]
+        observations = [self._observation(panel, row, name) for name in indicators]
+        citations = []
+        if rule.citation:
+            source = self.catalog.sources[rule.citation["source"]]
+            section = rule.citation["section"]
+            citations.append(f"{source.reference()}, section \u201c{section}\u201d")
+        for obs in observations:
+            if obs.get("source"):
+                grade = f" [{obs['grade']}]" if obs.get("grade") else ""
+                where = f", {obs['citation']}" if obs.get("citation") else ""
+                citations.append(f"{obs['indicator']}: {obs['source']}{where}{grade}")
+        if not drivers:
+            drivers = [
+                {"indicator": o["indicator"], "change": None, "reason": o["text"]}
+                for o in observations
+            ]
+        return {
+            "drivers": drivers,
+            "observations": observations,
+            "citations": citations,
+            "changed": _what_changed(rule, signal, row, panel),
+            "profile": self.profile.name,
+            "profile_hash": self.profile.weights_hash,
+            "description": rule.description,
+        }
+
+    def _observation(self, panel: Any, row: int, name: str) -> dict[str, Any]:
+        j = panel.column(name)
+        indicator = self.catalog.indicators[name]
+        status = int(panel.status[row, j])
+        raw = float(panel.raw[row, j])
+        words = {OK: "current", STALE: "stale"}.get(status, "no value")
+        item: dict[str, Any] = {
+            "indicator": name,
+            "name": indicator.name,
+            "status": words,
+            "value": None if math.isnan(raw) else raw,
+            "display": None if math.isnan(raw) else indicator.describe_value(raw),
+        }
+        oid = int(panel.obs_id[row, j])
+        found = None
+        if oid >= 0 and indicator.kind != "event":
+            found = self.store.db.execute(
+                "SELECT o.period, o.citation, o.reliability, o.credibility, o.known_from, "
+                "s.name FROM observations o LEFT JOIN sources s ON s.id = o.source_id "
+                "WHERE o.id = ?",
+                [oid],
+            ).fetchone()
+        if found:
+            period, citation, reliability, credibility, known_from, source = found
+            item.update(
+                observation_id=oid, period=period, citation=citation or "", source=source or "",
+                grade=f"{reliability or ''}{credibility or ''}", known_from=known_from,
+            )  # fmt: skip
+        shown = item["display"] or "no value"
+        age = panel.age_days[row, j]
+        aged = "" if math.isnan(age) else f", {int(age)} days old"
+        item["text"] = f"{indicator.name}: {shown} ({words}{aged})"
+        return item
+
+    # -- persistence -------------------------------------------------------------------
+
+    def load_states(self, subject: str) -> dict[str, RuleState]:
+        rows = self.store.db.query("SELECT * FROM alert_state WHERE subject = ?", [subject])
+        states = {}
+        for r in rows:
+            states[r["rule"]] = RuleState(
+                rule=r["rule"], subject=subject, state=r["state"], run_weeks=r["run_weeks"],
+                last_week=_day(r["last_week"]), fired_week=_day(r["fired_week"]),
+                alert_id=r["alert_id"],
+            )  # fmt: skip
+        return states
+
+    def _record(
+        self,
+        subject: str,
+        states: Iterable[RuleState],
+        fired: list[Alert],
+        resolutions: list[tuple[RuleState, int]],
+        panel: Any,
+    ) -> None:
+        """Alerts and states in one transaction (the caller queues mail inside it too)."""
+        now = self.store.now()
+        with self.store.transaction():
+            for alert in fired:
+                cursor = self.store.db.execute(
+                    "INSERT INTO alerts (dedupe_key, rule, kind, severity, subject, week_date, "
+                    "as_of, value, threshold, condition, message, evidence, profile_hash, state, "
+                    "fired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'firing', ?) "
+                    "ON CONFLICT(dedupe_key) DO NOTHING",
+                    [
+                        alert.dedupe_key, alert.rule, alert.kind, alert.severity, subject,
+                        week_end(dt.date.fromisoformat(alert.as_of)).isoformat(), alert.as_of,
+                        alert.value, alert.threshold, alert.condition, alert.message,
+                        json.dumps(alert.evidence),
+                        self.profile.weights_hash, now,
+                    ],
+                )  # fmt: skip
+                row = self.store.db.execute(
+                    "SELECT id FROM alerts WHERE dedupe_key = ?", [alert.dedupe_key]
+                ).fetchone()
+                alert.id = int(row[0])
+                alert.new = bool(cursor.rowcount)
+                if alert.new and self.sink is not None:
+                    outbox_id = self.sink.queue(alert)
+                    if outbox_id is None:
+                        alert.evidence["undelivered"] = f"no recipients for {alert.severity}"
+                    self.store.db.execute(
+                        "UPDATE alerts SET outbox_id = ? WHERE id = ?", [outbox_id, alert.id]
+                    )
+            by_rule = {a.rule: a.id for a in fired}
+            for state, row in resolutions:
+                self.store.db.execute(
+                    "UPDATE alerts SET state = 'resolved', resolved_week = ? WHERE rule = ? AND "
+                    "subject = ? AND state IN ('firing', 'acknowledged') AND week_date <= ?",
+                    [iso_week(panel.date(row)), state.rule, subject,
+                     week_end(panel.date(row)).isoformat()],
+                )  # fmt: skip
+            for state in states:
+                if state.rule in by_rule:
+                    state.alert_id = by_rule[state.rule]
+                self.store.db.execute(
+                    "INSERT INTO alert_state (rule, subject, state, run_weeks, last_week, "
+                    "fired_week, alert_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(rule, subject) DO UPDATE SET state = excluded.state, "
+                    "run_weeks = excluded.run_weeks, last_week = excluded.last_week, "
+                    "fired_week = excluded.fired_week, alert_id = excluded.alert_id, "
+                    "updated_at = excluded.updated_at",
+                    [
+                        state.rule, subject, state.state, state.run_weeks,
+                        _text(state.last_week), _text(state.fired_week), state.alert_id, now,
+                    ],
+                )  # fmt: skip
+
+    def active_alerts(self, subject: str | None = None) -> list[Alert]:
+        return [a for a in list_alerts(self.store, subject=subject) if a.state in _ACTIVE_STATES]
+
+
+def list_alerts(
+    store: Store,
+    *,
+    subject: str | None = None,
+    state: str | None = None,
+    limit: int | None = None,
+) -> list[Alert]:
+    """Recorded alerts, newest first."""
+    sql, params = "SELECT * FROM alerts WHERE 1 = 1", []
+    if subject:
+        sql += " AND subject = ?"
+        params.append(subject)
+    if state:
+        sql += " AND state = ?"
+        params.append(state)
+    sql += " ORDER BY week_date DESC, id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [_from_row(r) for r in store.db.query(sql, params)]
+
+
+def alert_row(store: Store, alert_id: int) -> dict[str, Any]:
+    row = next(iter(store.db.query("SELECT * FROM alerts WHERE id = ?", [alert_id])), None)
+    if row is None:
+        raise NotFoundError(f"alert {alert_id}: no such alert (see `alerts list`)")
+    return row
+
+
+def acknowledge(store: Store, alert_id: int, note: str, by: str = "") -> Alert:
+    """Mark an alert as seen; a firing rule then stays quiet until it resolves."""
+    row = alert_row(store, alert_id)
+    with store.transaction():
+        store.db.execute(
+            "UPDATE alerts SET state = CASE state WHEN 'firing' THEN 'acknowledged' "
+            "ELSE state END, acknowledged_at = ?, acknowledged_by = ?, ack_note = ? "
+            "WHERE id = ?",
+            [store.now(), by, note, alert_id],
+        )
+        store.db.execute(
+            "UPDATE alert_state SET state = 'acknowledged', updated_at = ? "
+            "WHERE rule = ? AND subject = ? AND alert_id = ? AND state = 'firing'",
+            [store.now(), row["rule"], row["subject"], alert_id],
+        )
+    return _from_row(alert_row(store, alert_id))
+
+
+def _from_row(row: Mapping[str, Any]) -> Alert:
+    evidence = json.loads(row["evidence"] or "{}")
+    alert = Alert(
+        rule=row["rule"], kind=row["kind"], severity=row["severity"], subject=row["subject"],
+        as_of=row["as_of"], week=row["dedupe_key"].rsplit(":", 1)[1], value=row["value"],
+        threshold=row["threshold"], condition=row["condition"] or "",
+        message=row["message"], evidence=evidence, id=row["id"], state=row["state"], new=False,
+    )  # fmt: skip
+    alert.evidence.update(
+        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
+        ack_note=row["ack_note"], resolved_week=row["resolved_week"],
+        fired_at=row["fired_at"], outbox_id=row["outbox_id"],
+    )  # fmt: skip
+    return alert
+
+
+# -- words ------------------------------------------------------------------------------
+
+
+def _message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str:
+    value = signal.value[row]
+    if rule.kind == "red_line":
+        first = rule.conditions[0]
+        shown = catalog.indicators[first.indicator].describe_value(float(value))
+        return f"Red line crossed: {rule.description} ({first.indicator} is {shown})"
+    if rule.kind == "staleness":
+        return f"Data quality: {rule.description} ({int(value)} stale)"
+    if rule.kind == "change":
+        return f"{rule.description} ({rule.target} {value:+.1f} in a week)"
+    return f"{rule.description} ({rule.target} is {value:.1f}; {signal.condition})"
+
+
+def _what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
+    if row == 0:
+        return "first week of the record"
+    values = signal.series if signal.series is not None else signal.value
+    before, now = values[row - 1], values[row]
+    since = panel.date(row - 1).isoformat()
+    if rule.kind == "red_line":
+        if signal.active[row - 1]:
+            return f"the condition already held on {since}"
+        return f"the condition did not hold on {since} and holds now"
+    name = rule.target if rule.kind in ("threshold", "change") else "stale key indicators"
+    if math.isnan(before):
+        return f"{name}: no value on {since}; {now:.4g} now"
+    return f"{name}: {before:.4g} on {since}, {now:.4g} now ({now - before:+.4g})"
+
+
+def _complete_rows(dates: np.ndarray) -> np.ndarray:
+    """Rows that are whole weeks (Sundays); the as-of day may end a partial one."""
+    weekday = (dates - 1) % 7  # date.fromordinal(1) is a Monday (weekday 0)
+    return np.flatnonzero(weekday == SUNDAY)
+
+
+def _first_row_of_first_check(complete: np.ndarray, last: int) -> int:
+    """A rule checked for the first time evaluates only the latest complete week."""
+    return int(complete[-1]) if len(complete) else last + 1
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _text(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None

@@ -1,0 +1,326 @@
+"""Commands for alerts and mail: `alerts check|replay|list|ack|test-email`, `outbox ...`.
+
+Registered on the main group by `early_warning.cli`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .alerts import (
+    Alert,
+    AlertEngine,
+    CheckResult,
+    MailSettings,
+    Notifier,
+    acknowledge,
+    list_alerts,
+    load_rules,
+)
+from .alerts.rules import Rule
+from .cli import App, cli, echo_json, echo_table, json_option, pass_app
+from .cli_scoring import _as_of, _date, _login, _profile, _subject, profile_option
+from .errors import InputError
+from .store import Store
+
+__all__: list[str] = []
+
+_ALERT_COLUMNS = ["id", "severity", "rule", "subject", "week", "value", "threshold", "state"]
+
+
+def rules_option(func: Any) -> Any:
+    return click.option(
+        "--rules",
+        "rules_path",
+        metavar="PATH",
+        help="Alert rule file (default: alerts.yaml in the models folder).",
+    )(func)
+
+
+def _rules(app: App, path: str | None) -> list[Rule]:
+    return load_rules(Path(path) if path else app.config.models_dir / "alerts.yaml", app.catalog)
+
+
+def _subjects(app: App, store: Store, subject: str | None) -> list[str]:
+    """One named subject, or every subject with data."""
+    if subject:
+        return [_subject(app, store, subject)]
+    found = sorted(store.subjects())
+    if not found:
+        raise InputError("no observations in the database yet (see `early-warning ingest`)")
+    return found
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    shown = alert.to_dict()
+    shown["value"] = "-" if alert.value is None else f"{alert.value:g}"
+    shown["threshold"] = "-" if alert.threshold is None else f"{alert.threshold:g}"
+    shown["state"] = alert.state + (" (new)" if alert.new else "")
+    return shown
+
+
+@cli.group()
+def alerts() -> None:
+    """Alert rules: check now, replay history, list, acknowledge, test the mail."""
+
+
+@alerts.command(name="check")
+@click.option("--subject", metavar="CODE", help="Only this subject (default: every subject).")
+@click.option("--as-of", "as_of", metavar="DATE", help="Evaluate up to DATE (default: today).")
+@profile_option
+@rules_option
+@click.option("--dry-run", is_flag=True, help="Show what would fire; record and send nothing.")
+@click.option("--no-send", is_flag=True, help="Queue the e-mails but do not flush the outbox.")
+@json_option
+@pass_app
+def alerts_check(
+    app: App,
+    subject: str | None,
+    as_of: str | None,
+    profile: str,
+    rules_path: str | None,
+    dry_run: bool,
+    no_send: bool,
+    as_json: bool,
+) -> None:
+    """Evaluate the rules for the weeks since the last check and e-mail new alerts.
+
+    Each crossing fires once (a dedupe key per rule, subject and week, hysteresis and a
+    cool-down); an alert, its state and its e-mail are written in one transaction, then
+    the outbox is flushed. Prints every alert that is firing or acknowledged after the
+    check, new ones marked. Exit 1 if a new alert could not be delivered.
+    """
+    day = _as_of(app, as_of)
+    weights, rules = _profile(app, profile), _rules(app, rules_path)
+    settings = MailSettings.from_config(app.config)
+    with app.store() as store:
+        notifier = Notifier(store, settings)
+        engine = AlertEngine(store, app.catalog, weights, rules, sink=notifier)
+        checks = [engine.check(s, day, dry_run=dry_run) for s in _subjects(app, store, subject)]
+        sent = {"sent": 0, "failed": 0, "dead": 0}
+        if not dry_run and not no_send:
+            sent = notifier.flush()
+    undelivered = [a for c in checks for a in c.fired if a.evidence.get("undelivered")]
+    found = [a for c in checks for a in c.active]
+    if as_json:
+        echo_json([a.to_dict() for a in found])
+    else:
+        echo_table([_alert_row(a) for a in found], _ALERT_COLUMNS)
+    for check in checks:
+        _check_notes(check)
+    if not dry_run:
+        new = sum(len(c.fired) for c in checks)
+        click.echo(
+            f"{new} new alert(s); mail via {settings.describe()}: {sent['sent']} sent, "
+            f"{sent['failed']} to retry, {sent['dead']} dead",
+            err=True,
+        )
+    for alert in undelivered:
+        click.echo(
+            f"early-warning: not delivered: alert {alert.id} ({alert.rule}): "
+            f"{alert.evidence['undelivered']} (set [mail] to_{alert.severity})",
+            err=True,
+        )
+    if undelivered or sent["failed"] or sent["dead"]:
+        sys.exit(1)
+
+
+def _check_notes(check: CheckResult) -> None:
+    weeks = check.weeks_evaluated
+    span = f"{weeks[0]}..{weeks[-1]}" if len(weeks) > 1 else (weeks[0] if weeks else "none")
+    click.echo(f"{check.subject}: weeks evaluated: {span}", err=True)
+    if check.resolved:
+        click.echo(f"{check.subject}: resolved: {', '.join(check.resolved)}", err=True)
+    if check.not_evaluable:
+        click.echo(
+            f"{check.subject}: no current value to judge: {', '.join(check.not_evaluable)}",
+            err=True,
+        )
+
+
+@alerts.command(name="replay")
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@click.option("--start", required=True, metavar="DATE", help="First week to replay.")
+@click.option("--end", metavar="DATE", help="Last week to replay (default: today).")
+@profile_option
+@rules_option
+@click.option(
+    "--point-in-time",
+    is_flag=True,
+    help="Judge each week on the data as known that week (default: current knowledge).",
+)
+@json_option
+@pass_app
+def alerts_replay(
+    app: App,
+    subject: str | None,
+    start: str,
+    end: str | None,
+    profile: str,
+    rules_path: str | None,
+    point_in_time: bool,
+    as_json: bool,
+) -> None:
+    """What the rules would have raised, week by week, from --start to --end.
+
+    Runs on a scratch state (every rule armed at --start); records and sends nothing.
+    """
+    first, last = _date(start, "--start"), _as_of(app, end, "--end")
+    assert first is not None  # --start is required
+    weights, rules = _profile(app, profile), _rules(app, rules_path)
+    with app.store() as store:
+        subject = _subject(app, store, subject)
+        engine = AlertEngine(store, app.catalog, weights, rules)
+        found = engine.replay(subject, first, last, point_in_time=point_in_time)
+    for alert in found:
+        alert.new = False
+    if as_json:
+        echo_json([a.to_dict() for a in found])
+        return
+    rows = [dict(_alert_row(a), message=a.message) for a in found]
+    echo_table(rows, ["week", "severity", "rule", "value", "threshold", "state", "message"], 72)
+    click.echo(
+        f"{len(found)} alert(s) would have fired for {subject} from {first} to {last} "
+        f"({'as known each week' if point_in_time else 'on current knowledge'})",
+        err=True,
+    )
+
+
+@alerts.command(name="list")
+@click.option("--subject", metavar="CODE", help="Only this subject.")
+@click.option(
+    "--state",
+    type=click.Choice(["firing", "acknowledged", "resolved"]),
+    help="Only alerts in this state.",
+)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@pass_app
+def alerts_list(
+    app: App, subject: str | None, state: str | None, limit: int, as_json: bool
+) -> None:
+    """Recorded alerts, newest first, with their state and delivery."""
+    with app.store() as store:
+        found = list_alerts(store, subject=subject, state=state, limit=limit)
+    if as_json:
+        echo_json([dict(a.to_dict(), **_extra(a)) for a in found])
+        return
+    echo_table([dict(_alert_row(a), **_extra(a)) for a in found], [*_ALERT_COLUMNS, "note"])
+
+
+def _extra(alert: Alert) -> dict[str, Any]:
+    ev = alert.evidence
+    return {
+        "fired_at": ev.get("fired_at"),
+        "acknowledged_at": ev.get("acknowledged_at"),
+        "acknowledged_by": ev.get("acknowledged_by"),
+        "note": ev.get("ack_note"),
+        "resolved_week": ev.get("resolved_week"),
+        "outbox_id": ev.get("outbox_id"),
+    }
+
+
+@alerts.command(name="ack")
+@click.argument("alert_id", type=int, metavar="ID")
+@click.option("--note", required=True, help="What was done about it.")
+@click.option("--by", "by", help="Who acknowledges (default: the login name).")
+@json_option
+@pass_app
+def alerts_ack(app: App, alert_id: int, note: str, by: str | None, as_json: bool) -> None:
+    """Acknowledge an alert: the rule stays quiet until the condition clears."""
+    if not note.strip():
+        raise InputError("--note: say what was done about the alert")
+    with app.store() as store:
+        alert = acknowledge(store, alert_id, note, by or _login())
+    if as_json:
+        echo_json(dict(alert.to_dict(), **_extra(alert)))
+    else:
+        click.echo(f"alert {alert.id} ({alert.rule}, {alert.subject}, {alert.week}): {alert.state}")
+
+
+@alerts.command(name="test-email")
+@click.option("--to", "to", multiple=True, help="Recipient (default: every configured one).")
+@pass_app
+def alerts_test_email(app: App, to: tuple[str, ...]) -> None:
+    """Send one test message through the outbox with the configured mail settings."""
+    settings = MailSettings.from_config(app.config)
+    recipients = list(to) or settings.recipients_for("red")
+    if not recipients:
+        raise InputError("no recipients: give --to or set [mail] to_watch/to_amber/to_red")
+    with app.store(create=True) as store:
+        notifier = Notifier(store, settings)
+        stamp = store.now()
+        notifier.outbox.queue(
+            key=f"test:{stamp}", sender=settings.sender, recipients=recipients,
+            subject="early-warning test message",
+            text=f"A test message from early-warning, queued at {stamp}.\n",
+        )  # fmt: skip
+        sent = notifier.flush()
+    if sent["sent"]:
+        click.echo(f"sent to {', '.join(recipients)} via {settings.describe()}")
+        return
+    click.echo(
+        f"early-warning: not sent via {settings.describe()}; it stays in the outbox "
+        "(see `early-warning outbox list`)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+# -- outbox -------------------------------------------------------------------------
+
+
+@cli.group()
+def outbox() -> None:
+    """The mail outbox: what is queued, sent, waiting for a retry or dead."""
+
+
+@outbox.command(name="list")
+@click.option("--status", type=click.Choice(["queued", "sent", "dead"]), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@pass_app
+def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
+    """Messages in the outbox, newest first (dead ones need attention)."""
+    sql = (
+        "SELECT id, key, message_id, status, attempts, recipients, subject, queued_at, "
+        "next_attempt_at, sent_at, last_error FROM outbox"
+    )
+    params: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        params.append(status)
+    with app.store() as store:
+        rows = list(store.db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(rows, ["id", "status", "attempts", "recipients", "subject", "last_error"])
+
+
+@outbox.command(name="flush")
+@click.option(
+    "--retry-now", is_flag=True, help="Also send messages still waiting out their back-off."
+)
+@json_option
+@pass_app
+def outbox_flush(app: App, retry_now: bool, as_json: bool) -> None:
+    """Send every queued message that is due. Exit 1 if any failed."""
+    settings = MailSettings.from_config(app.config)
+    with app.store() as store:
+        notifier = Notifier(store, settings)
+        counts = notifier.flush(retry_now=retry_now)
+        counts["queued"] = notifier.outbox.backlog().get("queued", 0)
+    if as_json:
+        echo_json(counts)
+    else:
+        click.echo(
+            f"{counts['sent']} sent, {counts['failed']} to retry, {counts['dead']} dead, "
+            f"{counts['queued']} still queued (mail via {settings.describe()})"
+        )
+    if counts["failed"] or counts["dead"]:
+        sys.exit(1)
