@@ -184,3 +184,27 @@ def test_bad_rule_files_and_options_are_one_line_errors(desk) -> None:
     backwards = run("--config", str(config), "alerts", "replay", "--start", "2024-03-01",
                     "--end", "2024-01-01", cwd=tmp_path)  # fmt: skip
     assert backwards.returncode == 2 and "after --end" in backwards.stderr
+
+
+def test_dead_messages_are_shown_by_db_status_and_outbox_list(desk) -> None:
+    tmp_path, config, controller, _ = desk
+    config.write_text(
+        config.read_text().replace("timeout_seconds", "max_attempts = 1\ntimeout_seconds")
+    )
+    controller.stop()
+    assert (
+        run(
+            "--config", str(config), "alerts", "check", "--as-of", sunday(6), cwd=tmp_path
+        ).returncode
+        == 1
+    )
+    status = run("--config", str(config), "db", "status", cwd=tmp_path).stdout
+    assert "dead message(s) need attention" in status
+    dead = json.loads(
+        run(
+            "--config", str(config), "outbox", "list", "--status", "dead", "--json", cwd=tmp_path
+        ).stdout
+    )
+    assert dead and all("ConnectionRefused" in d["last_error"] for d in dead)
+    report = json.loads(run("--config", str(config), "db", "status", "--json", cwd=tmp_path).stdout)
+    assert report["outbox"] == {"dead": len(dead)} and report["alerts_active"] >= 1

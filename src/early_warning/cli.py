@@ -482,7 +482,7 @@ def db() -> None:
 @json_option
 @pass_app
 def db_status(app: App, as_json: bool) -> None:
-    """Show table counts, size, catalog version and the last ingest run."""
+    """Show table counts, size, catalog version, the last ingest run and the mail backlog."""
     with app.store() as store:
         status = store.status()
     if as_json:
@@ -498,6 +498,15 @@ def db_status(app: App, as_json: bool) -> None:
     last = status["last_run"]
     if last:
         click.echo(f"last run   #{last['id']} {last['started_at']} {last['status']}: {last['uri']}")
+    outbox = status["outbox"]
+    mail = ", ".join(f"{n} {state}" for state, n in outbox.items()) or "empty"
+    click.echo(f"alerts     {status['alerts_active']} firing or acknowledged")
+    click.echo(f"outbox     {mail}")
+    if outbox.get("dead"):
+        click.echo(
+            f"            {outbox['dead']} dead message(s) need attention: "
+            "early-warning outbox list --status dead"
+        )
 
 
 @cli.group(name="config")

@@ -871,8 +871,21 @@ class Store:
                     "rejects",
                     "events",
                     "ingest_runs",
+                    "alerts",
+                    "outbox",
                 )
             },
+            "outbox": {
+                status: n
+                for status, n in self.db.execute(
+                    "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status"
+                )
+            },
+            "alerts_active": int(
+                self.db.execute(
+                    "SELECT count(*) FROM alerts WHERE state IN ('firing', 'acknowledged')"
+                ).fetchone()[0]
+            ),
             "subjects": sorted(self.subjects()),
             "first_period": period[0],
             "last_period": period[1],
