@@ -545,16 +545,19 @@ def config_show(app: App, as_json: bool) -> None:
 def demo(app: App, workdir: Path | None, profile: str, as_json: bool) -> None:
     """Build a fresh database from the catalog and the embedded dataset, score it, show it."""
     subject = app.config.default_subject
+    reports = Path(app.config.get("paths", "reports"))
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / "demo.db").exists() and not as_json:
             click.echo(f"replacing the earlier demo database in {workdir}")
-        result = run_demo(app.config.catalog_dir, workdir, subject, app.config.models_dir, profile)
+        result = run_demo(
+            app.config.catalog_dir, workdir, subject, app.config.models_dir, profile, reports
+        )
         _print_demo(result, as_json, kept=True)
     else:
         with tempfile.TemporaryDirectory(prefix="early-warning-demo-") as tmp:
             result = run_demo(
-                app.config.catalog_dir, Path(tmp), subject, app.config.models_dir, profile
+                app.config.catalog_dir, Path(tmp), subject, app.config.models_dir, profile, reports
             )
             _print_demo(result, as_json, kept=False)
     sys.exit(1 if result.rejected else 0)
@@ -576,6 +579,7 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 "alerts": [a.to_dict() for a in result.alerts],
                 "mail": result.mail,
                 "outbox": str(result.outbox_dir) if kept and result.outbox_dir else None,
+                "report": str(result.report.path) if result.report else None,
             }
         )
         return
@@ -619,6 +623,12 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
             )
     _print_demo_forecast(result)
     _print_demo_alerts(result, kept)
+    if result.report is not None:
+        click.echo("")
+        click.echo(
+            f"weekly report for {result.report.data.week}: {result.report.path} "
+            f"({result.report.pages} pages)"
+        )
 
 
 def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
@@ -739,4 +749,4 @@ def main() -> None:
 
 
 # The scoring, forecast and alert commands live in their own modules; importing registers them.
-from . import cli_alerts, cli_forecast, cli_scoring  # noqa: E402, F401
+from . import cli_alerts, cli_forecast, cli_report, cli_scoring  # noqa: E402, F401

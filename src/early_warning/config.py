@@ -56,6 +56,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "to_watch": [],  # recipients of watch alerts and above
         "to_amber": [],  # recipients of amber and red alerts
         "to_red": [],  # recipients of red alerts only
+        "to_reports": [],  # subscribers to the weekly PDF report
         "timeout_seconds": 30.0,
         "max_attempts": 8,
         "outbox_dir": "outbox",

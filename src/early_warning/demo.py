@@ -15,6 +15,7 @@ from .alerts import Alert, AlertEngine, MailSettings, Notifier, list_alerts, loa
 from .catalog import Catalog, load_catalog
 from .forecast import BacktestResult, Forecast, backtest, forecast_at, store_backtest
 from .ingest import IngestResult, Limits, ingest
+from .report import Report, build_report
 from .scoring import (
     ScoreResults,
     SensitivityResult,
@@ -43,6 +44,7 @@ class DemoResult:
     alerts: list[Alert] = field(default_factory=list)
     mail: dict[str, int] = field(default_factory=dict)
     outbox_dir: Path | None = None
+    report: Report | None = None
 
     @property
     def rejected(self) -> int:
@@ -64,6 +66,7 @@ def run_demo(
     default_subject: str = "BLR",
     models_dir: Path | None = None,
     profile: str = "default",
+    reports_dir: Path | None = None,
 ) -> DemoResult:
     """Build `workdir/demo.db` from scratch, load the embedded dataset and score it.
 
@@ -107,6 +110,10 @@ def run_demo(
                 store, catalog, weights, models_dir, workdir, default_subject
             )
             result.outbox_dir = workdir / "outbox"
+            result.report = build_report(
+                store, catalog, weights, default_subject, result.as_of,
+                out_dir=reports_dir or workdir / "reports",
+            )  # fmt: skip
     return result
 
 

@@ -450,6 +450,30 @@ def _m007_alerts(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["subject", "week_date"])
 
 
+def _m008_reports(db: sqlite_utils.Database) -> None:
+    db["reports"].create(
+        {
+            "id": int,
+            "subject": str,
+            "week": str,
+            "as_of": str,
+            "path": str,
+            "sha256": str,
+            "bytes": int,
+            "pages": int,
+            "profile": str,
+            "profile_hash": str,
+            "data_vintage": str,
+            "inputs": str,  # JSON: catalog version, library versions, ...
+            "created_at": str,
+            "emailed_outbox_id": int,
+        },
+        pk="id",
+        not_null={"subject", "week", "as_of", "path", "sha256", "created_at"},
+    )
+    db["reports"].create_index(["subject", "week"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -458,6 +482,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("005_forecasts", _m005_forecasts),
     ("006_outbox", _m006_outbox),
     ("007_alerts", _m007_alerts),
+    ("008_reports", _m008_reports),
 )
 
 
@@ -740,6 +765,16 @@ class Store:
                 "DO NOTHING",
                 [[row.get(c) for c in columns] for row in rows],
             )
+
+    def record_report(self, row: dict[str, Any]) -> int:
+        return int(self.db["reports"].insert(dict(row, created_at=self.now())).last_pk or 0)
+
+    def reports(self, subject: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM reports", []
+        if subject:
+            sql += " WHERE subject = ?"
+            params.append(subject)
+        return list(self.db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
 
     def record_sensitivity(self, row: dict[str, Any]) -> int:
         row = dict(row, computed_at=self.now())

@@ -126,8 +126,10 @@ def build_message(
     html: str | None,
     message_id: str,
     date: dt.datetime,
+    attachments: Sequence[tuple[str, bytes, str]] = (),
 ) -> EmailMessage:
-    """A plain-text (and HTML) message with a stable Message-ID."""
+    """A plain-text (and HTML) message with a stable Message-ID and any attachments
+    given as (file name, content, MIME type)."""
     if not recipients:
         raise InputError("a message needs at least one recipient")
     message = EmailMessage()
@@ -139,6 +141,11 @@ def build_message(
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
+    for name, content, mime in attachments:
+        maintype, _, subtype = mime.partition("/")
+        message.add_attachment(
+            content, maintype=maintype, subtype=subtype, filename=_header_text(name, "filename")
+        )
     return message
 
 
@@ -162,6 +169,7 @@ class Outbox:
         subject: str,
         text: str,
         html: str | None = None,
+        attachments: Sequence[tuple[str, bytes, str]] = (),
     ) -> int:
         """Queue a message once per `key` (a second queue of the same key adds nothing)."""
         existing = self.store.db.execute("SELECT id FROM outbox WHERE key = ?", [key]).fetchone()
@@ -174,7 +182,7 @@ class Outbox:
         now = self.clock.now()
         message = build_message(
             sender=sender, recipients=recipients, subject=subject, text=text, html=html,
-            message_id=message_id, date=now,
+            message_id=message_id, date=now, attachments=attachments,
         )  # fmt: skip
         cursor = self.store.db.execute(
             "INSERT INTO outbox (key, message_id, recipients, subject, message, status, attempts, "

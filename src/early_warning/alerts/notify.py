@@ -35,6 +35,7 @@ class MailSettings:
     password: str = field(default="", repr=False)
     sender: str = "early-warning@localhost"
     recipients: Mapping[str, Sequence[str]] = field(default_factory=dict)  # severity -> list
+    report_recipients: Sequence[str] = ()
     timeout: float = 30.0
     max_attempts: int = 8
     outbox_dir: Path = Path("outbox")
@@ -47,6 +48,7 @@ class MailSettings:
             host=get["host"], port=get["port"], security=get["security"],
             username=get["username"], password=get["password"], sender=get["sender"],
             recipients={s: tuple(get[f"to_{s}"]) for s in SEVERITIES},
+            report_recipients=tuple(get["to_reports"]),
             timeout=get["timeout_seconds"], max_attempts=get["max_attempts"],
             outbox_dir=Path(get["outbox_dir"]), cafile=get["cafile"] or None,
         )  # fmt: skip

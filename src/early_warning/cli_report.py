@@ -1,0 +1,136 @@
+"""The `report` command: the weekly escalation-risk PDF.
+
+Registered on the main group by `early_warning.cli`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from .alerts import MailSettings, Notifier
+from .cli import App, cli, echo_json, json_option, pass_app
+from .cli_scoring import _as_of, _profile, profile_option
+from .errors import InputError
+from .ingest.validate import SUBJECT_PATTERN
+from .report import Report, build_report, parse_week
+
+__all__: list[str] = []
+
+
+def _report_day(app: App, week: str | None, as_of: str | None) -> dt.date:
+    if week and as_of:
+        raise InputError("give --week or --as-of, not both")
+    if not week:
+        return _as_of(app, as_of)
+    try:
+        sunday = parse_week(week)
+    except ValueError as exc:
+        raise InputError(f"--week: {exc}") from None
+    if sunday - dt.timedelta(days=6) > app.today():
+        raise InputError(f"--week {week} has not started yet")
+    return min(sunday, app.today())  # the current week: as of today
+
+
+@cli.command(name="report")
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@click.option(
+    "--week", metavar="YYYY-Www", help="ISO week to report (its Sunday is the as-of day)."
+)
+@click.option("--as-of", "as_of", metavar="DATE", help="Report as of DATE (default: today).")
+@profile_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PDF file to write.")
+@click.option("--email", is_flag=True, help="Mail the PDF to [mail] to_reports via the outbox.")
+@json_option
+@pass_app
+def report_command(
+    app: App,
+    subject: str | None,
+    week: str | None,
+    as_of: str | None,
+    profile: str,
+    out: Path | None,
+    email: bool,
+    as_json: bool,
+) -> None:
+    """Write the weekly escalation-risk PDF (to the reports folder by default).
+
+    Named early-warning-SUBJECT-YYYY-Www.pdf; recorded in the database with its SHA-256
+    and inputs (profile hash, data vintage, versions). The same inputs give the same
+    bytes. With no data the report says so instead of failing.
+    """
+    day = _report_day(app, week, as_of)
+    subject = subject or app.config.default_subject
+    if not SUBJECT_PATTERN.fullmatch(subject):
+        raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+    weights = _profile(app, profile)
+    out_dir = Path(app.config.get("paths", "reports"))
+    settings = MailSettings.from_config(app.config)
+    if email and not settings.report_recipients:
+        raise InputError("--email: no subscribers; set [mail] to_reports")
+    with app.store() as store:
+        report = build_report(store, app.catalog, weights, subject, day, out=out, out_dir=out_dir)
+        sent = _email(store, settings, report) if email else None
+    _print(report, as_json, sent)
+    if sent is not None and not sent.get("sent"):
+        sys.exit(1)
+
+
+def _email(store, settings: MailSettings, report: Report) -> dict[str, int]:
+    notifier = Notifier(store, settings)
+    data = report.data
+    record = data.record
+    headline = (
+        "no score (insufficient data)"
+        if data.empty or record.get("score") is None
+        else f"{record['score']:.1f} ({record['band']})"
+    )
+    outbox_id = notifier.outbox.queue(
+        key=f"report:{data.subject}:{data.week}:{report.sha256}",
+        sender=settings.sender,
+        recipients=list(settings.report_recipients),
+        subject=f"[report] {data.subject}, week {data.week}: {headline}",
+        text=(
+            f"The weekly escalation-risk report for {data.subject}, week {data.week} "
+            f"(as of {data.as_of}), is attached.\n\nScore: {headline}.\n"
+            f"SHA-256 of the PDF: {report.sha256}\n"
+        ),
+        attachments=[(report.path.name, report.path.read_bytes(), "application/pdf")],
+    )
+    store.db.execute(
+        "UPDATE reports SET emailed_outbox_id = ? WHERE id = ?", [outbox_id, report.report_id]
+    )
+    return notifier.flush()
+
+
+def _print(report: Report, as_json: bool, sent: dict[str, int] | None) -> None:
+    data = report.data
+    record = data.record
+    if as_json:
+        echo_json(
+            {
+                "path": str(report.path),
+                "sha256": report.sha256,
+                "pages": report.pages,
+                "subject": data.subject,
+                "week": data.week,
+                "as_of": data.as_of.isoformat(),
+                "score": record.get("score"),
+                "band": record.get("band"),
+                "horizons": data.forecast.horizons if data.forecast else [],
+                "active_alerts": [a.rule for a in data.active_alerts],
+                "inputs": data.inputs(),
+                "seconds": {k: round(v, 3) for k, v in report.timings.items()},
+                "emailed": sent,
+            }
+        )
+        return
+    click.echo(f"{report.path} ({report.pages} pages, sha256 {report.sha256[:16]}...)")
+    if data.notes:
+        for note in data.notes:
+            click.echo(f"  {note}")
+    if sent is not None:
+        click.echo(f"  e-mailed: {sent['sent']} sent, {sent['failed']} to retry")

@@ -1,0 +1,89 @@
+"""The weekly escalation-risk report (PDF).
+
+    report = build_report(store, catalog, profile, "BLR", as_of, out_dir=Path("reports"))
+    report.path, report.sha256, report.pages, report.timings
+
+`data` gathers the numbers, `charts` draws them (matplotlib), `pdf` lays them out
+(fpdf2). The report is recorded in the `reports` table with its inputs (profile hash,
+data vintage, catalog version, library versions), and the same inputs give the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalog import Catalog
+from ..scoring import Profile
+from ..store import Store
+from .data import ReportData, gather, parse_week
+from .pdf import render_pdf
+
+__all__ = ["Report", "ReportData", "build_report", "gather", "parse_week", "report_name"]
+
+
+@dataclass
+class Report:
+    path: Path
+    sha256: str
+    pages: int
+    data: ReportData
+    timings: dict[str, float] = field(default_factory=dict)
+    report_id: int | None = None
+
+
+def report_name(subject: str, week: str) -> str:
+    return f"early-warning-{subject}-{week}.pdf"
+
+
+def build_report(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    *,
+    out: Path | None = None,
+    out_dir: Path = Path("reports"),
+) -> Report:
+    """Gather, draw, lay out and write the report; record it in the store."""
+    start = time.perf_counter()
+    data = gather(store, catalog, profile, subject, as_of)
+    gathered = time.perf_counter()
+    content, timings = render_pdf(data)
+    path = out or out_dir / report_name(subject, data.week)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(content)
+    temporary.replace(path)  # never a half-written report under the real name
+    digest = hashlib.sha256(content).hexdigest()
+    report = Report(path, digest, _page_count(content), data, {"data": gathered - start, **timings})
+    report.report_id = store.record_report(
+        {
+            "subject": subject,
+            "week": data.week,
+            "as_of": as_of.isoformat(),
+            "path": str(path.resolve()),
+            "sha256": digest,
+            "bytes": len(content),
+            "pages": report.pages,
+            "profile": profile.name,
+            "profile_hash": profile.weights_hash,
+            "data_vintage": data.data_vintage,
+            "inputs": json.dumps(data.inputs(), sort_keys=True),
+        }
+    )
+    return report
+
+
+def _page_count(content: bytes) -> int:
+    import io
+
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(content)).pages)

@@ -1,0 +1,744 @@
+"""The report's layout with fpdf2: page one answers "how worried, and why?".
+
+Sections: summary; trend; indicators (a table that continues across pages with its
+header repeated); forecasts and their track record; sensitivity; alerts log;
+appendix (method, weight profile, versions, sources). Where there is nothing to
+show, the section says why in words. The creation date is the report's as-of date
+and the fonts are embedded, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from fpdf import FPDF, FontFace, XPos, YPos
+from fpdf.enums import TableCellFillMode
+
+from . import charts
+from .data import ReportData
+
+__all__ = ["render_pdf"]
+
+_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+FONT = "DejaVu"
+GREY = (90, 90, 90)
+INK = (20, 20, 20)
+BAND_RGB = {
+    name: tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    for name, colour in charts.BAND_COLOURS.items()
+}
+SEVERITY_RGB = {"watch": (31, 78, 121), "amber": (179, 107, 0), "red": (176, 0, 32)}
+HEADINGS = FontFace(emphasis="BOLD", fill_color=(225, 229, 235))
+
+
+class _Document(FPDF):
+    def __init__(self, data: ReportData) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.data = data
+        self.add_font(FONT, "", _FONTS / "DejaVuSans.ttf")
+        self.add_font(FONT, "B", _FONTS / "DejaVuSans-Bold.ttf")
+        self.add_font(FONT, "I", _FONTS / "DejaVuSans-Oblique.ttf")
+        self.set_margins(15, 14, 15)
+        self.set_auto_page_break(True, margin=16)
+        moment = dt.datetime.combine(data.as_of, dt.time(12), tzinfo=dt.UTC)
+        self.set_creation_date(moment)
+        self.set_title(f"Escalation-risk report: {data.subject}, week {data.week}")
+        self.set_author("early-warning")
+        self.set_subject(f"as of {data.as_of}; profile {data.profile.name}")
+        self.set_creator("early-warning")
+
+    def header(self) -> None:
+        self.set_font(FONT, "", 7)
+        self.set_text_color(*GREY)
+        self.cell(
+            0,
+            4,
+            f"early-warning \u00b7 weekly escalation-risk report \u00b7 "
+            f"{self.data.subject} \u00b7 week {self.data.week}",
+            align="L",
+        )
+        self.ln(6)
+        self.set_text_color(*INK)
+
+    def footer(self) -> None:
+        self.set_y(-11)
+        self.set_font(FONT, "", 7)
+        self.set_text_color(*GREY)
+        profile = self.data.profile
+        self.cell(
+            0,
+            4,
+            f"profile {profile.name} ({profile.weights_hash}) \u00b7 catalog "
+            f"{self.data.catalog.version} \u00b7 data {self.data.data_vintage}",
+            align="L",
+        )
+        self.cell(0, 4, f"page {self.page_no()} of {{nb}}", align="R")
+        self.set_text_color(*INK)
+
+    # -- text helpers --------------------------------------------------------------
+
+    def h1(self, text: str) -> None:
+        self.set_font(FONT, "B", 16)
+        self.multi_cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_font(FONT, "", 9)
+
+    def h2(self, text: str) -> None:
+        if self.get_y() > self.h - 40:
+            self.add_page()
+        self.ln(2)
+        self.set_font(FONT, "B", 11)
+        self.cell(0, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(180, 180, 180)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(1.5)
+        self.set_font(FONT, "", 9)
+
+    def para(self, text: str, size: float = 9, style: str = "", colour: Any = INK) -> None:
+        self.set_font(FONT, style, size)
+        self.set_text_color(*colour)
+        self.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        self.set_text_color(*INK)
+        self.set_font(FONT, "", 9)
+
+    def bullets(self, items: Sequence[str], size: float = 9) -> None:
+        self.set_font(FONT, "", size)
+        for item in items:
+            self.set_x(self.l_margin + 2)
+            self.multi_cell(
+                0, size * 0.5, f"\u2022 {item}", new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L"
+            )
+
+    def chart(self, png: bytes | None, width: float, missing: str, caption: str = "") -> None:
+        if png is None:
+            self.para(f"[no chart] {missing}", 8.5, "I", GREY)
+            return
+        self.image(io.BytesIO(png), w=width)
+        if caption:
+            self.para(caption, 7.5, "I", GREY)
+
+    def table(
+        self,
+        headings: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        widths: Sequence[float],
+        size: float = 7.5,
+        aligns: str | None = None,
+        group_rows: Sequence[int] = (),
+    ) -> None:
+        """A table whose header repeats on every page it runs onto."""
+        self.set_font(FONT, "", size)
+        align = tuple(
+            {"L": "LEFT", "R": "RIGHT", "C": "CENTER"}[a] for a in (aligns or "L" * len(widths))
+        )
+        with super().table(
+            col_widths=tuple(widths),
+            text_align=align,
+            headings_style=HEADINGS,
+            line_height=size * 0.5,
+            repeat_headings=1,
+            first_row_as_headings=True,
+            borders_layout="HORIZONTAL_LINES",
+            cell_fill_mode=TableCellFillMode.NONE,
+            padding=0.8,
+        ) as table:
+            table.row(list(headings))
+            for k, row in enumerate(rows):
+                if k in group_rows:
+                    line = table.row(style=FontFace(emphasis="BOLD", fill_color=(240, 240, 240)))
+                    line.cell(row[0], colspan=len(widths), align="LEFT")
+                else:
+                    table.row([str(cell) for cell in row])
+        self.set_font(FONT, "", 9)
+        self.ln(1)
+
+
+def render_pdf(data: ReportData) -> tuple[bytes, dict[str, float]]:
+    """The report as PDF bytes, and the seconds spent on charts and on layout."""
+    import time
+
+    start = time.perf_counter()
+    images = {
+        "trend": charts.trend(data),
+        "families": charts.families(data),
+        "reliability": charts.reliability(data),
+    }
+    charted = time.perf_counter()
+    pdf = _Document(data)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    _summary(pdf, data)
+    _trend(pdf, data, images)
+    _indicators(pdf, data)
+    _forecasts(pdf, data, images)
+    _sensitivity(pdf, data)
+    _alerts_log(pdf, data)
+    _appendix(pdf, data)
+    content = bytes(pdf.output())
+    done = time.perf_counter()
+    return content, {"charts": charted - start, "layout": done - charted}
+
+
+# -- page one -----------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _summary(pdf: _Document, data: ReportData) -> None:
+    names = {"BLR": "Belarus"}
+    title = f"{names.get(data.subject, data.subject)} ({data.subject}): week {data.week}"
+    pdf.h1(f"Escalation risk, {title}")
+    pdf.para(
+        f"As of {data.as_of.isoformat()} \u00b7 weight profile {data.profile.name} "
+        f"({data.profile.weights_hash}) \u00b7 data vintage {data.data_vintage}",
+        8,
+        colour=GREY,
+    )
+    pdf.ln(2)
+    if data.empty:
+        pdf.h2("No assessment this week")
+        pdf.bullets(data.notes or ["No data."])
+        pdf.para(
+            "Nothing can be scored or forecast without observations. Load data with "
+            "`early-warning ingest FILE` or enter one with `early-warning observe`.",
+            9,
+        )
+        return
+    _score_box(pdf, data)
+    pdf.h2("Probability of an escalation event")
+    _probabilities(pdf, data)
+    pdf.h2("Why: the largest changes since last week")
+    drivers = data.record.get("drivers") or []
+    if drivers:
+        pdf.bullets([d["reason"] for d in drivers[:3]])
+    elif data.previous is None:
+        pdf.para("This is the first week of the record: there is no week before to compare.")
+    else:
+        pdf.para("Nothing changed in the data used by the score since last week.")
+    pdf.h2("Active alerts")
+    _active_alerts(pdf, data)
+    pdf.h2("Data coverage and staleness")
+    _coverage(pdf, data)
+
+
+def _score_box(pdf: _Document, data: ReportData) -> None:
+    record = data.record
+    band = record["band"] or "insufficient data"
+    fill = BAND_RGB.get(record["band"] or "", (235, 235, 235))
+    top = pdf.get_y()
+    pdf.set_fill_color(*fill)
+    pdf.rect(pdf.l_margin, top, pdf.w - pdf.l_margin - pdf.r_margin, 33, style="F")
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_xy(pdf.l_margin + 4, top + 3)
+    pdf.set_font(FONT, "B", 26)
+    value = "no score" if record["score"] is None else f"{record['score']:.1f}"
+    pdf.cell(45, 12, value)
+    pdf.set_font(FONT, "B", 16)
+    pdf.cell(60, 12, band.upper())
+    pdf.set_xy(pdf.l_margin + 4, top + 15)
+    pdf.set_font(FONT, "", 8.5)
+    lines = [f"Score 0-100; bands: {_bands(data)}.", _change_line(data)]
+    if data.uncertainty is not None and data.uncertainty.band["score"] is not None:
+        b = data.uncertainty.band
+        p_high = data.uncertainty.p_high_or_worse
+        lines.append(
+            f"5-95% under weight, normalisation and aggregation uncertainty: "
+            f"{b['low']:.1f} to {b['high']:.1f} ({b['valid_draws']} draws); "
+            f"P(high or worse) {_pct(p_high)}"
+        )
+    for line in lines:
+        pdf.set_x(pdf.l_margin + 4)
+        pdf.cell(0, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(top + 35)
+
+
+def _change_line(data: ReportData) -> str:
+    record, previous = data.record, data.previous
+    if previous is None or previous.get("score") is None or record["score"] is None:
+        return "No score last week to compare with."
+    change = record["score"] - previous["score"]
+    return (
+        f"Change since last week: {change:+.1f} points (week {previous['week']}: "
+        f"{previous['score']:.1f}, {previous['band']})."
+    )
+
+
+def _bands(data: ReportData) -> str:
+    from ..scoring.profiles import BAND_NAMES
+
+    bounds = data.profile.bands
+    return ", ".join(f"{n} {int(b)}+" for n, b in zip(BAND_NAMES[1:], bounds, strict=True))
+
+
+def _probabilities(pdf: _Document, data: ReportData) -> None:
+    if data.forecast is None:
+        pdf.para("No forecast could be made.")
+        return
+    rows = []
+    for h in data.forecast.horizons:
+        rows.append(
+            [
+                f"within {h['weeks']} weeks",
+                _pct(h["probability"]),
+                f"{_pct(h['low'])} to {_pct(h['high'])}",
+                str(h.get("status", "")),
+            ]
+        )
+    pdf.table(
+        ["horizon", "ensemble", "90% interval", "status"],
+        rows,
+        (40, 28, 45, 67),
+        size=8.5,
+        aligns="LRRL",
+    )
+    pdf.para(
+        f"An event of severity {data.forecast.severity} or more (from the event record) "
+        "within the horizon, as known on the as-of date. See the forecasts section for each "
+        "model and the track record.",
+        7.5,
+        "I",
+        GREY,
+    )
+
+
+def _active_alerts(pdf: _Document, data: ReportData) -> None:
+    if not data.alerts_checked and not data.alerts:
+        pdf.para(
+            f"No alert check has been run for {data.subject} in this period, so no rule has "
+            "been evaluated (run `early-warning alerts check`).",
+            9,
+            "I",
+        )
+        return
+    if not data.active_alerts:
+        pdf.para("No alert is firing this week.")
+        return
+    for alert in data.active_alerts:
+        pdf.set_font(FONT, "B", 9)
+        pdf.set_text_color(*SEVERITY_RGB[alert.severity])
+        pdf.cell(16, 4.8, alert.severity.upper())
+        pdf.set_text_color(*INK)
+        pdf.set_font(FONT, "", 9)
+        state = "" if alert.state == "firing" else f" [{alert.state}]"
+        pdf.multi_cell(
+            0,
+            4.8,
+            f"{alert.rule} since {alert.week}{state}: {alert.message}",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+            align="L",
+        )
+
+
+def _coverage(pdf: _Document, data: ReportData) -> None:
+    record = data.record
+    families = record["families"]
+    parts = [f"{name} {info['coverage']:.0%} ({info['status']})" for name, info in families.items()]
+    pdf.para(
+        f"Coverage of the weighted indicators: {record['coverage']:.0%} overall; "
+        + "; ".join(parts)
+        + "."
+    )
+    stale = [data.catalog.indicators[i].name for i in record["stale"]]
+    missing = record["missing"]
+    if stale:
+        pdf.para(
+            f"Stale (older than their maximum age, not used, {len(stale)}): "
+            + ", ".join(stale)
+            + ".",
+            8.5,
+        )
+    pdf.para(
+        f"No current value ({len(missing)} indicators): missing data are left out and the "
+        "weights of the rest of the family are renormalised; no gap is filled with a "
+        "neutral value.",
+        8.5,
+    )
+    for note in data.notes:
+        pdf.para(note, 8.5, "B")
+
+
+# -- trend --------------------------------------------------------------------------
+
+
+def _trend(pdf: _Document, data: ReportData, images: dict[str, bytes | None]) -> None:
+    if data.empty:
+        return
+    pdf.add_page()
+    pdf.h2("Trend")
+    rows = data.trend_rows
+    first = data.results.panel.date(rows.start) if data.results else data.as_of
+    pdf.chart(
+        images["trend"],
+        180,
+        "no week in this period has a score (too little current data).",
+        f"Weekly score from {first} to {data.as_of} with the band shading, the 5-95% band "
+        "under weight uncertainty (shaded blue), escalation events (purple lines, thicker "
+        "for more severe) and alerts (triangles).",
+    )
+    pdf.h2("Families")
+    pdf.chart(
+        images["families"],
+        180,
+        "no family data.",
+        "Each family's score where it had enough coverage to be scored.",
+    )
+
+
+# -- indicators ---------------------------------------------------------------------
+
+
+def _indicators(pdf: _Document, data: ReportData) -> None:
+    if data.empty:
+        return
+    pdf.add_page()
+    pdf.h2(f"Indicators in week {data.week}")
+    pdf.para(
+        "Value as the catalog describes it; age in days since the period ended "
+        "(STALE: older than the indicator's maximum age, not used); risk 0-1 after "
+        "normalisation; the profile weight; the contribution in score points; the "
+        "source and its Admiralty grade; the change since last week.",
+        7.5,
+        "I",
+        GREY,
+    )
+    rows: list[list[str]] = []
+    groups = []
+    family = None
+    for r in data.indicators:
+        if r.family != family:
+            family = r.family
+            groups.append(len(rows))
+            rows.append([data.catalog.families[family].name] + [""] * 8)
+        age = "-" if r.age_days is None else str(r.age_days)
+        if r.status == "stale":
+            age += " STALE"
+        source = f"{r.source} [{r.grade}]" if r.grade else r.source
+        rows.append(
+            [
+                r.name,
+                r.value,
+                r.period,
+                age,
+                "-" if r.risk is None else f"{r.risk:.2f}",
+                f"{r.weight:g}",
+                "-" if r.contribution is None else f"{r.contribution:.2f}",
+                source,
+                r.change,
+            ]
+        )
+    pdf.table(
+        ["indicator", "value", "period", "age", "risk", "weight", "contrib.", "source", "change"],
+        rows,
+        (42, 30, 17, 13, 10, 11, 13, 27, 17),
+        size=6.5,
+        aligns="LLLRRRRLL",
+        group_rows=groups,
+    )
+
+
+# -- forecasts ----------------------------------------------------------------------
+
+
+def _forecasts(pdf: _Document, data: ReportData, images: dict[str, bytes | None]) -> None:
+    if data.empty or data.forecast is None:
+        return
+    pdf.add_page()
+    pdf.h2("Forecasts: every model")
+    rows = []
+    for h in data.forecast.horizons:
+        for m in h["models"]:
+            rows.append(
+                [
+                    f"{h['weeks']} weeks",
+                    m["model"],
+                    _pct(m["probability"]),
+                    f"{_pct(m['low'])} to {_pct(m['high'])}",
+                    str(m["status"]),
+                ]
+            )
+        rows.append(
+            [
+                f"{h['weeks']} weeks",
+                "ensemble",
+                _pct(h["probability"]),
+                f"{_pct(h['low'])} to {_pct(h['high'])}",
+                str(h.get("status", "")),
+            ]
+        )
+    pdf.table(
+        ["horizon", "model", "probability", "90% interval", "status"],
+        rows,
+        (22, 28, 24, 40, 66),
+        size=7.5,
+        aligns="LLRRL",
+    )
+    pdf.para(
+        "The trend model answers a different question (the chance that the score "
+        "reaches the high band) and is not pooled into the ensemble.",
+        7.5,
+        "I",
+        GREY,
+    )
+    pdf.h2("Track record (point-in-time backtest)")
+    if not data.backtest:
+        pdf.para(
+            f"No backtest on record for this profile ({data.profile.weights_hash}); run "
+            "`early-warning backtest`. Without one, these probabilities have no "
+            "demonstrated skill.",
+            9,
+            "I",
+        )
+        return
+    rows = []
+    alert_rows = []
+    for horizon, models in data.backtest.items():
+        ensemble = models.get("ensemble")
+        if not ensemble:
+            continue
+        m = ensemble["metrics"]
+        low, high = m.get("brier_skill_90") or [None, None]
+        skill = f"{_fmt(m.get('brier_skill'), 3)} ({_fmt(low, 2)} to {_fmt(high, 2)})"
+        rows.append(
+            [
+                f"{horizon} weeks",
+                f"{ensemble['start']} to {ensemble['end']}",
+                str(m.get("n_origins")),
+                str(m.get("n_events")),
+                _fmt(m.get("brier"), 3),
+                skill,
+                "yes" if m.get("skill_claimed") else "no",
+                _fmt(m.get("auc"), 2),
+            ]
+        )
+        for a in m.get("alerts", []):
+            lead = a.get("mean_lead_weeks")
+            alert_rows.append(
+                [
+                    f"{horizon} weeks",
+                    f">= {a['threshold']:.0%}",
+                    str(a["alerts"]),
+                    str(a["events"]),
+                    _pct(a.get("hit_rate")),
+                    _pct(a.get("false_alarm_rate")),
+                    "-" if lead is None else f"{lead:.1f}",
+                ]
+            )
+    pdf.table(
+        [
+            "horizon",
+            "origins from/to",
+            "origins",
+            "events",
+            "Brier",
+            "Brier skill (90%)",
+            "skill?",
+            "AUC",
+        ],
+        rows,
+        (17, 43, 14, 13, 14, 45, 12, 12),
+        size=7,
+        aligns="LLRRRLLR",
+    )
+    pdf.para(
+        "Brier skill is against the base rate; skill is claimed only when the whole "
+        "90% interval is above zero.",
+        7.5,
+        "I",
+        GREY,
+    )
+    if alert_rows:
+        pdf.para("Alert thresholds on the ensemble probability in the backtest:", 8.5, "B")
+        pdf.table(
+            [
+                "horizon",
+                "threshold",
+                "alerts",
+                "events",
+                "hit rate",
+                "false alarms",
+                "lead (weeks)",
+            ],
+            alert_rows,
+            (20, 22, 18, 18, 22, 26, 24),
+            size=7,
+            aligns="LLRRRRR",
+        )
+    pdf.chart(
+        images["reliability"],
+        90,
+        "no reliability table in the stored backtest.",
+        "Reliability of the ensemble: observed frequency against forecast probability "
+        "(numbers: forecasts in each bin).",
+    )
+
+
+# -- sensitivity --------------------------------------------------------------------
+
+
+def _sensitivity(pdf: _Document, data: ReportData) -> None:
+    if data.empty or data.uncertainty is None:
+        return
+    pdf.h2("Sensitivity: which weights matter, and what would change the band")
+    sobol = data.uncertainty.sobol
+    if sobol.get("computed"):
+        rows = [
+            [
+                i["weight"],
+                _fmt(i["first_order"], 3),
+                _fmt(i["total"], 3),
+                _fmt(i.get("total_conf"), 3),
+            ]
+            for i in sobol["indices"][:10]
+        ]
+        pdf.para(
+            f"Sobol indices of the weights (each varied by \u00b1{sobol['range']:.0%}, "
+            f"{sobol['samples']} model runs); the ten largest:",
+            8.5,
+        )
+        pdf.table(
+            ["weight", "first order", "total", "total \u00b1"],
+            rows,
+            (80, 30, 30, 30),
+            size=7.5,
+            aligns="LRRR",
+        )
+    else:
+        pdf.para(f"Sobol indices not computed: {sobol.get('reason', 'too little data')}.")
+    if data.band_changes:
+        pdf.para(
+            "One indicator at a time at its riskiest or safest value, everything else as "
+            "it is (exact rescoring):",
+            8.5,
+        )
+        rows = [
+            [
+                c["name"],
+                f"{c['risk']:.2f}",
+                f"{c['riskiest']['score']:.1f} ({c['riskiest']['band']})",
+                f"{c['safest']['score']:.1f} ({c['safest']['band']})",
+            ]
+            for c in data.band_changes
+        ]
+        pdf.table(
+            ["indicator", "risk now", "at its riskiest", "at its safest"],
+            rows,
+            (80, 20, 40, 40),
+            size=7.5,
+            aligns="LRLL",
+        )
+        crossing = [
+            f"{c['name']} at its {end} ({c[end]['band']})"
+            for c in data.band_changes
+            for end in ("riskiest", "safest")
+            if c[end]["band"] != c["band"]
+        ]
+        if crossing:
+            pdf.para(
+                f"On its own, each of these would move the score out of the "
+                f"{data.record['band']} band: " + "; ".join(crossing) + ".",
+                8.5,
+            )
+        else:
+            pdf.para(
+                f"No single indicator can move the score out of the {data.record['band']} "
+                "band on its own.",
+                8.5,
+            )
+
+
+# -- alerts log ---------------------------------------------------------------------
+
+
+def _alerts_log(pdf: _Document, data: ReportData) -> None:
+    if data.empty:
+        return
+    pdf.h2("Alerts log")
+    if not data.alerts:
+        checked = "" if data.alerts_checked else " (no alert check has been run in this period)"
+        pdf.para(f"No alert fired in the period of the trend chart{checked}.")
+        return
+    rows = [
+        [
+            a.week,
+            a.severity,
+            a.rule,
+            _g(a.value),
+            _g(a.threshold),
+            a.state + (f" ({a.evidence.get('resolved_week')})" if a.state == "resolved" else ""),
+            a.message,
+        ]
+        for a in data.alerts
+    ]
+    pdf.table(
+        ["week", "severity", "rule", "value", "threshold", "state", "message"],
+        rows,
+        (15, 12, 47, 11, 13, 23, 59),
+        size=6.5,
+        aligns="LLLRRLL",
+    )
+
+
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# -- appendix -----------------------------------------------------------------------
+
+METHOD = (
+    "Indicators come from the catalog, each with a direction of risk and its reasoning "
+    "and citations. Observations are placed on a weekly grid: a value counts until it is "
+    "older than its indicator's maximum age (then it is stale and left out); events decay "
+    "with a half-life. Each value is normalised to a risk between 0 and 1 on fixed "
+    "goalposts (or by level), weighted within its family, and the families are combined "
+    "into a score from 0 to 100 with the profile's weights and aggregation. A family with "
+    "too little coverage is not scored, and the weights of the rest are renormalised; no "
+    "missing value is replaced by a neutral one. The uncertainty band redraws the weights, "
+    "the normalisation and the aggregation 2,000 times; the Sobol indices say which "
+    "weights the score is most sensitive to. Forecasts are the probability of an "
+    "escalation event within each horizon from a base rate, a penalised logistic "
+    "regression and a Markov-switching model, pooled; each is tested in a point-in-time "
+    "backtest, and skill is claimed only where the backtest shows it. Alerts are rules "
+    "(the reports' red lines, thresholds, jumps, stale data) evaluated week by week."
+)
+
+
+def _appendix(pdf: _Document, data: ReportData) -> None:
+    pdf.add_page()
+    pdf.h2("Appendix: method")
+    pdf.para(METHOD, 8.5)
+    pdf.h2("Appendix: weight profile")
+    profile = data.profile
+    pdf.para(
+        f"Profile {profile.name}, hash {profile.weights_hash}, aggregation "
+        f"{profile.aggregation}, bands {_bands(data)}, minimum family coverage "
+        f"{profile.min_family_coverage:.0%}.",
+        8.5,
+    )
+    rows, groups = [], []
+    for family in data.catalog.families.values():
+        groups.append(len(rows))
+        rows.append([f"{family.name} (family weight {profile.family_weights[family.id]:g})", ""])
+        for ind in family.indicators:
+            rows.append([ind, f"{profile.indicator_weights[ind]:g}"])
+    pdf.table(["indicator", "weight"], rows, (140, 40), size=6.5, aligns="LR", group_rows=groups)
+    pdf.h2("Appendix: inputs and versions")
+    inputs = data.inputs()
+    lines = [f"catalog version {inputs['catalog_version']}; data vintage {inputs['data_vintage']}"]
+    lines += [f"{name} {version}" for name, version in inputs["versions"].items()]
+    pdf.bullets(lines, 8)
+    pdf.h2("Appendix: sources")
+    pdf.bullets([s.reference() for s in data.catalog.sources.values()], 8)
+    used = sorted({r.source for r in data.indicators if r.source})
+    if used:
+        pdf.para("Observation sources behind this week's values: " + ", ".join(used) + ".", 8)
