@@ -251,7 +251,7 @@ def test_an_alert_carries_value_threshold_evidence_and_citations(
     assert observation["source"] == "MoD" and observation["grade"] == "B2"
     assert observation["citation"] == "bulletin 2"
     assert any("A test publication" in c and "Military" in c for c in record["citations"])
-    assert "did not hold on 2024-01-07 and holds now" in record["changed"]
+    assert "did not hold for the week of 2024-01-07 and holds now" in record["changed"]
 
 
 def test_staleness_fires_when_a_key_indicator_ages_out(
@@ -354,12 +354,48 @@ def test_an_alert_is_queued_with_its_record_and_hostile_text_is_escaped(
     assert len(list((tmp_path / "o").glob("*.eml"))) == 1
 
 
-def test_no_recipients_means_recorded_but_marked_undelivered(
+def test_an_alert_nobody_was_subscribed_to_is_mailed_once_someone_is(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
-    _troops(store, catalog, tmp_path, {1: 200, 2: 5000})
-    notifier = Notifier(store, MailSettings(outbox_dir=tmp_path / "o"))
-    engine = _engine(store, catalog, tmp_path, sink=notifier)
-    (alert,) = engine.check("BLR", sunday(2)).fired
-    assert alert.evidence["undelivered"] == "no recipients for red"
+    _troops(store, catalog, tmp_path, {1: 200, 2: 5000, 3: 5000})
+    nobody = Notifier(store, MailSettings(outbox_dir=tmp_path / "o"))
+    first = _engine(store, catalog, tmp_path, sink=nobody).check("BLR", sunday(2))
+    assert [a.rule for a in first.undelivered] == ["troops_in"]
     assert store.count("alerts") == 1 and store.count("outbox") == 0
+    assert list_alerts(store)[0].evidence["delivery"].startswith("not mailed")
+    # The next check, with a recipient configured, queues it (once).
+    desk = Notifier(store, MailSettings(recipients={"red": ("duty@example.org",)},
+                                        outbox_dir=tmp_path / "o"))  # fmt: skip
+    later = _engine(store, catalog, tmp_path, sink=desk).check("BLR", sunday(3))
+    assert later.fired == [] and later.undelivered == []
+    assert store.count("outbox") == 1
+    _engine(store, catalog, tmp_path, sink=desk).check("BLR", sunday(3))
+    assert store.count("outbox") == 1
+    assert desk.flush()["sent"] == 1
+    assert list_alerts(store)[0].evidence["delivery"] == "sent"
+
+
+def test_a_staleness_rule_can_count_indicators_never_observed(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    _troops(store, catalog, tmp_path, {1: 200, 2: 200})
+    text = RULES.replace(
+        "indicators: [support_share]", "indicators: [support_share]\n    missing: true"
+    )
+    engine = AlertEngine(store, catalog, _profile(catalog), _rules(tmp_path, catalog, text))
+    (alert,) = engine.check("BLR", sunday(2)).fired
+    assert alert.rule == "support_stale" and "never observed" in alert.condition
+    assert _engine(store, catalog, tmp_path).check("BLR", sunday(2)).fired == []
+
+
+def test_acknowledging_twice_keeps_the_first_note(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    from early_warning import InputError
+
+    _troops(store, catalog, tmp_path, {1: 5000})
+    (alert,) = _engine(store, catalog, tmp_path).check("BLR", sunday(1)).fired
+    acknowledge(store, alert.id, "called the desk officer", by="duty")
+    with pytest.raises(InputError, match="already acknowledged by duty"):
+        acknowledge(store, alert.id, "second thoughts", by="other")
+    assert list_alerts(store)[0].evidence["ack_note"] == "called the desk officer"

@@ -84,7 +84,8 @@ def test_troops_arrive_without_observers_and_stay_each_red_line_mailed_once(desk
     tmp_path, config, _, inbox = desk
     first = _check(tmp_path, config, 4)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == []
+    # Before the troops come, only the data-quality rule: no base status has ever been seen.
+    assert [a["rule"] for a in json.loads(first.stdout)] == ["key_indicators_stale"]
     for week in range(5, 15):
         result = _check(tmp_path, config, week)
         assert result.returncode == 0, result.stderr
@@ -119,11 +120,14 @@ def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> Non
         assert down.returncode == (1 if fired else 0), down.stderr
         if fired:
             assert "to retry" in down.stderr
-    queued = json.loads(
+    listed = json.loads(
         run("--config", str(config), "outbox", "list", "--json", cwd=tmp_path).stdout
     )
-    assert {q["status"] for q in queued} == {"queued"} and len(queued) >= 3
+    sent_before = [q for q in listed if q["status"] == "sent"]  # the W04 data-quality alert
+    queued = [q for q in listed if q["status"] == "queued"]
+    assert len(queued) >= 3 and len(sent_before) + len(queued) == len(listed)
     assert all(q["last_error"] for q in queued)
+    assert len(inbox.messages) == len(sent_before)
 
     back = Controller(inbox, hostname="127.0.0.1", port=controller.port)
     back.start()  # the server is back; a new process flushes
@@ -137,7 +141,7 @@ def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> Non
         assert json.loads(again.stdout)["sent"] == 0
     finally:
         back.stop()
-    assert len(inbox.messages) == len(queued)
+    assert len(inbox.messages) == len(sent_before) + len(queued)
     assert _red_line_mail(inbox) == {rule: [week] for rule, week in RED_LINES.items()}
 
 
@@ -157,12 +161,20 @@ def test_replay_dry_run_ack_and_test_email(desk) -> None:
     assert inbox.messages == []
 
     cli("alerts", "check", "--as-of", sunday(6))
-    (alert,) = [a for a in json.loads(cli("alerts", "list", "--json").stdout)]
+    (alert,) = [
+        a for a in json.loads(cli("alerts", "list", "--json").stdout) if a["severity"] == "red"
+    ]
     note = "<b>called the MoD</b>; Bcc: x@example.org"
     acked = cli("alerts", "ack", str(alert["id"]), "--note", note, "--by", "duty", "--json")
     assert json.loads(acked.stdout)["state"] == "acknowledged"
     assert json.loads(acked.stdout)["note"] == note
     assert cli("alerts", "ack", "999", "--note", "x").returncode == 2
+    again = cli("alerts", "ack", str(alert["id"]), "--note", "again")
+    assert again.returncode == 2 and "already acknowledged by duty" in again.stderr
+    huge = cli("alerts", "ack", "99999999999999999999999", "--note", "x")
+    assert huge.returncode == 2 and "Traceback" not in huge.stderr
+    bell = cli("alerts", "ack", "1", "--note", "ring\a")
+    assert bell.returncode == 2 and "control characters" in bell.stderr
 
     sent = cli("alerts", "test-email")
     assert sent.returncode == 0, sent.stderr

@@ -67,6 +67,18 @@ def test_recipient_lists_from_a_file_or_a_comma_separated_variable(tmp_path: Pat
     assert config.get("mail", "to_watch") == ["a@example.org", "b@example.org"]
 
 
+def test_mail_addresses_are_checked_when_the_settings_are_read(tmp_path: Path) -> None:
+    from early_warning.alerts import MailSettings
+
+    file = tmp_path / "mail.toml"
+    file.write_text('[mail]\nto_red = ["duty@example.org", "not an address"]\n')
+    with pytest.raises(ConfigError, match=r"mail.toml: \[mail\] to_red: 'not an address' is not"):
+        MailSettings.from_config(load_config(file, env={}))
+    file.write_text("[mail]\nmax_attempts = 0\n")
+    with pytest.raises(ConfigError, match="max_attempts: at least 1"):
+        MailSettings.from_config(load_config(file, env={}))
+
+
 def test_unknown_environment_settings_and_bad_ports_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="EARLY_WARNING_INGEST_MAX_FIELDCHARS: unknown setting"):
         load_config(env={"EARLY_WARNING_INGEST_MAX_FIELDCHARS": "5"})

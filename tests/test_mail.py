@@ -286,3 +286,42 @@ def test_implicit_tls(store: Store, tls_files) -> None:
         assert outbox.flush()["sent"] == 1 and len(inbox.messages) == 1
     finally:
         controller.stop()
+
+
+def test_one_bad_message_does_not_block_the_others(store: Store, smtp, clock: FixedClock) -> None:
+    controller, inbox = smtp
+    outbox = Outbox(store, SmtpMailer(SmtpSettings("127.0.0.1", controller.port, timeout=5)),
+                    clock, max_attempts=2)  # fmt: skip
+    _queue(outbox, "good-1")
+    # A message the server refuses outright (smtplib raises on an empty envelope).
+    store.db.execute(
+        "INSERT INTO outbox (key, message_id, recipients, subject, message, status, attempts, "
+        "next_attempt_at, queued_at) VALUES ('broken', '<b@x>', '', 's', ?, 'queued', 0, "
+        "'2000', '2000')",
+        [b"Subject: s\r\n\r\nno recipients\r\n"],
+    )
+    _queue(outbox, "good-2")
+    assert outbox.flush() == {"sent": 2, "failed": 1, "dead": 0}
+    assert len(inbox.messages) == 2
+    clock.advance(hours=1)
+    assert outbox.flush() == {"sent": 0, "failed": 0, "dead": 1}
+    (error,) = [
+        r[0] for r in store.db.execute("SELECT last_error FROM outbox WHERE key = 'broken'")
+    ]
+    assert error
+
+
+def test_an_unwritable_outbox_folder_is_a_failure_not_a_crash(store: Store, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    outbox = Outbox(store, FolderMailer(blocker / "outbox"))
+    _queue(outbox)
+    assert outbox.flush()["failed"] == 1
+    assert outbox.backlog() == {"queued": 1}
+
+
+@pytest.mark.parametrize("address", ["", "not an address", "a@b@c", "duty@example.org, x@y.org"])
+def test_addresses_must_be_addresses(store: Store, address: str) -> None:
+    outbox = Outbox(store, FolderMailer(Path("/nonexistent")))
+    with pytest.raises(InputError, match="is not an e-mail address"):
+        outbox.queue(key="k", sender="ew@example.org", recipients=[address], subject="s", text="t")

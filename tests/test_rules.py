@@ -40,7 +40,7 @@ def test_shipped_rules_load_with_the_reports_red_lines(real_catalog: Catalog) ->
         ({"all": [{"indicator": "ru_base_status", "op": "~", "value": 1}]}, "operator '~'"),
         ({"all": [{"indicator": "ru_base_status", "op": ">", "value": 9}]}, "not a level"),
         ({"citation": None}, "carries its citation"),
-        ({"colour": "red"}, "unknown field"),
+        ({"colour": "red"}, "field 'colour': not a field of a red_line rule"),
     ],
 )
 def test_rule_mistakes_name_file_rule_and_field(
@@ -84,3 +84,50 @@ def test_robust_only_on_the_score_going_up(real_catalog: Catalog, tmp_path: Path
     )
     with pytest.raises(RuleError, match="field 'robust': applies to a rule on the score"):
         load_rules(path, real_catalog)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "{id: r1, kind: threshold, severity: red, target: score, level: 600}",
+            "field 'level': must be between 0 and 100",
+        ),
+        (
+            "{id: r1, kind: threshold, severity: red, target: 'forecast:4', level: 60}",
+            "field 'level': must be between 0 and 1",
+        ),
+        (
+            "{id: r1, kind: threshold, severity: red, target: 'forecast:0', level: 0.5}",
+            "field 'target'",
+        ),
+        (
+            "{id: r1, kind: change, severity: red, jump: 5, level: 3}",
+            "field 'level': not a field of a change rule",
+        ),
+        (
+            "{id: r1, kind: red_line, severity: red, citation: {source: baggiani2017, section: x},"
+            " all: [{indicator: post_exercise_withdrawal, op: '>=', value: true}]}",
+            "compare it with == or !=",
+        ),
+    ],
+)
+def test_rules_that_could_never_fire_are_refused(
+    real_catalog: Catalog, tmp_path: Path, rule: str, message: str
+) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(f"rules:\n  - {rule}\n")
+    with pytest.raises(RuleError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_rules(path, real_catalog)
+
+
+def test_unreadable_rule_files_are_one_line_errors(real_catalog: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(RuleError, match="is a folder"):
+        load_rules(tmp_path, real_catalog)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("rules: [] # caf\xe9".encode("latin-1"))
+    with pytest.raises(RuleError, match="not UTF-8"):
+        load_rules(latin, real_catalog)
+    one = tmp_path / "one.yaml"
+    one.write_text("rules:\n  - {id: f, kind: change, severity: watch, jump: 5}\n")
+    assert load_rules(one, real_catalog)[0].description == "F."

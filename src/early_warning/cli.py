@@ -637,7 +637,9 @@ def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
     click.echo("")
     click.echo(
         f"alerts: the rules in alerts.yaml checked week by week over the embedded history "
-        f"raised {len(result.alerts)}:"
+        f"raised {len(result.alerts)} (on current knowledge: a figure published later counts "
+        "from the week it describes; `alerts replay --point-in-time` shows what was known "
+        "each week):"
     )
     for alert in sorted(result.alerts, key=lambda a: a.as_of):
         click.echo(f"  {alert.week}  {alert.severity:<5}  {alert.state:<12}  {alert.message}")

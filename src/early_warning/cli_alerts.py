@@ -21,6 +21,7 @@ from .alerts import (
     list_alerts,
     load_rules,
 )
+from .alerts.mail import check_address
 from .alerts.rules import Rule
 from .cli import App, cli, echo_json, echo_table, json_option, pass_app
 from .cli_scoring import _as_of, _date, _login, _profile, _subject, profile_option
@@ -30,6 +31,7 @@ from .store import Store
 __all__: list[str] = []
 
 _ALERT_COLUMNS = ["id", "severity", "rule", "subject", "week", "value", "threshold", "state"]
+_MAX_ID = 2**63 - 1
 
 
 def rules_option(func: Any) -> Any:
@@ -104,7 +106,7 @@ def alerts_check(
         sent = {"sent": 0, "failed": 0, "dead": 0}
         if not dry_run and not no_send:
             sent = notifier.flush()
-    undelivered = [a for c in checks for a in c.fired if a.evidence.get("undelivered")]
+    undelivered = [a for c in checks for a in c.undelivered]
     found = [a for c in checks for a in c.active]
     if as_json:
         echo_json([a.to_dict() for a in found])
@@ -121,8 +123,9 @@ def alerts_check(
         )
     for alert in undelivered:
         click.echo(
-            f"early-warning: not delivered: alert {alert.id} ({alert.rule}): "
-            f"{alert.evidence['undelivered']} (set [mail] to_{alert.severity})",
+            f"early-warning: not mailed: alert {alert.id} ({alert.rule}, {alert.severity}): "
+            f"nobody is subscribed to {alert.severity} alerts; set [mail] to_{alert.severity} "
+            "and it is queued at the next check",
             err=True,
         )
     if undelivered or sent["failed"] or sent["dead"]:
@@ -209,7 +212,9 @@ def alerts_list(
     if as_json:
         echo_json([dict(a.to_dict(), **_extra(a)) for a in found])
         return
-    echo_table([dict(_alert_row(a), **_extra(a)) for a in found], [*_ALERT_COLUMNS, "note"])
+    echo_table(
+        [dict(_alert_row(a), **_extra(a)) for a in found], [*_ALERT_COLUMNS, "delivery", "note"]
+    )
 
 
 def _extra(alert: Alert) -> dict[str, Any]:
@@ -221,19 +226,28 @@ def _extra(alert: Alert) -> dict[str, Any]:
         "note": ev.get("ack_note"),
         "resolved_week": ev.get("resolved_week"),
         "outbox_id": ev.get("outbox_id"),
+        "delivery": ev.get("delivery"),
     }
 
 
 @alerts.command(name="ack")
-@click.argument("alert_id", type=int, metavar="ID")
+@click.argument("alert_id", type=click.IntRange(1, _MAX_ID), metavar="ID")
 @click.option("--note", required=True, help="What was done about it.")
 @click.option("--by", "by", help="Who acknowledges (default: the login name).")
 @json_option
 @pass_app
 def alerts_ack(app: App, alert_id: int, note: str, by: str | None, as_json: bool) -> None:
-    """Acknowledge an alert: the rule stays quiet until the condition clears."""
+    """Acknowledge an alert: the rule stays quiet until the condition clears.
+
+    An alert is acknowledged once; the note, who and when are kept as the audit trail.
+    """
     if not note.strip():
         raise InputError("--note: say what was done about the alert")
+    for option, text in (("--note", note), ("--by", by or "")):
+        if any((ord(c) < 32 and c not in "\t\n") or ord(c) == 127 for c in text):
+            raise InputError(f"{option}: control characters are not allowed")
+    if by is not None and not by.strip():
+        raise InputError("--by: give a name (or leave the option out for the login name)")
     with app.store() as store:
         alert = acknowledge(store, alert_id, note, by or _login())
     if as_json:
@@ -248,7 +262,7 @@ def alerts_ack(app: App, alert_id: int, note: str, by: str | None, as_json: bool
 def alerts_test_email(app: App, to: tuple[str, ...]) -> None:
     """Send one test message through the outbox with the configured mail settings."""
     settings = MailSettings.from_config(app.config)
-    recipients = list(to) or settings.recipients_for("red")
+    recipients = [check_address(t, "--to") for t in to] or settings.recipients_for("red")
     if not recipients:
         raise InputError("no recipients: give --to or set [mail] to_watch/to_amber/to_red")
     with app.store(create=True) as store:
@@ -260,12 +274,15 @@ def alerts_test_email(app: App, to: tuple[str, ...]) -> None:
             text=f"A test message from early-warning, queued at {stamp}.\n",
         )  # fmt: skip
         sent = notifier.flush()
+        error = store.db.execute(
+            "SELECT last_error FROM outbox WHERE key = ?", [f"test:{stamp}"]
+        ).fetchone()[0]
     if sent["sent"]:
         click.echo(f"sent to {', '.join(recipients)} via {settings.describe()}")
         return
     click.echo(
-        f"early-warning: not sent via {settings.describe()}; it stays in the outbox "
-        "(see `early-warning outbox list`)",
+        f"early-warning: not sent via {settings.describe()}: {error}; it stays in the outbox "
+        "for a retry (see `early-warning outbox list`)",
         err=True,
     )
     sys.exit(1)

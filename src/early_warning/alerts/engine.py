@@ -193,11 +193,14 @@ def _red_line(rule: Rule, results: ScoreResults) -> Signal:
 def _staleness(rule: Rule, results: ScoreResults) -> Signal:
     panel = results.panel
     columns = [panel.column(name) for name in rule.indicators]
-    stale = panel.status[:, columns] == STALE
+    status = panel.status[:, columns]
+    stale = status != OK if rule.missing else status == STALE
     count = stale.sum(axis=1).astype(float)
     active = count > 0
     clear = (panel.status[:, columns] == OK).all(axis=1)
     words = f"any of {', '.join(rule.indicators)} older than its maximum age"
+    if rule.missing:
+        words += " or never observed"
     return Signal(count, active, clear, run_lengths(active), 1.0, words)
 
 
@@ -336,6 +339,7 @@ class CheckResult:
     resolved: list[str]  # rule ids that resolved in this check
     not_evaluable: list[str]  # rules with no value in the latest week (and why)
     dry_run: bool = False
+    undelivered: list[Alert] = field(default_factory=list)  # active, no message: nobody subscribed
 
     def to_list(self) -> list[dict[str, Any]]:
         return [a.to_dict() for a in self.active]
@@ -457,7 +461,8 @@ class AlertEngine:
             if stop > start:
                 state.last_week = panel.date(stop - 1)
                 evaluated.update(iso_week(panel.date(r)) for r in range(start, stop))
-            if last not in complete:  # the as-of day ends a week not yet complete
+            after_last = state.last_week is None or panel.dates[last] > state.last_week.toordinal()
+            if last not in complete and after_last:  # the as-of day is in a partial week
                 trial = replace(state)
                 provisional = walk(rule, signal, panel.dates, trial, range(last, last + 1))
                 if any(t.kind == "fire" for t in provisional):
@@ -476,8 +481,10 @@ class AlertEngine:
         not_evaluable = [
             r.id for r in self.rules if np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
         ]
+        undelivered: list[Alert] = []
         if not dry_run:
             self._record(subject, updates, fired, resolutions, panel)
+            undelivered = self._deliver_pending(subject)
         active = fired if dry_run else self.active_alerts(subject)
         new_keys = {a.dedupe_key for a in fired}
         for alert in active:
@@ -491,6 +498,7 @@ class AlertEngine:
             resolved=resolved,
             not_evaluable=not_evaluable,
             dry_run=dry_run,
+            undelivered=undelivered,
         )
 
     # -- replay ------------------------------------------------------------------------
@@ -587,17 +595,35 @@ class AlertEngine:
                 subject, day, point_in_time=True,
                 builder=PanelBuilder.from_store(self.store, self.catalog, subject, end=day),
             )  # fmt: skip
-            return self._alert(rule, self.signals(known)[rule.id], known, known.panel.n_weeks - 1)
+            before = bool(columns[rule.id]["active"][row - 1]) if row > first else None
+            last = known.panel.n_weeks - 1
+            return self._alert(rule, self.signals(known)[rule.id], known, last, before)
 
         return final, sig, evidence_at
 
     # -- alerts and their evidence -----------------------------------------------------
 
-    def _alert(self, rule: Rule, signal: Signal, results: ScoreResults, row: int) -> Alert:
+    def _alert(
+        self,
+        rule: Rule,
+        signal: Signal,
+        results: ScoreResults,
+        row: int,
+        known_before: bool | None = None,
+    ) -> Alert:
+        """The alert of `rule` at `row`; `known_before` is whether the condition held the
+        week before as known then (point-in-time replay), if that differs from now."""
         panel = results.panel
         day = panel.date(row)
         value = _finite(signal.value[row])
         evidence = self._evidence(rule, signal, results, row)
+        if known_before is not None and rule.kind == "red_line" and row > 0:
+            since = panel.date(row - 1).isoformat()
+            evidence["changed"] = (
+                f"as known on {since} the condition did not hold; it holds as known now"
+                if not known_before
+                else f"the condition already held as known on {since}"
+            )
         return Alert(
             rule=rule.id,
             kind=rule.kind,
@@ -743,8 +769,6 @@ class AlertEngine:
                 alert.new = bool(cursor.rowcount)
                 if alert.new and self.sink is not None:
                     outbox_id = self.sink.queue(alert)
-                    if outbox_id is None:
-                        alert.evidence["undelivered"] = f"no recipients for {alert.severity}"
                     self.store.db.execute(
                         "UPDATE alerts SET outbox_id = ? WHERE id = ?", [outbox_id, alert.id]
                     )
@@ -772,6 +796,25 @@ class AlertEngine:
                     ],
                 )  # fmt: skip
 
+    def _deliver_pending(self, subject: str) -> list[Alert]:
+        """Queue the message of every active alert that has none yet (nobody was
+        subscribed to its severity when it fired); return those still without one."""
+        if self.sink is None:
+            return []
+        still = []
+        with self.store.transaction():
+            for alert in self.active_alerts(subject):
+                if alert.evidence.get("outbox_id"):
+                    continue
+                outbox_id = self.sink.queue(alert)
+                if outbox_id is None:
+                    still.append(alert)
+                    continue
+                self.store.db.execute(
+                    "UPDATE alerts SET outbox_id = ? WHERE id = ?", [outbox_id, alert.id]
+                )
+        return still
+
     def active_alerts(self, subject: str | None = None) -> list[Alert]:
         return [a for a in list_alerts(self.store, subject=subject) if a.state in _ACTIVE_STATES]
 
@@ -784,14 +827,18 @@ def list_alerts(
     limit: int | None = None,
 ) -> list[Alert]:
     """Recorded alerts, newest first."""
-    sql, params = "SELECT * FROM alerts WHERE 1 = 1", []
+    sql = (
+        "SELECT a.*, o.status AS delivery FROM alerts a "
+        "LEFT JOIN outbox o ON o.id = a.outbox_id WHERE 1 = 1"
+    )
+    params: list[Any] = []
     if subject:
-        sql += " AND subject = ?"
+        sql += " AND a.subject = ?"
         params.append(subject)
     if state:
-        sql += " AND state = ?"
+        sql += " AND a.state = ?"
         params.append(state)
-    sql += " ORDER BY week_date DESC, id DESC"
+    sql += " ORDER BY a.week_date DESC, a.id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return [_from_row(r) for r in store.db.query(sql, params)]
@@ -805,8 +852,16 @@ def alert_row(store: Store, alert_id: int) -> dict[str, Any]:
 
 
 def acknowledge(store: Store, alert_id: int, note: str, by: str = "") -> Alert:
-    """Mark an alert as seen; a firing rule then stays quiet until it resolves."""
+    """Mark an alert as seen; a firing rule then stays quiet until it resolves.
+
+    Once only: the first acknowledgement (note, who, when) is the audit trail.
+    """
     row = alert_row(store, alert_id)
+    if row["acknowledged_at"]:
+        raise InputError(
+            f"alert {alert_id} was already acknowledged by {row['acknowledged_by'] or '?'} "
+            f"at {row['acknowledged_at']}: {row['ack_note']!r}"
+        )
     with store.transaction():
         store.db.execute(
             "UPDATE alerts SET state = CASE state WHEN 'firing' THEN 'acknowledged' "
@@ -834,6 +889,7 @@ def _from_row(row: Mapping[str, Any]) -> Alert:
         acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
         ack_note=row["ack_note"], resolved_week=row["resolved_week"],
         fired_at=row["fired_at"], outbox_id=row["outbox_id"],
+        delivery=row.get("delivery") or "not mailed: nobody subscribed to its severity",
     )  # fmt: skip
     return alert
 
@@ -850,8 +906,8 @@ def _message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str:
     if rule.kind == "staleness":
         return f"Data quality: {rule.description} ({int(value)} stale)"
     if rule.kind == "change":
-        return f"{rule.description} ({rule.target} {value:+.1f} in a week)"
-    return f"{rule.description} ({rule.target} is {value:.1f}; {signal.condition})"
+        return f"{rule.description} ({rule.target} {value:+.3g} in a week)"
+    return f"{rule.description} ({rule.target} is {value:.3g}; {signal.condition})"
 
 
 def _what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
@@ -862,8 +918,8 @@ def _what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
     since = panel.date(row - 1).isoformat()
     if rule.kind == "red_line":
         if signal.active[row - 1]:
-            return f"the condition already held on {since}"
-        return f"the condition did not hold on {since} and holds now"
+            return f"on the data known now, the condition also held for the week of {since}"
+        return f"the condition did not hold for the week of {since} and holds now"
     name = rule.target if rule.kind in ("threshold", "change") else "stale key indicators"
     if math.isnan(before):
         return f"{name}: no value on {since}; {now:.4g} now"

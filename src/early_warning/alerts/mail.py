@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -91,7 +92,7 @@ class SmtpMailer:
                 if s.username:
                     client.login(s.username, s.password)
                 client.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
+        except Exception as exc:  # any failure is this message's
             # The reason, never the credentials: smtplib's messages do not carry them.
             raise DeliveryError(f"{s.host}:{s.port}: {type(exc).__name__}: {exc}") from None
 
@@ -103,17 +104,31 @@ class FolderMailer:
         self.folder = folder
 
     def send(self, message: EmailMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
         target = self.folder / f"{name}.eml"
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(bytes(message))
-        temporary.replace(target)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(bytes(message))
+            temporary.replace(target)
+        except OSError as exc:
+            raise DeliveryError(f"{self.folder}: {type(exc).__name__}: {exc}") from None
 
 
 def _header_text(value: str, field: str) -> str:
     if "\r" in value or "\n" in value:
         raise InputError(f"mail header {field}: line breaks are not allowed")
+    return value
+
+
+ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.?[^@\s<>,;\"]*")
+
+
+def check_address(value: str, where: str) -> str:
+    """A bare e-mail address (user@host), or InputError naming where it came from."""
+    _header_text(value, where)
+    if not ADDRESS.fullmatch(value):
+        raise InputError(f"{where}: {value!r} is not an e-mail address (user@host)")
     return value
 
 
@@ -133,8 +148,8 @@ def build_message(
     if not recipients:
         raise InputError("a message needs at least one recipient")
     message = EmailMessage()
-    message["From"] = _header_text(sender, "From")
-    message["To"] = ", ".join(_header_text(r, "To") for r in recipients)
+    message["From"] = check_address(sender, "From")
+    message["To"] = ", ".join(check_address(r, "To") for r in recipients)
     message["Subject"] = _header_text(" ".join(subject.split()), "Subject")
     message["Date"] = format_datetime(date)
     message["Message-ID"] = _header_text(message_id, "Message-ID")
@@ -218,7 +233,7 @@ class Outbox:
             message = message_from_bytes(row["message"], policy=policy.SMTP)
             try:
                 self.mailer.send(message)  # type: ignore[arg-type]
-            except DeliveryError as exc:
+            except Exception as exc:  # one bad message must not block the rest
                 attempts = row["attempts"] + 1
                 dead = attempts >= self.max_attempts
                 wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
@@ -228,7 +243,11 @@ class Outbox:
                     [
                         attempts,
                         "dead" if dead else "queued",
-                        str(exc)[:500],
+                        (
+                            str(exc)
+                            if isinstance(exc, DeliveryError)
+                            else f"{type(exc).__name__}: {exc}"
+                        )[:500],
                         iso_timestamp(now + dt.timedelta(seconds=wait)),
                         row["id"],
                     ],
@@ -237,8 +256,8 @@ class Outbox:
                 continue
             # Recorded at once: the window in which a crash would resend is this line.
             self.store.db.execute(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ? "
-                "WHERE id = ?",
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+                "last_error = NULL WHERE id = ?",
                 [iso_timestamp(self.clock.now()), row["id"]],
             )
             counts["sent"] += 1

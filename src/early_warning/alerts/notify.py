@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
+from ..errors import ConfigError, InputError
 from ..store import Store
 from .engine import Alert
-from .mail import FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings
+from .mail import FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings, check_address
 from .rules import SEVERITIES
 
 __all__ = ["MailSettings", "Notifier", "render_alert"]
@@ -43,7 +44,19 @@ class MailSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> MailSettings:
+        """The `[mail]` settings, with every address checked (ConfigError names the key)."""
         get = config.values["mail"]
+        keys = ["sender", *(f"to_{s}" for s in (*SEVERITIES, "reports"))]
+        for key in keys:
+            for address in [get[key]] if key == "sender" else get[key]:
+                try:
+                    check_address(address, f"[mail] {key}")
+                except InputError as exc:
+                    raise ConfigError(
+                        f"{config.origins.get(f'mail.{key}', 'config')}: {exc}"
+                    ) from None
+        if get["max_attempts"] < 1:
+            raise ConfigError("[mail] max_attempts: at least 1")
         return cls(
             host=get["host"], port=get["port"], security=get["security"],
             username=get["username"], password=get["password"], sender=get["sender"],
@@ -152,6 +165,7 @@ def render_alert(alert: Alert) -> tuple[str, str, str]:
         f"<h3>Drivers</h3><ul>{items}</ul><h3>Sources</h3><ul>{sources}</ul>"
         f"<p>Alert id {e(str(alert.id))}: acknowledge with "
         f"<code>early-warning alerts ack {e(str(alert.id))} --note ...</code></p>"
-        "</body></html>"
+        "<p style='color:#666'>Sent by early-warning; each crossing is sent once "
+        "(Message-ID is stable).</p></body></html>"
     )
     return subject, text, body

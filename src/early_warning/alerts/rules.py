@@ -7,7 +7,8 @@ Kinds:
              back past `level -/+ hysteresis`; fires after `min_weeks` weeks in a row;
              optional `robust: q` (fire only if P(score above level) >= q)
   change     `target` moved by at least `jump` from the week before
-  staleness  any of `indicators` has no current value
+  staleness  any of `indicators` is older than its maximum age (with `missing: true`, or
+             has never had a value)
 
 A mistake raises `ProfileError`-like `RuleError` naming the file, the rule and field.
 """
@@ -35,8 +36,16 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
     "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
-_RULE_ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
-_TARGET = re.compile(r"score|family:[a-z_]+|indicator:[a-z0-9_]+|forecast:[0-9]{1,3}")
+_RULE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_TARGET = re.compile(r"score|family:[a-z_]+|indicator:[a-z0-9_]+|forecast:[1-9][0-9]{0,2}")
+# The fields each kind reads; any other field is a mistake, not silently ignored.
+_COMMON = {"id", "kind", "severity", "description", "cooldown_weeks", "citation"}
+_FIELDS = {
+    "red_line": _COMMON | {"all"},
+    "threshold": _COMMON | {"target", "op", "level", "hysteresis", "min_weeks", "robust"},
+    "change": _COMMON | {"target", "jump"},
+    "staleness": _COMMON | {"indicators", "missing"},
+}
 
 
 class RuleError(EarlyWarningError):
@@ -68,6 +77,7 @@ class Rule:
     jump: float = 0.0
     robust: float | None = None
     indicators: tuple[str, ...] = ()
+    missing: bool = False  # staleness: count never-observed indicators too
     cooldown_weeks: int = 4
     citation: Mapping[str, str] = field(default_factory=dict)
 
@@ -78,6 +88,12 @@ def load_rules(path: Path, catalog: Catalog) -> list[Rule]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RuleError(f"{path}: rule file not found") from None
+    except IsADirectoryError:
+        raise RuleError(f"{path}: is a folder, not a rule file") from None
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -110,18 +126,15 @@ def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
     severity = raw.get("severity")
     if severity not in SEVERITIES:
         raise fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
-    known = {
-        "id", "kind", "severity", "description", "all", "target", "op", "level", "hysteresis",
-        "min_weeks", "jump", "robust", "indicators", "cooldown_weeks", "citation",
-    }  # fmt: skip
-    unknown = set(raw) - known
+    unknown = set(raw) - _FIELDS[kind]
     if unknown:
-        raise fail(sorted(unknown)[0], "unknown field")
+        raise fail(sorted(unknown)[0], f"not a field of a {kind} rule")
+    description = " ".join(str(raw.get("description") or "").split())
     common = {
         "id": rule_id,
         "kind": kind,
         "severity": severity,
-        "description": " ".join(str(raw.get("description", "")).split()),
+        "description": description or rule_id.replace("_", " ").capitalize() + ".",
         "cooldown_weeks": _whole(raw.get("cooldown_weeks", 4), "cooldown_weeks", fail),
         "citation": _citation(raw.get("citation"), catalog, fail),
     }
@@ -136,7 +149,10 @@ def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
         for name in names:
             if name not in catalog.indicators:
                 raise fail("indicators", f"unknown indicator {name!r}")
-        return Rule(**common, indicators=tuple(names))
+        missing = raw.get("missing", False)
+        if not isinstance(missing, bool):
+            raise fail("missing", "true or false")
+        return Rule(**common, indicators=tuple(names), missing=missing)
     target = str(raw.get("target", "score"))
     _check_target(target, catalog, fail)
     if kind == "change":
@@ -147,11 +163,14 @@ def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
     robust = raw.get("robust")
     if robust is not None and (target != "score" or op not in (">", ">=")):
         raise fail("robust", "applies to a rule on the score with > or >=")
+    # Scores and risks are on 0-100, forecast probabilities on 0-1: a level outside
+    # the scale is a rule that can never fire.
+    top = 1.0 if target.startswith("forecast:") else 100.0
     return Rule(
         **common,
         target=target,
         op=op,
-        level=_number(raw.get("level"), "level", fail),
+        level=_number(raw.get("level"), "level", fail, low=0.0, high=top),
         hysteresis=_number(raw.get("hysteresis", 0), "hysteresis", fail, low=0.0),
         min_weeks=max(1, _whole(raw.get("min_weeks", 1), "min_weeks", fail)),
         robust=None if robust is None else _number(robust, "robust", fail, low=0.0, high=1.0),
@@ -205,6 +224,8 @@ def _conditions(
         if op not in OPERATORS:
             raise fail("all", f"operator {op!r} is not one of {', '.join(OPERATORS)}")
         indicator = catalog.indicators[name]
+        if indicator.kind == "boolean" and op not in ("==", "!="):
+            raise fail("all", f"{name} is true or false: compare it with == or !=")
         try:
             number = indicator.parse_value(
                 str(value).lower() if isinstance(value, bool) else str(value)

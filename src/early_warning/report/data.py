@@ -180,10 +180,12 @@ def _alerts(store: Store, data: ReportData) -> None:
     fired = [a for a in every if first <= a.as_of <= data.as_of.isoformat()]
     data.alerts = sorted(fired, key=lambda a: (a.as_of, a.rule))
     week = data.week
+    # Active this week: fired by the end of it (even before the trend window), not resolved.
     data.active_alerts = [
         a
-        for a in data.alerts
-        if week_end(dt.date.fromisoformat(a.as_of)).isoformat() <= end
+        for a in sorted(every, key=lambda a: (a.as_of, a.rule))
+        if a.as_of <= data.as_of.isoformat()
+        and week_end(dt.date.fromisoformat(a.as_of)).isoformat() <= end
         and (not a.evidence.get("resolved_week") or a.evidence["resolved_week"] > week)
     ]
 
