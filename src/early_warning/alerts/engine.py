@@ -904,7 +904,8 @@ def _message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str:
         shown = catalog.indicators[first.indicator].describe_value(float(value))
         return f"Red line crossed: {rule.description} ({first.indicator} is {shown})"
     if rule.kind == "staleness":
-        return f"Data quality: {rule.description} ({int(value)} stale)"
+        state = "without a current value" if rule.missing else "stale"
+        return f"Data quality: {rule.description} ({int(value)} {state})"
     if rule.kind == "change":
         return f"{rule.description} ({rule.target} {value:+.3g} in a week)"
     return f"{rule.description} ({rule.target} is {value:.3g}; {signal.condition})"

@@ -323,7 +323,8 @@ def _active_alerts(pdf: _Document, data: ReportData) -> None:
     if not data.active_alerts:
         pdf.para("No alert is firing this week.")
         return
-    for alert in data.active_alerts:
+    order = {"red": 0, "amber": 1, "watch": 2}
+    for alert in sorted(data.active_alerts, key=lambda a: (order[a.severity], a.as_of)):
         pdf.set_font(FONT, "B", 9)
         pdf.set_text_color(*SEVERITY_RGB[alert.severity])
         pdf.cell(16, 4.8, alert.severity.upper())
