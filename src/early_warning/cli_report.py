@@ -16,7 +16,7 @@ from .cli import App, cli, echo_json, json_option, pass_app
 from .cli_scoring import _as_of, _profile, profile_option
 from .errors import InputError
 from .ingest.validate import SUBJECT_PATTERN
-from .report import Report, build_report, parse_week
+from .report import Report, build_report, parse_week, queue_report_email
 
 __all__: list[str] = []
 
@@ -80,30 +80,8 @@ def report_command(
 
 
 def _email(store, settings: MailSettings, report: Report) -> dict[str, int]:
-    notifier = Notifier(store, settings)
-    data = report.data
-    record = data.record
-    headline = (
-        "no score (insufficient data)"
-        if data.empty or record.get("score") is None
-        else f"{record['score']:.1f} ({record['band']})"
-    )
-    outbox_id = notifier.outbox.queue(
-        key=f"report:{data.subject}:{data.week}:{report.sha256}",
-        sender=settings.sender,
-        recipients=list(settings.report_recipients),
-        subject=f"[report] {data.subject}, week {data.week}: {headline}",
-        text=(
-            f"The weekly escalation-risk report for {data.subject}, week {data.week} "
-            f"(as of {data.as_of}), is attached.\n\nScore: {headline}.\n"
-            f"SHA-256 of the PDF: {report.sha256}\n"
-        ),
-        attachments=[(report.path.name, report.path.read_bytes(), "application/pdf")],
-    )
-    store.db.execute(
-        "UPDATE reports SET emailed_outbox_id = ? WHERE id = ?", [outbox_id, report.report_id]
-    )
-    return notifier.flush()
+    queue_report_email(store, settings, report)
+    return Notifier(store, settings).flush()
 
 
 def _print(report: Report, as_json: bool, sent: dict[str, int] | None) -> None:

@@ -57,18 +57,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "to_amber": [],  # recipients of amber and red alerts
         "to_red": [],  # recipients of red alerts only
         "to_reports": [],  # subscribers to the weekly PDF report
+        "to_ops": [],  # operators: a source failing again and again (the daemon)
         "timeout_seconds": 30.0,
         "max_attempts": 8,
         "outbox_dir": "outbox",
         "cafile": "",  # trust this CA certificate for STARTTLS/TLS (a private CA)
     },
 }
+DEFAULTS["daemon"] = {
+    "timezone": "UTC",  # of the weekly report's weekday and hour
+    "report_weekday": "mon",
+    "report_hour": 7,
+    "report_subjects": [],  # empty: the default subject
+    "misfire_grace_seconds": 43200,  # a job missed while down runs at start-up within this
+    "flush_seconds": 60,
+    "jobstore": "",  # empty: <database>.jobs.sqlite beside the database
+    "failure_alert_after": 3,  # consecutive failures of a source before operators hear
+}
 _PATH_KEYS = {
     ("database", "path"), ("catalog", "dir"), ("paths", "models"), ("paths", "reports"),
-    ("mail", "outbox_dir"), ("mail", "cafile"),
+    ("mail", "outbox_dir"), ("mail", "cafile"), ("daemon", "jobstore"),
 }  # fmt: skip
 _ENV_ONLY = {("mail", "password"): "EARLY_WARNING_MAIL_PASSWORD"}
-_CHOICES = {("mail", "security"): ("none", "starttls", "tls")}
+_CHOICES = {
+    ("mail", "security"): ("none", "starttls", "tls"),
+    ("daemon", "report_weekday"): ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+}
+_SOURCE_KEYS = {"url", "folder", "cron", "every_seconds", "subject"}
 
 
 def bundled_path(name: str) -> Path:
@@ -90,6 +105,8 @@ class Config:
     values: dict[str, dict[str, Any]]
     file: Path | None = None
     origins: dict[str, str] = field(default_factory=dict)
+    # [sources.NAME] tables: what the daemon ingests, and when
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -117,7 +134,7 @@ class Config:
         values = copy.deepcopy(self.values)
         values["database"]["path"] = str(path)
         origins = dict(self.origins, **{"database.path": origin})
-        return Config(values, self.file, origins)
+        return Config(values, self.file, origins, copy.deepcopy(self.sources))
 
     def masked(self) -> dict[str, dict[str, Any]]:
         """The settings with secrets replaced by '***' (for `config show`)."""
@@ -126,6 +143,7 @@ class Config:
             for key, value in entries.items():
                 if any(word in key for word in _SECRET_WORDS) and value:
                     shown[section][key] = "***"
+        shown["sources"] = copy.deepcopy(self.sources)
         shown["catalog"]["dir"] = str(self.catalog_dir)
         shown["paths"]["models"] = str(self.models_dir)
         return shown
@@ -137,16 +155,19 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     values = copy.deepcopy(DEFAULTS)
     origins = {f"{s}.{k}": "default" for s, keys in DEFAULTS.items() for k in keys}
     file = None
+    sources: dict[str, dict[str, Any]] = {}
     if path is None and env.get("EARLY_WARNING_CONFIG"):
         path = env["EARLY_WARNING_CONFIG"]
     if path is not None:
         file = Path(path)
-        _apply_file(values, origins, file)
+        sources = _apply_file(values, origins, file)
     _apply_env(values, origins, env)
-    return Config(values, file, origins)
+    return Config(values, file, origins, sources)
 
 
-def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file: Path) -> None:
+def _apply_file(
+    values: dict[str, dict[str, Any]], origins: dict[str, str], file: Path
+) -> dict[str, dict[str, Any]]:
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -155,6 +176,7 @@ def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file
         raise ConfigError(f"{file}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML ({exc})") from None
+    sources = _sources(data.pop("sources", {}), file)
     for section, entries in data.items():
         if section not in DEFAULTS:
             raise ConfigError(f"{file}: unknown section [{section}] (known: {', '.join(DEFAULTS)})")
@@ -174,6 +196,41 @@ def _apply_file(values: dict[str, dict[str, Any]], origins: dict[str, str], file
                     resolved = file.resolve().parent / resolved
                 values[section][key] = str(resolved)
             origins[f"{section}.{key}"] = str(file)
+    return sources
+
+
+def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
+    """`[sources.NAME]`: a `url` or a watched `folder`, on a `cron` or `every_seconds`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: [sources] must be tables like [sources.NAME]")
+    found = {}
+    for name, spec in raw.items():
+        where = f"{file}: [sources.{name}]"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: must be a table")
+        unknown = set(spec) - _SOURCE_KEYS
+        if unknown:
+            known = ", ".join(sorted(_SOURCE_KEYS))
+            raise ConfigError(f"{where} {sorted(unknown)[0]}: unknown key (known: {known})")
+        if ("url" in spec) == ("folder" in spec):
+            raise ConfigError(f"{where}: give a url or a folder (one of them)")
+        if ("cron" in spec) == ("every_seconds" in spec):
+            raise ConfigError(f'{where}: give cron ("*/5 * * * *") or every_seconds (one of them)')
+        entry = {"name": name}
+        for key, value in spec.items():
+            if key == "every_seconds":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"{where} every_seconds: a whole number >= 1, got {value!r}")
+            elif not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where} {key}: expected text, got {value!r}")
+            entry[key] = value
+        if "folder" in entry:
+            folder = Path(entry["folder"]).expanduser()
+            entry["folder"] = str(
+                folder if folder.is_absolute() else file.resolve().parent / folder
+            )
+        found[name] = entry
+    return found
 
 
 def _apply_env(

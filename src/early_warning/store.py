@@ -474,6 +474,24 @@ def _m008_reports(db: sqlite_utils.Database) -> None:
     db["reports"].create_index(["subject", "week"])
 
 
+def _m009_job_runs(db: sqlite_utils.Database) -> None:
+    # Every run of a daemon job: what ran, when, and how it ended.
+    db["job_runs"].create(
+        {
+            "id": int,
+            "job": str,
+            "started_at": str,
+            "finished_at": str,
+            "outcome": str,  # running | ok | failed | skipped | missed
+            "detail": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"job", "started_at", "outcome"},
+    )
+    db["job_runs"].create_index(["job", "id"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -483,6 +501,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("006_outbox", _m006_outbox),
     ("007_alerts", _m007_alerts),
     ("008_reports", _m008_reports),
+    ("009_job_runs", _m009_job_runs),
 )
 
 
@@ -765,6 +784,26 @@ class Store:
                 "DO NOTHING",
                 [[row.get(c) for c in columns] for row in rows],
             )
+
+    def start_job_run(self, job: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO job_runs (job, started_at, outcome) VALUES (?, ?, 'running')",
+            [job, self.now()],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_job_run(self, run_id: int, outcome: str, detail: str = "", error: str = "") -> None:
+        self.db.execute(
+            "UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ?, error = ? WHERE id = ?",
+            [self.now(), outcome, detail[:2000], error[:2000] or None, run_id],
+        )
+
+    def job_runs(self, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM job_runs", []
+        if job:
+            sql += " WHERE job = ?"
+            params.append(job)
+        return list(self.db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
 
     def record_report(self, row: dict[str, Any]) -> int:
         return int(self.db["reports"].insert(dict(row, created_at=self.now())).last_pk or 0)

@@ -18,13 +18,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..alerts import MailSettings, Notifier
 from ..catalog import Catalog
 from ..scoring import Profile
 from ..store import Store
 from .data import ReportData, gather, parse_week
 from .pdf import render_pdf
 
-__all__ = ["Report", "ReportData", "build_report", "gather", "parse_week", "report_name"]
+__all__ = [
+    "Report",
+    "ReportData",
+    "build_report",
+    "gather",
+    "parse_week",
+    "queue_report_email",
+    "report_name",
+]
 
 
 @dataclass
@@ -87,3 +96,30 @@ def _page_count(content: bytes) -> int:
     from pypdf import PdfReader
 
     return len(PdfReader(io.BytesIO(content)).pages)
+
+
+def queue_report_email(store: Store, mail: MailSettings, report: Report) -> int:
+    """Queue the PDF for the weekly subscribers; once per subject, week and content."""
+    data = report.data
+    record = data.record
+    headline = (
+        "no score (insufficient data)"
+        if data.empty or record.get("score") is None
+        else f"{record['score']:.1f} ({record['band']})"
+    )
+    outbox_id = Notifier(store, mail).outbox.queue(
+        key=f"report:{data.subject}:{data.week}:{report.sha256}",
+        sender=mail.sender,
+        recipients=list(mail.report_recipients),
+        subject=f"[report] {data.subject}, week {data.week}: {headline}",
+        text=(
+            f"The weekly escalation-risk report for {data.subject}, week {data.week} "
+            f"(as of {data.as_of}), is attached.\n\nScore: {headline}.\n"
+            f"SHA-256 of the PDF: {report.sha256}\n"
+        ),
+        attachments=[(report.path.name, report.path.read_bytes(), "application/pdf")],
+    )
+    store.db.execute(
+        "UPDATE reports SET emailed_outbox_id = ? WHERE id = ?", [outbox_id, report.report_id]
+    )
+    return outbox_id

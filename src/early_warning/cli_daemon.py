@@ -1,0 +1,126 @@
+"""Commands for operations: `daemon` and `status`.
+
+Registered on the main group by `early_warning.cli`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import App, cli, echo_json, echo_table, json_option, pass_app
+from .daemon import Daemon, DaemonSettings, configure_logging, lock_path
+
+__all__: list[str] = []
+
+
+@cli.command(name="daemon")
+@click.option(
+    "--run-for", type=click.FloatRange(0.1), metavar="SECONDS", help="Stop after SECONDS."
+)
+@click.option("--once", is_flag=True, help="Run every job once at start, then keep to schedule.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    show_default=True,
+)
+@pass_app
+def daemon_command(app: App, run_for: float | None, once: bool, log_level: str) -> None:
+    """Run ingestion, scoring, alerts and the weekly report on a schedule.
+
+    Jobs come from the configuration ([daemon], [sources.NAME], [mail]); they live in
+    their own job store, survive restarts and catch up a missed weekly report once.
+    One daemon per database. SIGTERM or SIGINT: the running job finishes, exit 0.
+    Logs go to stderr, one line per event.
+    """
+    configure_logging(log_level)
+    daemon = Daemon(app.config)
+    sys.exit(daemon.run(run_for=run_for, once=once))
+
+
+@cli.command(name="status")
+@json_option
+@pass_app
+def status_command(app: App, as_json: bool) -> None:
+    """The daemon at a glance: is it running, each job's next run and last outcome,
+    the mail backlog and dead messages, the database size, the last report."""
+    settings = DaemonSettings.from_config(app.config)
+    with app.store() as store:
+        info = store.status()
+        runs = {r["job"]: r for r in reversed(store.job_runs(limit=500))}
+        reports = store.reports(limit=1)
+    status = {
+        "daemon": _daemon_state(app.config.db_path),
+        "jobs": _jobs(settings.jobstore, runs),
+        "outbox": info["outbox"],
+        "alerts_active": info["alerts_active"],
+        "database": {"path": info["path"], "bytes": info["bytes"]},
+        "jobstore": str(settings.jobstore),
+        "last_report": reports[0] if reports else None,
+    }
+    if as_json:
+        echo_json(status)
+        return
+    click.echo(f"daemon     {status['daemon']['state']}"
+               + (f" (pid {status['daemon']['pid']})" if status["daemon"]["pid"] else ""))  # fmt: skip
+    echo_table(status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"])
+    outbox = ", ".join(f"{n} {k}" for k, n in status["outbox"].items()) or "empty"
+    click.echo(f"outbox     {outbox}")
+    if status["outbox"].get("dead"):
+        click.echo(
+            "           dead messages need attention: early-warning outbox list --status dead"
+        )
+    click.echo(f"alerts     {status['alerts_active']} firing or acknowledged")
+    click.echo(f"database   {info['path']} ({info['bytes']:,} bytes)")
+    last = status["last_report"]
+    click.echo(f"report     {last['path']} ({last['week']}, {last['created_at']})" if last
+               else "report     none yet")  # fmt: skip
+
+
+def _daemon_state(db_path: Path) -> dict[str, Any]:
+    path = lock_path(db_path)
+    if not path.exists():
+        return {"state": "not running", "pid": None}
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            return {"state": "running", "pid": handle.read().strip() or None}
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return {"state": "not running", "pid": None}
+
+
+def _jobs(jobstore: Path, runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Next run times read from the job store's table (no scheduler needed)."""
+    scheduled: dict[str, float | None] = {}
+    if jobstore.exists():
+        with sqlite3.connect(f"file:{jobstore}?mode=ro", uri=True) as db:
+            try:
+                scheduled = dict(db.execute("SELECT id, next_run_time FROM apscheduler_jobs"))
+            except sqlite3.OperationalError:
+                scheduled = {}
+    rows = []
+    for job in sorted(set(scheduled) | set(runs)):
+        when = scheduled.get(job)
+        last = runs.get(job, {})
+        rows.append(
+            {
+                "job": job,
+                "next_run": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
+                if when
+                else ("not scheduled" if job not in scheduled else "paused"),
+                "last_outcome": last.get("outcome"),
+                "last_started": last.get("started_at"),
+                "last_finished": last.get("finished_at"),
+                "last_error": last.get("error"),
+            }
+        )
+    return rows

@@ -1,0 +1,468 @@
+"""The daemon: ingestion, scoring, forecasts, alerts and the weekly report on a schedule.
+
+    Daemon(config).run(run_for=None)      # until SIGTERM or SIGINT
+
+APScheduler 3 runs the jobs in one worker thread (one writer on the SQLite file):
+
+  ingest:<name>   each `[sources.NAME]` on its own cron or interval: a URL, or a watched
+                  folder whose files are ingested once and moved to `processed/` or
+                  `failed/` (with the reason beside them); when data changed, every
+                  subject is scored, forecast and its alert rules checked;
+  weekly-report   the report for the last complete week, at the configured weekday and
+                  hour in the configured time zone, e-mailed to `[mail] to_reports`;
+  flush           the mail outbox, every `flush_seconds`.
+
+Restarts: the jobs live in their own SQLite job store (not the data file). They are
+added without wiping their stored next-run times, and the job defaults (coalesce,
+a misfire grace period) make a job missed while the daemon was down run once at
+start-up. Every run is recorded in `job_runs`; the weekly report is idempotent per
+subject and week (recorded in `reports`, the e-mail keyed by the PDF's hash), so a
+restart never sends it twice.
+
+One instance: a lock file beside the database, held with `flock`, which the kernel
+releases when the process dies, even by SIGKILL. SIGTERM and SIGINT let the running
+job finish, then the daemon exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .alerts import AlertEngine, MailSettings, Notifier, load_rules
+from .catalog import Catalog, load_catalog
+from .config import Config
+from .errors import ConfigError, EarlyWarningError
+from .forecast import forecast_at
+from .ingest import Limits, ingest
+from .report import build_report, queue_report_email
+from .scoring import load_profile, record_scores, score
+from .store import Store, open_store
+
+__all__ = ["Daemon", "DaemonSettings", "LockError", "lock_path", "run_job", "weekly_trigger"]
+
+log = logging.getLogger("early_warning.daemon")
+
+FLUSH, REPORT = "flush", "weekly-report"
+_SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".reason.txt")
+_CURRENT: Daemon | None = None  # the daemon whose jobs this process runs
+
+
+class LockError(EarlyWarningError):
+    """Another daemon already runs on this database."""
+
+
+def lock_path(db_path: Path) -> Path:
+    return Path(f"{db_path}.daemon.lock")
+
+
+# -- settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    timezone: ZoneInfo
+    report_weekday: str
+    report_hour: int
+    report_subjects: tuple[str, ...]
+    grace_seconds: int
+    flush_seconds: int
+    jobstore: Path
+    failure_alert_after: int
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> DaemonSettings:
+        d = config.values["daemon"]
+        try:
+            zone = ZoneInfo(d["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"[daemon] timezone: unknown time zone {d['timezone']!r}") from None
+        if not 0 <= d["report_hour"] <= 23:
+            raise ConfigError(f"[daemon] report_hour: 0 to 23, got {d['report_hour']}")
+        if d["flush_seconds"] < 1 or d["failure_alert_after"] < 1:
+            raise ConfigError("[daemon] flush_seconds and failure_alert_after: at least 1")
+        jobstore = Path(d["jobstore"]) if d["jobstore"] else Path(f"{config.db_path}.jobs.sqlite")
+        if jobstore.resolve() == config.db_path.resolve():
+            raise ConfigError("[daemon] jobstore: a file of its own, not the database")
+        settings = cls(
+            timezone=zone,
+            report_weekday=d["report_weekday"],
+            report_hour=d["report_hour"],
+            report_subjects=tuple(d["report_subjects"]) or (config.default_subject,),
+            grace_seconds=d["misfire_grace_seconds"],
+            flush_seconds=d["flush_seconds"],
+            jobstore=jobstore,
+            failure_alert_after=d["failure_alert_after"],
+            sources=dict(config.sources),
+        )
+        for name in settings.sources:
+            settings.source_trigger(name)  # a bad cron is a configuration error now
+        return settings
+
+    def source_trigger(self, name: str) -> CronTrigger | IntervalTrigger:
+        spec = self.sources[name]
+        if "every_seconds" in spec:
+            return IntervalTrigger(seconds=spec["every_seconds"], timezone=self.timezone)
+        try:
+            return CronTrigger.from_crontab(spec["cron"], timezone=self.timezone)
+        except ValueError as exc:
+            raise ConfigError(f"[sources.{name}] cron: {spec['cron']!r}: {exc}") from None
+
+
+def weekly_trigger(settings: DaemonSettings) -> CronTrigger:
+    """The weekly report: the weekday and hour on the local clock of the time zone
+    (so it stays at 07:00 local across daylight-saving changes)."""
+    return CronTrigger(
+        day_of_week=settings.report_weekday,
+        hour=settings.report_hour,
+        minute=0,
+        timezone=settings.timezone,
+    )
+
+
+def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The Sunday that ended the last full week before `moment`, in the local calendar."""
+    today = moment.astimezone(zone).date()
+    return today - dt.timedelta(days=today.weekday() + 1)
+
+
+# -- the daemon -----------------------------------------------------------------------
+
+
+def run_job(name: str) -> None:
+    """The function every stored job calls (a plain module function, so the job store
+    can keep a reference to it across restarts)."""
+    if _CURRENT is None:
+        raise RuntimeError("no daemon is running in this process")
+    _CURRENT.run_job(name)
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.settings = DaemonSettings.from_config(config)
+        self.mail = MailSettings.from_config(config)
+        self.catalog: Catalog = load_catalog(config.catalog_dir)
+        self.profile = load_profile(config.models_dir, "default", self.catalog)
+        self.rules_path = config.models_dir / "alerts.yaml"
+        load_rules(self.rules_path, self.catalog)  # a broken rule file stops the start
+        self.scheduler: BackgroundScheduler | None = None
+        self._lock_file: Any = None
+        self._stop = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        path = lock_path(self.config.db_path)
+        handle = open(path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise LockError(
+                f"another daemon is running on {self.config.db_path} (pid {holder}); "
+                f"stop it first (lock: {path})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def start(self) -> list[str]:
+        """Take the lock, open the job store, add or keep the jobs, and go."""
+        global _CURRENT
+        self.acquire_lock()
+        with open_store(self.config.db_path, create=True) as store:
+            store.sync_catalog(self.catalog)
+        _CURRENT = self
+        self.settings.jobstore.parent.mkdir(parents=True, exist_ok=True)
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.settings.jobstore}")},
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": self.settings.grace_seconds,
+            },
+            timezone=self.settings.timezone,
+        )
+        scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
+        scheduler.start(paused=True)  # jobs are synced before anything runs
+        self.scheduler = scheduler
+        kept = self._sync_jobs()
+        scheduler.resume()
+        for job in scheduler.get_jobs():
+            log.info("scheduled %s: next run %s", job.id, _when(job.next_run_time))
+        return kept
+
+    def plan(self) -> dict[str, Any]:
+        """Job id -> trigger, from the configuration."""
+        jobs: dict[str, Any] = {
+            f"ingest:{name}": self.settings.source_trigger(name) for name in self.settings.sources
+        }
+        jobs[REPORT] = weekly_trigger(self.settings)
+        jobs[FLUSH] = IntervalTrigger(seconds=self.settings.flush_seconds)
+        return jobs
+
+    def _sync_jobs(self) -> list[str]:
+        """Add new jobs, replace changed ones, drop removed ones; keep the stored next-run
+        time of every job whose trigger is unchanged (a restart must not reset it)."""
+        assert self.scheduler is not None
+        wanted = self.plan()
+        kept = []
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:
+                log.info("removed %s (no longer configured)", job.id)
+                job.remove()
+        for job_id, trigger in wanted.items():
+            existing = self.scheduler.get_job(job_id)
+            if existing is not None and repr(existing.trigger) == repr(trigger):
+                kept.append(job_id)
+                continue
+            self.scheduler.add_job(
+                run_job, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True
+            )
+        return kept
+
+    def stop(self, wait: bool = True) -> None:
+        global _CURRENT
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)  # the running job finishes first
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        _CURRENT = None
+
+    def run(self, run_for: float | None = None, once: bool = False) -> int:
+        """Run until SIGTERM/SIGINT (or `run_for` seconds); `once` runs every job now."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self.start()
+            if once:
+                for job_id in self.plan():
+                    self.scheduler.modify_job(job_id, next_run_time=dt.datetime.now(dt.UTC))  # type: ignore[union-attr]
+            deadline = None if run_for is None else time.monotonic() + run_for
+            while not self._stop.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._stop.wait(timeout=1.0 if left is None else min(left, 1.0))
+            log.info("stopping: waiting for the running job to finish")
+        finally:
+            self.stop(wait=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        self._stop.set()
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        log.warning("missed %s (scheduled %s, beyond the grace period)", event.job_id,
+                    _when(event.scheduled_run_time))  # fmt: skip
+        with open_store(self.config.db_path) as store:
+            run_id = store.start_job_run(event.job_id)
+            store.finish_job_run(
+                run_id, "missed", f"scheduled {_when(event.scheduled_run_time)}; beyond grace"
+            )
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def run_job(self, name: str) -> str:
+        """Run one job and record it; an error is recorded, never raised."""
+        with open_store(self.config.db_path) as store:
+            run_id = store.start_job_run(name)
+            log.info("start %s (run %d)", name, run_id)
+            try:
+                outcome, detail = self._dispatch(name, store)
+            except Exception as exc:  # a failing job must not stop the daemon
+                message = f"{type(exc).__name__}: {exc}"
+                store.finish_job_run(run_id, "failed", error=message)
+                log.error("failed %s: %s", name, message)
+                self._after_failure(store, name)
+                return "failed"
+            store.finish_job_run(run_id, outcome, detail)
+            log.info("%s %s: %s", outcome, name, detail)
+            return outcome
+
+    def _dispatch(self, name: str, store: Store) -> tuple[str, str]:
+        if name == FLUSH:
+            counts = Notifier(store, self.mail).flush()
+            return "ok", ", ".join(f"{n} {k}" for k, n in counts.items())
+        if name == REPORT:
+            return self._weekly_report(store)
+        if name.startswith("ingest:"):
+            return self._ingest(store, name.split(":", 1)[1])
+        raise ValueError(f"unknown job {name!r}")
+
+    def _ingest(self, store: Store, source: str) -> tuple[str, str]:
+        spec = self.settings.sources[source]
+        subject = spec.get("subject", self.config.default_subject)
+        limits = Limits.from_config(self.config)
+        if "url" in spec:
+            result = ingest(store, self.catalog, spec["url"], default_subject=subject,
+                            limits=limits)  # fmt: skip
+            loaded, parts = result.rows_loaded, [result.summary()]
+        else:
+            loaded, parts = self._ingest_folder(store, Path(spec["folder"]), subject, limits)
+        if loaded:
+            parts.append(self._pipeline(store))
+        return "ok", "; ".join(parts) or "nothing new"
+
+    def _ingest_folder(
+        self, store: Store, folder: Path, subject: str, limits: Limits
+    ) -> tuple[int, list[str]]:
+        """Each file once: ingested, then moved to processed/ or failed/ (with the reason)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        loaded, parts = 0, []
+        for path in sorted(folder.iterdir()):
+            if (
+                not path.is_file()
+                or path.name.startswith(".")
+                or path.name.endswith(_SKIP_SUFFIXES)
+            ):
+                continue
+            try:
+                result = ingest(store, self.catalog, path, default_subject=subject, limits=limits)
+            except EarlyWarningError as exc:
+                target = _move(path, folder / "failed")
+                target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
+                parts.append(f"{path.name}: failed ({exc})")
+                continue
+            _move(path, folder / "processed")
+            loaded += result.rows_loaded
+            parts.append(result.summary())
+        return loaded, parts
+
+    def _pipeline(self, store: Store) -> str:
+        """After new data: score, forecast and check the alert rules for every subject."""
+        rules = load_rules(self.rules_path, self.catalog)
+        notifier = Notifier(store, self.mail)
+        engine = AlertEngine(store, self.catalog, self.profile, rules, sink=notifier)
+        today = dt.datetime.now(dt.UTC).date()
+        words = []
+        for subject in sorted(store.subjects()):
+            results = score(store, self.catalog, self.profile, subject, today)
+            record_scores(store, self.catalog, results, [results.latest_row])
+            forecast = forecast_at(store, self.catalog, self.profile, subject, today)
+            store.record_forecasts(
+                {"subject": subject, "as_of": today.isoformat(), "horizon_weeks": h["weeks"],
+                 "severity": forecast.severity, "model": m["model"],
+                 "probability": m["probability"], "low": m["low"], "high": m["high"],
+                 "status": m["status"], "profile_hash": self.profile.weights_hash,
+                 "data_vintage": store.data_vintage(subject)}
+                for h in forecast.horizons for m in [*h["models"], h]
+            )  # fmt: skip
+            check = engine.check(subject, today)
+            words.append(f"{subject}: scored, forecast, {len(check.fired)} new alert(s)")
+        counts = notifier.flush()
+        return "; ".join(words) + f"; mail {counts['sent']} sent"
+
+    def _weekly_report(self, store: Store) -> tuple[str, str]:
+        """The report of the last complete week for each subject, once per week."""
+        sunday = last_complete_week(dt.datetime.now(dt.UTC), self.settings.timezone)
+        done, made = [], []
+        for subject in self.settings.report_subjects:
+            week = f"{sunday.isocalendar()[0]}-W{sunday.isocalendar()[1]:02d}"
+            previous = store.db.execute(
+                "SELECT id, emailed_outbox_id FROM reports WHERE subject = ? AND week = ? "
+                "AND as_of = ? AND (emailed_outbox_id IS NOT NULL OR ? = 0) LIMIT 1",
+                [subject, week, sunday.isoformat(), int(bool(self.mail.report_recipients))],
+            ).fetchone()
+            if previous:
+                done.append(f"{subject} {week}")
+                continue
+            report = build_report(store, self.catalog, self.profile, subject, sunday,
+                                  out_dir=Path(self.config.get("paths", "reports")))  # fmt: skip
+            if self.mail.report_recipients:
+                queue_report_email(store, self.mail, report)
+            made.append(str(report.path))
+        if made:
+            Notifier(store, self.mail).flush()
+        if not made:
+            return "skipped", f"already made for {', '.join(done)}"
+        return "ok", "written: " + ", ".join(made)
+
+    def _after_failure(self, store: Store, job: str) -> None:
+        """After N failures in a row, tell the operators once (per run of failures)."""
+        n = self.settings.failure_alert_after
+        runs = store.job_runs(job, limit=200)
+        streak = []
+        for run in runs:
+            if run["outcome"] != "failed":
+                break
+            streak.append(run)
+        if len(streak) < n:
+            return
+        first = streak[-1]
+        recipients = list(self.mail.recipients_for("red")) or []
+        ops = [a for a in self.config.get("mail", "to_ops")] or recipients
+        if not ops:
+            log.error("%s failed %d times in a row; nobody to tell ([mail] to_ops)", job, n)
+            return
+        Notifier(store, self.mail).outbox.queue(
+            key=f"ops:{job}:{first['id']}",
+            sender=self.mail.sender,
+            recipients=ops,
+            subject=f"[OPS] {job} has failed {len(streak)} times in a row",
+            text=(
+                f"The daemon job {job} has failed {len(streak)} times in a row since "
+                f"{first['started_at']}.\n\nLast error: {streak[0]['error']}\n\n"
+                "Other jobs go on. See `early-warning status`.\n"
+            ),
+        )
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """Move a file into `folder`, never over another file of the same name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{path.stem}.{stamp}{path.suffix}"
+    shutil.move(str(path), target)
+    return target
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event on stderr, with a UTC timestamp and the level."""
+    logging.Formatter.converter = time.gmtime
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)sZ %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        force=True,
+    )
+    # Our own start/ok/failed lines say what each job did; these say it again or say
+    # nothing an operator needs (font subsetting while a report is laid out).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
