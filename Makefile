@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/early-warning demo --workdir demo
+	$(BIN)/early-warning --config demo/daemon.toml daemon --once --run-for 3
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -24,7 +24,7 @@ from . import __version__
 from .catalog import Catalog, load_catalog
 from .clock import Clock, SystemClock
 from .config import Config, load_config
-from .demo import DemoResult, run_demo
+from .demo import DemoResult, run_demo, write_daemon_config
 from .errors import EarlyWarningError, InputError, NotFoundError
 from .ingest import IngestResult, Limits, ingest, observe
 from .periods import PeriodError, parse_date
@@ -553,7 +553,11 @@ def demo(app: App, workdir: Path | None, profile: str, as_json: bool) -> None:
         result = run_demo(
             app.config.catalog_dir, workdir, subject, app.config.models_dir, profile, reports
         )
+        config_path = write_daemon_config(workdir, app.config.catalog_dir)
         _print_demo(result, as_json, kept=True)
+        if not as_json:
+            click.echo(f"\ndaemon configuration for the demo: {config_path} (try: early-warning "
+                       f"--config {config_path} daemon --once --run-for 5)")  # fmt: skip
     else:
         with tempfile.TemporaryDirectory(prefix="early-warning-demo-") as tmp:
             result = run_demo(

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .daemon import Daemon, DaemonSettings, configure_logging, lock_path
+from .daemon import PIPELINE, Daemon, DaemonSettings, configure_logging, lock_path
 
 __all__: list[str] = []
 
@@ -68,8 +68,8 @@ def status_command(app: App, as_json: bool) -> None:
     if as_json:
         echo_json(status)
         return
-    click.echo(f"daemon     {status['daemon']['state']}"
-               + (f" (pid {status['daemon']['pid']})" if status["daemon"]["pid"] else ""))  # fmt: skip
+    pid = status["daemon"]["pid"]
+    click.echo(f"daemon     {status['daemon']['state']}" + (f" (pid {pid})" if pid else ""))
     echo_table(status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"])
     outbox = ", ".join(f"{n} {k}" for k, n in status["outbox"].items()) or "empty"
     click.echo(f"outbox     {outbox}")
@@ -111,12 +111,16 @@ def _jobs(jobstore: Path, runs: dict[str, dict[str, Any]]) -> list[dict[str, Any
     for job in sorted(set(scheduled) | set(runs)):
         when = scheduled.get(job)
         last = runs.get(job, {})
+        if job == PIPELINE:  # not a scheduled job: it follows every ingestion with new data
+            when, job_label = None, "after new data"
+        else:
+            job_label = "not scheduled" if job not in scheduled else "paused"
         rows.append(
             {
                 "job": job,
                 "next_run": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
                 if when
-                else ("not scheduled" if job not in scheduled else "paused"),
+                else job_label,
                 "last_outcome": last.get("outcome"),
                 "last_started": last.get("started_at"),
                 "last_finished": last.get("finished_at"),

@@ -60,7 +60,7 @@ __all__ = ["Daemon", "DaemonSettings", "LockError", "lock_path", "run_job", "wee
 
 log = logging.getLogger("early_warning.daemon")
 
-FLUSH, REPORT = "flush", "weekly-report"
+FLUSH, REPORT, PIPELINE = "flush", "weekly-report", "pipeline"
 _SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".reason.txt")
 _CURRENT: Daemon | None = None  # the daemon whose jobs this process runs
 
@@ -189,8 +189,9 @@ class Daemon:
         handle.flush()
         self._lock_file = handle
 
-    def start(self) -> list[str]:
-        """Take the lock, open the job store, add or keep the jobs, and go."""
+    def start(self, cycle: bool = False) -> list[str]:
+        """Take the lock, open the job store, add or keep the jobs, and go; with `cycle`,
+        run every job once (and the scoring pipeline) before the schedule takes over."""
         global _CURRENT
         self.acquire_lock()
         with open_store(self.config.db_path, create=True) as store:
@@ -211,10 +212,20 @@ class Daemon:
         scheduler.start(paused=True)  # jobs are synced before anything runs
         self.scheduler = scheduler
         kept = self._sync_jobs()
-        scheduler.resume()
         for job in scheduler.get_jobs():
             log.info("scheduled %s: next run %s", job.id, _when(job.next_run_time))
+        if cycle:
+            self.run_cycle()
+        scheduler.resume()
         return kept
+
+    def run_cycle(self) -> None:
+        """Every job once, in order: sources, the pipeline, the report, the outbox."""
+        sources = [job_id for job_id in self.plan() if job_id.startswith("ingest:")]
+        for job_id in [*sources, PIPELINE, REPORT, FLUSH]:
+            if self._stop.is_set():
+                break
+            self.run_job(job_id)
 
     def plan(self) -> dict[str, Any]:
         """Job id -> trigger, from the configuration."""
@@ -260,10 +271,7 @@ class Daemon:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
         try:
-            self.start()
-            if once:
-                for job_id in self.plan():
-                    self.scheduler.modify_job(job_id, next_run_time=dt.datetime.now(dt.UTC))  # type: ignore[union-attr]
+            self.start(cycle=once)
             deadline = None if run_for is None else time.monotonic() + run_for
             while not self._stop.is_set():
                 left = None if deadline is None else deadline - time.monotonic()
@@ -316,6 +324,8 @@ class Daemon:
             return "ok", ", ".join(f"{n} {k}" for k, n in counts.items())
         if name == REPORT:
             return self._weekly_report(store)
+        if name == PIPELINE:
+            return "ok", self._pipeline(store)
         if name.startswith("ingest:"):
             return self._ingest(store, name.split(":", 1)[1])
         raise ValueError(f"unknown job {name!r}")

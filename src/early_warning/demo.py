@@ -75,7 +75,8 @@ def run_demo(
     """
     catalog = load_catalog(catalog_dir)
     db_path = workdir / "demo.db"
-    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"),
+                  Path(f"{db_path}.jobs.sqlite")):  # fmt: skip
         stale.unlink(missing_ok=True)
     result = DemoResult(db_path, catalog)
     with Store(db_path) as store:
@@ -144,3 +145,41 @@ def _alerts(
 
 
 BACKTEST_START = dt.date(2017, 1, 1)
+
+DAEMON_CONFIG = """\
+# Written by `early-warning demo`: the daemon over the demo database.
+#   early-warning --config demo/daemon.toml daemon --once --run-for 5
+[database]
+path = "demo.db"
+
+[paths]
+reports = "reports"
+
+[mail]
+outbox_dir = "outbox"
+to_watch = ["duty-officer@example.org"]
+to_red = ["crisis-desk@example.org"]
+to_reports = ["weekly-subscribers@example.org"]
+to_ops = ["operator@example.org"]
+
+[daemon]
+timezone = "Europe/Minsk"
+report_weekday = "mon"
+report_hour = 7
+
+[sources.incoming]
+folder = "incoming"
+cron = "*/5 * * * *"
+"""
+
+
+def write_daemon_config(workdir: Path, catalog_dir: Path) -> Path:
+    """A daemon configuration for the demo folder, with one embedded file to pick up."""
+    incoming = workdir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    sample = catalog_dir / "data" / "military_posture.csv"
+    if sample.exists():
+        (incoming / sample.name).write_bytes(sample.read_bytes())
+    path = workdir / "daemon.toml"
+    path.write_text(DAEMON_CONFIG, encoding="utf-8")
+    return path
