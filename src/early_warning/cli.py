@@ -755,4 +755,11 @@ def main() -> None:
 
 
 # The scoring, forecast and alert commands live in their own modules; importing registers them.
-from . import cli_alerts, cli_daemon, cli_forecast, cli_report, cli_scoring  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cli_alerts,
+    cli_daemon,
+    cli_forecast,
+    cli_report,
+    cli_scoring,
+    cli_web,
+)

@@ -74,6 +74,11 @@ DEFAULTS["daemon"] = {
     "jobstore": "",  # empty: <database>.jobs.sqlite beside the database
     "failure_alert_after": 3,  # consecutive failures of a source before operators hear
 }
+DEFAULTS["web"] = {
+    "host": "127.0.0.1",
+    "port": 8765,
+    "token": "",  # required when serving beyond loopback (shown as *** by `config show`)
+}
 _PATH_KEYS = {
     ("database", "path"), ("catalog", "dir"), ("paths", "models"), ("paths", "reports"),
     ("mail", "outbox_dir"), ("mail", "cafile"), ("daemon", "jobstore"),

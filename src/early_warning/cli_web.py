@@ -1,0 +1,50 @@
+"""The `serve` command: the analyst workbench in a browser.
+
+Registered on the main group by `early_warning.cli`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .cli import App, cli, pass_app
+from .cli_scoring import _login
+from .errors import ConfigError
+
+__all__: list[str] = []
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@cli.command(name="serve")
+@click.option("--host", help="Address to listen on (default from [web] host: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default from [web] port: 8765).")
+@click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
+@pass_app
+def serve_command(app: App, host: str | None, port: int | None, subject: str | None) -> None:
+    """The analyst workbench: tune weights and see the whole history move, compare with
+    the saved profile, backtest, save with a note, audit indicators, enter observations.
+
+    Served on 127.0.0.1 by default; any other address needs [web] token in the
+    configuration (open http://HOST:PORT/?token=...).
+    """
+    import uvicorn
+
+    from .web import create_app
+
+    host = host or app.config.get("web", "host")
+    port = port or app.config.get("web", "port")
+    token = app.config.get("web", "token")
+    if host not in LOOPBACK and not token:
+        raise ConfigError(
+            f"--host {host}: serving beyond 127.0.0.1 needs [web] token in the configuration"
+        )
+    with app.store() as store:
+        subject = subject or app.config.default_subject
+        known = store.subjects()
+    if subject not in known:
+        raise ConfigError(f"--subject: no observations for {subject} (ingest data first)")
+    web = create_app(app.config.db_path, app.catalog, app.config.models_dir, subject=subject,
+                     token=token if host not in LOOPBACK else "", author=_login())  # fmt: skip
+    click.echo(f"early-warning workbench on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    uvicorn.run(web, host=host, port=port, log_level="warning")

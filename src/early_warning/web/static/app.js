@@ -1,0 +1,234 @@
+// early-warning workbench: sliders -> /api/score -> the whole history redrawn.
+// No libraries and nothing from the network; text is set with textContent only.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+async function post(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+// -- the workbench page --------------------------------------------------------------
+
+const chart = document.getElementById("chart");
+if (chart) {
+  const timeline = JSON.parse(document.getElementById("timeline").textContent);
+  const profile = document.getElementById("profile-name").value;
+  const W = 900, H = 300, L = 40, R = 10, T = 10, B = 24;
+  const n = timeline.dates.length;
+  // The chart starts a year before the first week any profile could score.
+  const firstScored = Math.max(0, timeline.first_scored - 52);
+  const span = Math.max(1, n - 1 - firstScored);
+  const x = (i) => L + ((i - firstScored) * (W - L - R)) / span;
+  const y = (v) => T + ((100 - v) * (H - T - B)) / 100;
+  const BAND_COLOURS = ["#e8f1e4", "#f3f0d7", "#fbe3c4", "#f7c9b5", "#eda7a7"];
+  const BAND_NAMES = ["low", "guarded", "elevated", "high", "severe"];
+  let selected = n - 1;
+  let pending = null, inFlight = false;
+
+  function path(values) {
+    let d = "", pen = false;
+    values.forEach((v, i) => {
+      if (v === null || i < firstScored) { pen = false; return; }
+      d += (pen ? "L" : "M") + x(i).toFixed(1) + " " + y(v).toFixed(1);
+      pen = true;
+    });
+    return d;
+  }
+
+  function bandPolygon(low, high) {
+    let upper = "", lower = [];
+    low.forEach((lo, i) => {
+      const hi = high[i];
+      if (lo === null || hi === null || i < firstScored) return;
+      upper += (upper ? "L" : "M") + x(i).toFixed(1) + " " + y(hi).toFixed(1);
+      lower.push(x(i).toFixed(1) + " " + y(lo).toFixed(1));
+    });
+    return upper ? upper + "L" + lower.reverse().join("L") + "Z" : "";
+  }
+
+  function draw(result) {
+    chart.replaceChildren();
+    const edges = [0, ...result.bands, 100];
+    for (let k = 0; k < 5; k++) {
+      chart.append(svg("rect", { x: L, y: y(edges[k + 1]), width: W - L - R,
+        height: y(edges[k]) - y(edges[k + 1]), fill: BAND_COLOURS[k] }));
+      const label = svg("text", { x: W - R - 4, y: y((edges[k] + edges[k + 1]) / 2) + 3,
+        "text-anchor": "end", class: "axis" });
+      label.textContent = BAND_NAMES[k];
+      chart.append(label);
+    }
+    for (const v of [0, 20, 40, 60, 80, 100]) {
+      const t = svg("text", { x: L - 4, y: y(v) + 3, "text-anchor": "end", class: "axis" });
+      t.textContent = v;
+      chart.append(t);
+    }
+    let lastYear = null;
+    timeline.dates.forEach((d, i) => {
+      if (i < firstScored) return;
+      const year = d.slice(0, 4);
+      if (year !== lastYear && d.slice(5, 7) === "01") {
+        const t = svg("text", { x: x(i), y: H - 6, "text-anchor": "middle", class: "axis" });
+        t.textContent = year;
+        chart.append(t);
+        lastYear = year;
+      }
+    });
+    chart.append(svg("path", { d: bandPolygon(timeline.low, timeline.high), class: "mc" }));
+    for (const e of timeline.events) {
+      const i = timeline.dates.findIndex((d) => d >= e.date);
+      if (i < firstScored) continue;
+      const line = svg("line", { x1: x(i), x2: x(i), y1: T, y2: H - B, class: "event" });
+      const title = svg("title", {});
+      title.textContent = e.date + ": " + e.title;
+      line.append(title);
+      chart.append(line);
+    }
+    for (const i of result.band_changed.filter((k) => k >= firstScored)) {
+      chart.append(svg("rect", { x: x(i) - 1, y: H - B - 4, width: 2, height: 4, class: "changed" }));
+    }
+    chart.append(svg("path", { d: path(timeline.saved), class: "saved" }));
+    chart.append(svg("path", { d: path(result.score), class: "edited", id: "edited-line" }));
+    chart.append(svg("line", { x1: x(selected), x2: x(selected), y1: T, y2: H - B, class: "cursor" }));
+  }
+
+  function show(result) {
+    const week = result.week;
+    document.getElementById("score").textContent =
+      week.score === null ? "insufficient data" : week.score.toFixed(1);
+    const band = document.getElementById("band");
+    band.textContent = week.band || "";
+    band.dataset.band = week.band || "";
+    document.getElementById("week-label").textContent = "week " + week.week + " (" + week.week_date + ")";
+    document.getElementById("coverage").textContent = "coverage " + Math.round(week.coverage * 100) +
+      "%" + (week.change === null ? "" : "; change on the week before " + week.change.toFixed(2));
+    document.getElementById("hash").textContent = result.profile_hash;
+    document.getElementById("changed").textContent =
+      result.band_changed.length + " week(s) in another band than under the saved profile";
+    const body = document.querySelector("#contributions tbody");
+    body.replaceChildren();
+    for (const c of week.contributions) {
+      const tr = el("tr");
+      tr.append(el("td", c.indicator), el("td", c.display), el("td", c.risk.toFixed(2)),
+        el("td", c.contribution.toFixed(2)));
+      body.append(tr);
+    }
+    draw(result);
+  }
+
+  function payload() {
+    const body = { profile, indicators: {}, families: {}, row: selected,
+      aggregation: document.getElementById("aggregation").value,
+      bands: [...document.querySelectorAll(".band-input")].map((b) => Number(b.value)) };
+    for (const s of document.querySelectorAll("input.w")) body[s.dataset.kind][s.dataset.id] = Number(s.value);
+    return body;
+  }
+
+  // Coalesce: while a request runs, only the latest slider position is sent next.
+  async function rescore() {
+    if (inFlight) { pending = true; return; }
+    inFlight = true;
+    try {
+      show(await post("/api/score", payload()));
+      document.body.dataset.state = "ready";
+    } catch (err) {
+      document.getElementById("changed").textContent = "error: " + err.message;
+    } finally {
+      inFlight = false;
+      if (pending) { pending = null; rescore(); }
+    }
+  }
+
+  for (const s of document.querySelectorAll("input.w")) {
+    const number = document.querySelector('input.wn[data-for="' + s.dataset.id + '"]');
+    s.addEventListener("input", () => { number.value = s.value; rescore(); });
+    number.addEventListener("change", () => { s.value = number.value; rescore(); });
+  }
+  document.getElementById("aggregation").addEventListener("change", rescore);
+  for (const b of document.querySelectorAll(".band-input")) b.addEventListener("change", rescore);
+  chart.addEventListener("click", (event) => {
+    const box = chart.getBoundingClientRect();
+    const px = ((event.clientX - box.left) * W) / box.width;
+    selected = Math.max(firstScored, Math.min(n - 1, firstScored + Math.round(((px - L) * span) / (W - L - R))));
+    rescore();
+  });
+
+  document.getElementById("run-backtest").addEventListener("click", async () => {
+    const body = document.querySelector("#backtest tbody");
+    body.replaceChildren(el("tr", "computing..."));
+    try {
+      const result = await post("/api/backtest", payload());
+      body.replaceChildren();
+      for (const h of result.horizons) {
+        const tr = el("tr");
+        const auc = (v) => (v.auc === null ? "n/a" : v.auc.toFixed(3));
+        tr.append(el("td", h.weeks + " weeks"), el("td", auc(h.edited)), el("td", auc(h.saved)),
+          el("td", h.edited.weeks + " (" + h.edited.event_weeks + ")"));
+        body.append(tr);
+      }
+    } catch (err) {
+      body.replaceChildren(el("tr", "error: " + err.message));
+    }
+  });
+
+  document.getElementById("save-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("save-result");
+    const body = Object.assign(payload(), {
+      name: document.getElementById("save-name").value,
+      mode: document.querySelector('input[name="mode"]:checked').value,
+      author: document.getElementById("save-author").value,
+      note: document.getElementById("save-note").value,
+    });
+    try {
+      const result = await post("/api/profiles", body);
+      out.textContent = "saved " + result.name + " (" + result.hash + ") to " + result.path;
+      out.dataset.state = "saved";
+    } catch (err) {
+      out.textContent = "not saved: " + err.message;
+      out.dataset.state = "error";
+    }
+  });
+
+  rescore();
+}
+
+// -- the indicator page ------------------------------------------------------------------
+
+const observeForm = document.getElementById("observe-form");
+if (observeForm) {
+  observeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("observe-result");
+    const body = { indicator: observeForm.dataset.indicator };
+    for (const input of observeForm.querySelectorAll("input")) if (input.value) body[input.name] = input.value;
+    try {
+      const result = await post("/api/observations", body);
+      out.textContent = result.status + ": " + result.message +
+        result.rejects.map((r) => " [" + r.field + ": " + r.reason + "]").join("");
+    } catch (err) {
+      out.textContent = "error: " + err.message;
+    }
+  });
+}

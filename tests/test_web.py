@@ -1,0 +1,278 @@
+"""The analyst workbench: every endpoint, bad input, and a real browser (Chromium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from early_warning import bundled_path
+from early_warning.demo import run_demo
+from early_warning.web import create_app
+
+from .test_cli import run
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("web")
+    run_demo(bundled_path("indicators"), work, "BLR", bundled_path("models"))
+    models = work / "models"
+    shutil.copytree(bundled_path("models"), models)
+    return work, models
+
+
+@pytest.fixture
+def client(demo) -> Iterator[TestClient]:
+    work, models = demo
+    app = create_app(work / "demo.db", _catalog(), models, author="tester")
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        yield c
+
+
+def _catalog():
+    from early_warning import load_catalog
+
+    return load_catalog(bundled_path("indicators"))
+
+
+def _csrf(client: TestClient) -> str:
+    page = client.get("/").text
+    return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def _post(client: TestClient, url: str, body: dict, csrf: str | None = None):
+    headers = {"X-CSRF-Token": csrf if csrf is not None else _csrf(client)}
+    return client.post(url, content=json.dumps(body), headers=headers)
+
+
+def test_the_page_lists_families_indicators_and_works_offline(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.text
+    catalog = _catalog()
+    assert all(f.name in page for f in catalog.families.values())
+    assert all(f'data-id="{i.id}"' in page for i in catalog)
+    # Nothing from elsewhere: every script and style is ours.
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, demo) -> None:
+    work, _ = demo
+    saved = _post(client, "/api/score", {}).json()
+    cli = json.loads(run("--db", str(work / "demo.db"), "score", "--as-of", saved["as_of"],
+                         "--json", cwd=work).stdout)  # fmt: skip
+    assert saved["week"]["score"] == pytest.approx(cli["score"], abs=1e-3)
+    timeline = json.loads(client.get("/").text.split('type="application/json">', 1)[1]
+                          .split("</script>", 1)[0])  # fmt: skip
+    assert saved["score"] == timeline["saved"] and saved["band_changed"] == []
+    heavier = _post(client, "/api/score", {"families": {"transparency": 1.0}}).json()
+    assert heavier["profile_hash"] != saved["profile_hash"]
+    assert heavier["score"] != saved["score"]
+    assert heavier["band_changed"]  # some week changes band
+    week = _post(client, "/api/score", {"row": 100}).json()["week"]
+    assert week["week_date"] == timeline["dates"][100]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"indicators": {"no_such_thing": 1}}, 400, "'no_such_thing': not in the catalog"),
+        ({"indicators": {"ru_base_status": -1}}, 400, "between 0 and 100"),
+        ({"indicators": {"ru_base_status": "heavy"}}, 400, "expected a number"),
+        ({"families": {k: 0 for k in ("economic_dependence", "integration_political",
+          "military_posture", "transparency", "other")}}, 400, "family"),
+        ({"aggregation": "median"}, 400, "aggregation"),
+        ({"bands": [50, 40, 60, 80]}, 400, "band"),
+        ({"row": 10**6}, 400, "row"),
+        ({"profile": "../../etc/passwd"}, 404, "profile"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_clear_error(
+    client: TestClient, body: dict, status: int, message: str
+) -> None:
+    response = _post(client, "/api/score", body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_state_changing_requests_need_the_csrf_token(client: TestClient) -> None:
+    assert _post(client, "/api/score", {}, csrf="").status_code == 403
+    assert _post(client, "/api/profiles", {"name": "x"}, csrf="forged").status_code == 403
+    evil = client.post("/api/score", content="{}", headers={
+        "X-CSRF-Token": _csrf(client), "Origin": "http://evil.example"})  # fmt: skip
+    assert evil.status_code == 403
+    assert client.post("/api/score", content="x" * 70000, headers={
+        "X-CSRF-Token": _csrf(client)}).status_code == 400  # fmt: skip
+
+
+def test_backtest_compares_edited_with_saved(client: TestClient) -> None:
+    result = _post(client, "/api/backtest", {"families": {"military_posture": 1.0}}).json()
+    assert [h["weeks"] for h in result["horizons"]] == [4, 12]
+    for h in result["horizons"]:
+        assert h["edited"]["weeks"] > 0 and h["saved"]["weeks"] > 0
+        assert h["saved"]["auc"] is None or 0 <= h["saved"]["auc"] <= 1
+
+
+def test_saving_writes_yaml_and_audit_and_escapes_hostile_notes(client: TestClient, demo) -> None:
+    _, models = demo
+    note = "<script>alert('x')</script> more weight on transparency"
+    body = {"families": {"transparency": 0.5}, "name": "analyst-a", "mode": "new",
+            "author": "A. Analyst", "note": note}  # fmt: skip
+    saved = _post(client, "/api/profiles", body)
+    assert saved.status_code == 201, saved.text
+    path = models / "weights" / "analyst-a.yaml"
+    assert (
+        path.exists()
+        and yaml.safe_load(path.read_text())["families"]["transparency"]["weight"] == 0.5
+    )
+    again = _post(client, "/api/profiles", body)
+    assert again.status_code == 400 and "exists" in again.json()["error"]
+    assert _post(client, "/api/profiles", {**body, "mode": "update"}).status_code == 201
+    listed = client.get("/api/profiles").json()
+    (entry,) = [p for p in listed if p["name"] == "analyst-a"]
+    assert [h["action"] for h in entry["history"]] == ["saved", "updated"]
+    page = client.get("/").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    bad = _post(client, "/api/profiles", {**body, "name": "../evil"})
+    assert bad.status_code == 400 and "name" in bad.json()["error"]
+    quiet = _post(client, "/api/profiles", {**body, "name": "b", "note": " "})
+    assert quiet.status_code == 400 and "note" in quiet.json()["error"]
+
+
+def test_the_indicator_page_and_entering_an_observation(client: TestClient) -> None:
+    page = client.get("/indicator/ru_base_status")
+    assert page.status_code == 200
+    text = page.text
+    assert "Russian military base" in text and "sivitsky2019" in text and "Citations" in text
+    assert client.get("/indicator/nope").status_code == 404
+    good = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-02",
+                 "value": "1", "source": "analyst", "published": "2021-02-27",
+                 "note": "<b>checked</b>"})  # fmt: skip
+    assert good.status_code == 201 and good.json()["status"] == "loaded"
+    assert "&lt;b&gt;checked&lt;/b&gt;" in client.get("/indicator/ru_base_status").text
+    bad = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-02",
+                "value": "7"})  # fmt: skip
+    assert bad.json()["status"] == "rejected" and bad.json()["rejects"][0]["field"] == "value"
+    assert "7" in client.get("/indicator/ru_base_status").text  # shown among the rejects
+
+
+def test_beyond_loopback_a_token_is_required(demo) -> None:
+    work, models = demo
+    app = create_app(work / "demo.db", _catalog(), models, token="s3cret")
+    with TestClient(app) as c:
+        assert c.get("/").status_code == 401
+        assert c.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/?token=s3cret").status_code == 200  # then a cookie
+    refused = run("--db", str(work / "demo.db"), "serve", "--host", "0.0.0.0", cwd=work)
+    assert refused.returncode == 2 and "needs [web] token" in refused.stderr
+
+
+# -- a real browser ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(demo) -> Iterator[str]:
+    import uvicorn
+
+    work, models = demo
+    app = create_app(work / "demo.db", _catalog(), models, author="browser")
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not instance.started and time.monotonic() < end:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian's chromium and chromium-driver are not installed; .ci/run installs them",
+)
+def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
+    server: str, demo
+) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    work, models = demo
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)  # fmt: skip
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(server + "/")
+        wait = WebDriverWait(driver, 30)
+        wait.until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready"
+        )
+        score = driver.find_element(By.ID, "score").text
+        line = driver.find_element(By.ID, "edited-line").get_attribute("d")
+        slider = driver.find_element(By.CSS_SELECTOR, 'input.w[data-id="transparency"]')
+        slider.click()
+        slider.send_keys(Keys.END)  # the family weight to its maximum, as a user would
+        wait.until(lambda d: d.find_element(By.ID, "edited-line").get_attribute("d") != line)
+        wait.until(lambda d: d.find_element(By.ID, "score").text != score)
+        assert (
+            driver.find_element(By.CSS_SELECTOR, 'input.wn[data-for="transparency"]').get_attribute(
+                "value"
+            )
+            == "1"
+        )
+        driver.find_element(By.ID, "save-name").clear()
+        driver.find_element(By.ID, "save-name").send_keys("browser-profile")
+        driver.find_element(By.ID, "save-author").send_keys("B. Rowser")
+        driver.find_element(By.ID, "save-note").send_keys("transparency to the full weight")
+        driver.find_element(By.CSS_SELECTOR, "#save-form button").click()
+        wait.until(lambda d: d.find_element(By.ID, "save-result").get_attribute("data-state"))
+        assert driver.find_element(By.ID, "save-result").get_attribute("data-state") == "saved"
+    finally:
+        driver.quit()
+    path = models / "weights" / "browser-profile.yaml"
+    assert path.exists()
+    # The saved profile is used by `score --profile` from the command line.
+    scored = run("--db", str(work / "demo.db"), "score", "--as-of", "2021-02-28", "--profile",
+                 str(path), "--json", cwd=work)  # fmt: skip
+    default = run(
+        "--db", str(work / "demo.db"), "score", "--as-of", "2021-02-28", "--json", cwd=work
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["score"] != json.loads(default.stdout)["score"]
+    assert json.loads(scored.stdout)["profile"] == "browser-profile"
