@@ -153,17 +153,16 @@ class Workbench:
         profile = self.edited(session.saved, payload)
         index = CompositeIndex(self.catalog, profile)
         agg = index.aggregate(session.risk)
-        results = ScoreResults(index, session.panel, session.risk, agg)
         n = session.panel.n_weeks
         row = payload.get("row", n - 1)
         if isinstance(row, bool) or not isinstance(row, int) or not -n <= row < n:
             raise InputError(f"row: a week number from 0 to {n - 1}")
+        week = _week(index, session, row % n)
         score = agg.score
         changed = np.flatnonzero(
             _band_index(score, profile.bands) != _band_index(session.saved_results.score,
                                                              session.saved.bands)
         )  # fmt: skip
-        week = results.week(row, top=12)
         seconds = time.perf_counter() - started
         return {
             "subject": session.subject,
@@ -263,6 +262,25 @@ class Workbench:
             )  # fmt: skip
         self.forget()
         return {"name": name, "path": str(path), "hash": profile.weights_hash, "changes": changes}
+
+
+def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:
+    """The selected week's detail (and its change on the week before), from those two
+    weeks alone: the attribution of the whole history is not needed for one week."""
+    lo = max(0, row - 1)
+    panel = session.panel
+    last = row == panel.n_weeks - 1
+    part = dataclasses.replace(
+        panel,
+        as_of=panel.as_of if last else panel.date(row),
+        dates=panel.dates[lo : row + 1],
+        raw=panel.raw[lo : row + 1],
+        age_days=panel.age_days[lo : row + 1],
+        status=panel.status[lo : row + 1],
+        obs_id=panel.obs_id[lo : row + 1],
+    )
+    risk = session.risk[lo : row + 1]
+    return ScoreResults(index, part, risk, index.aggregate(risk)).week(-1, top=12)
 
 
 def _differences(before: Profile, after: Profile) -> list[tuple[str, float, float]]:
