@@ -97,7 +97,8 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
         ({"aggregation": "median"}, 400, "aggregation"),
         ({"bands": [50, 40, 60, 80]}, 400, "band"),
         ({"row": 10**6}, 400, "row"),
-        ({"profile": "../../etc/passwd"}, 404, "profile"),
+        ({"profile": "../../etc/passwd"}, 400, "profile"),
+        ({"profile": "nosuchprofile"}, 404, "nosuchprofile"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_clear_error(
@@ -106,6 +107,16 @@ def test_bad_input_is_a_clear_error(
     response = _post(client, "/api/score", body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
+
+
+def test_dns_rebinding_and_nested_junk_are_refused(client: TestClient) -> None:
+    rebound = client.get("/", headers={"Host": "evil.example:8765"})
+    assert rebound.status_code == 400 and "csrf-token" not in rebound.text
+    deep = "[" * 5000 + "]" * 5000
+    nested = client.post("/api/score", content=deep, headers={"X-CSRF-Token": _csrf(client)})
+    assert nested.status_code == 400
+    outside = client.get("/?profile=../../../../etc/passwd")
+    assert outside.status_code == 400 and "profile" in outside.json()["error"]
 
 
 def test_state_changing_requests_need_the_csrf_token(client: TestClient) -> None:
@@ -164,15 +175,22 @@ def test_the_indicator_page_and_entering_an_observation(client: TestClient) -> N
     assert good.status_code == 201 and good.json()["status"] == "loaded"
     assert "&lt;b&gt;checked&lt;/b&gt;" in client.get("/indicator/ru_base_status").text
     bad = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-02",
-                "value": "7"})  # fmt: skip
-    assert bad.json()["status"] == "rejected" and bad.json()["rejects"][0]["field"] == "value"
+                "value": 7})  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["status"] == "rejected"
+    assert bad.json()["rejects"][0]["field"] == "value"
+    unit = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-03",
+                 "value": "1", "unit": "kg"})  # fmt: skip
+    assert unit.status_code == 422 and unit.json()["rejects"][0]["field"] == "unit"
+    junk = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-03",
+                 "value": "1", "colour": "red"})  # fmt: skip
+    assert junk.status_code == 400 and "colour" in junk.json()["error"]
     assert "7" in client.get("/indicator/ru_base_status").text  # shown among the rejects
 
 
 def test_beyond_loopback_a_token_is_required(demo) -> None:
     work, models = demo
     app = create_app(work / "demo.db", _catalog(), models, token="s3cret")
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         assert c.get("/").status_code == 401
         assert c.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/?token=s3cret").status_code == 200  # then a cookie

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .daemon import PIPELINE, Daemon, DaemonSettings, configure_logging, lock_path
+from .daemon import Daemon, DaemonSettings, configure_logging, lock_path
 
 __all__: list[str] = []
 
@@ -111,10 +111,7 @@ def _jobs(jobstore: Path, runs: dict[str, dict[str, Any]]) -> list[dict[str, Any
     for job in sorted(set(scheduled) | set(runs)):
         when = scheduled.get(job)
         last = runs.get(job, {})
-        if job == PIPELINE:  # not a scheduled job: it follows every ingestion with new data
-            when, job_label = None, "after new data"
-        else:
-            job_label = "not scheduled" if job not in scheduled else "paused"
+        job_label = "not scheduled" if job not in scheduled else "paused"
         rows.append(
             {
                 "job": job,

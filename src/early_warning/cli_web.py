@@ -44,7 +44,9 @@ def serve_command(app: App, host: str | None, port: int | None, subject: str | N
         known = store.subjects()
     if subject not in known:
         raise ConfigError(f"--subject: no observations for {subject} (ingest data first)")
+    beyond = host not in LOOPBACK
     web = create_app(app.config.db_path, app.catalog, app.config.models_dir, subject=subject,
-                     token=token if host not in LOOPBACK else "", author=_login())  # fmt: skip
+                     token=token if beyond else "", author=_login(),
+                     hosts=(host,) if beyond else ())  # fmt: skip
     click.echo(f"early-warning workbench on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     uvicorn.run(web, host=host, port=port, log_level="warning")

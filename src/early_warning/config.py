@@ -73,6 +73,8 @@ DEFAULTS["daemon"] = {
     "flush_seconds": 60,
     "jobstore": "",  # empty: <database>.jobs.sqlite beside the database
     "failure_alert_after": 3,  # consecutive failures of a source before operators hear
+    "check_minutes": 60,  # score, forecast and alert check even without new data
+    "settle_seconds": 5,  # a watched file must be unchanged this long before it is read
 }
 DEFAULTS["web"] = {
     "host": "127.0.0.1",

@@ -52,6 +52,7 @@ from .config import Config
 from .errors import ConfigError, EarlyWarningError
 from .forecast import forecast_at
 from .ingest import Limits, ingest
+from .ingest.validate import SUBJECT_PATTERN
 from .report import build_report, queue_report_email
 from .scoring import load_profile, record_scores, score
 from .store import Store, open_store
@@ -70,7 +71,8 @@ class LockError(EarlyWarningError):
 
 
 def lock_path(db_path: Path) -> Path:
-    return Path(f"{db_path}.daemon.lock")
+    """Beside the real file (symlinks resolved), so two paths to one database share it."""
+    return Path(f"{db_path.resolve()}.daemon.lock")
 
 
 # -- settings -------------------------------------------------------------------------
@@ -86,6 +88,8 @@ class DaemonSettings:
     flush_seconds: int
     jobstore: Path
     failure_alert_after: int
+    check_minutes: int = 60
+    settle_seconds: int = 5
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -97,9 +101,20 @@ class DaemonSettings:
             raise ConfigError(f"[daemon] timezone: unknown time zone {d['timezone']!r}") from None
         if not 0 <= d["report_hour"] <= 23:
             raise ConfigError(f"[daemon] report_hour: 0 to 23, got {d['report_hour']}")
-        if d["flush_seconds"] < 1 or d["failure_alert_after"] < 1:
-            raise ConfigError("[daemon] flush_seconds and failure_alert_after: at least 1")
-        jobstore = Path(d["jobstore"]) if d["jobstore"] else Path(f"{config.db_path}.jobs.sqlite")
+        for key in ("flush_seconds", "failure_alert_after", "misfire_grace_seconds",
+                    "check_minutes"):  # fmt: skip
+            if d[key] < 1:
+                raise ConfigError(f"[daemon] {key}: at least 1, got {d[key]}")
+        for subject in d["report_subjects"]:
+            if not SUBJECT_PATTERN.fullmatch(subject):
+                raise ConfigError(f"[daemon] report_subjects: {subject!r} is not a subject code")
+        for name, spec in config.sources.items():
+            if "url" in spec and not spec["url"].startswith(("http://", "https://")):
+                raise ConfigError(f"[sources.{name}] url: only http(s) URLs, got {spec['url']!r}")
+            if "subject" in spec and not SUBJECT_PATTERN.fullmatch(spec["subject"]):
+                raise ConfigError(f"[sources.{name}] subject: {spec['subject']!r} is not a code")
+        real_db = config.db_path.resolve()
+        jobstore = Path(d["jobstore"]) if d["jobstore"] else Path(f"{real_db}.jobs.sqlite")
         if jobstore.resolve() == config.db_path.resolve():
             raise ConfigError("[daemon] jobstore: a file of its own, not the database")
         settings = cls(
@@ -111,6 +126,8 @@ class DaemonSettings:
             flush_seconds=d["flush_seconds"],
             jobstore=jobstore,
             failure_alert_after=d["failure_alert_after"],
+            check_minutes=d["check_minutes"],
+            settle_seconds=d["settle_seconds"],
             sources=dict(config.sources),
         )
         for name in settings.sources:
@@ -196,6 +213,13 @@ class Daemon:
         self.acquire_lock()
         with open_store(self.config.db_path, create=True) as store:
             store.sync_catalog(self.catalog)
+            # We hold the lock: a run still marked running died with an earlier daemon.
+            store.db.execute(
+                "UPDATE job_runs SET outcome = 'interrupted', finished_at = ?, error = "
+                "'the daemon stopped during this run (killed or crashed)' "
+                "WHERE outcome = 'running'",
+                [store.now()],
+            )
         _CURRENT = self
         self.settings.jobstore.parent.mkdir(parents=True, exist_ok=True)
         scheduler = BackgroundScheduler(
@@ -216,8 +240,29 @@ class Daemon:
             log.info("scheduled %s: next run %s", job.id, _when(job.next_run_time))
         if cycle:
             self.run_cycle()
+        elif self._report_overdue():
+            log.info("the weekly report fell due while the daemon was down: making it now")
+            self.run_job(REPORT)
         scheduler.resume()
         return kept
+
+    def _report_overdue(self) -> bool:
+        """The last scheduled report time has passed and its week's report is missing
+        (the daemon was down, or killed while making it)."""
+        now = dt.datetime.now(self.settings.timezone)
+        due = weekly_trigger(self.settings).get_next_fire_time(None, now - dt.timedelta(days=7))
+        if due is None or due > now:
+            return False
+        sunday = last_complete_week(due, self.settings.timezone)
+        with open_store(self.config.db_path) as store:
+            for subject in self.settings.report_subjects:
+                found = store.db.execute(
+                    "SELECT 1 FROM reports WHERE subject = ? AND as_of = ?",
+                    [subject, sunday.isoformat()],
+                ).fetchone()
+                if not found:
+                    return True
+        return False
 
     def run_cycle(self) -> None:
         """Every job once, in order: sources, the pipeline, the report, the outbox."""
@@ -232,6 +277,9 @@ class Daemon:
         jobs: dict[str, Any] = {
             f"ingest:{name}": self.settings.source_trigger(name) for name in self.settings.sources
         }
+        # Scoring, forecasts and alerts also run on their own clock: data entered by
+        # hand or through the workbench, and staleness, need no new file to be judged.
+        jobs[PIPELINE] = IntervalTrigger(minutes=self.settings.check_minutes)
         jobs[REPORT] = weekly_trigger(self.settings)
         jobs[FLUSH] = IntervalTrigger(seconds=self.settings.flush_seconds)
         return jobs
@@ -248,7 +296,7 @@ class Daemon:
                 job.remove()
         for job_id, trigger in wanted.items():
             existing = self.scheduler.get_job(job_id)
-            if existing is not None and repr(existing.trigger) == repr(trigger):
+            if existing is not None and _trigger_key(existing.trigger) == _trigger_key(trigger):
                 kept.append(job_id)
                 continue
             self.scheduler.add_job(
@@ -357,12 +405,24 @@ class Daemon:
                 or path.name.endswith(_SKIP_SUFFIXES)
             ):
                 continue
+            if path.stat().st_mtime > time.time() - self.settings.settle_seconds:
+                parts.append(f"{path.name}: still changing, next time")
+                continue  # perhaps still being written
             try:
                 result = ingest(store, self.catalog, path, default_subject=subject, limits=limits)
             except EarlyWarningError as exc:
                 target = _move(path, folder / "failed")
                 target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
                 parts.append(f"{path.name}: failed ({exc})")
+                continue
+            if result.rows_read and result.rows_rejected == result.rows_read:
+                target = _move(path, folder / "failed")
+                reasons = "".join(f"line {r.line}, {r.field}: {r.reason}\n" for r in result.rejects)
+                target.with_name(target.name + ".reason.txt").write_text(
+                    f"every row was rejected ({result.rows_rejected}); see `rejects list`\n"
+                    + reasons[:20000]
+                )
+                parts.append(f"{path.name}: failed (every row rejected)")
                 continue
             _move(path, folder / "processed")
             loaded += result.rows_loaded
@@ -446,6 +506,14 @@ class Daemon:
                 "Other jobs go on. See `early-warning status`.\n"
             ),
         )
+
+
+def _trigger_key(trigger: Any) -> str:
+    """What makes two triggers the same schedule. Not `repr`: an interval trigger's
+    start date is the moment it was made, so a restart would always look like a change."""
+    if isinstance(trigger, IntervalTrigger):
+        return f"interval {trigger.interval.total_seconds()} {trigger.timezone}"
+    return f"{trigger} {getattr(trigger, 'timezone', '')}"
 
 
 def _move(path: Path, folder: Path) -> Path:

@@ -33,7 +33,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -444,7 +444,10 @@ class AlertEngine:
         fired: list[Alert] = []
         resolved: list[str] = []
         evaluated: set[str] = set()
+        # A week is complete once its Sunday is over: a check on a Sunday judges that
+        # week so far, like any other day of it, and judges it again later.
         complete = _complete_rows(panel.dates)
+        complete = complete[panel.dates[complete] < as_of.toordinal()]
         last = panel.n_weeks - 1
         updates: list[RuleState] = []
         resolutions: list[tuple[RuleState, int]] = []
@@ -463,11 +466,11 @@ class AlertEngine:
                 evaluated.update(iso_week(panel.date(r)) for r in range(start, stop))
             after_last = state.last_week is None or panel.dates[last] > state.last_week.toordinal()
             if last not in complete and after_last:  # the as-of day is in a partial week
-                trial = replace(state)
-                provisional = walk(rule, signal, panel.dates, trial, range(last, last + 1))
-                if any(t.kind == "fire" for t in provisional):
-                    state.state, state.fired_week = trial.state, trial.fired_week
-                    steps += provisional
+                # Judged now (a crossing on Monday is reported on Monday), its fire or
+                # resolve kept; the week itself stays open, so later checks judge it again.
+                run_before = state.run_weeks
+                steps += walk(rule, signal, panel.dates, state, range(last, last + 1))
+                state.run_weeks = run_before
                 evaluated.add(iso_week(panel.date(last)))
             for step in steps:
                 if step.kind == "fire":

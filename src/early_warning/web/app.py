@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -27,8 +28,9 @@ from starlette.staticfiles import StaticFiles
 from ..catalog import Catalog
 from ..errors import EarlyWarningError, InputError, NotFoundError
 from ..ingest import Limits, observe
+from ..ingest.validate import OBSERVATION_COLUMNS
 from ..periods import PeriodError
-from .workbench import Workbench
+from .workbench import PROFILE_NAME, Workbench
 
 __all__ = ["create_app"]
 
@@ -44,7 +46,10 @@ def create_app(
     subject: str = "BLR",
     token: str = "",
     author: str = "workbench",
+    hosts: tuple[str, ...] = (),
 ) -> Starlette:
+    """The workbench app; `hosts` are the names it answers to besides loopback (a Host
+    header naming anything else is refused, which stops DNS rebinding)."""
     bench = Workbench(db_path, catalog, models_dir)
     csrf = secrets.token_urlsafe(24)
     templates = Environment(
@@ -61,7 +66,7 @@ def create_app(
             response.set_cookie("ew_token", request.query_params["token"], httponly=True,
                                 samesite="strict")  # fmt: skip
             return response
-        chosen = request.query_params.get("profile", "default")
+        chosen = _profile_name(request.query_params.get("profile", "default"))
         session = bench.session(subject, chosen)
         families = [
             {
@@ -88,8 +93,9 @@ def create_app(
             observations = store.observations(indicator=ind_id, all_revisions=True, limit=500)
             rejects = [
                 r for r in store.db.query(
-                    "SELECT * FROM rejects WHERE raw LIKE ? ORDER BY id DESC LIMIT 100",
-                    [f"{ind_id},%"],
+                    # The raw row of any format names the indicator as a whole word.
+                    "SELECT * FROM rejects WHERE raw LIKE ? ORDER BY id DESC LIMIT 500",
+                    [f"%{ind_id}%"],
                 )
             ]  # fmt: skip
         citations = [
@@ -102,7 +108,7 @@ def create_app(
 
     async def api_score(request: Request) -> Response:
         payload = await _json(request, csrf)
-        session = bench.session(subject, str(payload.get("profile", "default")))
+        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
         result = bench.rescore(session, payload)
         return JSONResponse(
             result, headers={"Server-Timing": f"score;dur={result['seconds'] * 1e3:.3f}"}
@@ -110,31 +116,37 @@ def create_app(
 
     async def api_backtest(request: Request) -> Response:
         payload = await _json(request, csrf)
-        session = bench.session(subject, str(payload.get("profile", "default")))
+        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
         return JSONResponse(bench.backtest(session, payload))
 
     async def api_profiles(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse(bench.profiles())
         payload = await _json(request, csrf)
-        session = bench.session(subject, str(payload.get("profile", "default")))
+        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
         who = str(payload.get("author") or author)
+        if len(who) > 200:
+            raise InputError("author: at most 200 characters")
         return JSONResponse(bench.save(session, payload, who), status_code=201)
 
     async def api_observation(request: Request) -> Response:
         payload = await _json(request, csrf)
-        fields = {k: payload.get(k) for k in ("indicator", "date", "value", "source", "citation",
-                  "published", "reliability", "credibility", "note")}  # fmt: skip
+        unknown = set(payload) - {"indicator", *OBSERVATION_COLUMNS}
+        if unknown:
+            raise InputError(f"{sorted(unknown)[0]}: not a column of an observation")
+        fields = {k: payload.get(k) for k in ("indicator", *OBSERVATION_COLUMNS)}
         for key, value in fields.items():
-            if value is not None and not isinstance(value, str):
-                raise InputError(f"{key}: expected text")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                fields[key] = repr(value)  # a JSON number: read like the same text in a file
+            elif value is not None and not isinstance(value, str):
+                raise InputError(f"{key}: expected text or a number")
         if not fields["indicator"] or not fields["date"] or fields["value"] in (None, ""):
             raise InputError("indicator, date and value are required")
         with bench.store() as store:
             result = observe(
                 store, catalog, fields.pop("indicator"), fields.pop("value"),
                 date=fields.pop("date"), default_subject=subject, limits=Limits(),
-                subject=subject, **{k: v for k, v in fields.items() if v},
+                **{k: v for k, v in fields.items() if v},
             )  # fmt: skip
         bench.forget()
         body = {
@@ -143,7 +155,8 @@ def create_app(
             "rejects": [vars(r) for r in result.rejects],
             "message": result.summary(),
         }  # fmt: skip
-        return JSONResponse(body, status_code=201 if result.rows_loaded else 200)
+        status = 201 if result.rows_loaded else (422 if result.rows_rejected else 200)
+        return JSONResponse(body, status_code=status)
 
     routes = [
         Route("/", index),
@@ -159,7 +172,18 @@ def create_app(
     })  # fmt: skip
     if token:
         app.add_middleware(_TokenMiddleware, token=token)
+    allowed = ["127.0.0.1", "localhost", "::1", "[::1]", *hosts]
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed)
+    app.state.bench = bench
     return app
+
+
+def _profile_name(value: Any) -> str:
+    """A saved profile by name only (never a path on the server)."""
+    name = str(value)
+    if not PROFILE_NAME.fullmatch(name):
+        raise InputError("profile: a saved profile's name (letters, digits, - and _)")
+    return name
 
 
 _CSP = (
@@ -183,6 +207,8 @@ async def _json(request: Request, csrf: str) -> dict[str, Any]:
         payload = json.loads(body or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError("the request body is not JSON") from None
+    except RecursionError:
+        raise InputError("the request body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise InputError("the request body must be a JSON object")
     return payload
