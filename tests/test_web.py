@@ -234,6 +234,7 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     server: str, demo
 ) -> None:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -257,16 +258,18 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(server + "/")
-        wait = WebDriverWait(driver, 30)
+        # The chart is redrawn while we look: an element read may go stale; read again.
+        wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(
             lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready"
         )
         score = driver.find_element(By.ID, "score").text
-        line = driver.find_element(By.ID, "edited-line").get_attribute("d")
+        path_of_line = "return document.getElementById('edited-line').getAttribute('d')"
+        line = driver.execute_script(path_of_line)
         slider = driver.find_element(By.CSS_SELECTOR, 'input.w[data-id="transparency"]')
-        slider.click()
-        slider.send_keys(Keys.END)  # the family weight to its maximum, as a user would
-        wait.until(lambda d: d.find_element(By.ID, "edited-line").get_attribute("d") != line)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
+        slider.send_keys(Keys.END)  # the family weight to its maximum, from the keyboard
+        wait.until(lambda d: d.execute_script(path_of_line) != line)
         wait.until(lambda d: d.find_element(By.ID, "score").text != score)
         assert (
             driver.find_element(By.CSS_SELECTOR, 'input.wn[data-for="transparency"]').get_attribute(
@@ -278,7 +281,9 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
         driver.find_element(By.ID, "save-name").send_keys("browser-profile")
         driver.find_element(By.ID, "save-author").send_keys("B. Rowser")
         driver.find_element(By.ID, "save-note").send_keys("transparency to the full weight")
-        driver.find_element(By.CSS_SELECTOR, "#save-form button").click()
+        button = driver.find_element(By.CSS_SELECTOR, "#save-form button")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
         wait.until(lambda d: d.find_element(By.ID, "save-result").get_attribute("data-state"))
         assert driver.find_element(By.ID, "save-result").get_attribute("data-state") == "saved"
     finally:
