@@ -396,7 +396,7 @@ def test_weights_cli_guards(demo, tmp_path: Path) -> None:
     assert "named twice" in fails(
         "weights", "set", "ru_base_status=2", "ru_base_status=4", "--profile", "p", "--note", "x"
     )
-    assert "no observations for UKR" in fails("score", "--subject", "UKR", "--as-of", "2021-02-28")
+    assert "no observations for FRA" in fails("score", "--subject", "FRA", "--as-of", "2021-02-28")
     assert "is after the end" in fails(
         "score", "--history", "--start", "2021-01-01", "--end", "2020-01-01"
     )
@@ -406,3 +406,14 @@ def test_weights_cli_guards(demo, tmp_path: Path) -> None:
     broken.write_text("name: twice\nindicators:\n  ru_base_status: 1\n  ru_base_status: 2\n")
     assert "'ru_base_status' is given twice" in fails("weights", "validate", "twice")
     assert not (models / "weights" / "p.yaml").exists()  # a refused change writes nothing
+
+
+def test_the_log_alternative_is_not_tried_on_a_scale_with_negative_values(
+    real_catalog: Catalog,
+) -> None:
+    from early_warning.scoring.normalise import normalise_column
+
+    goldstein = real_catalog.get("gdelt_goldstein_mean")  # goalposts -5 .. 5
+    x = np.array([-7.0, -5.0, 0.0, 5.0, np.nan])
+    risk = normalise_column(goldstein, x, method="log")
+    assert np.allclose(risk, [1.0, 1.0, 0.5, 0.0, np.nan], equal_nan=True)

@@ -26,7 +26,7 @@ from .clock import Clock, SystemClock
 from .config import Config, load_config
 from .demo import DemoResult, run_demo, write_daemon_config
 from .errors import EarlyWarningError, InputError, NotFoundError
-from .ingest import IngestResult, Limits, ingest, observe
+from .ingest import ALL_FORMATS, IngestResult, Limits, expand_sources, ingest, observe
 from .periods import PeriodError, parse_date
 from .store import Store, open_store
 
@@ -205,20 +205,36 @@ def init(app: App, as_json: bool) -> None:
 
 
 @cli.command(name="ingest")
-@click.argument("sources", nargs=-1, required=True, metavar="FILE|URL...")
+@click.argument("sources", nargs=-1, required=True, metavar="FILE|FOLDER|URL...")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "json", "ndjson"]),
-    help="Read as this format (default: from the file name or its first bytes).",
+    type=click.Choice(list(ALL_FORMATS)),
+    help="Read as this format (default: from the file's content and name).",
 )
 @click.option("--subject", metavar="CODE", help="Subject for rows that give none.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar for event-data files (default: when stderr is a terminal).",
+)
 @json_option
 @pass_app
 def ingest_command(
-    app: App, sources: tuple[str, ...], fmt: str | None, subject: str | None, as_json: bool
+    app: App,
+    sources: tuple[str, ...],
+    fmt: str | None,
+    subject: str | None,
+    progress: bool | None,
+    as_json: bool,
 ) -> None:
-    """Load observation or event files (CSV, XLSX, JSON, NDJSON) or http(s) URLs.
+    """Load observation or event files, published data sets, or http(s) URLs.
+
+    Canonical files: CSV, XLSX, JSON, NDJSON. Published layouts, mapped to catalog
+    indicators by indicators/mappings/*.yaml: World Bank WDI (bulk CSV, long CSV, API
+    JSON), IMF WEO (DataMapper .xls, release file), SIPRI milex workbook, GDELT 1.0
+    and 2.0 event exports (zipped or not; aggregated into weekly dyad indicators). A
+    folder is read file by file; files already ingested are skipped.
 
     Valid rows land; invalid rows are kept in `rejects` with their line and reason.
     Exit status: 0 all loaded, 1 some rows rejected, 2 a file was refused.
@@ -226,7 +242,7 @@ def ingest_command(
     code = 0
     reports: list[dict[str, Any]] = []
     with app.store() as store:
-        for source in sources:
+        for source in expand_sources(sources):
             try:
                 result = ingest(
                     store,
@@ -235,6 +251,7 @@ def ingest_command(
                     default_subject=subject or app.config.default_subject,
                     limits=app.limits,
                     fmt=fmt,
+                    progress=progress,
                 )
             except EarlyWarningError as exc:
                 code = 2

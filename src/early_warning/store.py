@@ -492,6 +492,33 @@ def _m009_job_runs(db: sqlite_utils.Database) -> None:
     db["job_runs"].create_index(["job", "id"])
 
 
+def _m010_event_counts(db: sqlite_utils.Database) -> None:
+    # Event data (GDELT) summed per file, dyad and ISO week. A week's indicators are
+    # computed from the sum over every file ingested so far, so files can arrive in
+    # any order, one at a time, and a week is revised (as new observation rows) as its
+    # files come in. Sums, not means, so that partial counts add up exactly.
+    db["event_counts"].create(
+        {
+            "file_sha256": str,
+            "run_id": int,
+            "subject": str,  # the dyad, AAA-BBB, or the subject itself for all its dyads
+            "week": str,  # YYYY-Www
+            "events": int,
+            "quad1": int,
+            "quad2": int,
+            "quad3": int,
+            "quad4": int,
+            "goldstein_sum": float,
+            "tone_sum": float,
+            "roots": str,  # JSON {"15": count, ...} of CAMEO root codes
+            "last_added": str,  # the latest DATEADDED day among the events
+        },
+        pk=("file_sha256", "subject", "week"),
+        not_null={"file_sha256", "run_id", "subject", "week", "events"},
+    )
+    db["event_counts"].create_index(["subject", "week"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -502,6 +529,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("007_alerts", _m007_alerts),
     ("008_reports", _m008_reports),
     ("009_job_runs", _m009_job_runs),
+    ("010_event_counts", _m010_event_counts),
 )
 
 

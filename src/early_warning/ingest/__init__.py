@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import os
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,17 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..config import Config
-from ..errors import IngestError, InputError
+from ..errors import CatalogError, IngestError, InputError
 from ..store import Store
-from .readers import Table, detect_format, raw_csv_text, read_table
+from .derived import derive
+from .gdelt import ingest_gdelt, looks_like_gdelt
+from .published import (
+    PUBLISHED_FORMATS,
+    read_published,
+    sniff_published,
+    worldbank_page_count,
+)
+from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
 from .validate import (
     OBSERVATION_COLUMNS,
     EventRules,
@@ -40,7 +49,16 @@ from .validate import (
     formula_like,
 )
 
-__all__ = ["IngestResult", "Limits", "RejectInfo", "ingest", "observe"]
+__all__ = [
+    "ALL_FORMATS",
+    "IngestResult",
+    "Limits",
+    "RejectInfo",
+    "derive",
+    "expand_sources",
+    "ingest",
+    "observe",
+]
 
 _RECORDED_AT = 11  # positions in the tuples the rules build (store column order)
 _RUN_ID = 17
@@ -89,6 +107,9 @@ class IngestResult:
     rows_loaded: int = 0
     rows_unchanged: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    derived: int = 0  # derived values (mappings/derived.yaml) recomputed into new rows
     flagged: int = 0
     seconds: float = 0.0
     message: str = ""
@@ -109,7 +130,15 @@ class IngestResult:
         ]
         if self.flagged:
             parts.append(f"{self.flagged:,} flagged as formula-like text")
-        return f"{self.uri}: {self.kind}: " + ", ".join(parts) + f" (run {self.run_id})"
+        if self.derived:
+            parts.append(f"{self.derived:,} derived values updated")
+        if self.rows_skipped:
+            reasons = "; ".join(f"{n:,} {why}" for why, n in self.skipped.items())
+            parts.append(f"{self.rows_skipped:,} cells skipped ({reasons})")
+        kind = self.kind
+        if self.format not in ("", "csv", "xlsx", "json", "ndjson", "manual"):
+            kind = f"{self.format} -> {self.kind}"  # a published layout, read by its mapping
+        return f"{self.uri}: {kind}: " + ", ".join(parts) + f" (run {self.run_id})"
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "rejects"}
@@ -126,18 +155,41 @@ def ingest(
     default_subject: str = "BLR",
     limits: Limits | None = None,
     fmt: str | None = None,
+    progress: bool | None = None,
 ) -> IngestResult:
-    """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole."""
+    """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole.
+
+    `fmt` is one of ALL_FORMATS (default: from the content and the name). `progress`
+    shows a progress bar on stderr for long event-data files (default: if a terminal).
+    """
     limits = limits or Limits()
     text = str(source)
     if urllib.parse.urlsplit(text).scheme in ("http", "https"):
         with _downloaded(text, limits) as (path, declared):
-            return _ingest_path(
-                store, catalog, path, text, default_subject, limits, fmt or declared
+            _fetch_more_pages(path, text, limits)
+            result = _ingest_path(
+                store, catalog, path, text, default_subject, limits, fmt, declared, progress
             )
-    if "://" in text:
+    elif "://" in text:
         raise IngestError(f"{text}: only files and http(s) URLs can be ingested")
-    return _ingest_path(store, catalog, Path(text), text, default_subject, limits, fmt)
+    else:
+        result = _ingest_path(
+            store, catalog, Path(text), text, default_subject, limits, fmt, None, progress
+        )
+    _derive_after(store, catalog, result)
+    return result
+
+
+def _derive_after(store: Store, catalog: Catalog, result: IngestResult) -> None:
+    """Recompute the derived indicators whose inputs this run may have changed."""
+    if result.rows_loaded and result.run_id is not None:
+        touched = {
+            row[0]
+            for row in store.conn.execute(
+                "SELECT DISTINCT indicator FROM observations WHERE run_id = ?", [result.run_id]
+            )
+        }
+        result.derived = derive(store, catalog, only_if=touched).loaded
 
 
 def _ingest_path(
@@ -148,17 +200,26 @@ def _ingest_path(
     default_subject: str,
     limits: Limits,
     fmt: str | None,
+    hint: str | None = None,
+    progress: bool | None = None,
 ) -> IngestResult:
     size = _check_size(path, uri, limits)
     try:
-        fmt = detect_format(path, fmt)
-        sha256 = _hash_and_check_text(path, text=fmt != "xlsx")
-        table = read_table(path, fmt, limits.max_file_bytes)
-    except IngestError as exc:
+        fmt = _detect_format(path, fmt, hint)
+        if fmt == "gdelt":
+            return ingest_gdelt(store, catalog, path, uri=uri, size=size, progress=progress)
+        sha256 = _hash_and_check_text(path, text=fmt in ("csv", "json", "ndjson", "worldbank"))
+        if fmt in PUBLISHED_FORMATS:
+            table = read_published(path, fmt, catalog, store.today())
+        else:
+            table = read_table(path, fmt, limits.max_file_bytes)
+    except (IngestError, CatalogError) as exc:
         message = str(exc).replace(str(path), uri)  # a download is named by its URL
         store.record_refused_run(uri, message, "", size)
         raise IngestError(message) from None
     context = f"subject={default_subject};catalog={catalog.version}"
+    if table.mapping_digest:
+        context += f";mapping={table.mapping_digest}"
     try:
         return _ingest_table(
             store, catalog, table, uri, fmt, sha256, size, default_subject, limits, context
@@ -214,6 +275,41 @@ def _ingest_table(
         store.record_refused_run(uri, str(exc), sha256, size)
         raise
     return result
+
+
+ALL_FORMATS = (*FORMATS, *PUBLISHED_FORMATS, "gdelt")
+
+
+def expand_sources(sources: Iterable[str]) -> list[str]:
+    """Each folder becomes its files (sorted, hidden ones left out); the rest stay as given.
+
+    A folder of event exports is then ingested file by file, each in its own
+    transaction, so an interrupted backfill resumes where it stopped.
+    """
+    out: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if "://" not in source and path.is_dir():
+            out += [
+                str(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")
+            ]
+        else:
+            out.append(source)
+    return out
+
+
+def _detect_format(path: Path, declared: str | None, hint: str | None = None) -> str:
+    """The declared format, else a published layout or GDELT by content, else the hint
+    (a download's content type), else by suffix and first bytes."""
+    if declared:
+        if declared not in ALL_FORMATS:
+            raise IngestError(f"{path}: unknown format {declared!r} (use {', '.join(ALL_FORMATS)})")
+        return declared
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if looks_like_gdelt(path, head):
+        return "gdelt"
+    return sniff_published(path, head) or detect_format(path, hint)
 
 
 def _check_size(path: Path, uri: str, limits: Limits) -> int:
@@ -318,6 +414,8 @@ def _load(
     result.rows_loaded = loaded
     result.rows_unchanged = valid - loaded
     result.rows_rejected = len(rejects)
+    result.rows_skipped = sum(table.skipped.values())
+    result.skipped = dict(table.skipped.most_common())
     result.flagged = flagged
     result.status = "partial" if rejects else "ok"
     return result
@@ -381,6 +479,31 @@ def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
         path.unlink(missing_ok=True)
 
 
+def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
+    """A World Bank API answer split into pages: fetch the rest and append them.
+
+    The API pages its answers (50 rows by default). The pages are fetched by setting
+    `page=` in the same URL and joined into one file, so the file hash and the run
+    cover the whole answer.
+    """
+    page, pages = worldbank_page_count(path)
+    if pages <= 1 or page != 1:
+        return
+    if pages > 1000:
+        raise IngestError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
+    combined = json.loads(path.read_text(encoding="utf-8-sig"))
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "page"]
+    for number in range(2, pages + 1):
+        page_url = parts._replace(query=urllib.parse.urlencode([*query, ("page", str(number))]))
+        with _downloaded(urllib.parse.urlunsplit(page_url), limits) as (page_path, _):
+            data = json.loads(page_path.read_text(encoding="utf-8-sig"))
+        if not isinstance(data, list) or len(data) != 2:
+            raise IngestError(f"{url}: page {number} is not a World Bank API answer")
+        combined += data
+    path.write_text(json.dumps(combined), encoding="utf-8")
+
+
 # -- one observation by hand ---------------------------------------------------------
 
 
@@ -437,6 +560,7 @@ def observe(
             message=result.summary(),
             duration_seconds=0.0,
         )
+    _derive_after(store, catalog, result)
     return result
 
 

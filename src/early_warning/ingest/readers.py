@@ -15,8 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ class Table:
     columns: tuple[str, ...]
     records: Iterator[Record]
     close: Callable[[], None] = lambda: None
+    # Published layouts: cells that are not rows (no value, other countries), by reason,
+    # counted as the records are read; and the hash of the mapping that read them.
+    skipped: Counter[str] = field(default_factory=Counter)
+    mapping_digest: str = ""
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:

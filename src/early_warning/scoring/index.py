@@ -130,10 +130,15 @@ class ScoreResults:
                     if not math.isnan(self.agg.family_score[row, k])
                     else "no data"
                 )
+            # A context family (weight 0) is scored and shown on its own, like any
+            # family with enough coverage; it just does not enter the total.
+            shown = bool(self.agg.sufficient[row, k]) or (
+                self.profile.family_weights[fam] == 0
+                and cov >= self.profile.min_family_coverage
+                and not math.isnan(self.agg.family_score[row, k])
+            )
             families[fam] = {
-                "score": _number(100 * self.agg.family_score[row, k])
-                if self.agg.sufficient[row, k]
-                else None,
+                "score": _number(100 * self.agg.family_score[row, k]) if shown else None,
                 "coverage": round(cov, 4),
                 "status": status,
                 "weight": self.profile.family_weights[fam],

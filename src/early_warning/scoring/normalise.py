@@ -94,6 +94,8 @@ def normalise_column(ind: Indicator, x: np.ndarray, method: str | None = None) -
     chosen = method or spec["method"]
     if chosen in ("minmax", "log") and "goalposts" not in spec:
         chosen = spec["method"]  # no goalposts to try an alternative with
+    elif chosen == "log" and spec.get("goalposts", (0, 0))[0] < 0:
+        chosen = spec["method"]  # a scale with negative values (tone, Goldstein) has no log
     top = max(ind.levels) if ind.levels else 1
     return normalise(x, chosen, spec, higher_is_riskier=ind.higher_is_riskier, top_level=top)
 

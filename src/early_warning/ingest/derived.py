@@ -1,0 +1,214 @@
+"""Derived indicators: values computed from other indicators, with both inputs recorded.
+
+`mappings/derived.yaml` declares them:
+
+    gas_subsidy_share_gdp:            # a ratio: numerator / denominator x scale
+      numerator: gas_subsidy_usd_bn
+      denominator: gdp_usd_bn
+      scale: 100
+      subjects: [BLR]
+    neighbour_military_expenditure:   # a mean of one indicator over other subjects
+      mean_of: military_expenditure_share_gdp
+      over: [LVA, LTU, POL, RUS, UKR]
+      subject: BLR
+
+`derive(store, catalog)` recomputes every derived value from the best current
+knowledge of its inputs: for each period, the input row known latest (as the panel
+chooses). The inputs must refer to the same period (a year with a year); a period that
+lacks an input gets no value, never a guess. Each value is written as an ordinary
+observation through the same validation, with source `derived`, the inputs' values,
+sources and row ids in its citation, the later of their known-from dates as its
+`published` date, and the weaker of their Admiralty grades. Unchanged values add
+nothing (content hash), a revised input gives a new row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..catalog import Catalog
+from ..errors import CatalogError
+from ..store import Store
+from .mapping import mappings_folder
+from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
+
+__all__ = ["DerivedResult", "derive"]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    indicator: str
+    inputs: tuple[str, ...]  # indicator ids read
+    numerator: str = ""
+    denominator: str = ""
+    scale: float = 1.0
+    subjects: tuple[str, ...] = ()
+    mean_of: str = ""
+    over: tuple[str, ...] = ()
+    subject: str = ""
+
+
+@dataclass
+class DerivedResult:
+    loaded: int = 0
+    unchanged: int = 0
+    run_id: int | None = None
+
+
+def load_derived(catalog: Catalog) -> list[_Spec]:
+    path = mappings_folder(catalog) / "derived.yaml"
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path}: not a readable YAML file ({exc})") from None
+    specs = []
+    for indicator, raw in (data.get("derived") or {}).items():
+
+        def fail(field: str, problem: str, _id: str = indicator) -> CatalogError:
+            return CatalogError(f"{path}: {_id}: field {field!r}: {problem}")
+
+        if indicator not in catalog.indicators:
+            raise fail("id", "not in the catalog")
+        if not isinstance(raw, dict):
+            raise fail("id", "expected a mapping")
+        if "mean_of" in raw:
+            of, over = raw.get("mean_of"), raw.get("over")
+            if of not in catalog.indicators:
+                raise fail("mean_of", f"{of!r} is not in the catalog")
+            if not isinstance(over, list) or not over:
+                raise fail("over", "expected a list of subjects")
+            spec = _Spec(indicator, (of,), mean_of=of, over=tuple(over),
+                         subject=str(raw.get("subject", "")))  # fmt: skip
+        else:
+            num, den = raw.get("numerator"), raw.get("denominator")
+            for name, value in (("numerator", num), ("denominator", den)):
+                if value not in catalog.indicators:
+                    raise fail(name, f"{value!r} is not in the catalog")
+            scale = raw.get("scale", 1)
+            if not isinstance(scale, int | float) or isinstance(scale, bool):
+                raise fail("scale", "expected a number")
+            spec = _Spec(indicator, (num, den), numerator=num, denominator=den,
+                         scale=float(scale), subjects=tuple(raw.get("subjects") or ()))  # fmt: skip
+        specs.append(spec)
+    return specs
+
+
+def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -> DerivedResult:
+    """Recompute the derived indicators; with `only_if`, only those reading one of them."""
+    specs = load_derived(catalog)
+    if only_if is not None:
+        specs = [s for s in specs if set(s.inputs) & only_if]
+    result = DerivedResult()
+    if not specs:
+        return result
+    inputs = sorted({i for s in specs for i in s.inputs})
+    best = _best_rows(store, inputs)
+    fields: list[list[str]] = []
+    for spec in specs:
+        fields += _ratio_rows(spec, best) if spec.numerator else _mean_rows(spec, best)
+    if not fields:
+        return result
+    rules = ObservationRules(catalog, "BLR", store.source_id, store.today(), 4000)
+    with store.transaction():
+        run_id = store.begin_run("derived:mappings/derived.yaml", "observations", "derived", "", 0)
+        now, batch = store.now(), []
+        for line, row in enumerate(fields, start=1):
+            outcome = rules.check(row, line)
+            if isinstance(outcome, Problem):
+                continue  # inputs that validated cannot make an invalid row but a future one
+            outcome[11], outcome[17] = now, run_id
+            batch.append(outcome)
+        result.loaded = store.insert_observations(batch) if batch else 0
+        result.unchanged = len(batch) - result.loaded
+        result.run_id = run_id
+        store.finish_run(
+            run_id, status="ok", rows_read=len(fields), rows_loaded=result.loaded,
+            rows_unchanged=result.unchanged, rows_rejected=0,
+            message=f"derived: {result.loaded} loaded, {result.unchanged} unchanged",
+            duration_seconds=0.0,
+        )  # fmt: skip
+    return result
+
+
+def _best_rows(store: Store, indicators: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(indicator, subject, period) -> the row known latest (then recorded latest)."""
+    marks = ", ".join("?" * len(indicators))
+    rows = store.db.query(
+        "SELECT o.id, o.indicator, o.subject, o.period, o.value, o.unit, o.known_from, "
+        "o.reliability, o.credibility, s.name AS source FROM observations o "
+        f"LEFT JOIN sources s ON s.id = o.source_id WHERE o.indicator IN ({marks}) "
+        "ORDER BY o.known_from, o.recorded_at, o.id",
+        indicators,
+    )
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        best[(row["indicator"], row["subject"], row["period"])] = row
+    return best
+
+
+def _describe(row: dict[str, Any], catalog_unit: str = "") -> str:
+    unit = row["unit"] or catalog_unit
+    return f"{row['indicator']} {row['value']:g} {unit} ({row['source']}, row {row['id']})".replace(
+        "  ", " "
+    )
+
+
+def _weakest(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    reliability = max((r["reliability"] or "F" for r in rows), default="F")
+    credibility = max((r["credibility"] or "6" for r in rows), default="6")
+    return reliability, credibility
+
+
+def _row(
+    spec: _Spec, subject: str, period: str, value: float, used: list[dict[str, Any]], how: str
+) -> list[str]:
+    reliability, credibility = _weakest(used)
+    fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
+    fields.update(
+        indicator=spec.indicator, date=period, value=f"{value:.6g}", subject=subject,
+        source="derived", citation=how, published=max(r["known_from"] for r in used),
+        reliability=reliability, credibility=credibility,
+        note="computed by early-warning from the rows named in the citation",
+    )  # fmt: skip
+    return list(fields.values())
+
+
+def _ratio_rows(spec: _Spec, best: dict[tuple[str, str, str], dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for (indicator, subject, period), num in sorted(best.items()):
+        if indicator != spec.numerator or (spec.subjects and subject not in spec.subjects):
+            continue
+        den = best.get((spec.denominator, subject, period))
+        if den is None or den["value"] == 0:
+            continue
+        value = num["value"] / den["value"] * spec.scale
+        how = f"{_describe(num)} / {_describe(den)} x {spec.scale:g}"
+        out.append(_row(spec, subject, period, value, [num, den], how))
+    return out
+
+
+def _mean_rows(spec: _Spec, best: dict[tuple[str, str, str], dict[str, Any]]) -> list[list[str]]:
+    by_period: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (indicator, subject, period), row in best.items():
+        if indicator == spec.mean_of and subject in spec.over:
+            by_period[period][subject] = row
+    out = []
+    for period, rows in sorted(by_period.items()):
+        if len(rows) < len(spec.over):
+            continue  # a mean over fewer countries would be another measure
+        used = [rows[s] for s in spec.over]
+        value = sum(r["value"] for r in used) / len(used)
+        parts = ", ".join(f"{s} {rows[s]['value']:.3g}" for s in spec.over)
+        how = (
+            f"mean of {spec.mean_of} over {parts} "
+            f"({', '.join(sorted({str(r['source']) for r in used}))}; rows "
+            f"{', '.join(str(r['id']) for r in used)})"
+        )
+        out.append(_row(spec, spec.subject, period, value, used, how))
+    return out

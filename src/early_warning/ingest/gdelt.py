@@ -1,0 +1,543 @@
+"""GDELT event exports into weekly dyad indicators.
+
+GDELT publishes one row per event: the 1.0 daily export (57 tab-separated columns
+before April 2013, 58 after, when SOURCEURL was added) and the 2.0 15-minute export
+(61 columns: three ADM2 codes more). Neither has a header; both come zipped. The first
+35 columns (ids, date, actors, CAMEO codes, Goldstein scale, tone) are the same in all
+three layouts; only the position of DATEADDED differs. Layouts: ../shared/real_data/gdelt/
+schema_gdelt*_columns.csv, after the GDELT codebooks.
+
+`ingest_gdelt` streams a file in chunks of rows (pandas' C parser, only the columns
+used), so memory does not grow with the file. It keeps the events between the
+mapping's subject and its counterparts (either actor, by the actors' CAMEO country
+codes), sums them per dyad and ISO week into the `event_counts` table, and then
+recomputes the indicators of every week the file touched from the sums over all files
+ingested so far:
+
+  * `gdelt_events`: events in the week [events per week];
+  * `gdelt_quad{1..4}_events`: events per CAMEO quad class (verbal cooperation,
+    material cooperation, verbal conflict, material conflict) [events per week];
+  * `gdelt_material_conflict_share`: quad class 4 as a share of all events [%];
+  * `gdelt_goldstein_mean`: mean Goldstein scale [-10..10];
+  * `gdelt_tone_mean`: mean AvgTone of the documents [-100..100];
+  * one share per group of CAMEO root codes in the mapping (13 threaten, 15 exhibit
+    force posture, 17 coerce, 18-20 assault, fight, mass violence) [% of events].
+
+Each is written for every dyad (`BLR-RUS`, ...) and for the subject as a whole (the
+events of all its dyads). Shares and means need `min_events` in the week; with fewer
+the week gets counts only and the skipped values are counted in the result. A file is
+committed as a whole, so a long backfill interrupted at any point resumes with the
+next file, and a file already ingested (same SHA-256 and mapping) is skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import sys
+import time
+import warnings
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..catalog import Catalog
+from ..errors import CatalogError, IngestError
+from ..store import Store
+from .mapping import load_mapping
+from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
+
+__all__ = ["GdeltSpec", "aggregate_events", "ingest_gdelt", "looks_like_gdelt"]
+
+# Column positions shared by all layouts, and DATEADDED's position by column count.
+SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE = (
+    1, 7, 17, 28, 29, 30, 34,
+)  # fmt: skip
+DATEADDED = {57: 56, 58: 56, 61: 59}
+VERSION = {57: "1.0", 58: "1.0", 61: "2.0"}
+_NAMES = {
+    SQLDATE: "SQLDATE", ACTOR1_COUNTRY: "Actor1CountryCode", ACTOR2_COUNTRY: "Actor2CountryCode",
+    ROOT_CODE: "EventRootCode", QUAD_CLASS: "QuadClass", GOLDSTEIN: "GoldsteinScale",
+    TONE: "AvgTone",
+}  # fmt: skip
+_FILE_NAME = re.compile(r"\d{8}(\d{6})?\.export\.csv(\.zip)?$", re.IGNORECASE)
+_CHUNK_ROWS = 200_000
+_REJECT_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class GdeltSpec:
+    """What the `gdelt:` section of mappings/gdelt.yaml asks for."""
+
+    subject: str
+    counterparts: tuple[str, ...]
+    root_shares: dict[str, tuple[str, ...]]  # indicator -> CAMEO root codes
+    min_events: int
+    source: str
+    reliability: str
+    credibility: str
+    digest: str
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> GdeltSpec:
+        mapping = load_mapping(catalog, "gdelt")
+        raw = mapping.extra.get("gdelt")
+        where = f"{mapping.path}: field 'gdelt"
+        if not isinstance(raw, dict):
+            raise CatalogError(f"{where}': expected subject, counterparts and root_shares")
+        subject = raw.get("subject")
+        counterparts = raw.get("counterparts")
+        if not isinstance(subject, str) or not re.fullmatch(r"[A-Z]{3}", subject):
+            raise CatalogError(f"{where}.subject': expected an ISO alpha-3 code")
+        if not isinstance(counterparts, list) or not all(
+            isinstance(c, str) and re.fullmatch(r"[A-Z]{3}", c) for c in counterparts
+        ):
+            raise CatalogError(f"{where}.counterparts': expected a list of ISO alpha-3 codes")
+        shares = raw.get("root_shares") or {}
+        if not isinstance(shares, dict):
+            raise CatalogError(f"{where}.root_shares': expected indicator -> [root codes]")
+        parsed: dict[str, tuple[str, ...]] = {}
+        for indicator, roots in shares.items():
+            if indicator not in catalog.indicators:
+                raise CatalogError(f"{where}.root_shares': {indicator!r} is not in the catalog")
+            codes = tuple(f"{int(r):02d}" for r in roots if 1 <= int(r) <= 20)
+            if not codes or len(codes) != len(roots):
+                raise CatalogError(f"{where}.root_shares.{indicator}': CAMEO roots are 01-20")
+            parsed[indicator] = codes
+        for indicator in (*_COUNT_INDICATORS, *_MEAN_INDICATORS):
+            if indicator not in catalog.indicators:
+                raise CatalogError(f"{mapping.path}: indicator {indicator!r} is not in the catalog")
+        min_events = raw.get("min_events", 5)
+        if not isinstance(min_events, int) or min_events < 1:
+            raise CatalogError(f"{where}.min_events': expected a whole number >= 1")
+        return cls(
+            subject, tuple(counterparts), parsed, min_events, mapping.source,
+            mapping.reliability, mapping.credibility, mapping.digest,
+        )  # fmt: skip
+
+    def dyad(self, counterpart: str) -> str:
+        return f"{self.subject}-{counterpart}"
+
+
+_COUNT_INDICATORS = (
+    "gdelt_events",
+    "gdelt_quad1_events",
+    "gdelt_quad2_events",
+    "gdelt_quad3_events",
+    "gdelt_quad4_events",
+)
+_MEAN_INDICATORS = ("gdelt_material_conflict_share", "gdelt_goldstein_mean", "gdelt_tone_mean")
+
+
+def looks_like_gdelt(path: Path, head: bytes) -> bool:
+    """A GDELT export by its name, or by a first line of 57, 58 or 61 tab-separated fields."""
+    if _FILE_NAME.search(path.name):
+        return True
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return False
+        return len(names) == 1 and bool(_FILE_NAME.search(names[0]))
+    first = head.split(b"\n", 1)[0]
+    return first.count(b"\t") + 1 in DATEADDED
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+class _Counting(io.RawIOBase):
+    """A file wrapper that reports the bytes read to a progress bar."""
+
+    def __init__(self, raw: IO[bytes], progress: Any) -> None:
+        self.raw, self.progress = raw, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        if self.progress is not None:
+            self.progress.update(len(data))
+        return len(data)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[IO[bytes], int]]:
+    """The export's bytes (unzipped if need be) and their size."""
+    if zipfile.is_zipfile(path):
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise IngestError(f"{path}: damaged zip file ({exc})") from None
+        with archive:
+            members = [i for i in archive.infolist() if not i.is_dir()]
+            if len(members) != 1:
+                raise IngestError(
+                    f"{path}: expected one export file in the zip, found {len(members)}"
+                )
+            with archive.open(members[0]) as handle:
+                yield handle, members[0].file_size
+    else:
+        with path.open("rb") as handle:
+            yield handle, path.stat().st_size
+
+
+def _column_count(path: Path) -> int:
+    with _opened(path) as (handle, _):
+        first = handle.readline(1 << 20)
+    if not first.strip():
+        raise IngestError(f"{path}: the first line is empty; expected a GDELT event row")
+    count = first.count(b"\t") + 1
+    if count not in DATEADDED:
+        raise IngestError(
+            f"{path}: line 1 has {count} tab-separated fields; a GDELT 1.0 export has 57 or "
+            "58 and a 2.0 export 61"
+        )
+    return count
+
+
+@dataclass
+class Aggregate:
+    """What one pass over an export found."""
+
+    sums: dict[tuple[str, str], list[Any]]  # (subject, week) -> sums, see _new_sums
+    rows_read: int
+    rows_kept: int
+    rejects: list[tuple[int, str, str, str]]  # line, field, reason, raw
+    version: str
+
+
+def _new_sums() -> list[Any]:
+    # events, quad1..4, goldstein sum, tone sum, root counts, last DATEADDED day
+    return [0, 0, 0, 0, 0, 0.0, 0.0, Counter(), ""]
+
+
+def aggregate_events(
+    path: Path, spec: GdeltSpec, *, chunk_rows: int = _CHUNK_ROWS, progress: bool = False
+) -> Aggregate:
+    """Stream an export and sum the events of the spec's dyads per (dyad, ISO week)."""
+    import pandas as pd
+
+    width = _column_count(path)
+    added_at = DATEADDED[width]
+    used = [SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE]
+    used.append(added_at)
+    members = {spec.subject, *spec.counterparts}
+    sums: dict[tuple[str, str], list[Any]] = defaultdict(_new_sums)
+    rejects: list[tuple[int, str, str, str]] = []
+    skipped_lines: list[int] = []
+    read = kept = 0
+    with _opened(path) as (handle, size), _progress_bar(path, size, progress) as bar:
+        stream = io.BufferedReader(_Counting(handle, bar), buffer_size=1 << 20)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            reader = pd.read_csv(
+                stream, sep="\t", header=None, usecols=used, dtype=str, quoting=csv.QUOTE_NONE,
+                na_filter=False, chunksize=chunk_rows, engine="c", on_bad_lines="warn",
+                encoding="utf-8", encoding_errors="replace", names=range(width),
+            )  # fmt: skip
+            for chunk in reader:
+                skipped_lines += _bad_lines(caught)
+                first = read
+                read += len(chunk)
+                short = chunk[added_at].isna() | (chunk[added_at] == "")
+                if short.any():  # pandas pads a row with too few fields; it is a reject
+                    for i in short.to_numpy().nonzero()[0]:
+                        line = _line_of(first + int(i), skipped_lines)
+                        rejects.append((line, "row", f"fewer than {width} fields", ""))
+                a1, a2 = chunk[ACTOR1_COUNTRY], chunk[ACTOR2_COUNTRY]
+                mask = a1.isin(members) & a2.isin(members) & (a1 != a2) & ~short
+                mask &= (a1 == spec.subject) | (a2 == spec.subject)
+                if not mask.any():
+                    continue
+                hits = chunk[mask]
+                kept += len(hits)
+                positions = [first + int(i) for i in (mask.to_numpy().nonzero()[0])]
+                _add_rows(hits, positions, spec, added_at, sums, rejects, skipped_lines)
+            skipped_lines += _bad_lines(caught)
+    for line in skipped_lines:
+        rejects.append((line, "row", f"more than {width} tab-separated fields", ""))
+    rejects.sort()
+    return Aggregate(dict(sums), read + len(skipped_lines), kept, rejects, VERSION[width])
+
+
+def _bad_lines(caught: list[warnings.WarningMessage]) -> list[int]:
+    lines = []
+    for item in caught:
+        for match in re.finditer(r"Skipping line (\d+)", str(item.message)):
+            lines.append(int(match[1]))
+    caught.clear()
+    return lines
+
+
+@contextmanager
+def _progress_bar(path: Path, size: int, show: bool) -> Iterator[Any]:
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(
+        total=size, unit="B", unit_scale=True, desc=path.name[:40], file=sys.stderr, leave=False
+    ) as bar:
+        yield bar
+
+
+def _line_of(position: int, skipped: list[int]) -> int:
+    """The file line of the parsed row at `position` (0-based), past skipped bad lines."""
+    line = position + 1
+    for bad in sorted(skipped):
+        if bad <= line:
+            line += 1
+    return line
+
+
+def _add_rows(
+    hits: Any,
+    positions: list[int],
+    spec: GdeltSpec,
+    added_at: int,
+    sums: dict[tuple[str, str], list[Any]],
+    rejects: list[tuple[int, str, str, str]],
+    skipped: list[int],
+) -> None:
+    columns = [SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE]
+    rows = zip(*(hits[c].tolist() for c in (*columns, added_at)), strict=True)
+    for position, cells in zip(positions, rows, strict=True):
+        row = tuple(c if isinstance(c, str) else "" for c in cells)  # short rows: NaN
+        parsed = _parse_event(row)
+        if isinstance(parsed, Problem):
+            raw = "\t".join(row)
+            rejects.append((_line_of(position, skipped), parsed.field, parsed.reason, raw))
+            continue
+        week, root, quad, goldstein, tone, added = parsed
+        counterpart = row[2] if row[1] == spec.subject else row[1]
+        for key in ((spec.dyad(counterpart), week), (spec.subject, week)):
+            entry = sums[key]
+            entry[0] += 1
+            entry[quad] += 1
+            entry[5] += goldstein
+            entry[6] += tone
+            entry[7][root] += 1
+            entry[8] = max(entry[8], added)
+
+
+def _parse_event(row: tuple[str, ...]) -> tuple[str, str, int, float, float, str] | Problem:
+    day_text, _, _, root, quad_text, goldstein_text, tone_text, added_text = row
+    if not added_text:
+        return Problem("row", "fewer fields than line 1 (no DATEADDED)")
+    try:
+        day = dt.datetime.strptime(day_text, "%Y%m%d").date()
+    except ValueError:
+        return Problem(_NAMES[SQLDATE], f"{day_text[:20]!r} is not a YYYYMMDD date")
+    if not (len(root) == 2 and root.isdigit() and 1 <= int(root) <= 20):
+        return Problem(_NAMES[ROOT_CODE], f"{root[:10]!r} is not a CAMEO root code 01-20")
+    if quad_text not in ("1", "2", "3", "4"):
+        return Problem(_NAMES[QUAD_CLASS], f"{quad_text[:10]!r} is not a quad class 1-4")
+    try:
+        goldstein, tone = float(goldstein_text), float(tone_text)
+    except ValueError:
+        bad = _NAMES[GOLDSTEIN] if not _is_float(goldstein_text) else _NAMES[TONE]
+        return Problem(bad, "is not a number")
+    if not -10 <= goldstein <= 10:
+        return Problem(_NAMES[GOLDSTEIN], f"{goldstein:g} is outside -10..10")
+    if not -100 <= tone <= 100:
+        return Problem(_NAMES[TONE], f"{tone:g} is outside -100..100")
+    try:
+        added = dt.datetime.strptime(added_text[:8], "%Y%m%d").date().isoformat()
+    except ValueError:
+        return Problem("DATEADDED", f"{added_text[:20]!r} is not a date")
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}", root, int(quad_text), goldstein, tone, added
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- into the store ------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ingest_gdelt(
+    store: Store,
+    catalog: Catalog,
+    path: Path,
+    *,
+    uri: str,
+    size: int,
+    progress: bool | None = None,
+) -> Any:
+    """Aggregate one export into `event_counts` and the weekly indicators it touches."""
+    from . import IngestResult, RejectInfo
+
+    spec = GdeltSpec.from_catalog(catalog)
+    sha256 = file_sha256(path)
+    context = f"gdelt;mapping={spec.digest}"
+    earlier = store.completed_run_for(sha256, "event aggregates", context)
+    if earlier is not None:
+        when = str(earlier["started_at"])[:10]
+        message = f"already ingested in run {earlier['id']} on {when}"
+        return IngestResult(uri, "duplicate", "event aggregates", "gdelt", earlier["id"],
+                            message=message)  # fmt: skip
+    started = time.perf_counter()
+    show = sys.stderr.isatty() if progress is None else progress
+    found = aggregate_events(path, spec, progress=show)
+    fmt = f"gdelt{found.version}"
+    result = IngestResult(uri, "ok", "event aggregates", fmt)
+    with store.transaction():
+        run_id = store.begin_run(uri, "event aggregates", fmt, sha256, size, context)
+        result.run_id = run_id
+        # Counts from an earlier mapping of the same file are replaced, not added to.
+        store.db.execute("DELETE FROM event_counts WHERE file_sha256 = ?", [sha256])
+        _store_counts(store, sha256, run_id, found)
+        loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
+        now = store.now()
+        store.insert_rejects(
+            (run_id, uri, line, name, reason, raw, now) for line, name, reason, raw in found.rejects
+        )
+        result.rows_read = found.rows_read
+        result.rows_loaded, result.rows_unchanged = loaded, unchanged
+        result.rows_rejected = len(found.rejects)
+        malformed = sum(1 for r in found.rejects if r[1] == "row")
+        outside = found.rows_read - found.rows_kept - malformed
+        skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
+        result.skipped = {k: v for k, v in skipped.items() if v}
+        result.rows_skipped = sum(result.skipped.values())
+        result.rejects = [RejectInfo(r[0], r[1], r[2]) for r in found.rejects[:_REJECT_SAMPLE]]
+        result.status = "partial" if found.rejects else "ok"
+        result.seconds = round(time.perf_counter() - started, 3)
+        result.message = (
+            f"{found.rows_kept:,} events between {spec.subject} and its counterparts in "
+            f"{len({w for _, w in found.sums}):,} week(s)"
+        )
+        store.finish_run(
+            run_id, status=result.status, rows_read=result.rows_read,
+            rows_loaded=loaded, rows_unchanged=unchanged, rows_rejected=result.rows_rejected,
+            message=result.summary(), duration_seconds=result.seconds,
+        )  # fmt: skip
+    return result
+
+
+def _store_counts(store: Store, sha256: str, run_id: int, found: Aggregate) -> None:
+    rows = [
+        (sha256, run_id, subject, week, *sums[:7], json.dumps(dict(sorted(sums[7].items()))),
+         sums[8])
+        for (subject, week), sums in sorted(found.sums.items())
+    ]  # fmt: skip
+    store.conn.executemany(
+        "INSERT INTO event_counts (file_sha256, run_id, subject, week, events, quad1, quad2, "
+        "quad3, quad4, goldstein_sum, tone_sum, roots, last_added) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _week_totals(store: Store, keys: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[Any]]]:
+    """Sums over every file ingested so far, for each (subject, week) touched."""
+    for subject, week in keys:
+        rows = store.db.query(
+            "SELECT events, quad1, quad2, quad3, quad4, goldstein_sum, tone_sum, roots, "
+            "last_added FROM event_counts WHERE subject = ? AND week = ?",
+            [subject, week],
+        )
+        total, files = _new_sums(), 0
+        for row in rows:
+            files += 1
+            for i, name in enumerate(("events", "quad1", "quad2", "quad3", "quad4")):
+                total[i] += row[name]
+            total[5] += row["goldstein_sum"]
+            total[6] += row["tone_sum"]
+            total[7].update(json.loads(row["roots"]))
+            total[8] = max(total[8], row["last_added"] or "")
+        total.append(files)
+        yield subject, week, total
+
+
+def _write_indicators(
+    store: Store, catalog: Catalog, spec: GdeltSpec, run_id: int, uri: str, found: Aggregate
+) -> tuple[int, int, Counter[str]]:
+    """Recompute the touched weeks' indicators and write them through validation."""
+    rules = ObservationRules(catalog, spec.subject, store.source_id, store.today(), 4000)
+    recorded_at = store.now()
+    skipped: Counter[str] = Counter()
+    batch: list[list[Any]] = []
+    line = 0
+    for subject, week, total in _week_totals(store, sorted(found.sums)):
+        for indicator, value in _indicator_values(total, spec, skipped):
+            line += 1
+            fields = _observation_fields(indicator, value, subject, week, total, spec, found)
+            outcome = rules.check(fields, line)
+            if isinstance(outcome, Problem):
+                # Only a week not begun by the store's clock can get here (a file from the
+                # future): the week is skipped and said so, the counts stay for later.
+                skipped[f"weekly values refused ({outcome.field}: {outcome.reason})"] += 1
+                continue
+            outcome[11], outcome[17] = recorded_at, run_id
+            batch.append(outcome)
+    loaded = store.insert_observations(batch) if batch else 0
+    return loaded, len(batch) - loaded, skipped
+
+
+def _indicator_values(
+    total: list[Any], spec: GdeltSpec, skipped: Counter[str]
+) -> Iterator[tuple[str, float]]:
+    events = total[0]
+    yield "gdelt_events", events
+    for quad in (1, 2, 3, 4):
+        yield f"gdelt_quad{quad}_events", total[quad]
+    if events < spec.min_events:
+        skipped[f"shares and means of weeks with fewer than {spec.min_events} events"] += len(
+            _MEAN_INDICATORS
+        ) + len(spec.root_shares)
+        return
+    yield "gdelt_material_conflict_share", 100.0 * total[4] / events
+    yield "gdelt_goldstein_mean", total[5] / events
+    yield "gdelt_tone_mean", total[6] / events
+    for indicator, roots in spec.root_shares.items():
+        yield indicator, 100.0 * sum(total[7].get(r, 0) for r in roots) / events
+
+
+def _observation_fields(
+    indicator: str,
+    value: float,
+    subject: str,
+    week: str,
+    total: list[Any],
+    spec: GdeltSpec,
+    found: Aggregate,
+) -> list[str]:
+    who = subject if "-" in subject else f"{spec.subject} with {', '.join(spec.counterparts)}"
+    citation = f"GDELT {found.version} event export, events between {who}, {week}"
+    note = f"{total[0]:,} events from {total[9]} file(s) ingested so far"
+    week_start = dt.date.fromisoformat(f"{week}-1")
+    published = max(dt.date.fromisoformat(total[8]), week_start) if total[8] else week_start
+    fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
+    fields.update(
+        indicator=indicator, date=week, value=f"{value:.6g}", subject=subject,
+        source=spec.source, citation=citation, published=published.isoformat(),
+        reliability=spec.reliability, credibility=spec.credibility, note=note,
+    )  # fmt: skip
+    return list(fields.values())

@@ -1,0 +1,269 @@
+"""GDELT event exports aggregated into weekly dyad indicators that `score` uses.
+
+The exports are synthetic, written in the published layouts (no header, tab-separated,
+57/58 columns for 1.0, 61 for 2.0; ../shared/real_data/gdelt/schema_*.csv), with
+counts small enough to check by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from early_warning import FixedClock, Store
+from early_warning.catalog import Catalog
+from early_warning.errors import IngestError
+from early_warning.ingest import ingest
+
+from .conftest import PROJECT, SHARED
+from .test_cli import run
+from .test_importers import values
+
+# (actor1, actor2, root code, quad class, Goldstein, tone); day 2021-11-10 (2021-W45).
+BLR_RUS = [
+    ("BLR", "RUS", "15", 4, -7.2, -3.0),
+    ("RUS", "BLR", "15", 4, -7.2, -5.0),
+    ("BLR", "RUS", "19", 4, -10.0, -9.0),
+    ("RUS", "BLR", "18", 4, -9.0, -8.0),
+    ("BLR", "RUS", "13", 3, -4.4, -4.0),
+    ("RUS", "BLR", "13", 3, -4.4, -2.0),
+    ("BLR", "RUS", "12", 3, -4.0, -1.0),
+    ("BLR", "RUS", "04", 1, 1.0, 2.0),
+    ("RUS", "BLR", "04", 1, 1.0, 3.0),
+    ("BLR", "RUS", "07", 2, 7.0, 4.0),
+]
+BLR_POL = [("POL", "BLR", "17", 4, -5.0, -6.0)] * 3 + [("BLR", "POL", "11", 3, -2.0, -2.0)] * 3
+BLR_LTU = [("LTU", "BLR", "11", 3, -2.0, -1.0)] * 3  # under min_events: counts only
+NOISE = [
+    ("USA", "CHN", "19", 4, -10.0, -9.0),
+    ("BLR", "BLR", "14", 3, -6.5, -5.0),  # domestic
+    ("BLR", "DEU", "15", 4, -7.2, -5.0),  # not a counterpart
+    ("", "BLR", "15", 4, -7.2, -5.0),  # no actor country
+]
+
+
+def gdelt_line(
+    event: tuple[str, str, str, int, float, float],
+    *,
+    day: str = "20211110",
+    width: int = 61,
+    number: int = 1,
+) -> str:
+    a1, a2, root, quad, goldstein, tone = event
+    cells = [""] * width
+    cells[0], cells[1], cells[2], cells[3], cells[4] = str(number), day, day[:6], day[:4], "2021.8"
+    cells[5], cells[6], cells[7] = f"{a1}GOV", f"{a1} government", a1
+    cells[15], cells[16], cells[17] = f"{a2}MIL", f"{a2} military", a2
+    cells[25], cells[26], cells[27], cells[28] = "1", f"{root}0", f"{root}0", root
+    cells[29], cells[30] = str(quad), str(goldstein)
+    cells[31], cells[32], cells[33], cells[34] = "4", "2", "4", str(tone)
+    if width == 61:
+        cells[59], cells[60] = day + "150000", 'https://example.org/news?id=1&x="q"'
+    else:
+        cells[56] = day
+        if width == 58:
+            cells[57] = "https://example.org/news"
+    return "\t".join(cells)
+
+
+def write_export(
+    path: Path, events: list[tuple[str, str, str, int, float, float]], *, width: int = 61,
+    day: str = "20211110", zipped: bool = False,
+) -> Path:  # fmt: skip
+    text = "\n".join(
+        gdelt_line(e, day=day, width=width, number=i) for i, e in enumerate(events, start=1)
+    )
+    if zipped:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(path.name.removesuffix(".zip"), text + "\n")
+    else:
+        path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gstore(tmp_path: Path, real_catalog: Catalog) -> Iterator[Store]:
+    with Store(tmp_path / "g.db", clock=FixedClock("2024-06-01T12:00:00")) as s:
+        s.sync_catalog(real_catalog)
+        yield s
+
+
+def test_weekly_dyad_indicators_match_a_count_by_hand(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "20211110150000.export.CSV", BLR_RUS + BLR_POL + BLR_LTU + NOISE)
+    result = ingest(gstore, real_catalog, path)
+    assert (result.format, result.status) == ("gdelt2.0", "ok")
+    assert result.rows_read == 23 and result.rows_rejected == 0
+    assert result.skipped["events not between BLR and RUS, POL, LTU, LVA, UKR"] == 4
+    week = "2021-W45"
+    rus = {k: v[week] for k, v in _all(gstore, "BLR-RUS").items()}
+    assert rus["gdelt_events"] == 10
+    assert [rus[f"gdelt_quad{q}_events"] for q in (1, 2, 3, 4)] == [2, 1, 3, 4]
+    assert rus["gdelt_material_conflict_share"] == pytest.approx(40.0)
+    assert rus["gdelt_goldstein_mean"] == pytest.approx(-37.2 / 10)
+    assert rus["gdelt_tone_mean"] == pytest.approx(-23.0 / 10)
+    assert rus["gdelt_force_posture_share"] == pytest.approx(20.0)  # two 15s
+    assert rus["gdelt_violence_share"] == pytest.approx(20.0)  # 18 and 19
+    assert rus["gdelt_threaten_share"] == pytest.approx(20.0)  # two 13s
+    assert rus["gdelt_coerce_share"] == 0.0
+    pol = {k: v[week] for k, v in _all(gstore, "BLR-POL").items()}
+    assert pol["gdelt_coerce_share"] == pytest.approx(50.0)
+    # Three events with Lithuania: counts, but no shares or means from so few.
+    ltu = _all(gstore, "BLR-LTU")
+    assert ltu["gdelt_events"] == {week: 3}
+    assert "gdelt_tone_mean" not in ltu
+    assert result.skipped["shares and means of weeks with fewer than 5 events"] == 7
+    # Belarus as a whole: the events of all its dyads.
+    blr = {k: v[week] for k, v in _all(gstore, "BLR").items()}
+    assert blr["gdelt_events"] == 19
+    assert blr["gdelt_quad4_events"] == 7
+    row = next(
+        gstore.db.query(
+            "SELECT * FROM observations WHERE subject = 'BLR-RUS' AND indicator = 'gdelt_events'"
+        )
+    )
+    assert row["known_from"] == "2021-11-10"  # the DATEADDED day
+    assert "GDELT 2.0" in row["citation"] and "from 1 file(s)" in row["note"]
+
+
+def _all(store: Store, subject: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for row in store.db.query(
+        "SELECT indicator, period, value FROM observations WHERE subject = ? "
+        "ORDER BY recorded_at, id",
+        [subject],
+    ):
+        out.setdefault(row["indicator"], {})[row["period"]] = row["value"]
+    return out
+
+
+def test_files_add_up_in_any_order_and_a_week_is_revised_not_overwritten(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    first = write_export(tmp_path / "20211110150000.export.CSV.zip", BLR_RUS[:6], zipped=True)
+    second = write_export(tmp_path / "20211110151500.export.CSV", BLR_RUS[6:])
+    ingest(gstore, real_catalog, second)
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 4}
+    ingest(gstore, real_catalog, first)
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 10}
+    shares = gstore.db.execute(
+        "SELECT value FROM observations WHERE subject = 'BLR-RUS' "
+        "AND indicator = 'gdelt_material_conflict_share' ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in shares] == [pytest.approx(40.0)]  # 4 events alone: too few
+    revisions = gstore.db.execute(
+        "SELECT count(*) FROM observations WHERE subject = 'BLR-RUS' AND indicator = 'gdelt_events'"
+    ).fetchone()[0]
+    assert revisions == 2  # the first value stays, as known then
+    again = ingest(gstore, real_catalog, first)
+    assert again.status == "duplicate"
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 10}
+
+
+@pytest.mark.parametrize("width", [57, 58, 61])
+def test_gdelt_1_and_2_layouts_give_the_same_indicators(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path, width: int
+) -> None:
+    path = write_export(tmp_path / "events.tsv", BLR_RUS, width=width)
+    result = ingest(gstore, real_catalog, path, fmt="gdelt")
+    assert result.format == ("gdelt2.0" if width == 61 else "gdelt1.0")
+    assert _all(gstore, "BLR-RUS")["gdelt_goldstein_mean"] == {"2021-W45": pytest.approx(-3.72)}
+
+
+def test_bad_rows_are_rejects_with_line_and_column_and_the_rest_lands(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    lines = [gdelt_line(e) for e in BLR_RUS]
+    lines[2] = lines[2].replace("20211110", "2021111x", 1)
+    lines[4] = "\t".join(c if i != 29 else "7" for i, c in enumerate(lines[4].split("\t")))
+    lines[6] = "\t".join(c if i != 30 else "strong" for i, c in enumerate(lines[6].split("\t")))
+    lines.insert(8, "BLR\tRUS\tcut short")
+    path = tmp_path / "20211110150000.export.CSV"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest(gstore, real_catalog, path)
+    assert [(r.line, r.field) for r in result.rejects] == [
+        (3, "SQLDATE"), (5, "QuadClass"), (7, "GoldsteinScale"), (9, "row"),
+    ]  # fmt: skip
+    assert result.exit_code == 1
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 7}
+    stored = gstore.rejects()
+    assert {r["line"] for r in stored} == {3, 5, 7, 9}
+
+
+def test_a_file_that_is_not_an_export_is_refused_whole(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    path = tmp_path / "20211110150000.export.CSV"
+    path.write_text("a\tb\tc\n1\t2\t3\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="line 1 has 3 tab-separated fields"):
+        ingest(gstore, real_catalog, path)
+    assert gstore.count("observations") == 0
+    assert gstore.db.execute("SELECT count(*) FROM event_counts").fetchone()[0] == 0
+
+
+def _profile_with_event_weight(tmp_path: Path) -> Path:
+    data = yaml.safe_load((PROJECT / "models" / "weights" / "default.yaml").read_text())
+    data["name"] = "events"
+    for family in data["families"].values():  # a dyad has event data only
+        family["weight"] = 0.0
+    data["families"]["event_data"]["weight"] = 1.0
+    path = tmp_path / "events.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_a_folder_backfill_resumes_and_score_uses_the_weekly_dyad_indicators(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "gdelt"
+    folder.mkdir()
+    write_export(folder / "20211110000000.export.CSV.zip", BLR_RUS[:5], zipped=True)
+    (folder / "20211110001500.export.CSV").write_text("not\tan\texport\n", encoding="utf-8")
+    write_export(folder / "20211117000000.export.CSV", BLR_RUS + BLR_POL, day="20211117")
+    assert run("init", cwd=tmp_path).returncode == 0
+    first = run("ingest", str(folder), "--progress", cwd=tmp_path)
+    assert first.returncode == 2  # one file refused; the others landed
+    assert "line 1 has 3 tab-separated fields" in first.stderr
+    assert "%|" in first.stderr  # the progress bar was shown
+    # Resume: the two landed files are skipped; the repaired one is read.
+    write_export(folder / "20211110001500.export.CSV", BLR_RUS[5:])
+    second = run("ingest", str(folder), "--json", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    statuses = [r["status"] for r in json.loads(second.stdout)]
+    assert statuses == ["duplicate", "ok", "duplicate"]
+    # `score` for a dyad: the family is scored on its own (context, weight 0) ...
+    scored = run("score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json", cwd=tmp_path)
+    family = json.loads(scored.stdout)["families"]["event_data"]
+    assert family["coverage"] == 1.0 and family["score"] is not None
+    # ... and enters the total once a profile gives the family a weight.
+    weighted = run(
+        "score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json",
+        "--profile", str(_profile_with_event_weight(tmp_path)), cwd=tmp_path,
+    )  # fmt: skip
+    assert weighted.returncode == 0, weighted.stderr
+    out = json.loads(weighted.stdout)
+    assert out["score"] == pytest.approx(out["families"]["event_data"]["score"], abs=0.01)
+    drivers = {c["indicator"] for c in out["contributions"] if c["contribution"]}
+    assert "gdelt_material_conflict_share" in drivers
+
+
+@pytest.mark.skipif(not (SHARED / "real_data" / "gdelt").is_dir(), reason="no ../shared")
+def test_the_published_column_layouts_match_the_positions_read() -> None:
+    from early_warning.ingest import gdelt
+
+    for name, width in (("schema_gdelt1_events_columns.csv", 58),
+                        ("schema_gdelt2_events_columns.csv", 61)):  # fmt: skip
+        import csv
+
+        with (SHARED / "real_data" / "gdelt" / name).open(encoding="utf-8") as handle:
+            columns = [row["name"] for row in csv.DictReader(handle)]
+        assert len(columns) == width
+        for position, label in gdelt._NAMES.items():
+            assert columns[position] == label
+        assert columns[gdelt.DATEADDED[width]] == "DATEADDED"
