@@ -208,7 +208,8 @@ def _ingest_path(
         fmt = _detect_format(path, fmt, hint)
         if fmt == "gdelt":
             return ingest_gdelt(store, catalog, path, uri=uri, size=size, progress=progress)
-        sha256 = _hash_and_check_text(path, text=fmt in ("csv", "json", "ndjson", "worldbank"))
+        text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges")
+        sha256 = _hash_and_check_text(path, text=fmt in text_formats)
         if fmt in PUBLISHED_FORMATS:
             table = read_published(path, fmt, catalog, store.today())
         else:

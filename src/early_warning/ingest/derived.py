@@ -171,7 +171,7 @@ def _row(
     reliability, credibility = _weakest(used)
     fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
     fields.update(
-        indicator=spec.indicator, date=period, value=f"{value:.6g}", subject=subject,
+        indicator=spec.indicator, date=period, value=f"{value:.10g}", subject=subject,
         source="derived", citation=how, published=max(r["known_from"] for r in used),
         reliability=reliability, credibility=credibility,
         note="computed by early-warning from the rows named in the citation",

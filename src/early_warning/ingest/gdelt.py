@@ -536,7 +536,7 @@ def _observation_fields(
     published = max(dt.date.fromisoformat(total[8]), week_start) if total[8] else week_start
     fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
     fields.update(
-        indicator=indicator, date=week, value=f"{value:.6g}", subject=subject,
+        indicator=indicator, date=week, value=f"{value:.10g}", subject=subject,
         source=spec.source, citation=citation, published=published.isoformat(),
         reliability=spec.reliability, credibility=spec.credibility, note=note,
     )  # fmt: skip

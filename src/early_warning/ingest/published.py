@@ -43,8 +43,14 @@ from .validate import OBSERVATION_COLUMNS, Problem
 
 __all__ = ["PUBLISHED_FORMATS", "read_published", "sniff_published"]
 
-PUBLISHED_FORMATS = ("worldbank", "imf", "sipri")
-MAPPING_FOR_FORMAT = {"worldbank": "worldbank", "imf": "imf_weo", "sipri": "sipri"}
+PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges")
+MAPPING_FOR_FORMAT = {
+    "worldbank": "worldbank",
+    "imf": "imf_weo",
+    "sipri": "sipri",
+    "gdelt-edges": "gdelt_edges",
+}
+_EDGE_HEADER = re.compile(rb"date,[A-Z]{3}_[A-Z]{3},")
 
 _NO_VALUE = {"", "..", "...", ". .", "xxx", "n/a", "na", "no data", "--", "-"}
 _YEAR = re.compile(r"(1[89]|20)\d\d")
@@ -68,6 +74,8 @@ def sniff_published(path: Path, head: bytes) -> str | None:
         return "worldbank"
     if head.startswith(b"PK\x03\x04") and _is_sipri_workbook(path):
         return "sipri"
+    if _EDGE_HEADER.match(text):
+        return "gdelt-edges"
     return None
 
 
@@ -98,6 +106,8 @@ def read_published(path: Path, fmt: str, catalog: Catalog, today: dt.date) -> Ta
         records = _imf(path, rows, load_countries(catalog))
     elif fmt == "sipri":
         records = _sipri(path, rows, load_countries(catalog))
+    elif fmt == "gdelt-edges":
+        records = _gdelt_edges(path, rows)
     else:
         raise IngestError(f"{path}: unknown published format {fmt!r}")
     table = Table("observations", OBSERVATION_COLUMNS, records, rows.close)
@@ -136,6 +146,12 @@ class _Rows:
     def close(self) -> None:
         for close in self.closers:
             close()
+
+    def keeps_dyad(self, dyad: str) -> bool:
+        if self.mapping.subjects is None or dyad.split("-")[1] in self.mapping.subjects:
+            return True
+        self.skipped["dyad columns not among the mapping's subjects"] += 1
+        return False
 
     def keeps(self, subject: str | None, name: str) -> bool:
         if subject is None:
@@ -617,3 +633,77 @@ def _year_columns(cells: Iterable[Any]) -> list[tuple[int, int]]:
         if isinstance(v, int | float) and not isinstance(v, bool) and 1900 <= v <= 2100
     ]
     return found if len(found) >= 5 else []
+
+
+# -- daily GDELT dyad edge scores ------------------------------------------------------
+
+
+def _gdelt_edges(path: Path, rows: _Rows) -> Iterator[Record]:
+    """A daily series of dyad scores (`date,BLR_RUS,BLR_POL,...`) summed per ISO week.
+
+    The layout of gzemo/gdelt-graph-data's daily Belarus row: for each day, the sum
+    over the day's GDELT 2.0 events between the two countries of Goldstein + 0.025 x
+    NumSources + 0.01 x NumArticles + 0.01 x AvgTone (../shared/real_data/README.md).
+    Columns that are not `AAA_BBB` dyads (row sums, counts) are skipped. A week needs
+    `min_days` days in the file; a day missing from the file is missing, not zero.
+    """
+    series = next(iter(rows.mapping.series.values()), None)
+    if series is None:
+        raise IngestError(f"{path}: mappings/gdelt_edges.yaml maps no series")
+    min_days = int(rows.mapping.extra.get("gdelt", {}).get("min_days", 5))
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        table = list(enumerate(csv.reader(handle), start=1))
+    header = [h.strip() for h in table[0][1]]
+    dyads = [
+        (i, h.replace("_", "-"))
+        for i, h in enumerate(header)
+        if re.fullmatch(r"[A-Z]{3}_[A-Z]{3}", h)
+    ]
+    rows.skipped["columns that are not dyads"] += len(header) - 1 - len(dyads)
+    dyads = [(i, subject) for i, subject in dyads if rows.keeps_dyad(subject)]
+    weeks: dict[tuple[str, str], list[Any]] = {}
+    problems: list[Record] = []
+    for line, row in table[1:]:
+        if not row:
+            continue
+        day = _date_or_none(row[0])
+        if day is None:
+            problems.append(
+                (line, Problem("date", f"{row[0][:20]!r} is not a date"), raw_csv_text(row))
+            )
+            continue
+        year, week, _ = day.isocalendar()
+        for index, subject in dyads:
+            text = row[index].strip() if index < len(row) else ""
+            try:
+                value = float(text)
+            except ValueError:
+                name = header[index]
+                problems.append(
+                    (line, Problem(name, f"{text[:20]!r} is not a number"), raw_csv_text(row))
+                )
+                continue
+            entry = weeks.setdefault((subject, f"{year}-W{week:02d}"), [0.0, 0, day, line])
+            entry[0] += value
+            entry[1] += 1
+            entry[2] = max(entry[2], day)
+            entry[3] = max(entry[3], line)
+
+    def records() -> Iterator[Record]:
+        yield from problems
+        for (subject, week), (total, days, last, line) in sorted(weeks.items()):
+            if days < min_days:
+                rows.skipped[f"weeks with fewer than {min_days} days in the file"] += 1
+                continue
+            end = dt.date.fromisoformat(f"{week}-7")
+            fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
+            fields.update(
+                indicator=series.indicator, date=week, value=f"{total * series.scale:.10g}",
+                subject=subject, source=rows.mapping.source, citation=series.citation,
+                published=min(max(last, end), rows.today).isoformat(),
+                reliability=rows.mapping.reliability, credibility=rows.mapping.credibility,
+                unit=rows.units[series.indicator], note=f"sum of {days} daily scores",
+            )  # fmt: skip
+            yield line, list(fields.values()), None
+
+    return records()
