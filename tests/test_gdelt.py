@@ -7,6 +7,7 @@ counts small enough to check by hand.
 
 from __future__ import annotations
 
+import itertools
 import json
 import zipfile
 from collections.abc import Iterator
@@ -71,13 +72,14 @@ def gdelt_line(
     return "\t".join(cells)
 
 
+_IDS = itertools.count(1)  # every generated event gets its own GLOBALEVENTID
+
+
 def write_export(
     path: Path, events: list[tuple[str, str, str, int, float, float]], *, width: int = 61,
     day: str = "20211110", zipped: bool = False,
 ) -> Path:  # fmt: skip
-    text = "\n".join(
-        gdelt_line(e, day=day, width=width, number=i) for i, e in enumerate(events, start=1)
-    )
+    text = "\n".join(gdelt_line(e, day=day, width=width, number=next(_IDS)) for e in events)
     if zipped:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(path.name.removesuffix(".zip"), text + "\n")
@@ -179,7 +181,7 @@ def test_gdelt_1_and_2_layouts_give_the_same_indicators(
 def test_bad_rows_are_rejects_with_line_and_column_and_the_rest_lands(
     gstore: Store, real_catalog: Catalog, tmp_path: Path
 ) -> None:
-    lines = [gdelt_line(e) for e in BLR_RUS]
+    lines = [gdelt_line(e, number=next(_IDS)) for e in BLR_RUS]
     lines[2] = lines[2].replace("20211110", "2021111x", 1)
     lines[4] = "\t".join(c if i != 29 else "7" for i, c in enumerate(lines[4].split("\t")))
     lines[6] = "\t".join(c if i != 30 else "strong" for i, c in enumerate(lines[6].split("\t")))
@@ -309,3 +311,29 @@ def test_the_real_daily_belarus_dyad_series_shows_the_2021_border_crisis(
     assert pol["2021-W45"] == min(pol.values())  # the migrant crisis on the Polish border
     # The 96 days missing from the file leave weeks without a value, not zeros.
     assert "weeks with fewer than 5 days in the file" in result.skipped
+
+
+def test_an_event_met_again_in_another_file_is_counted_once(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    plain = write_export(tmp_path / "20211110150000.export.CSV", BLR_RUS)
+    with zipfile.ZipFile(tmp_path / "20211110150000.export.CSV.zip", "w") as archive:
+        archive.write(plain, plain.name)  # the same export, zipped
+    ingest(gstore, real_catalog, plain)
+    again = ingest(gstore, real_catalog, tmp_path / "20211110150000.export.CSV.zip")
+    assert again.skipped["events already counted (same GLOBALEVENTID)"] == 10
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 10}
+
+
+def test_an_event_dated_in_the_future_or_before_gdelt_is_a_reject(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    lines = [gdelt_line(e, number=next(_IDS)) for e in BLR_RUS[:6]]
+    lines[1] = lines[1].replace("\t20211110\t", "\t20990307\t", 1)
+    lines[2] = lines[2].replace("\t20211110\t", "\t19000101\t", 1)
+    path = tmp_path / "20211110150000.export.CSV"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest(gstore, real_catalog, path)  # the store's clock: 2024-06-01
+    assert [(r.line, r.field) for r in result.rejects] == [(2, "SQLDATE"), (3, "SQLDATE")]
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 4}
+    assert "SQLDATE=20990307" in gstore.rejects()[-1]["raw"]

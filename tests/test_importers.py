@@ -6,6 +6,7 @@ Small synthetic files in the published layouts always run; the real files in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import urllib.parse
@@ -84,8 +85,8 @@ def test_world_bank_bulk_csv_lands_in_catalog_units_with_provenance(
     # Aruba and the regional aggregate are outside the mapping's subjects; Poland's
     # empty cells are not zeros.
     assert result.skipped == {
-        "country not among the mapping's subjects": 2,
-        "no value in the source": 2,
+        "rows of countries not among the mapping's subjects": 2,
+        "cells without a value": 2,
     }
     assert values(rstore, "gdp_usd_bn")["2015"] == pytest.approx(56.4548891477)
     row = only_row(rstore, "gdp_usd_bn", "POL", "2015")
@@ -108,13 +109,23 @@ def test_world_bank_long_layout_and_a_bad_value_is_a_reject_naming_the_line(
         "Belarus,BLR,2019,64409647193.0\n"
         "Belarus,BLR,2020,lots\n"
         "Belarus,BLR,20x1,1\n"
-        "Germany,DEU,2019,1\n",
+        "Germany,DEU,2019,1\n"
+        'Poland,POL,2010,"57,2"\n'  # a decimal comma is not guessed at
+        'Poland,POL,2011,"1,693,000"\n'
+        "Poland,POL,2012,１２３\n"
+        "Poland,POL,2013,1_000\n"
+        "Poland,POL,2014,1e400\n"
+        "Poland,POL,2015,-5e9\n",
         encoding="utf-8",
     )
     result = ingest(rstore, real_catalog, path)
     assert result.rows_loaded == 1
-    assert [(r.line, r.field) for r in result.rejects] == [(3, "2020"), (4, "Year")]
-    assert "'lots' is not a number" in result.rejects[0].reason
+    assert [(r.line, r.field) for r in result.rejects] == [
+        (3, "2020"), (4, "Year"), (6, "2010"), (7, "2011"), (8, "2012"), (9, "2013"),
+        (10, "2014"), (11, "2015"),
+    ]  # fmt: skip
+    assert "'lots' is not a dot-decimal number" in result.rejects[0].reason
+    assert "-5 US$ bn" in result.rejects[-1].reason and "outside" in result.rejects[-1].reason
     assert values(rstore, "gdp_usd_bn") == {"2019": pytest.approx(64.409647193)}
 
 
@@ -193,7 +204,7 @@ def test_world_bank_api_json_follows_every_page(
         "2022": pytest.approx(72.79345759),
         "2023": pytest.approx(71.8573827466),
     }
-    assert result.skipped == {"no value in the source": 1}  # 2020 is null, not zero
+    assert result.skipped == {"cells without a value": 1}  # 2020 is null, not zero
     assert rstore.runs()[0]["uri"] == url
 
 
@@ -248,27 +259,30 @@ def test_imf_weo_release_file_marks_projections(
     assert "projection" not in past["note"]
     assert result.skipped == {
         "series not in mappings/imf_weo.yaml": 1,
-        "no value in the source": 1,  # Belarus 2025: "n/a"
-        "projection for a year not begun (forecasts are not observations)": 1,
+        "cells without a value": 1,  # Belarus 2025: "n/a"
+        "projections beyond the years kept (projection_years)": 1,  # Ukraine 2025
     }
 
 
-def test_imf_projections_for_years_begun_are_flagged_and_later_ones_skipped(
+def test_imf_projection_for_the_editions_year_is_flagged_and_later_ones_skipped(
     tmp_path: Path, real_catalog: Catalog
 ) -> None:
     with Store(tmp_path / "p.db", clock=FixedClock("2026-03-01T00:00:00")) as store:
         store.sync_catalog(real_catalog)
-        path = tmp_path / "WEOOct2024all.xls"
-        path.write_text(_weo_release([2023, 2026, 2027]).replace("\t2021", "\t2023"),
+        path = tmp_path / "WEOOct2025all.xls"
+        path.write_text(_weo_release([2023, 2025, 2026]).replace("\t2021", "\t2023"),
                         encoding="utf-8")  # fmt: skip
         result = ingest(store, real_catalog, path)
-        row = only_row(store, "gdp_usd_bn", "UKR", "2026")
-        assert row["note"].startswith("projection: IMF WEO Oct 2024")
+        row = only_row(store, "gdp_usd_bn", "UKR", "2025")
+        assert row["note"].startswith("projection: IMF WEO Oct 2025")
         assert row["credibility"] == "3"
-        # Published in October 2024 for a year that began in 2026: known from then.
-        assert row["known_from"] == "2026-01-01"
-        assert not only_row(store, "gdp_usd_bn", "UKR", "2023")["note"].startswith("projection")
-        assert "projection for a year not begun (forecasts are not observations)" in result.skipped
+        assert row["known_from"] == "2025-10-31"  # the edition's month
+        past = only_row(store, "gdp_usd_bn", "UKR", "2023")
+        assert not past["note"].startswith("projection") and past["credibility"] == "2"
+        # The 2025 edition's figure for 2026 is a forecast made a year ahead: not kept,
+        # or it would be scored in 2026 as if it were that year's data.
+        assert "2026" not in values(store, "gdp_usd_bn", "UKR")
+        assert result.skipped["projections beyond the years kept (projection_years)"] == 1
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_data is not here")
@@ -322,8 +336,8 @@ def test_sipri_workbook_markers_are_skipped_not_zero_and_text_is_a_reject(
     }  # fmt: skip
     assert [(r.line, r.field) for r in result.rejects] == [(8, "1993")]
     assert result.skipped == {
-        "no value in the source": 3,
-        "country not among the mapping's subjects": 1,
+        "cells without a value": 3,
+        "rows of countries not among the mapping's subjects": 1,
     }
     row = only_row(rstore, "military_expenditure_share_gdp", "BLR", "1995")
     assert row["known_from"] == "1996-04-30"  # SIPRI publishes in April of the next year
@@ -360,14 +374,17 @@ def test_usd_support_becomes_a_share_of_gdp_recording_both_inputs(
     assert result.derived == 1  # 2015 only: there is no GDP for 2017
     row = only_row(rstore, "gas_subsidy_share_gdp", "BLR", "2015")
     assert row["value"] == pytest.approx(2.2 / 56.4548891476616 * 100, rel=1e-5)
-    assert row["source"] == "derived"
+    assert row["source"] == "derived" and row["unit"] == "% of GDP"
     assert "gas_subsidy_usd_bn 2.2" in row["citation"] and "sivitsky2019" in row["citation"]
     assert "gdp_usd_bn 56.45" in row["citation"] and "worldbank_wdi" in row["citation"]
     # Known when both were: the later of the two; the weaker grades of the two.
     assert row["known_from"] == "2019-12-31"
     assert (row["reliability"], row["credibility"]) == ("B", "3")
-    # A revised GDP makes a new derived row; the old one stays.
-    observe(rstore, real_catalog, "gdp_usd_bn", "55", date="2015", source="revision")
+    # GDP from another source (an IMF projection, say) is not used.
+    observe(rstore, real_catalog, "gdp_usd_bn", "70", date="2015", source="imf_weo")
+    assert values(rstore, "gas_subsidy_share_gdp")["2015"] == pytest.approx(3.897, abs=1e-3)
+    # A revised World Bank GDP makes a new derived row; the old one stays.
+    observe(rstore, real_catalog, "gdp_usd_bn", "55", date="2015", source="worldbank_wdi")
     assert (
         rstore.db.execute(
             "SELECT count(*) FROM observations WHERE indicator = 'gas_subsidy_share_gdp'"
@@ -424,3 +441,66 @@ def _sha(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_revised_value_counts_as_known_from_its_file_not_backdated(
+    rstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    first = tmp_path / "gdp-2017.csv"
+    first.write_text(
+        "Country Name,Country Code,Year,Value\nBelarus,BLR,2015,56454889147.66\n", encoding="utf-8"
+    )
+    ingest(rstore, real_catalog, first)
+    again = tmp_path / "gdp-2024.csv"
+    again.write_text(
+        "Country Name,Country Code,Year,Value\nBelarus,BLR,2015,60000000000\n"
+        "Belarus,BLR,2016,47723545321.2\n",
+        encoding="utf-8",
+    )
+    ingest(rstore, real_catalog, again)
+    rows = {
+        (r["period"], round(r["value"], 2)): r
+        for r in rstore.db.query("SELECT * FROM observations WHERE indicator = 'gdp_usd_bn'")
+    }
+    assert rows[("2015", 56.45)]["known_from"] == "2016-07-31"  # first release
+    revised = rows[("2015", 60.0)]
+    assert revised["known_from"] == "2024-06-01"  # the day this file was read
+    assert "revision of an earlier release" in revised["note"]
+    assert rows[("2016", 47.72)]["known_from"] == "2017-07-31"  # new, not a revision
+    # What was known in 2017 is what it was.
+    listed = [
+        r["value"]
+        for r in rstore.observations(
+            indicator="gdp_usd_bn", subject="BLR", as_of=dt.date(2017, 1, 1)
+        )
+    ]
+    assert listed == [pytest.approx(56.45488914766)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("20211110150000.export.CSV.zip", b"not a zip at all", "not a readable zip file"),
+        ("old.xls", b"just text in an .xls", "neither an IMF DataMapper export nor a WEO"),
+        (
+            "Metadata_Country_API_NY.GDP.MKTP.CD_DS2.csv",
+            b'"Country Code","Region","IncomeGroup","SpecialNotes","TableName",\n',
+            "a World Bank metadata file",
+        ),
+        (
+            "API_NY.GDP.MKTP.CD.csv",
+            WB_WIDE.replace('"2015"', '"20x5"').encode(),
+            "header column 6 ('20x5') is not a year",
+        ),
+    ],
+)
+def test_files_that_are_not_what_they_seem_are_refused_in_one_line(
+    rstore: Store, real_catalog: Catalog, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(IngestError) as refused:
+        ingest(rstore, real_catalog, path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert str(path) in str(refused.value)
+    assert rstore.count("observations") == 0

@@ -519,6 +519,15 @@ def _m010_event_counts(db: sqlite_utils.Database) -> None:
     db["event_counts"].create_index(["subject", "week"])
 
 
+def _m011_event_ids(db: sqlite_utils.Database) -> None:
+    # The GLOBALEVENTID of every event counted, so that an event met again (the same
+    # export zipped and unzipped, a 1.0 and a 2.0 file for the same day) is counted once.
+    db["event_ids"].create(
+        {"event_id": int, "file_sha256": str}, pk="event_id", not_null={"file_sha256"}
+    )
+    db["event_ids"].create_index(["file_sha256"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -530,6 +539,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("008_reports", _m008_reports),
     ("009_job_runs", _m009_job_runs),
     ("010_event_counts", _m010_event_counts),
+    ("011_event_ids", _m011_event_ids),
 )
 
 
@@ -713,6 +723,21 @@ class Store:
             [sha256, kind, context],
         )
         return next(iter(rows), None)
+
+    def known_values(
+        self, source: str, indicators: Sequence[str]
+    ) -> dict[tuple[str, str, str], set[float]]:
+        """Every value stored from `source` for the indicators, by (indicator, subject, period)."""
+        marks = ", ".join("?" * len(indicators))
+        rows = self.conn.execute(
+            "SELECT o.indicator, o.subject, o.period, o.value FROM observations o "
+            f"JOIN sources s ON s.id = o.source_id WHERE s.name = ? AND o.indicator IN ({marks})",
+            [source, *indicators],
+        )
+        known: dict[tuple[str, str, str], set[float]] = {}
+        for indicator, subject, period, value in rows:
+            known.setdefault((indicator, subject, period), set()).add(value)
+        return known
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT ?", [limit]))

@@ -211,10 +211,14 @@ def _ingest_path(
         text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges")
         sha256 = _hash_and_check_text(path, text=fmt in text_formats)
         if fmt in PUBLISHED_FORMATS:
-            table = read_published(path, fmt, catalog, store.today())
+            table = read_published(path, fmt, catalog, store.today(), store.known_values)
         else:
             table = read_table(path, fmt, limits.max_file_bytes)
-    except (IngestError, CatalogError) as exc:
+    except CatalogError as exc:  # a mapping the published layout needs is missing or wrong
+        message = f"{uri}: read as {fmt}, but {exc}"
+        store.record_refused_run(uri, message, "", size)
+        raise IngestError(message) from None
+    except IngestError as exc:
         message = str(exc).replace(str(path), uri)  # a download is named by its URL
         store.record_refused_run(uri, message, "", size)
         raise IngestError(message) from None

@@ -50,6 +50,7 @@ class _Spec:
     mean_of: str = ""
     over: tuple[str, ...] = ()
     subject: str = ""
+    denominator_source: str = ""  # only this source's rows (say, World Bank GDP)
 
 
 @dataclass
@@ -94,7 +95,8 @@ def load_derived(catalog: Catalog) -> list[_Spec]:
             if not isinstance(scale, int | float) or isinstance(scale, bool):
                 raise fail("scale", "expected a number")
             spec = _Spec(indicator, (num, den), numerator=num, denominator=den,
-                         scale=float(scale), subjects=tuple(raw.get("subjects") or ()))  # fmt: skip
+                         scale=float(scale), subjects=tuple(raw.get("subjects") or ()),
+                         denominator_source=str(raw.get("denominator_source") or ""))  # fmt: skip
         specs.append(spec)
     return specs
 
@@ -109,9 +111,13 @@ def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -
         return result
     inputs = sorted({i for s in specs for i in s.inputs})
     best = _best_rows(store, inputs)
+    units = {ind.id: ind.unit for ind in catalog}
     fields: list[list[str]] = []
     for spec in specs:
-        fields += _ratio_rows(spec, best) if spec.numerator else _mean_rows(spec, best)
+        made = _ratio_rows(spec, best) if spec.numerator else _mean_rows(spec, best)
+        for row in made:
+            row[OBSERVATION_COLUMNS.index("unit")] = units[spec.indicator]
+        fields += made
     if not fields:
         return result
     rules = ObservationRules(catalog, "BLR", store.source_id, store.today(), 4000)
@@ -136,8 +142,9 @@ def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -
     return result
 
 
-def _best_rows(store: Store, indicators: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(indicator, subject, period) -> the row known latest (then recorded latest)."""
+def _best_rows(store: Store, indicators: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """(indicator, subject, period) and (indicator, subject, period, source) -> the row
+    known latest (then recorded latest)."""
     marks = ", ".join("?" * len(indicators))
     rows = store.db.query(
         "SELECT o.id, o.indicator, o.subject, o.period, o.value, o.unit, o.known_from, "
@@ -146,9 +153,10 @@ def _best_rows(store: Store, indicators: list[str]) -> dict[tuple[str, str, str]
         "ORDER BY o.known_from, o.recorded_at, o.id",
         indicators,
     )
-    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    best: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
-        best[(row["indicator"], row["subject"], row["period"])] = row
+        key = (row["indicator"], row["subject"], row["period"])
+        best[key] = best[(*key, str(row["source"]))] = row
     return best
 
 
@@ -179,12 +187,18 @@ def _row(
     return list(fields.values())
 
 
-def _ratio_rows(spec: _Spec, best: dict[tuple[str, str, str], dict[str, Any]]) -> list[list[str]]:
+def _ratio_rows(spec: _Spec, best: dict[tuple[str, ...], dict[str, Any]]) -> list[list[str]]:
     out = []
-    for (indicator, subject, period), num in sorted(best.items()):
+    for key, num in sorted(best.items()):
+        if len(key) != 3:
+            continue
+        indicator, subject, period = key
         if indicator != spec.numerator or (spec.subjects and subject not in spec.subjects):
             continue
-        den = best.get((spec.denominator, subject, period))
+        den_key: tuple[str, ...] = (spec.denominator, subject, period)
+        if spec.denominator_source:
+            den_key = (*den_key, spec.denominator_source)
+        den = best.get(den_key)
         if den is None or den["value"] == 0:
             continue
         value = num["value"] / den["value"] * spec.scale
@@ -193,9 +207,12 @@ def _ratio_rows(spec: _Spec, best: dict[tuple[str, str, str], dict[str, Any]]) -
     return out
 
 
-def _mean_rows(spec: _Spec, best: dict[tuple[str, str, str], dict[str, Any]]) -> list[list[str]]:
+def _mean_rows(spec: _Spec, best: dict[tuple[str, ...], dict[str, Any]]) -> list[list[str]]:
     by_period: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for (indicator, subject, period), row in best.items():
+    for key, row in best.items():
+        if len(key) != 3:
+            continue
+        indicator, subject, period = key
         if indicator == spec.mean_of and subject in spec.over:
             by_period[period][subject] = row
     out = []

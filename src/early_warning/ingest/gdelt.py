@@ -37,15 +37,16 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import re
 import sys
 import time
 import warnings
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,15 +59,16 @@ from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
 __all__ = ["GdeltSpec", "aggregate_events", "ingest_gdelt", "looks_like_gdelt"]
 
 # Column positions shared by all layouts, and DATEADDED's position by column count.
-SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE = (
-    1, 7, 17, 28, 29, 30, 34,
+EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE = (
+    0, 1, 7, 17, 28, 29, 30, 34,
 )  # fmt: skip
+FIRST_DAY = dt.date(1979, 1, 1)  # GDELT's events begin in 1979
 DATEADDED = {57: 56, 58: 56, 61: 59}
 VERSION = {57: "1.0", 58: "1.0", 61: "2.0"}
 _NAMES = {
-    SQLDATE: "SQLDATE", ACTOR1_COUNTRY: "Actor1CountryCode", ACTOR2_COUNTRY: "Actor2CountryCode",
-    ROOT_CODE: "EventRootCode", QUAD_CLASS: "QuadClass", GOLDSTEIN: "GoldsteinScale",
-    TONE: "AvgTone",
+    EVENT_ID: "GLOBALEVENTID", SQLDATE: "SQLDATE", ACTOR1_COUNTRY: "Actor1CountryCode",
+    ACTOR2_COUNTRY: "Actor2CountryCode", ROOT_CODE: "EventRootCode", QUAD_CLASS: "QuadClass",
+    GOLDSTEIN: "GoldsteinScale", TONE: "AvgTone",
 }  # fmt: skip
 _FILE_NAME = re.compile(r"\d{8}(\d{6})?\.export\.csv(\.zip)?$", re.IGNORECASE)
 _CHUNK_ROWS = 200_000
@@ -175,6 +177,8 @@ class _Counting(io.RawIOBase):
 @contextmanager
 def _opened(path: Path) -> Iterator[tuple[IO[bytes], int]]:
     """The export's bytes (unzipped if need be) and their size."""
+    if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
+        raise IngestError(f"{path}: not a readable zip file")
     if zipfile.is_zipfile(path):
         try:
             archive = zipfile.ZipFile(path)
@@ -214,6 +218,8 @@ class Aggregate:
     sums: dict[tuple[str, str], list[Any]]  # (subject, week) -> sums, see _new_sums
     rows_read: int
     rows_kept: int
+    event_ids: list[int]  # of the events counted
+    repeated: int  # events already counted from another file, or twice in this one
     rejects: list[tuple[int, str, str, str]]  # line, field, reason, raw
     version: str
 
@@ -224,15 +230,26 @@ def _new_sums() -> list[Any]:
 
 
 def aggregate_events(
-    path: Path, spec: GdeltSpec, *, chunk_rows: int = _CHUNK_ROWS, progress: bool = False
+    path: Path,
+    spec: GdeltSpec,
+    *,
+    today: dt.date | None = None,
+    already_counted: Callable[[list[int]], set[int]] | None = None,
+    chunk_rows: int = _CHUNK_ROWS,
+    progress: bool = False,
 ) -> Aggregate:
-    """Stream an export and sum the events of the spec's dyads per (dyad, ISO week)."""
+    """Stream an export and sum the events of the spec's dyads per (dyad, ISO week).
+
+    `already_counted(ids)` says which of the event ids were counted from other files;
+    those, and ids met twice in this file, are left out.
+    """
     import pandas as pd
 
     width = _column_count(path)
     added_at = DATEADDED[width]
-    used = [SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE]
-    used.append(added_at)
+    used = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
+    used += [GOLDSTEIN, TONE, added_at]
+    state = _State(today or dt.date.today(), already_counted or (lambda ids: set()))
     members = {spec.subject, *spec.counterparts}
     sums: dict[tuple[str, str], list[Any]] = defaultdict(_new_sums)
     rejects: list[tuple[int, str, str, str]] = []
@@ -264,12 +281,25 @@ def aggregate_events(
                 hits = chunk[mask]
                 kept += len(hits)
                 positions = [first + int(i) for i in (mask.to_numpy().nonzero()[0])]
-                _add_rows(hits, positions, spec, added_at, sums, rejects, skipped_lines)
+                _add_rows(hits, positions, spec, added_at, sums, rejects, skipped_lines, state)
             skipped_lines += _bad_lines(caught)
     for line in skipped_lines:
         rejects.append((line, "row", f"more than {width} tab-separated fields", ""))
     rejects.sort()
-    return Aggregate(dict(sums), read + len(skipped_lines), kept, rejects, VERSION[width])
+    counted = len(state.ids)
+    return Aggregate(
+        dict(sums), read + len(skipped_lines), counted, sorted(state.ids),
+        kept - counted - sum(1 for r in rejects if r[1] != "row"), rejects, VERSION[width],
+    )  # fmt: skip
+
+
+@dataclass
+class _State:
+    """What the row checks need across chunks."""
+
+    today: dt.date
+    already_counted: Callable[[list[int]], set[int]]
+    ids: set[int] = field(default_factory=set)
 
 
 def _bad_lines(caught: list[warnings.WarningMessage]) -> list[int]:
@@ -311,18 +341,30 @@ def _add_rows(
     sums: dict[tuple[str, str], list[Any]],
     rejects: list[tuple[int, str, str, str]],
     skipped: list[int],
+    state: _State,
 ) -> None:
-    columns = [SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE]
-    rows = zip(*(hits[c].tolist() for c in (*columns, added_at)), strict=True)
-    for position, cells in zip(positions, rows, strict=True):
-        row = tuple(c if isinstance(c, str) else "" for c in cells)  # short rows: NaN
-        parsed = _parse_event(row)
+    columns = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
+    columns += [GOLDSTEIN, TONE, added_at]
+    rows = [
+        tuple(c if isinstance(c, str) else "" for c in cells)  # short rows: NaN
+        for cells in zip(*(hits[c].tolist() for c in columns), strict=True)
+    ]
+    ids = [int(r[0]) if r[0].isdigit() else -1 for r in rows]
+    counted_before = state.already_counted([i for i in ids if i >= 0])
+    for position, row, event_id in zip(positions, rows, ids, strict=True):
+        parsed = _parse_event(row[1:], state.today)
+        if event_id < 0:
+            parsed = Problem("GLOBALEVENTID", f"{row[0][:20]!r} is not a whole number")
         if isinstance(parsed, Problem):
-            raw = "\t".join(row)
+            named = zip(columns, row, strict=True)
+            raw = "\t".join(f"{_NAMES.get(c, 'DATEADDED')}={v}" for c, v in named)
             rejects.append((_line_of(position, skipped), parsed.field, parsed.reason, raw))
             continue
+        if event_id in counted_before or event_id in state.ids:
+            continue  # counted from another file, or earlier in this one
+        state.ids.add(event_id)
         week, root, quad, goldstein, tone, added = parsed
-        counterpart = row[2] if row[1] == spec.subject else row[1]
+        counterpart = row[3] if row[2] == spec.subject else row[2]
         for key in ((spec.dyad(counterpart), week), (spec.subject, week)):
             entry = sums[key]
             entry[0] += 1
@@ -333,7 +375,9 @@ def _add_rows(
             entry[8] = max(entry[8], added)
 
 
-def _parse_event(row: tuple[str, ...]) -> tuple[str, str, int, float, float, str] | Problem:
+def _parse_event(
+    row: tuple[str, ...], today: dt.date
+) -> tuple[str, str, int, float, float, str] | Problem:
     day_text, _, _, root, quad_text, goldstein_text, tone_text, added_text = row
     if not added_text:
         return Problem("row", "fewer fields than line 1 (no DATEADDED)")
@@ -341,6 +385,8 @@ def _parse_event(row: tuple[str, ...]) -> tuple[str, str, int, float, float, str
         day = dt.datetime.strptime(day_text, "%Y%m%d").date()
     except ValueError:
         return Problem(_NAMES[SQLDATE], f"{day_text[:20]!r} is not a YYYYMMDD date")
+    if not FIRST_DAY <= day <= today:
+        return Problem(_NAMES[SQLDATE], f"{day_text} is before 1979 or in the future")
     if not (len(root) == 2 and root.isdigit() and 1 <= int(root) <= 20):
         return Problem(_NAMES[ROOT_CODE], f"{root[:10]!r} is not a CAMEO root code 01-20")
     if quad_text not in ("1", "2", "3", "4"):
@@ -348,8 +394,14 @@ def _parse_event(row: tuple[str, ...]) -> tuple[str, str, int, float, float, str
     try:
         goldstein, tone = float(goldstein_text), float(tone_text)
     except ValueError:
-        bad = _NAMES[GOLDSTEIN] if not _is_float(goldstein_text) else _NAMES[TONE]
-        return Problem(bad, "is not a number")
+        name, text = (
+            (_NAMES[GOLDSTEIN], goldstein_text)
+            if not _is_float(goldstein_text)
+            else (_NAMES[TONE], tone_text)
+        )
+        return Problem(name, f"{text[:20]!r} is not a number")
+    if not (math.isfinite(goldstein) and math.isfinite(tone)):
+        return Problem(_NAMES[GOLDSTEIN], "is not a finite number")
     if not -10 <= goldstein <= 10:
         return Problem(_NAMES[GOLDSTEIN], f"{goldstein:g} is outside -10..10")
     if not -100 <= tone <= 100:
@@ -404,7 +456,25 @@ def ingest_gdelt(
                             message=message)  # fmt: skip
     started = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
-    found = aggregate_events(path, spec, progress=show)
+
+    def already_counted(ids: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            found.update(
+                r[0]
+                for r in store.conn.execute(
+                    "SELECT event_id FROM event_ids WHERE file_sha256 != ? "
+                    f"AND event_id IN ({marks})",
+                    [sha256, *part],
+                )
+            )
+        return found
+
+    found = aggregate_events(
+        path, spec, today=store.today(), already_counted=already_counted, progress=show
+    )
     fmt = f"gdelt{found.version}"
     result = IngestResult(uri, "ok", "event aggregates", fmt)
     with store.transaction():
@@ -412,7 +482,12 @@ def ingest_gdelt(
         result.run_id = run_id
         # Counts from an earlier mapping of the same file are replaced, not added to.
         store.db.execute("DELETE FROM event_counts WHERE file_sha256 = ?", [sha256])
+        store.db.execute("DELETE FROM event_ids WHERE file_sha256 = ?", [sha256])
         _store_counts(store, sha256, run_id, found)
+        store.conn.executemany(
+            "INSERT INTO event_ids (event_id, file_sha256) VALUES (?, ?)",
+            ((event_id, sha256) for event_id in found.event_ids),
+        )
         loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
         now = store.now()
         store.insert_rejects(
@@ -421,9 +496,9 @@ def ingest_gdelt(
         result.rows_read = found.rows_read
         result.rows_loaded, result.rows_unchanged = loaded, unchanged
         result.rows_rejected = len(found.rejects)
-        malformed = sum(1 for r in found.rejects if r[1] == "row")
-        outside = found.rows_read - found.rows_kept - malformed
+        outside = found.rows_read - found.rows_kept - found.repeated - len(found.rejects)
         skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
+        skipped["events already counted (same GLOBALEVENTID)"] = found.repeated
         result.skipped = {k: v for k, v in skipped.items() if v}
         result.rows_skipped = sum(result.skipped.values())
         result.rejects = [RejectInfo(r[0], r[1], r[2]) for r in found.rejects[:_REJECT_SAMPLE]]

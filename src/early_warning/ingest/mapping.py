@@ -42,6 +42,7 @@ _ISO3 = re.compile(r"[A-Z]{3}")
 _MAPPING_KEYS = {
     "source", "reliability", "credibility", "projection_credibility", "subjects",
     "series", "long_layout_series", "published_lag_months", "description", "gdelt",
+    "projection_years",
 }  # fmt: skip
 _SERIES_KEYS = {"indicator", "scale", "citation", "note"}
 
@@ -132,7 +133,7 @@ def load_mapping(catalog: Catalog, name: str) -> Mapping:
         digest=hashlib.sha256(raw_bytes).hexdigest()[:16],
         long_layout_series=long_series,
         published_lag_months=lag,
-        extra={k: data[k] for k in ("gdelt",) if k in data},
+        extra={k: data[k] for k in ("gdelt", "projection_years") if k in data},
     )
 
 

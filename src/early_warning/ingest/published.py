@@ -26,11 +26,13 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
+import io
 import json
+import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,9 @@ MAPPING_FOR_FORMAT = {
     "gdelt-edges": "gdelt_edges",
 }
 _EDGE_HEADER = re.compile(rb"date,[A-Z]{3}_[A-Z]{3},")
+# Dot-decimal ASCII, as for canonical rows: "57,2", "1,693,000", "1_000" and full-width
+# digits are rejects, never guessed at.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 _NO_VALUE = {"", "..", "...", ". .", "xxx", "n/a", "na", "no data", "--", "-"}
 _YEAR = re.compile(r"(1[89]|20)\d\d")
@@ -67,6 +72,11 @@ def sniff_published(path: Path, head: bytes) -> str | None:
         return "imf"
     if text.startswith(b'"Data Source"') or text.startswith(b"Data Source,"):
         return "worldbank"
+    if text.startswith((b'"Country Code","Region"', b'"INDICATOR_CODE","INDICATOR_NAME"')):
+        raise IngestError(
+            f"{path}: a World Bank metadata file (regions and income groups, or series "
+            "notes) that comes with the data file; nothing to ingest"
+        )
     first = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip().replace('"', "")
     if first.split(",") == WB_LONG_HEADER:
         return "worldbank"
@@ -96,10 +106,23 @@ def _is_sipri_workbook(path: Path) -> bool:
     return b'name="Share of GDP"' in workbook and b"Current US$" in workbook
 
 
-def read_published(path: Path, fmt: str, catalog: Catalog, today: dt.date) -> Table:
-    """Open a published file as canonical observation records."""
+def read_published(
+    path: Path,
+    fmt: str,
+    catalog: Catalog,
+    today: dt.date,
+    known: Callable[[str, list[str]], dict[tuple[str, str, str], set[float]]] | None = None,
+) -> Table:
+    """Open a published file as canonical observation records.
+
+    `known(source, indicators)` gives the values already stored from the mapping's
+    source, by (indicator, subject, period): a value that differs from them is a
+    revision and counts as known from the file's date, or today, never from the lag
+    date of the first release.
+    """
     mapping = load_mapping(catalog, MAPPING_FOR_FORMAT[fmt])
-    rows = _Rows(mapping, catalog, today)
+    indicators = sorted({s.indicator for s in mapping.series.values()})
+    rows = _Rows(mapping, catalog, today, known(mapping.source, indicators) if known else {})
     if fmt == "worldbank":
         records = _worldbank(path, rows)
     elif fmt == "imf":
@@ -136,10 +159,19 @@ class _Cell:
 class _Rows:
     """Turns published cells into canonical fields, counting what is skipped and why."""
 
-    def __init__(self, mapping: Mapping, catalog: Catalog, today: dt.date) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        catalog: Catalog,
+        today: dt.date,
+        known: dict[tuple[str, str, str], set[float]],
+    ) -> None:
         self.mapping = mapping
         self.units = {ind.id: ind.unit for ind in catalog}
+        self.ranges = {ind.id: ind.value_range for ind in catalog}
         self.today = today
+        self.known = known
+        self._revision_note = ""
         self.skipped: Counter[str] = Counter()
         self.closers: list[Any] = []  # what to close if the records are never read
 
@@ -156,46 +188,72 @@ class _Rows:
     def keeps(self, subject: str | None, name: str) -> bool:
         if subject is None:
             if self.mapping.subjects is None:
-                self.skipped[f"country not in mappings/countries.csv ({name[:40]})"] += 1
+                self.skipped[f"rows of a country not in mappings/countries.csv ({name[:40]})"] += 1
             else:
-                self.skipped["country not among the mapping's subjects"] += 1
+                self.skipped["rows of countries not among the mapping's subjects"] += 1
             return False
         if not self.mapping.keeps(subject):
-            self.skipped["country not among the mapping's subjects"] += 1
+            self.skipped["rows of countries not among the mapping's subjects"] += 1
             return False
         return True
+
+    def too_far_ahead(self, year: int, edition: dt.date | None) -> bool:
+        """A projection beyond the years the mapping keeps (default: the edition's own).
+
+        An old edition's projection for a later year is a forecast made years before;
+        scored as the year's value it would pass for current data.
+        """
+        keep = int(self.mapping.extra.get("projection_years", 1))
+        if edition is not None and year >= edition.year + keep:
+            self.skipped["projections beyond the years kept (projection_years)"] += 1
+            return True
+        return False
 
     def fields(self, cell: _Cell) -> list[str] | Problem | None:
         text = cell.text.strip()
         if text.lower() in _NO_VALUE:
-            self.skipped["no value in the source"] += 1
+            self.skipped["cells without a value"] += 1
             return None
         if cell.year > self.today.year:
-            self.skipped["projection for a year not begun (forecasts are not observations)"] += 1
+            self.skipped["projections for a year not begun (forecasts are not observations)"] += 1
             return None
-        try:
-            number = float(text.replace(",", ""))
-        except ValueError:
-            return Problem(str(cell.year), f"{text[:40]!r} is not a number")
+        if not _NUMBER.fullmatch(text):
+            return Problem(str(cell.year), f"{text[:40]!r} is not a dot-decimal number")
+        number = float(text)
         value = number * cell.series.scale
-        published = self._published(cell)
+        low, high = self.ranges[cell.series.indicator]
+        if not math.isfinite(value) or not low <= value <= high:
+            return Problem(
+                str(cell.year),
+                f"{text[:40]} ({value:g} {self.units[cell.series.indicator]}) is outside "
+                f"the catalog range [{low:g}, {high:g}]",
+            )
+        published = self._published(cell, value)
         grade = self.mapping.projection_credibility if cell.projection else self.mapping.credibility
-        note = "; ".join(n for n in (cell.note, cell.series.note) if n)
+        note = "; ".join(n for n in (cell.note, cell.series.note, self._revision_note) if n)
         return [
             cell.series.indicator, str(cell.year), f"{value:.10g}", cell.subject,
             self.mapping.source, cell.series.citation, published, self.mapping.reliability,
             grade, self.units[cell.series.indicator], note,
         ]  # fmt: skip
 
-    def _published(self, cell: _Cell) -> str:
+    def _published(self, cell: _Cell, value: float) -> str:
         """When the value became known: the file's date, else the mapping's declared lag.
 
-        Never before the year begins (a projection made earlier is known "by then" at
-        the latest) and never after today.
+        The lag stands for a first release only. A value that differs from one already
+        stored from this source for the same period is a revision: it counts as known
+        from the file's date (or today, if the file has none), so that an answer "as
+        known on D" never changes after the fact. Never before the year begins (a
+        projection made earlier is known "by then" at the latest), never after today.
         """
         start = dt.date(cell.year, 1, 1)
+        self._revision_note = ""
+        earlier = self.known.get((cell.series.indicator, cell.subject, str(cell.year)))
         if cell.published is not None:
             known = cell.published
+        elif earlier and not any(math.isclose(value, v, rel_tol=1e-9) for v in earlier):
+            known = cell.file_date or self.today
+            self._revision_note = "revision of an earlier release; known from this file"
         else:
             known = _add_months(dt.date(cell.year, 12, 31), self.mapping.published_lag_months)
             if cell.file_date is not None:
@@ -260,6 +318,10 @@ def _worldbank_csv(path: Path, rows: _Rows) -> Iterator[Record]:
     if header[2:4] != ["Indicator Name", "Indicator Code"]:
         handle.close()
         raise IngestError(f"{path}: expected 'Indicator Name,Indicator Code' in columns 3-4")
+    for position, name in enumerate(header[4:], start=5):
+        if name and not _YEAR.fullmatch(name):
+            handle.close()
+            raise IngestError(f"{path}: header column {position} ({name[:20]!r}) is not a year")
     return _wb_wide(path, handle, reader, rows, header, updated)
 
 
@@ -332,6 +394,14 @@ def _worldbank_json(path: Path, rows: _Rows) -> Iterator[Record]:
     updated = None
     for meta in pages[0::2]:
         updated = _date_or_none(str(meta.get("lastupdated", ""))) or updated
+    present = {int(m.get("page", 1)) for m in pages[0::2] if str(m.get("page", "")).isdigit()}
+    total = max((int(m.get("pages", 1)) for m in pages[0::2] if str(m.get("pages", "")).isdigit()),
+                default=1)  # fmt: skip
+    if len(present) < total:
+        # A saved page of a longer answer: read what is here, and say what is not.
+        rows.skipped[f"pages of the API answer not in the file (of {total}; ingest the URL)"] += (
+            total - len(present)
+        )
 
     def records() -> Iterator[Record]:
         number = 0
@@ -461,7 +531,9 @@ def _imf_datamapper(path: Path, rows: _Rows, countries: Countries) -> Iterator[R
     try:
         # IMF exports are often flagged as damaged by xlrd's strict check, though the
         # data are intact (see the note in ../shared/real_data/README.md).
-        book = xlrd.open_workbook(str(path), ignore_workbook_corruption=True, on_demand=True)
+        book = xlrd.open_workbook(
+            str(path), ignore_workbook_corruption=True, on_demand=True, logfile=io.StringIO()
+        )
     except Exception as exc:  # xlrd raises many kinds on a foreign file
         raise IngestError(f"{path}: not a readable .xls workbook ({exc})") from None
     rows.closers.append(book.release_resources)
@@ -490,6 +562,10 @@ def _imf_datamapper(path: Path, rows: _Rows, countries: Countries) -> Iterator[R
             for index, year in years:
                 value = row[index] if index < len(row) else ""
                 projection = year >= edition.year
+                if _xls_text(value).strip().lower() not in _NO_VALUE and rows.too_far_ahead(
+                    year, edition
+                ):
+                    continue
                 cell = _Cell(
                     series, str(subject), year, _xls_text(value), edition,
                     _imf_note(label, projection, assumed=True), projection,
@@ -545,6 +621,8 @@ def _imf_weo_release(path: Path, rows: _Rows) -> Iterator[Record]:
             for index, year in years:
                 value = row[index] if index < len(row) else ""
                 projection = edition is not None and year >= edition.year
+                if value.strip().lower() not in _NO_VALUE and rows.too_far_ahead(year, edition):
+                    continue
                 estimate = last_actual is not None and year > last_actual
                 note = _imf_note(label, projection, assumed=False)
                 if estimate and not projection:

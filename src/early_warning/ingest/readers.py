@@ -62,7 +62,10 @@ def detect_format(path: Path, declared: str | None = None) -> str:
         return declared
     suffix = path.suffix.lower()
     if suffix == ".xls":
-        raise IngestError(f"{path}: old Excel .xls is not read; save it as .xlsx or .csv")
+        raise IngestError(
+            f"{path}: neither an IMF DataMapper export nor a WEO release file, the only "
+            ".xls files read; save it as .xlsx or .csv"
+        )
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
     with path.open("rb") as handle:
