@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
 	cd benchmarks && ../$(BIN)/python bench_backtest.py
 	cd benchmarks && ../$(BIN)/python bench_alerts.py
+	cd benchmarks && ../$(BIN)/python bench_gdelt.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
