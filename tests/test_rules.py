@@ -1,3 +1,4 @@
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,33 @@ def test_unreadable_rule_files_are_one_line_errors(real_catalog: Catalog, tmp_pa
     one = tmp_path / "one.yaml"
     one.write_text("rules:\n  - {id: f, kind: change, severity: watch, jump: 5}\n")
     assert load_rules(one, real_catalog)[0].description == "F."
+
+
+def test_a_rule_for_belarus_does_not_judge_the_neighbours(
+    tmp_path: Path, real_catalog: Catalog
+) -> None:
+    """The shipped staleness rule counts never-observed troop figures for Belarus only:
+    Poland's GDP, ingested from the World Bank, must not raise it for Poland."""
+    from early_warning import FixedClock, Store, ingest
+    from early_warning.alerts.engine import AlertEngine
+    from early_warning.alerts.rules import load_rules
+    from early_warning.scoring import load_profile
+
+    rules = load_rules(bundled_path("models") / "alerts.yaml", real_catalog)
+    stale = next(r for r in rules if r.id == "key_indicators_stale")
+    assert stale.applies_to("BLR") and not stale.applies_to("POL")
+    data = tmp_path / "gdp.csv"
+    data.write_text(
+        "Country Name,Country Code,Year,Value\nPoland,POL,2022,688000000000\n"
+        "Belarus,BLR,2022,72800000000\n",
+        encoding="utf-8",
+    )
+    with Store(tmp_path / "r.db", clock=FixedClock("2024-06-01T12:00:00")) as store:
+        store.sync_catalog(real_catalog)
+        ingest(store, real_catalog, data)
+        profile = load_profile(bundled_path("models"), "default", real_catalog)
+        engine = AlertEngine(store, real_catalog, profile, rules)
+        assert [a.rule for a in engine.check("BLR", dt.date(2024, 6, 1)).fired] == [
+            "key_indicators_stale"
+        ]
+        assert engine.check("POL", dt.date(2024, 6, 1)).fired == []

@@ -452,6 +452,8 @@ class AlertEngine:
         updates: list[RuleState] = []
         resolutions: list[tuple[RuleState, int]] = []
         for rule in self.rules:
+            if not rule.applies_to(subject):
+                continue
             state = states.get(rule.id) or RuleState(rule.id, subject)
             signal = sig[rule.id]
             start = (
@@ -482,7 +484,9 @@ class AlertEngine:
                     resolutions.append((state, step.row))
             updates.append(state)
         not_evaluable = [
-            r.id for r in self.rules if np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
+            r.id
+            for r in self.rules
+            if r.applies_to(subject) and np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
         ]
         undelivered: list[Alert] = []
         if not dry_run:
@@ -536,6 +540,8 @@ class AlertEngine:
         first = int(np.searchsorted(dates, start.toordinal(), side="left"))
         alerts = []
         for rule in self.rules:
+            if not rule.applies_to(subject):
+                continue
             state = RuleState(rule.id, subject)
             for step in walk(rule, sig[rule.id], dates, state, range(first, len(dates))):
                 if step.kind == "fire":

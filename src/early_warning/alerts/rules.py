@@ -37,9 +37,10 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
 _RULE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+SUBJECT_CODE = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
 _TARGET = re.compile(r"score|family:[a-z_]+|indicator:[a-z0-9_]+|forecast:[1-9][0-9]{0,2}")
 # The fields each kind reads; any other field is a mistake, not silently ignored.
-_COMMON = {"id", "kind", "severity", "description", "cooldown_weeks", "citation"}
+_COMMON = {"id", "kind", "severity", "description", "cooldown_weeks", "citation", "subjects"}
 _FIELDS = {
     "red_line": _COMMON | {"all"},
     "threshold": _COMMON | {"target", "op", "level", "hysteresis", "min_weeks", "robust"},
@@ -80,6 +81,10 @@ class Rule:
     missing: bool = False  # staleness: count never-observed indicators too
     cooldown_weeks: int = 4
     citation: Mapping[str, str] = field(default_factory=dict)
+    subjects: tuple[str, ...] = ()  # the subjects the rule is written for; empty: all
+
+    def applies_to(self, subject: str) -> bool:
+        return not self.subjects or subject in self.subjects
 
 
 def load_rules(path: Path, catalog: Catalog) -> list[Rule]:
@@ -110,6 +115,17 @@ def load_rules(path: Path, catalog: Catalog) -> list[Rule]:
     return rules
 
 
+def _subjects(raw: Any, fail: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise fail("subjects", "give a list of subject codes (BLR, BLR-RUS)")
+    for code in raw:
+        if not isinstance(code, str) or not SUBJECT_CODE.fullmatch(code):
+            raise fail("subjects", f"{code!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+    return tuple(raw)
+
+
 def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
     if not isinstance(raw, dict):
         raise RuleError(f"{path}: rule #{position}: expected a mapping")
@@ -137,6 +153,7 @@ def _rule(path: Path, position: int, raw: Any, catalog: Catalog) -> Rule:
         "description": description or rule_id.replace("_", " ").capitalize() + ".",
         "cooldown_weeks": _whole(raw.get("cooldown_weeks", 4), "cooldown_weeks", fail),
         "citation": _citation(raw.get("citation"), catalog, fail),
+        "subjects": _subjects(raw.get("subjects"), fail),
     }
     if kind == "red_line":
         if not common["citation"]:
