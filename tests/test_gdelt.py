@@ -7,6 +7,7 @@ counts small enough to check by hand.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import zipfile
@@ -120,7 +121,12 @@ def test_weekly_dyad_indicators_match_a_count_by_hand(
     ltu = _all(gstore, "BLR-LTU")
     assert ltu["gdelt_events"] == {week: 3}
     assert "gdelt_tone_mean" not in ltu
-    assert result.skipped["shares and means of weeks with fewer than 5 events"] == 7
+    # Latvia and Ukraine: no events in a week the file covers is zero, not missing.
+    assert _all(gstore, "BLR-LVA") == {f"gdelt_quad{q}_events": {week: 0} for q in (1, 2, 3, 4)} | {
+        "gdelt_events": {week: 0}
+    }
+    # Lithuania (3 events), Latvia and Ukraine (none): 7 shares and means each left out.
+    assert result.skipped["shares and means of weeks with fewer than 5 events"] == 21
     # Belarus as a whole: the events of all its dyads.
     blr = {k: v[week] for k, v in _all(gstore, "BLR").items()}
     assert blr["gdelt_events"] == 19
@@ -196,6 +202,11 @@ def test_bad_rows_are_rejects_with_line_and_column_and_the_rest_lands(
     assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 7}
     stored = gstore.rejects()
     assert {r["line"] for r in stored} == {3, 5, 7, 9}
+    assert next(r for r in stored if r["line"] == 9)["raw"].startswith("GLOBALEVENTID=BLR")
+    # Ingested again: nothing added, and the rejects of the first run are pointed at.
+    again = ingest(gstore, real_catalog, path)
+    assert again.status == "duplicate" and again.exit_code == 1
+    assert "rejects list --run" in again.summary()
 
 
 def test_a_file_that_is_not_an_export_is_refused_whole(
@@ -337,3 +348,28 @@ def test_an_event_dated_in_the_future_or_before_gdelt_is_a_reject(
     assert [(r.line, r.field) for r in result.rejects] == [(2, "SQLDATE"), (3, "SQLDATE")]
     assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 4}
     assert "SQLDATE=20990307" in gstore.rejects()[-1]["raw"]
+
+
+def test_a_bad_tone_is_named_with_its_value(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    event = ("BLR", "RUS", "15", 4, -7.2, float("nan"))
+    path = write_export(tmp_path / "20211110150000.export.CSV", [event])
+    result = ingest(gstore, real_catalog, path)
+    assert [(r.field, r.reason) for r in result.rejects] == [
+        ("AvgTone", "'nan' is not a finite number")
+    ]
+
+
+def test_a_weeks_values_speak_for_that_week_only(
+    gstore: Store, real_catalog: Catalog, tmp_path: Path
+) -> None:
+    from early_warning.scoring import load_profile, score
+
+    ingest(gstore, real_catalog, write_export(tmp_path / "20211110150000.export.CSV", BLR_RUS))
+    profile = load_profile(PROJECT / "models", "default", real_catalog)
+    during = score(gstore, real_catalog, profile, "BLR-RUS", dt.date(2021, 11, 14)).week(-1)
+    assert during["families"]["event_data"]["coverage"] > 0.9
+    # A week later, with no file for that week, the values are stale: no data, no carry.
+    later = score(gstore, real_catalog, profile, "BLR-RUS", dt.date(2021, 11, 21)).week(-1)
+    assert later["families"]["event_data"]["coverage"] == 0.0

@@ -504,3 +504,18 @@ def test_files_that_are_not_what_they_seem_are_refused_in_one_line(
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert str(path) in str(refused.value)
     assert rstore.count("observations") == 0
+
+
+def test_the_same_value_from_another_download_is_already_known_not_redated(
+    rstore: Store, real_catalog: Catalog, tmp_path: Path, wb_server: str
+) -> None:
+    path = tmp_path / "gdp.csv"
+    path.write_text(
+        "Country Name,Country Code,Year,Value\nBelarus,BLR,2023,71857382746.6\n", encoding="utf-8"
+    )
+    ingest(rstore, real_catalog, path)
+    url = f"{wb_server}/v2/country/BLR/indicator/NY.GDP.MKTP.CD?format=json&per_page=2"
+    result = ingest(rstore, real_catalog, url)  # says "lastupdated": "2024-06-28"
+    assert result.skipped["values already stored from this source"] == 1
+    row = only_row(rstore, "gdp_usd_bn", "BLR", "2023")
+    assert row["known_from"] == "2024-06-01"  # the first file's lag date, capped by the clock

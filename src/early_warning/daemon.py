@@ -414,6 +414,7 @@ class Daemon:
                 target = _move(path, folder / "failed")
                 target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
                 parts.append(f"{path.name}: failed ({exc})")
+                log.warning("refused %s, moved to %s: %s", path.name, target.parent, exc)
                 continue
             if result.rows_read and result.rows_rejected == result.rows_read:
                 target = _move(path, folder / "failed")
@@ -423,6 +424,7 @@ class Daemon:
                     + reasons[:20000]
                 )
                 parts.append(f"{path.name}: failed (every row rejected)")
+                log.warning("every row of %s rejected, moved to %s", path.name, target.parent)
                 continue
             _move(path, folder / "processed")
             loaded += result.rows_loaded

@@ -268,11 +268,18 @@ def aggregate_events(
                 skipped_lines += _bad_lines(caught)
                 first = read
                 read += len(chunk)
+                state.cover(chunk[added_at])
                 short = chunk[added_at].isna() | (chunk[added_at] == "")
                 if short.any():  # pandas pads a row with too few fields; it is a reject
                     for i in short.to_numpy().nonzero()[0]:
                         line = _line_of(first + int(i), skipped_lines)
-                        rejects.append((line, "row", f"fewer than {width} fields", ""))
+                        cells = chunk.iloc[int(i)]
+                        raw = "\t".join(
+                            f"{_NAMES.get(c, 'DATEADDED')}={v}"
+                            for c, v in zip(used, cells.tolist(), strict=True)
+                            if isinstance(v, str) and v
+                        )
+                        rejects.append((line, "row", f"fewer than {width} fields", raw))
                 a1, a2 = chunk[ACTOR1_COUNTRY], chunk[ACTOR2_COUNTRY]
                 mask = a1.isin(members) & a2.isin(members) & (a1 != a2) & ~short
                 mask &= (a1 == spec.subject) | (a2 == spec.subject)
@@ -286,6 +293,10 @@ def aggregate_events(
     for line in skipped_lines:
         rejects.append((line, "row", f"more than {width} tab-separated fields", ""))
     rejects.sort()
+    for week, last_day in state.covered.items():
+        for subject in (spec.subject, *map(spec.dyad, spec.counterparts)):
+            entry = sums[(subject, week)]  # zero events in a week the file covers
+            entry[8] = max(entry[8], last_day)
     counted = len(state.ids)
     return Aggregate(
         dict(sums), read + len(skipped_lines), counted, sorted(state.ids),
@@ -300,6 +311,20 @@ class _State:
     today: dt.date
     already_counted: Callable[[list[int]], set[int]]
     ids: set[int] = field(default_factory=set)
+    # The ISO weeks the file was published in (its DATEADDED days), with the last day:
+    # every dyad gets a value for them, zero events included, rather than none.
+    covered: dict[str, str] = field(default_factory=dict)
+
+    def cover(self, added: Any) -> None:
+        for text in added.str[:8].unique():
+            try:
+                day = dt.datetime.strptime(text, "%Y%m%d").date()
+            except (TypeError, ValueError):
+                continue
+            if FIRST_DAY <= day <= self.today:
+                year, week, _ = day.isocalendar()
+                key = f"{year}-W{week:02d}"
+                self.covered[key] = max(self.covered.get(key, ""), day.isoformat())
 
 
 def _bad_lines(caught: list[warnings.WarningMessage]) -> list[int]:
@@ -400,8 +425,10 @@ def _parse_event(
             else (_NAMES[TONE], tone_text)
         )
         return Problem(name, f"{text[:20]!r} is not a number")
-    if not (math.isfinite(goldstein) and math.isfinite(tone)):
-        return Problem(_NAMES[GOLDSTEIN], "is not a finite number")
+    if not math.isfinite(goldstein):
+        return Problem(_NAMES[GOLDSTEIN], f"{goldstein_text[:20]!r} is not a finite number")
+    if not math.isfinite(tone):
+        return Problem(_NAMES[TONE], f"{tone_text[:20]!r} is not a finite number")
     if not -10 <= goldstein <= 10:
         return Problem(_NAMES[GOLDSTEIN], f"{goldstein:g} is outside -10..10")
     if not -100 <= tone <= 100:
@@ -452,8 +479,15 @@ def ingest_gdelt(
     if earlier is not None:
         when = str(earlier["started_at"])[:10]
         message = f"already ingested in run {earlier['id']} on {when}"
-        return IngestResult(uri, "duplicate", "event aggregates", "gdelt", earlier["id"],
-                            message=message)  # fmt: skip
+        if earlier["rows_rejected"]:
+            message += (
+                f" ({earlier['rows_rejected']:,} rows were rejected then: "
+                f"early-warning rejects list --run {earlier['id']})"
+            )
+        result = IngestResult(uri, "duplicate", "event aggregates", "gdelt", earlier["id"],
+                              message=message)  # fmt: skip
+        result.rows_rejected = int(earlier["rows_rejected"] or 0)
+        return result
     started = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
 
@@ -563,7 +597,8 @@ def _write_indicators(
     for subject, week, total in _week_totals(store, sorted(found.sums)):
         for indicator, value in _indicator_values(total, spec, skipped):
             line += 1
-            fields = _observation_fields(indicator, value, subject, week, total, spec, found)
+            unit = catalog.indicators[indicator].unit
+            fields = _observation_fields(indicator, unit, value, subject, week, total, spec, found)
             outcome = rules.check(fields, line)
             if isinstance(outcome, Problem):
                 # Only a week not begun by the store's clock can get here (a file from the
@@ -597,6 +632,7 @@ def _indicator_values(
 
 def _observation_fields(
     indicator: str,
+    unit: str,
     value: float,
     subject: str,
     week: str,
@@ -606,13 +642,13 @@ def _observation_fields(
 ) -> list[str]:
     who = subject if "-" in subject else f"{spec.subject} with {', '.join(spec.counterparts)}"
     citation = f"GDELT {found.version} event export, events between {who}, {week}"
-    note = f"{total[0]:,} events from {total[9]} file(s) ingested so far"
+    note = f"{total[0]:,} event(s) from {total[9]} file(s) ingested so far"
     week_start = dt.date.fromisoformat(f"{week}-1")
     published = max(dt.date.fromisoformat(total[8]), week_start) if total[8] else week_start
     fields = dict.fromkeys(OBSERVATION_COLUMNS, "")
     fields.update(
         indicator=indicator, date=week, value=f"{value:.10g}", subject=subject,
         source=spec.source, citation=citation, published=published.isoformat(),
-        reliability=spec.reliability, credibility=spec.credibility, note=note,
+        reliability=spec.reliability, credibility=spec.credibility, note=note, unit=unit,
     )  # fmt: skip
     return list(fields.values())

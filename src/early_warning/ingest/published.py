@@ -228,6 +228,14 @@ class _Rows:
                 f"{text[:40]} ({value:g} {self.units[cell.series.indicator]}) is outside "
                 f"the catalog range [{low:g}, {high:g}]",
             )
+        earlier = self.known.get((cell.series.indicator, cell.subject, str(cell.year)))
+        if cell.published is None and earlier and any(
+            math.isclose(value, v, rel_tol=1e-9) for v in earlier
+        ):
+            # The same value again (another layout, a later download): already known,
+            # from its first release; a second row would only move that date.
+            self.skipped["values already stored from this source"] += 1
+            return None
         published = self._published(cell, value)
         grade = self.mapping.projection_credibility if cell.projection else self.mapping.credibility
         note = "; ".join(n for n in (cell.note, cell.series.note, self._revision_note) if n)
