@@ -229,8 +229,10 @@ class _Rows:
                 f"the catalog range [{low:g}, {high:g}]",
             )
         earlier = self.known.get((cell.series.indicator, cell.subject, str(cell.year)))
-        if cell.published is None and earlier and any(
-            math.isclose(value, v, rel_tol=1e-9) for v in earlier
+        if (
+            cell.published is None
+            and earlier
+            and any(math.isclose(value, v, rel_tol=1e-9) for v in earlier)
         ):
             # The same value again (another layout, a later download): already known,
             # from its first release; a second row would only move that date.
