@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -316,14 +317,11 @@ class _State:
     covered: dict[str, str] = field(default_factory=dict)
 
     def cover(self, added: Any) -> None:
-        for text in added.str[:8].unique():
-            try:
-                day = dt.datetime.strptime(text, "%Y%m%d").date()
-            except (TypeError, ValueError):
-                continue
-            if FIRST_DAY <= day <= self.today:
-                year, week, _ = day.isocalendar()
-                key = f"{year}-W{week:02d}"
+        days = {str(text)[:8] for text in added.unique()}  # few: one file, a few days
+        for text in days:
+            day = _day(text)
+            if day is not None and FIRST_DAY <= day <= self.today:
+                key = _week(day)
                 self.covered[key] = max(self.covered.get(key, ""), day.isoformat())
 
 
@@ -406,9 +404,8 @@ def _parse_event(
     day_text, _, _, root, quad_text, goldstein_text, tone_text, added_text = row
     if not added_text:
         return Problem("row", "fewer fields than line 1 (no DATEADDED)")
-    try:
-        day = dt.datetime.strptime(day_text, "%Y%m%d").date()
-    except ValueError:
+    day = _day(day_text)
+    if day is None:
         return Problem(_NAMES[SQLDATE], f"{day_text[:20]!r} is not a YYYYMMDD date")
     if not FIRST_DAY <= day <= today:
         return Problem(_NAMES[SQLDATE], f"{day_text} is before 1979 or in the future")
@@ -433,12 +430,27 @@ def _parse_event(
         return Problem(_NAMES[GOLDSTEIN], f"{goldstein:g} is outside -10..10")
     if not -100 <= tone <= 100:
         return Problem(_NAMES[TONE], f"{tone:g} is outside -100..100")
-    try:
-        added = dt.datetime.strptime(added_text[:8], "%Y%m%d").date().isoformat()
-    except ValueError:
+    added_day = _day(added_text[:8])
+    if added_day is None:
         return Problem("DATEADDED", f"{added_text[:20]!r} is not a date")
+    return _week(day), root, int(quad_text), goldstein, tone, added_day.isoformat()
+
+
+@functools.lru_cache(maxsize=8192)
+def _day(text: str) -> dt.date | None:
+    """A YYYYMMDD day (cached: a file has a few hundred distinct days at most)."""
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _week(day: dt.date) -> str:
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}", root, int(quad_text), goldstein, tone, added
+    return f"{year}-W{week:02d}"
 
 
 def _is_float(text: str) -> bool:
