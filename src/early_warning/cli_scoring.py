@@ -184,7 +184,7 @@ def _print_history(results: ScoreResults, rows: list[int], as_json: bool) -> Non
                 "coverage": f"{results.agg.coverage[r]:.0%}",
                 "change": ""
                 if math.isnan(value) or math.isnan(previous)
-                else f"{value - previous:+.1f}",
+                else _signed(value - previous),
             }
         )
     echo_table(table, ["week", "date", "score", "band", "coverage", "change"])
