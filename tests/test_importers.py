@@ -519,3 +519,25 @@ def test_the_same_value_from_another_download_is_already_known_not_redated(
     assert result.skipped["values already stored from this source"] == 1
     row = only_row(rstore, "gdp_usd_bn", "BLR", "2023")
     assert row["known_from"] == "2024-06-01"  # the first file's lag date, capped by the clock
+
+
+def test_a_broken_later_page_refuses_the_whole_answer(
+    rstore: Store, real_catalog: Catalog, wb_server: str
+) -> None:
+    _Recorded.pages["2"] = b"<html>rate limited</html>"
+    url = f"{wb_server}/v2/country/BLR/indicator/NY.GDP.MKTP.CD?format=json&per_page=2"
+    with pytest.raises(IngestError, match="page 2 is not a World Bank API answer"):
+        ingest(rstore, real_catalog, url)
+    assert rstore.count("observations") == 0
+
+
+def test_a_derived_value_outside_the_catalog_range_is_a_reject_not_dropped(
+    rstore: Store, real_catalog: Catalog
+) -> None:
+    observe(rstore, real_catalog, "gas_subsidy_usd_bn", "30", date="2015")
+    result = observe(rstore, real_catalog, "gdp_usd_bn", "20", date="2015",
+                     source="worldbank_wdi")  # fmt: skip
+    assert result.derived_rejected == 1  # 150% of GDP: outside [0, 100]
+    assert values(rstore, "gas_subsidy_share_gdp") == {}
+    reject = rstore.rejects()[0]
+    assert reject["uri"] == "derived:mappings/derived.yaml" and reject["field"] == "value"

@@ -110,6 +110,7 @@ class IngestResult:
     rows_skipped: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     derived: int = 0  # derived values (mappings/derived.yaml) recomputed into new rows
+    derived_rejected: int = 0  # derived values that failed validation (in `rejects`)
     flagged: int = 0
     seconds: float = 0.0
     message: str = ""
@@ -132,9 +133,11 @@ class IngestResult:
             parts.append(f"{self.flagged:,} flagged as formula-like text")
         if self.derived:
             parts.append(f"{self.derived:,} derived values updated")
+        if self.derived_rejected:
+            parts.append(f"{self.derived_rejected:,} derived values rejected (rejects list)")
         if self.rows_skipped:
             reasons = "; ".join(f"{n:,} {why}" for why, n in self.skipped.items())
-            parts.append(f"{self.rows_skipped:,} cells skipped ({reasons})")
+            parts.append(f"{self.rows_skipped:,} skipped ({reasons})")
         kind = self.kind
         if self.format not in ("", "csv", "xlsx", "json", "ndjson", "manual"):
             kind = f"{self.format} -> {self.kind}"  # a published layout, read by its mapping
@@ -189,7 +192,8 @@ def _derive_after(store: Store, catalog: Catalog, result: IngestResult) -> None:
                 "SELECT DISTINCT indicator FROM observations WHERE run_id = ?", [result.run_id]
             )
         }
-        result.derived = derive(store, catalog, only_if=touched).loaded
+        derived = derive(store, catalog, only_if=touched)
+        result.derived, result.derived_rejected = derived.loaded, derived.rejected
 
 
 def _ingest_path(
@@ -502,7 +506,10 @@ def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
     for number in range(2, pages + 1):
         page_url = parts._replace(query=urllib.parse.urlencode([*query, ("page", str(number))]))
         with _downloaded(urllib.parse.urlunsplit(page_url), limits) as (page_path, _):
-            data = json.loads(page_path.read_text(encoding="utf-8-sig"))
+            try:
+                data = json.loads(page_path.read_text(encoding="utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                data = None
         if not isinstance(data, list) or len(data) != 2:
             raise IngestError(f"{url}: page {number} is not a World Bank API answer")
         combined += data

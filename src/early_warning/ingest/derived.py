@@ -34,6 +34,7 @@ from ..catalog import Catalog
 from ..errors import CatalogError
 from ..store import Store
 from .mapping import mappings_folder
+from .readers import raw_csv_text
 from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
 
 __all__ = ["DerivedResult", "derive"]
@@ -57,6 +58,7 @@ class _Spec:
 class DerivedResult:
     loaded: int = 0
     unchanged: int = 0
+    rejected: int = 0
     run_id: int | None = None
 
 
@@ -123,20 +125,28 @@ def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -
     rules = ObservationRules(catalog, "BLR", store.source_id, store.today(), 4000)
     with store.transaction():
         run_id = store.begin_run("derived:mappings/derived.yaml", "observations", "derived", "", 0)
-        now, batch = store.now(), []
+        uri = "derived:mappings/derived.yaml"
+        now, batch, rejects = store.now(), [], []
         for line, row in enumerate(fields, start=1):
             outcome = rules.check(row, line)
             if isinstance(outcome, Problem):
-                continue  # inputs that validated cannot make an invalid row but a future one
+                # Say a share over 100%: kept in rejects like any row, never dropped.
+                raw = raw_csv_text(row)
+                rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, now))
+                continue
             outcome[11], outcome[17] = now, run_id
             batch.append(outcome)
         result.loaded = store.insert_observations(batch) if batch else 0
         result.unchanged = len(batch) - result.loaded
+        result.rejected = len(rejects)
         result.run_id = run_id
+        store.insert_rejects(rejects)
         store.finish_run(
-            run_id, status="ok", rows_read=len(fields), rows_loaded=result.loaded,
-            rows_unchanged=result.unchanged, rows_rejected=0,
-            message=f"derived: {result.loaded} loaded, {result.unchanged} unchanged",
+            run_id, status="partial" if rejects else "ok", rows_read=len(fields),
+            rows_loaded=result.loaded, rows_unchanged=result.unchanged,
+            rows_rejected=len(rejects),
+            message=f"derived: {result.loaded} loaded, {result.unchanged} unchanged, "
+            f"{len(rejects)} rejected",
             duration_seconds=0.0,
         )  # fmt: skip
     return result
