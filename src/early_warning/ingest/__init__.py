@@ -253,16 +253,7 @@ def _ingest_table(
 ) -> IngestResult:
     earlier = store.completed_run_for(sha256, table.kind, context)
     if earlier is not None:
-        when = str(earlier["started_at"])[:10]
-        message = f"already ingested in run {earlier['id']} on {when}"
-        if earlier["rows_rejected"]:
-            message += (
-                f" ({earlier['rows_rejected']:,} rows were rejected then: "
-                f"early-warning rejects list --run {earlier['id']})"
-            )
-        result = IngestResult(uri, "duplicate", table.kind, fmt, earlier["id"], message=message)
-        result.rows_rejected = int(earlier["rows_rejected"] or 0)
-        return result
+        return duplicate_result(uri, table.kind, fmt, earlier)
     started = time.perf_counter()
     try:
         with store.transaction():
@@ -319,6 +310,20 @@ def _detect_format(path: Path, declared: str | None, hint: str | None = None) ->
     if looks_like_gdelt(path, head):
         return "gdelt"
     return sniff_published(path, head) or detect_format(path, hint)
+
+
+def duplicate_result(uri: str, kind: str, fmt: str, earlier: dict[str, Any]) -> IngestResult:
+    """The answer for content already ingested: which run read it, and its rejects."""
+    when = str(earlier["started_at"])[:10]
+    message = f"already ingested in run {earlier['id']} on {when}"
+    if earlier["rows_rejected"]:
+        message += (
+            f" ({earlier['rows_rejected']:,} rows were rejected then: "
+            f"early-warning rejects list --run {earlier['id']})"
+        )
+    result = IngestResult(uri, "duplicate", kind, fmt, earlier["id"], message=message)
+    result.rows_rejected = int(earlier["rows_rejected"] or 0)
+    return result
 
 
 def _check_size(path: Path, uri: str, limits: Limits) -> int:

@@ -482,24 +482,14 @@ def ingest_gdelt(
     progress: bool | None = None,
 ) -> Any:
     """Aggregate one export into `event_counts` and the weekly indicators it touches."""
-    from . import IngestResult, RejectInfo
+    from . import IngestResult, RejectInfo, duplicate_result
 
     spec = GdeltSpec.from_catalog(catalog)
     sha256 = file_sha256(path)
     context = f"gdelt;mapping={spec.digest}"
     earlier = store.completed_run_for(sha256, "event aggregates", context)
     if earlier is not None:
-        when = str(earlier["started_at"])[:10]
-        message = f"already ingested in run {earlier['id']} on {when}"
-        if earlier["rows_rejected"]:
-            message += (
-                f" ({earlier['rows_rejected']:,} rows were rejected then: "
-                f"early-warning rejects list --run {earlier['id']})"
-            )
-        result = IngestResult(uri, "duplicate", "event aggregates", "gdelt", earlier["id"],
-                              message=message)  # fmt: skip
-        result.rows_rejected = int(earlier["rows_rejected"] or 0)
-        return result
+        return duplicate_result(uri, "event aggregates", "gdelt", earlier)
     started = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
 
