@@ -26,7 +26,8 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("web")
-    run_demo(bundled_path("indicators"), work, "BLR", bundled_path("models"))
+    # The embedded data only: the workbench computes what it shows (no stored scores).
+    run_demo(bundled_path("indicators"), work, "BLR")
     models = work / "models"
     shutil.copytree(bundled_path("models"), models)
     return work, models
@@ -126,7 +127,7 @@ def test_state_changing_requests_need_the_csrf_token(client: TestClient) -> None
         "X-CSRF-Token": _csrf(client), "Origin": "http://evil.example"})  # fmt: skip
     assert evil.status_code == 403
     assert client.post("/api/score", content="x" * 70000, headers={
-        "X-CSRF-Token": _csrf(client)}).status_code == 400  # fmt: skip
+        "X-CSRF-Token": _csrf(client)}).status_code == 413  # fmt: skip
 
 
 def test_backtest_compares_edited_with_saved(client: TestClient) -> None:
@@ -189,11 +190,13 @@ def test_the_indicator_page_and_entering_an_observation(client: TestClient) -> N
 
 def test_beyond_loopback_a_token_is_required(demo) -> None:
     work, models = demo
-    app = create_app(work / "demo.db", _catalog(), models, token="s3cret")
+    token = "s3cret-s3cret-s3cret"
+    app = create_app(work / "demo.db", _catalog(), models, token=token)
     with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         assert c.get("/").status_code == 401
-        assert c.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert c.get("/?token=s3cret").status_code == 200  # then a cookie
+        assert c.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get(f"/?token={token}").status_code == 200  # then a cookie
     refused = run("--db", str(work / "demo.db"), "serve", "--host", "0.0.0.0", cwd=work)
     assert refused.returncode == 2 and "needs [web] token" in refused.stderr
 

@@ -25,16 +25,21 @@ def serve_command(app: App, host: str | None, port: int | None, subject: str | N
     """The analyst workbench: tune weights and see the whole history move, compare with
     the saved profile, backtest, save with a note, audit indicators, enter observations.
 
-    Served on 127.0.0.1 by default; any other address needs [web] token in the
-    configuration (open http://HOST:PORT/?token=...).
+    Served on 127.0.0.1 by default; any other address needs [web] token (at least 16
+    characters) in the configuration (open http://HOST:PORT/?token=...).
     """
     import uvicorn
 
     from .web import create_app
+    from .web.app import check_token
 
     host = host or app.config.get("web", "host")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1] as in a URL: the address is ::1
     port = port or app.config.get("web", "port")
     token = app.config.get("web", "token")
+    check_token(token)
     if host not in LOOPBACK and not token:
         raise ConfigError(
             f"--host {host}: serving beyond 127.0.0.1 needs [web] token in the configuration"
@@ -48,5 +53,6 @@ def serve_command(app: App, host: str | None, port: int | None, subject: str | N
     web = create_app(app.config.db_path, app.catalog, app.config.models_dir, subject=subject,
                      token=token if beyond else "", author=_login(),
                      hosts=(host,) if beyond else ())  # fmt: skip
-    click.echo(f"early-warning workbench on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"early-warning workbench on http://{shown}:{port}/ (Ctrl-C to stop)", err=True)
     uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -1,41 +1,59 @@
 """The workbench's web layer (Starlette, Jinja2 templates, a little JavaScript).
 
 Security: served on 127.0.0.1 by default; on any other address a token from the
-configuration is required (a bearer header or the cookie set by `/?token=...`).
-Every state-changing request must carry the page's CSRF token in `X-CSRF-Token`
-(a header a cross-site form cannot set) and, when the browser sends one, an Origin
-equal to the server's. Bodies over 64 KiB are refused. Templates escape everything;
+configuration (at least 16 characters) is required (a bearer header or the cookie set by
+`/?token=...`). A Host header must name loopback, this machine (with a token), the
+address the connection came in on, or a configured name: DNS rebinding is refused.
+Every state-changing request must carry the page's CSRF token in `X-CSRF-Token` (a
+header a cross-site form cannot set) and, when the browser sends one, an Origin equal to
+the server's own scheme, host and port. Bodies over 64 KiB are refused while they
+stream in. Templates escape everything, JSON inside a page escapes `<`, `>` and `&`, and
 the script writes text with `textContent`. No script, style or font comes from
-elsewhere, so the page works with no network.
+elsewhere, so the page works with no network. Error answers name no server path.
+
+The database and the scoring run in worker threads, never on the event loop: a
+request waiting for another process's write lock holds up no other request. A web
+write waits at most `BUSY_MS` for the lock and then answers 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
+import re
 import secrets
+import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..catalog import Catalog
-from ..errors import EarlyWarningError, InputError, NotFoundError
+from ..errors import ConfigError, EarlyWarningError, InputError, NotFoundError, StoreError
 from ..ingest import Limits, observe
 from ..ingest.validate import OBSERVATION_COLUMNS
-from ..periods import PeriodError
 from .workbench import PROFILE_NAME, Workbench
 
-__all__ = ["create_app"]
+__all__ = ["MIN_TOKEN", "create_app"]
 
 HERE = Path(__file__).parent
 MAX_BODY = 64 * 1024
+MIN_TOKEN = 16  # characters of [web] token
+BUSY_MS = 1500  # how long a web write waits for another process's write lock
+RETRY_AFTER = 3  # seconds, in the 503 answer's Retry-After
+BUSY = "the database is busy; try again in a few seconds"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger("early_warning.web")
 
 
 def create_app(
@@ -48,17 +66,36 @@ def create_app(
     author: str = "workbench",
     hosts: tuple[str, ...] = (),
 ) -> Starlette:
-    """The workbench app; `hosts` are the names it answers to besides loopback (a Host
-    header naming anything else is refused, which stops DNS rebinding)."""
-    bench = Workbench(db_path, catalog, models_dir)
+    """The workbench app; `hosts` are the names it answers to besides loopback and the
+    address a connection came in on (a Host header naming anything else is refused, which
+    stops DNS rebinding). With a token, this machine's own names are accepted too."""
+    check_token(token)
+    bench = Workbench(db_path, catalog, models_dir, busy_ms=BUSY_MS)
     csrf = secrets.token_urlsafe(24)
     templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
     )
+    templates.filters["script_json"] = script_json
+    scrub = _Scrubber(db_path, models_dir, catalog)
 
-    def page(name: str, **context: Any) -> HTMLResponse:
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         text = templates.get_template(name).render(csrf=csrf, subject=subject, **context)
-        return HTMLResponse(text, headers={"Content-Security-Policy": _CSP})
+        return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": _CSP})
+
+    def answer(
+        request: Request, status: int, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        """An error as JSON, or as a page for a browser asking for one; no path in it."""
+        message = scrub(message)
+        if len(message) > 600:
+            message = message[:600] + "..."
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            response: Response = page("error.html", status=status, status_code=status,
+                                      message=message)  # fmt: skip
+        else:
+            response = JSONResponse({"error": message}, status_code=status)
+        response.headers.update(headers or {})
+        return response
 
     async def index(request: Request) -> Response:
         if token and request.query_params.get("token"):
@@ -67,6 +104,9 @@ def create_app(
                                 samesite="strict")  # fmt: skip
             return response
         chosen = _profile_name(request.query_params.get("profile", "default"))
+        return await run_in_threadpool(index_page, chosen)
+
+    def index_page(chosen: str) -> Response:
         session = bench.session(subject, chosen)
         families = [
             {
@@ -81,13 +121,16 @@ def create_app(
         ]  # fmt: skip
         return page(
             "index.html", families=families, profile=session.saved, as_of=session.as_of,
-            profiles=bench.profiles(), timeline=json.dumps(bench.timeline(session)),
+            profiles=bench.profiles(), timeline=bench.timeline(session),
         )  # fmt: skip
 
     async def indicator(request: Request) -> Response:
         ind_id = request.path_params["indicator"]
         if ind_id not in catalog.indicators:
             raise NotFoundError(f"indicator {ind_id!r}: not in the catalog")
+        return await run_in_threadpool(indicator_page, ind_id)
+
+    def indicator_page(ind_id: str) -> Response:
         ind = catalog.indicators[ind_id]
         with bench.store() as store:
             observations = store.observations(indicator=ind_id, all_revisions=True, limit=500)
@@ -108,26 +151,38 @@ def create_app(
 
     async def api_score(request: Request) -> Response:
         payload = await _json(request, csrf)
-        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
-        result = bench.rescore(session, payload)
-        return JSONResponse(
-            result, headers={"Server-Timing": f"score;dur={result['seconds'] * 1e3:.3f}"}
-        )
+
+        def work() -> Response:
+            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            result = bench.rescore(session, payload)
+            return JSONResponse(
+                result, headers={"Server-Timing": f"score;dur={result['seconds'] * 1e3:.3f}"}
+            )
+
+        return await run_in_threadpool(work)
 
     async def api_backtest(request: Request) -> Response:
         payload = await _json(request, csrf)
-        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
-        return JSONResponse(bench.backtest(session, payload))
+
+        def work() -> Response:
+            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            return JSONResponse(bench.backtest(session, payload))
+
+        return await run_in_threadpool(work)
 
     async def api_profiles(request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse(bench.profiles())
+            return JSONResponse(await run_in_threadpool(bench.profiles))
         payload = await _json(request, csrf)
-        session = bench.session(subject, _profile_name(payload.get("profile", "default")))
         who = str(payload.get("author") or author)
         if len(who) > 200:
             raise InputError("author: at most 200 characters")
-        return JSONResponse(bench.save(session, payload, who), status_code=201)
+
+        def work() -> Response:
+            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            return JSONResponse(bench.save(session, payload, who), status_code=201)
+
+        return await run_in_threadpool(work)
 
     async def api_observation(request: Request) -> Response:
         payload = await _json(request, csrf)
@@ -142,6 +197,9 @@ def create_app(
                 raise InputError(f"{key}: expected text or a number")
         if not fields["indicator"] or not fields["date"] or fields["value"] in (None, ""):
             raise InputError("indicator, date and value are required")
+        return await run_in_threadpool(record_observation, fields)
+
+    def record_observation(fields: dict[str, Any]) -> Response:
         with bench.store() as store:
             result = observe(
                 store, catalog, fields.pop("indicator"), fields.pop("value"),
@@ -153,10 +211,41 @@ def create_app(
             "status": "loaded" if result.rows_loaded else
             ("rejected" if result.rows_rejected else "unchanged"),
             "rejects": [vars(r) for r in result.rejects],
-            "message": result.summary(),
+            "message": scrub(result.summary()),
         }  # fmt: skip
         status = 201 if result.rows_loaded else (422 if result.rows_rejected else 200)
         return JSONResponse(body, status_code=status)
+
+    # -- errors: a clear status and one line, never a traceback or a server path ----------
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if _is_busy(exc):
+            return answer(request, 503, BUSY, {"Retry-After": str(RETRY_AFTER)})
+        if isinstance(exc, _Forbidden):
+            return answer(request, 403, str(exc))
+        if isinstance(exc, _TooLarge):
+            return answer(request, 413, str(exc), {"Connection": "close"})
+        if isinstance(exc, NotFoundError):
+            return answer(request, 404, str(exc))
+        if isinstance(exc, StoreError):
+            log.error("workbench: %s", exc)
+            return answer(request, 500, "the database cannot be used (see the server log)")
+        return answer(request, 400, str(exc))
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        if _is_busy(exc):
+            return answer(request, 503, BUSY, {"Retry-After": str(RETRY_AFTER)})
+        log.error("workbench: database error: %s", exc)
+        return answer(request, 500, "the database cannot be used (see the server log)")
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = "not found" if exc.status_code == 404 else str(exc.detail)
+        return answer(request, exc.status_code, message, dict(exc.headers or {}))
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.error("workbench: unexpected error", exc_info=exc)
+        return answer(request, 500, "internal error (the server log has the details)")
 
     routes = [
         Route("/", index),
@@ -168,14 +257,35 @@ def create_app(
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
-        EarlyWarningError: _error, ValueError: _error, 404: _not_found,
+        EarlyWarningError: on_error, ValueError: on_error, sqlite3.Error: on_database_error,
+        HTTPException: on_http, Exception: on_crash,
     })  # fmt: skip
     if token:
         app.add_middleware(_TokenMiddleware, token=token)
-    allowed = ["127.0.0.1", "localhost", "::1", "[::1]", *hosts]
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed)
+    names = {*LOOPBACK_NAMES, *hosts}
+    if token:  # beyond loopback: the names this machine goes by
+        names |= {socket.gethostname(), socket.getfqdn()}
+    app.add_middleware(_HostMiddleware, names=names)
+    app.add_middleware(_HeadersMiddleware)
     app.state.bench = bench
     return app
+
+
+def check_token(token: str) -> None:
+    """A configured token must be long enough not to be guessed."""
+    if token and len(token) < MIN_TOKEN:
+        raise ConfigError(
+            f"[web] token: at least {MIN_TOKEN} characters (it has {len(token)}); make one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe inside a `<script>` element or any HTML: `<`, `>` and `&` are escaped, so
+    no text in it can end the element or start a comment."""
+    text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)  # escaped above
 
 
 def _profile_name(value: Any) -> str:
@@ -198,11 +308,11 @@ async def _json(request: Request, csrf: str) -> dict[str, Any]:
     if not hmac.compare_digest(sent.encode(), csrf.encode()):
         raise _Forbidden("missing or wrong CSRF token (reload the page)")
     origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-        raise _Forbidden(f"cross-origin request from {origin} refused")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise InputError(f"request body over {MAX_BODY} bytes")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+        if origin.strip().lower() != own:
+            raise _Forbidden(f"cross-origin request from {origin[:200]} refused")
+    body = await _body(request)
     try:
         payload = json.loads(body or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -211,26 +321,130 @@ async def _json(request: Request, csrf: str) -> dict[str, Any]:
         raise InputError("the request body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise InputError("the request body must be a JSON object")
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
+        raise InputError("the request body has text that is not valid Unicode") from None
+    except RecursionError:
+        raise InputError("the request body is nested too deeply") from None
     return payload
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused as soon as it passes MAX_BODY (a Content-Length over it at once)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise InputError("Content-Length: not a number")
+        if int(length) > MAX_BODY:
+            raise _TooLarge(f"request body over {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _TooLarge(f"request body over {MAX_BODY} bytes")
+    return bytes(body)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Another process holds the write lock (SQLITE_BUSY or SQLITE_LOCKED)."""
+    if not isinstance(exc, sqlite3.OperationalError | StoreError):
+        return False
+    text = str(exc).lower()
+    return any(word in text for word in ("database is locked", "table is locked", "busy"))
 
 
 class _Forbidden(EarlyWarningError):
     pass
 
 
-async def _error(request: Request, exc: Exception) -> Response:
-    status = 400
-    if isinstance(exc, _Forbidden):
-        status = 403
-    elif isinstance(exc, NotFoundError):
-        status = 404
-    elif isinstance(exc, PeriodError):
-        status = 400
-    return JSONResponse({"error": str(exc)}, status_code=status)
+class _TooLarge(EarlyWarningError):
+    pass
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "not found"}, status_code=404)
+class _Scrubber:
+    """Takes the server's own paths out of a message shown to a browser."""
+
+    _ABSOLUTE = re.compile(r"(?<![\w:/.~-])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+    def __init__(self, db_path: Path, models_dir: Path, catalog: Catalog) -> None:
+        named = {"the database": db_path, "models": models_dir}
+        directory = getattr(catalog, "folder", None)
+        if isinstance(directory, Path):
+            named["the catalog"] = directory
+        pairs = []
+        for label, path in named.items():
+            for form in {str(path), str(Path(path).resolve())}:
+                if form not in ("", "."):
+                    pairs.append((form, label))
+        self.pairs = sorted(pairs, key=lambda p: -len(p[0]))
+
+    def __call__(self, message: str) -> str:
+        for form, label in self.pairs:
+            message = message.replace(form, label)
+        return self._ABSOLUTE.sub(r"\1", message)
+
+
+def _host_name(header: str) -> str | None:
+    """The name in a Host header (`name`, `name:port`, `[v6]`, `[v6]:port`), lower case;
+    None if it is malformed."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        if end < 0:
+            return None
+        name, rest = header[1:end], header[end + 1 :]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return None
+        return name
+    name, colon, port = header.partition(":")
+    if colon and not port.isdigit():
+        return None
+    return name.removesuffix(".") or None
+
+
+class _HostMiddleware:
+    """Refuse a Host header naming a foreign name (DNS rebinding). Accepted: `names`, and
+    the address the connection came in on (an address, never a name an attacker owns)."""
+
+    def __init__(self, app: Any, names: set[str]) -> None:
+        self.app = app
+        self.names = {n.strip("[]").lower().removesuffix(".") for n in names if n}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        name = _host_name(headers.get(b"host", b"").decode("latin-1"))
+        local = str((scope.get("server") or ("",))[0] or "").lower().removeprefix("::ffff:")
+        if name is None or (name not in self.names and name != local):
+            response = JSONResponse({"error": "invalid Host header"}, status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _HeadersMiddleware:
+    """Headers on every answer: no content sniffing, no referrer (a URL may hold the token)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer")]  # fmt: skip
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _TokenMiddleware:

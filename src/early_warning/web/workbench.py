@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import os
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
@@ -26,13 +29,16 @@ from ..forecast.metrics import roc_auc
 from ..forecast.targets import event_within, events_from_rows
 from ..panel import Panel, PanelBuilder
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
-from ..scoring.profiles import AGGREGATIONS, list_profiles, save_profile
+from ..scoring.profiles import AGGREGATIONS, Uncertainty, list_profiles, parse_profile
 from ..scoring.sensitivity import monte_carlo
 from ..store import Store
 
 __all__ = ["Session", "Workbench"]
 
-PROFILE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,40}")
+# The names `weights set --profile` accepts (cli_scoring.PROFILE_NAME): a profile made on
+# the command line opens here. No dot or slash, so a name is never a path.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+READ_ONLY = "default"  # shipped with the project; save under another name
 MAX_WEIGHT = 100.0
 HORIZONS = (4, 12)
 
@@ -53,15 +59,36 @@ class Session:
 
 
 class Workbench:
-    def __init__(self, db_path: Path, catalog: Catalog, models_dir: Path) -> None:
+    def __init__(
+        self, db_path: Path, catalog: Catalog, models_dir: Path, *, busy_ms: int | None = None
+    ) -> None:
+        """`busy_ms`: how long a write waits for another process's write lock before
+        "database is locked" (None: the store's own, long wait)."""
         self.db_path = db_path
         self.catalog = catalog
         self.models_dir = models_dir
+        self.busy_ms = busy_ms
         self._sessions: dict[tuple[str, str, str], Session] = {}
         self._lock = threading.Lock()
 
     def store(self) -> Store:
-        return Store(self.db_path)
+        store = Store(self.db_path)
+        if self.busy_ms is not None:
+            store.db.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+        return store
+
+    def load(self, name: str) -> Profile:
+        """A saved profile by name; the errors name the profile, not the server's path."""
+        path = self.models_dir / "weights" / f"{name}.yaml"
+        try:
+            return load_profile(self.models_dir, name, self.catalog)
+        except NotFoundError:
+            known = ", ".join(p.stem for p in list_profiles(self.models_dir)) or "none"
+            raise NotFoundError(
+                f"profile {name!r}: no such weight profile (known: {known})"
+            ) from None
+        except ProfileError as exc:
+            raise ProfileError(str(exc).replace(str(path), f"profile {name!r}")) from None
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -86,7 +113,9 @@ class Workbench:
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
-        saved = load_profile(self.models_dir, profile, self.catalog)
+        if not PROFILE_NAME.fullmatch(profile):
+            raise InputError("profile: a saved profile's name (letters, digits, - and _)")
+        saved = self.load(profile)
         with self.store() as store:
             day = as_of or self.data_end(store, subject)
             builder = PanelBuilder.from_store(store, self.catalog, subject, end=day)
@@ -221,25 +250,40 @@ class Workbench:
             history = store.profile_history()
         found = []
         for path in list_profiles(self.models_dir):
+            if not PROFILE_NAME.fullmatch(path.stem):
+                continue  # a file no request could name
             try:
-                profile = load_profile(self.models_dir, path.stem, self.catalog)
-            except ProfileError as exc:
+                profile = self.load(path.stem)
+            except (ProfileError, NotFoundError) as exc:
                 found.append({"name": path.stem, "error": str(exc), "history": []})
                 continue
             found.append({
                 "name": profile.name, "hash": profile.weights_hash,
-                "aggregation": profile.aggregation,
+                "aggregation": profile.aggregation, "description": profile.description,
+                "read_only": profile.name == READ_ONLY,
                 "history": [h for h in history if h["name"] == profile.name][-20:],
             })  # fmt: skip
         return found
 
     def save(self, session: Session, payload: dict[str, Any], author: str) -> dict[str, Any]:
-        """Write the edited profile as a new profile or over an existing one, audited."""
+        """Write the edited profile as a new profile or over an existing one, audited.
+
+        The file keeps its prose: the changed values are edited in the file's own text,
+        so its description, reasoning and comments stay (a new profile starts from the
+        text of the one it was edited from). The shipped `default` is read-only. The
+        write lock is taken first: a busy database refuses before the file changes, and
+        the file and its audit row are written together or not at all.
+        """
         name = str(payload.get("name", ""))
         mode = payload.get("mode", "new")
         note = str(payload.get("note", "")).strip()
         if not PROFILE_NAME.fullmatch(name):
-            raise InputError("name: lower-case letters, digits, - and _, starting with a letter")
+            raise InputError("name: letters, digits, - and _, starting with a letter or digit")
+        if name.lower() == READ_ONLY:
+            raise InputError(
+                f"name: the shipped {READ_ONLY!r} profile is read-only; save under another "
+                "name (choose 'new profile')"
+            )
         if mode not in ("new", "update"):
             raise InputError("mode: new or update")
         if not note:
@@ -247,21 +291,213 @@ class Workbench:
         if any(ord(c) < 32 and c not in "\n\t" for c in note + author):
             raise InputError("note: control characters are not allowed")
         path = self.models_dir / "weights" / f"{name}.yaml"
-        if mode == "new" and path.exists():
-            raise InputError(f"name: a profile {name!r} exists; choose update to change it")
-        if mode == "update" and not path.exists():
-            raise NotFoundError(f"name: no profile {name!r} to update")
         before = session.saved
-        profile = dataclasses.replace(self.edited(before, payload), name=name, path=path)
-        changes = [f"{key} {old:g} -> {new:g}" for key, old, new in _differences(before, profile)]
-        text = save_profile(profile, self.catalog, path)
+        edited = self.edited(before, payload)
         with self.store() as store:
-            store.record_profile(
-                name, profile.weights_hash, text, "saved" if mode == "new" else "updated",
-                author, note, changes="; ".join(changes),
-            )  # fmt: skip
+            store.db.execute("BEGIN IMMEDIATE")
+            try:
+                exists = path.exists()
+                if mode == "new" and exists:
+                    raise InputError(f"name: a profile {name!r} exists; choose update to change it")
+                if mode == "update" and not exists:
+                    raise NotFoundError(f"name: no profile {name!r} to update")
+                if mode == "update":
+                    target = self.load(name)
+                    description = None
+                else:
+                    target = before
+                    description = (
+                        f"Copy of the {before.name!r} profile saved in the workbench by {author} "
+                        f"on {store.today()}: {note.rstrip('.')}. The audit trail "
+                        f"(`weights history {name}`) lists every change."
+                        + (f" The {before.name!r} profile: {before.description}"
+                           if before.description else "")
+                    )  # fmt: skip
+                profile = dataclasses.replace(edited, name=name, path=path)
+                changes = [  # what changed in the file written
+                    f"{key} {old:g} -> {new:g}" for key, old, new in _differences(target, profile)
+                ]
+                text = self._text(profile, target, description)
+                store.record_profile(
+                    name, profile.weights_hash, text, "saved" if mode == "new" else "updated",
+                    author, note, changes="; ".join(changes),
+                )  # fmt: skip
+                old_text = path.read_text(encoding="utf-8") if exists else None
+                _write(path, text)
+                try:
+                    store.db.execute("COMMIT")
+                except BaseException:
+                    if old_text is None:
+                        path.unlink(missing_ok=True)
+                    else:
+                        _write(path, old_text)
+                    raise
+            except BaseException:
+                if store.conn.in_transaction:
+                    store.db.execute("ROLLBACK")
+                raise
         self.forget()
-        return {"name": name, "path": str(path), "hash": profile.weights_hash, "changes": changes}
+        return {
+            "name": name, "path": f"weights/{name}.yaml", "hash": profile.weights_hash,
+            "changes": changes,
+        }  # fmt: skip
+
+    def _text(self, profile: Profile, target: Profile, description: str | None) -> str:
+        """The YAML of `profile` written over the text of `target`'s file (its prose and
+        comments kept), or, if that text cannot be edited in place, rendered afresh with
+        `target`'s description and reasoning."""
+        prose = dict(target.extra_text)
+        if description is not None:
+            prose["description"] = description
+        wanted = " ".join(prose.get("description", "").split())
+        original = target.path.read_text(encoding="utf-8") if target.path else ""
+        try:
+            text = _edit_in_place(original, profile, self.catalog, description)
+            check = parse_profile(yaml.safe_load(text), self.catalog, str(profile.path))
+        except (_CannotEdit, yaml.YAMLError, ProfileError):
+            check = None
+        if (
+            check is None
+            or check.weights_hash != profile.weights_hash
+            or check.uncertainty != profile.uncertainty
+            or check.name != profile.name
+            or check.description != wanted
+        ):
+            fresh = dataclasses.replace(
+                profile, extra_text=prose, description=wanted, reasoning=dict(target.reasoning),
+                defaulted=(),
+            )  # fmt: skip
+            text = fresh.to_yaml(self.catalog)
+            parse_profile(yaml.safe_load(text), self.catalog, f"profile {profile.name!r}")
+        return text
+
+
+class _CannotEdit(Exception):
+    """The profile file's layout is not one `_edit_in_place` can change safely."""
+
+
+def _edit_in_place(
+    text: str, profile: Profile, catalog: Catalog, description: str | None = None
+) -> str:
+    """`text` (a profile file) with the values of `profile` put in place of the ones that
+    differ: everything else, comments and folded prose included, stays as written.
+    Raises _CannotEdit where the layout is unexpected; the caller checks the result."""
+    if not text.strip():
+        raise _CannotEdit
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    top = _pairs(root)
+    edits: list[tuple[int, int, str]] = []
+
+    def put(node: yaml.Node, value: Any) -> None:
+        if not isinstance(node, yaml.ScalarNode | yaml.SequenceNode):
+            raise _CannotEdit
+        if yaml.SafeLoader("").construct_object(node, deep=True) == value:
+            return
+        start, end = node.start_mark.index, node.end_mark.index
+        flow = _flow(value)
+        if text[end - 1 : end] == "\n":  # a block scalar ends with its line break
+            flow += "\n"
+        edits.append((start, end, flow))
+
+    if "name" in top:
+        put(top["name"][1], profile.name)
+    if description is not None:
+        key, value = top.get("description", (None, None))
+        if key is None or value is None:
+            raise _CannotEdit
+        if key.start_mark.column != 0:
+            raise _CannotEdit
+        dumped = yaml.safe_dump({"description": description}, allow_unicode=True, width=88)
+        end = value.end_mark.index
+        if text[end - 1 : end] != "\n":
+            dumped = dumped.rstrip("\n")
+        edits.append((key.start_mark.index, end, dumped))
+    if "aggregation" in top:
+        put(top["aggregation"][1], profile.aggregation)
+    if "bands" in top:
+        bands = _pairs(top["bands"][1])
+        for band, bound in zip(("guarded", "elevated", "high", "severe"), profile.bands,
+                               strict=True):  # fmt: skip
+            if band in bands:
+                put(bands[band][1], bound)
+    for key in ("min_family_coverage", "min_total_coverage"):
+        if key in top:
+            put(top[key][1], getattr(profile, key))
+    if "uncertainty" in top:
+        settings = _pairs(top["uncertainty"][1])
+        for field in dataclasses.fields(Uncertainty):
+            if field.name in settings:
+                value = getattr(profile.uncertainty, field.name)
+                put(settings[field.name][1], list(value) if isinstance(value, tuple) else value)
+    for section, weights, defaults in (
+        ("families", profile.family_weights, {f.id: f.weight for f in catalog.families.values()}),
+        ("indicators", profile.indicator_weights, {i.id: i.weight for i in catalog}),
+    ):
+        node = top.get(section, (None, None))[1]
+        entries = _pairs(node) if isinstance(node, yaml.MappingNode) else {}
+        missing = []
+        for key, weight in weights.items():
+            if key in entries:
+                value = entries[key][1]
+                if isinstance(value, yaml.MappingNode):
+                    inner = _pairs(value)
+                    if "weight" not in inner:
+                        raise _CannotEdit
+                    value = inner["weight"][1]
+                put(value, weight)
+            elif weight != defaults[key]:
+                missing.append((key, weight))
+        if missing:
+            edits.append(_insertion(text, node, missing))
+    edits.sort(reverse=True)
+    for (_, end, _), (next_start, _, _) in zip(edits[1:], edits, strict=False):
+        if end > next_start:
+            raise _CannotEdit
+    for start, end, replacement in edits:
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _pairs(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise _CannotEdit
+    return {str(k.value): (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _insertion(
+    text: str, node: yaml.Node | None, missing: list[tuple[str, float]]
+) -> tuple[int, int, str]:
+    """New `key: {weight: W}` entries after the last entry of a block mapping."""
+    if not isinstance(node, yaml.MappingNode) or node.flow_style or not node.value:
+        raise _CannotEdit
+    first_key, _ = node.value[0]
+    _, last_value = node.value[-1]
+    indent = " " * first_key.start_mark.column
+    at = last_value.end_mark.index
+    if text[at - 1 : at] != "\n":
+        newline = text.find("\n", at)
+        at = len(text) if newline < 0 else newline + 1
+    lines = "".join(f"{indent}{key}:\n{indent}  weight: {_flow(w)}\n" for key, w in missing)
+    return at, at, ("" if text[at - 1 : at] in ("\n", "") else "\n") + lines
+
+
+def _flow(value: Any) -> str:
+    """A value as one line of YAML."""
+    dumped = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9)
+    return dumped.removesuffix("\n...\n").rstrip("\n")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a file atomically (a reader sees the old text or the new, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:

@@ -10,9 +10,28 @@ async function post(url, body) {
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
     body: JSON.stringify(body),
   });
-  const data = await response.json();
-  if (!response.ok) throw new Error(data.error || response.statusText);
+  let data = {};
+  try {
+    data = await response.json();
+  } catch (err) {
+    data = {}; // not JSON (a proxy's page): the status says enough
+  }
+  if (!response.ok) {
+    const err = new Error(data.error || response.status + " " + response.statusText);
+    err.status = response.status;
+    err.retryAfter = Number(response.headers.get("Retry-After")) || null;
+    throw err;
+  }
   return data;
+}
+
+// What to tell the analyst when a write did not land; the form keeps what was typed.
+function notDone(err, action) {
+  if (err.status === 503) {
+    return "not " + action + ": " + err.message + " (your entry is kept: press the button again" +
+      (err.retryAfter ? " in " + err.retryAfter + " s" : "") + ")";
+  }
+  return "not " + action + ": " + err.message;
 }
 
 function el(tag, text, cls) {
@@ -203,11 +222,12 @@ if (chart) {
     });
     try {
       const result = await post("/api/profiles", body);
-      out.textContent = "saved " + result.name + " (" + result.hash + ") to " + result.path;
+      out.textContent = "saved " + result.name + " (" + result.hash + ") as " + result.path +
+        " in the models folder";
       out.dataset.state = "saved";
     } catch (err) {
-      out.textContent = "not saved: " + err.message;
-      out.dataset.state = "error";
+      out.textContent = notDone(err, "saved");
+      out.dataset.state = err.status === 503 ? "busy" : "error";
     }
   });
 
@@ -227,8 +247,10 @@ if (observeForm) {
       const result = await post("/api/observations", body);
       out.textContent = result.status + ": " + result.message +
         result.rejects.map((r) => " [" + r.field + ": " + r.reason + "]").join("");
+      out.dataset.state = result.status;
     } catch (err) {
-      out.textContent = "error: " + err.message;
+      out.textContent = notDone(err, "recorded");
+      out.dataset.state = err.status === 503 ? "busy" : "error";
     }
   });
 }
