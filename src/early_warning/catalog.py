@@ -228,6 +228,9 @@ def _parse_number(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
         raise ValueError(f"{_clip(text)!r} is not a finite number")
+    if number == 0 and any(d in "123456789" for d in text.lower().partition("e")[0]):
+        # 1e-400 is not zero, but a float cannot hold it: a reject, never a silent 0.
+        raise ValueError(f"{_clip(text)!r} is too small to store (it would become 0)")
     return number
 
 

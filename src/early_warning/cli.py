@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sqlite3
 import sys
 import tempfile
@@ -88,6 +89,14 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("early-warning: interrupted; nothing of the current step was kept", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:  # a full disk, a read-only folder: the machine's, not a bug
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or type(exc).__name__}")
+        except Exception as exc:  # never a traceback for a user: one line, exit 2
+            text = " ".join(str(exc).split())[:200]
+            fail(f"internal error ({type(exc).__name__}: {text}); please report it")
 
 
 def echo_json(data: Any) -> None:
@@ -755,6 +764,10 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.
 
 def main() -> None:
     """Run the command; a usage mistake is one line on stderr and exit status 2."""
+    # What this creates (the database with its outbox and attached reports, reports,
+    # e-mails, profiles) is not for every account on the machine: no access for
+    # "other", whatever the caller's umask allowed.
+    os.umask(os.umask(0o027) | 0o027)
     try:
         cli.main(prog_name="early-warning", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare group: show its help

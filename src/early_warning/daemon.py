@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -399,22 +400,27 @@ class Daemon:
         folder.mkdir(parents=True, exist_ok=True)
         loaded, parts = 0, []
         for path in sorted(folder.iterdir()):
-            if (
-                not path.is_file()
-                or path.name.startswith(".")
-                or path.name.endswith(_SKIP_SUFFIXES)
-            ):
+            if path.name.startswith(".") or path.name.endswith(_SKIP_SUFFIXES):
+                continue
+            if path.is_symlink():
+                # Never followed: a link would make the daemon read (and quote, in the
+                # reason file) any file it can read, such as its own secrets.
+                self._refuse(path, folder, "a symbolic link; a watched folder takes files")
+                parts.append(f"{path.name}: failed (a symbolic link)")
+                continue
+            if not path.is_file():
                 continue
             if path.stat().st_mtime > time.time() - self.settings.settle_seconds:
                 parts.append(f"{path.name}: still changing, next time")
                 continue  # perhaps still being written
             try:
                 result = ingest(store, self.catalog, path, default_subject=subject, limits=limits)
-            except EarlyWarningError as exc:
-                target = _move(path, folder / "failed")
-                target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
-                parts.append(f"{path.name}: failed ({exc})")
-                log.warning("refused %s, moved to %s: %s", path.name, target.parent, exc)
+            except sqlite3.Error:
+                raise  # the database's trouble, not the file's: it is tried again next time
+            except Exception as exc:  # every file is a unit of failure: the next is read
+                reason = str(exc) if isinstance(exc, EarlyWarningError) else _describe(exc)
+                target = self._refuse(path, folder, reason)
+                parts.append(f"{path.name}: failed ({reason})")
                 continue
             if result.rows_read and result.rows_rejected == result.rows_read:
                 target = _move(path, folder / "failed")
@@ -430,6 +436,14 @@ class Daemon:
             loaded += result.rows_loaded
             parts.append(result.summary())
         return loaded, parts
+
+    @staticmethod
+    def _refuse(path: Path, folder: Path, reason: str) -> Path:
+        """Move a refused file to failed/ with its reason beside it."""
+        target = _move(path, folder / "failed")
+        target.with_name(target.name + ".reason.txt").write_text(f"{reason}\n")
+        log.warning("refused %s, moved to %s: %s", path.name, target.parent, reason)
+        return target
 
     def _pipeline(self, store: Store) -> str:
         """After new data: score, forecast and check the alert rules for every subject."""
@@ -527,6 +541,11 @@ def _move(path: Path, folder: Path) -> Path:
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
     shutil.move(str(path), target)
     return target
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _when(moment: dt.datetime | None) -> str:

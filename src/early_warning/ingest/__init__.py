@@ -14,10 +14,15 @@ a form, through exactly the same validation.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
+import http.client
 import json
 import os
+import socket
+import sqlite3
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -26,14 +31,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..catalog import Catalog
 from ..config import Config
 from ..errors import CatalogError, IngestError, InputError
 from ..store import Store
+from .archive import check_zip, zip_kind
 from .derived import derive
-from .gdelt import ingest_gdelt, looks_like_gdelt
+from .gdelt import ingest_gdelt, looks_like_gdelt, looks_like_gdelt_zip
 from .published import (
     PUBLISHED_FORMATS,
     read_published,
@@ -56,6 +62,7 @@ __all__ = [
     "RejectInfo",
     "derive",
     "expand_sources",
+    "finish_pending_derivations",
     "ingest",
     "observe",
 ]
@@ -73,8 +80,12 @@ class Limits:
 
     max_file_bytes: int = 512 * 1024 * 1024
     max_field_chars: int = 4000
-    http_timeout_seconds: float = 30.0
+    http_timeout_seconds: float = 30.0  # of each connect and each read
+    http_total_seconds: float = 300.0  # of a whole download
     batch_rows: int = 20000
+    max_line_chars: int = 4 * 1024 * 1024
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
+    max_zip_ratio: float = 200.0
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -83,8 +94,15 @@ class Limits:
             max_file_bytes=int(section["max_file_bytes"]),
             max_field_chars=int(section["max_field_chars"]),
             http_timeout_seconds=float(section["http_timeout_seconds"]),
+            http_total_seconds=float(section["http_total_seconds"]),
             batch_rows=int(section["batch_rows"]),
+            max_line_chars=int(section["max_line_chars"]),
+            max_unzipped_bytes=int(section["max_unzipped_bytes"]),
+            max_zip_ratio=float(section["max_zip_ratio"]),
         )
+
+    def zip_limits(self) -> dict[str, Any]:
+        return {"max_unzipped_bytes": self.max_unzipped_bytes, "max_ratio": self.max_zip_ratio}
 
 
 @dataclass(frozen=True)
@@ -167,12 +185,17 @@ def ingest(
     """
     limits = limits or Limits()
     text = str(source)
+    finish_pending_derivations(store, catalog)
     if urllib.parse.urlsplit(text).scheme in ("http", "https"):
-        with _downloaded(text, limits) as (path, declared):
-            _fetch_more_pages(path, text, limits)
-            result = _ingest_path(
-                store, catalog, path, text, default_subject, limits, fmt, declared, progress
-            )
+        try:
+            with _downloaded(text, limits) as (path, declared):
+                _fetch_more_pages(path, text, limits)
+                result = _ingest_path(
+                    store, catalog, path, text, default_subject, limits, fmt, declared, progress
+                )
+        except _FetchError as exc:
+            store.record_refused_run(text, str(exc))
+            raise IngestError(str(exc)) from None
     elif "://" in text:
         raise IngestError(f"{text}: only files and http(s) URLs can be ingested")
     else:
@@ -186,14 +209,28 @@ def ingest(
 def _derive_after(store: Store, catalog: Catalog, result: IngestResult) -> None:
     """Recompute the derived indicators whose inputs this run may have changed."""
     if result.rows_loaded and result.run_id is not None:
-        touched = {
-            row[0]
-            for row in store.conn.execute(
-                "SELECT DISTINCT indicator FROM observations WHERE run_id = ?", [result.run_id]
-            )
-        }
-        derived = derive(store, catalog, only_if=touched)
+        derived = _derive_for_runs(store, catalog, [result.run_id])
         result.derived, result.derived_rejected = derived.loaded, derived.rejected
+
+
+def finish_pending_derivations(store: Store, catalog: Catalog) -> int:
+    """Derive what runs committed before a crash left undone; return how many runs.
+
+    Each run that loads rows is marked in its own transaction; the mark is cleared
+    when its derivation commits. A process killed in between leaves the mark, so the
+    derived values are not lost: the next ingest (or `ingest` of the same file, which
+    is otherwise "already ingested") finishes them.
+    """
+    pending = store.pending_derivations()
+    if pending:
+        _derive_for_runs(store, catalog, pending)
+    return len(pending)
+
+
+def _derive_for_runs(store: Store, catalog: Catalog, run_ids: list[int]) -> Any:
+    derived = derive(store, catalog, only_if=store.indicators_of_runs(run_ids))
+    store.clear_derivations(run_ids)
+    return derived
 
 
 def _ingest_path(
@@ -207,25 +244,51 @@ def _ingest_path(
     hint: str | None = None,
     progress: bool | None = None,
 ) -> IngestResult:
-    size = _check_size(path, uri, limits)
+    """One file is one unit of failure: whatever goes wrong while reading it (a damaged
+    zip, a number too long to convert, a bug met by a hostile file) refuses this file
+    alone, with a refused run recorded and one line raised as IngestError. Only the
+    database's own errors (locked, full) pass through: they are not the file's fault,
+    and the file should be tried again."""
+    sha256, size = "", 0
     try:
-        fmt = _detect_format(path, fmt, hint)
+        size = _check_size(path, uri, limits)
+        fmt = _detect_format(path, fmt, hint, limits)
         if fmt == "gdelt":
-            return ingest_gdelt(store, catalog, path, uri=uri, size=size, progress=progress)
+            return ingest_gdelt(
+                store, catalog, path, uri=uri, size=size, progress=progress, limits=limits
+            )
+        if fmt in ("xlsx", "sipri"):
+            check_zip(path, **limits.zip_limits())
         text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges")
         sha256 = _hash_and_check_text(path, text=fmt in text_formats)
-        if fmt in PUBLISHED_FORMATS:
-            table = read_published(path, fmt, catalog, store.today(), store.known_values)
-        else:
-            table = read_table(path, fmt, limits.max_file_bytes)
+        return _read_and_load(store, catalog, path, uri, fmt, sha256, size, default_subject, limits)
     except CatalogError as exc:  # a mapping the published layout needs is missing or wrong
         message = f"{uri}: read as {fmt}, but {exc}"
-        store.record_refused_run(uri, message, "", size)
-        raise IngestError(message) from None
     except IngestError as exc:
         message = str(exc).replace(str(path), uri)  # a download is named by its URL
-        store.record_refused_run(uri, message, "", size)
-        raise IngestError(message) from None
+    except sqlite3.Error:
+        raise
+    except Exception as exc:  # the file's failure, not ours (RecursionError included)
+        message = f"{uri}: cannot be read ({_describe(exc)})"
+    store.record_refused_run(uri, message, sha256, size)
+    raise IngestError(message) from None
+
+
+def _read_and_load(
+    store: Store,
+    catalog: Catalog,
+    path: Path,
+    uri: str,
+    fmt: str,
+    sha256: str,
+    size: int,
+    default_subject: str,
+    limits: Limits,
+) -> IngestResult:
+    if fmt in PUBLISHED_FORMATS:
+        table = read_published(path, fmt, catalog, store.today(), store.known_values)
+    else:
+        table = read_table(path, fmt, limits)
     context = f"subject={default_subject};catalog={catalog.version}"
     if table.mapping_digest:
         context += f";mapping={table.mapping_digest}"
@@ -233,10 +296,14 @@ def _ingest_path(
         return _ingest_table(
             store, catalog, table, uri, fmt, sha256, size, default_subject, limits, context
         )
-    except IngestError as exc:
-        raise IngestError(str(exc).replace(str(path), uri)) from None
     finally:
         table.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """An unexpected exception in one line: its kind and the start of its message."""
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _ingest_table(
@@ -255,25 +322,23 @@ def _ingest_table(
     if earlier is not None:
         return duplicate_result(uri, table.kind, fmt, earlier)
     started = time.perf_counter()
-    try:
-        with store.transaction():
-            run_id = store.begin_run(uri, table.kind, fmt, sha256, size, context)
-            result = _load(store, catalog, table, uri, run_id, default_subject, limits)
-            result.format = fmt
-            result.seconds = round(time.perf_counter() - started, 3)
-            store.finish_run(
-                run_id,
-                status=result.status,
-                rows_read=result.rows_read,
-                rows_loaded=result.rows_loaded,
-                rows_unchanged=result.rows_unchanged,
-                rows_rejected=result.rows_rejected,
-                message=result.summary(),
-                duration_seconds=result.seconds,
-            )
-    except IngestError as exc:
-        store.record_refused_run(uri, str(exc), sha256, size)
-        raise
+    with store.transaction():
+        run_id = store.begin_run(uri, table.kind, fmt, sha256, size, context)
+        result = _load(store, catalog, table, uri, run_id, default_subject, limits)
+        result.format = fmt
+        result.seconds = round(time.perf_counter() - started, 3)
+        store.finish_run(
+            run_id,
+            status=result.status,
+            rows_read=result.rows_read,
+            rows_loaded=result.rows_loaded,
+            rows_unchanged=result.rows_unchanged,
+            rows_rejected=result.rows_rejected,
+            message=result.summary(),
+            duration_seconds=result.seconds,
+        )
+        if result.rows_loaded:
+            store.mark_derivation_pending(run_id)
     return result
 
 
@@ -298,7 +363,9 @@ def expand_sources(sources: Iterable[str]) -> list[str]:
     return out
 
 
-def _detect_format(path: Path, declared: str | None, hint: str | None = None) -> str:
+def _detect_format(
+    path: Path, declared: str | None, hint: str | None = None, limits: Limits | None = None
+) -> str:
     """The declared format, else a published layout or GDELT by content, else the hint
     (a download's content type), else by suffix and first bytes."""
     if declared:
@@ -309,6 +376,14 @@ def _detect_format(path: Path, declared: str | None, hint: str | None = None) ->
         head = handle.read(4096)
     if looks_like_gdelt(path, head):
         return "gdelt"
+    if head.startswith(b"PK\x03\x04") and zip_kind(path) != "xlsx":
+        # A zip that is not a workbook: a GDELT export under another name, or nothing
+        # this reads. Judged by the member's first line, inflated within the limits.
+        if looks_like_gdelt_zip(path, (limits or Limits()).zip_limits()):
+            return "gdelt"
+        raise IngestError(
+            f"{path}: a zip archive that is neither an XLSX workbook nor a GDELT export"
+        )
     return sniff_published(path, head) or detect_format(path, hint)
 
 
@@ -399,8 +474,9 @@ def _load(
     check = rules.check
     result = IngestResult(uri, "ok", table.kind, run_id=run_id)
     batch: list[list[Any]] = []
+    # Rejects go to the store batch by batch: a file of bad rows costs disk, not memory.
     rejects: list[tuple[Any, ...]] = []
-    read = loaded = flagged = 0
+    read = loaded = flagged = rejected = 0
     batch_rows = limits.batch_rows
     for line, fields, raw in table.records:
         read += 1
@@ -409,8 +485,12 @@ def _load(
             if raw is None:
                 raw = raw_csv_text(fields) if not isinstance(fields, Problem) else ""
             rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, recorded_at))
+            rejected += 1
             if len(result.rejects) < _REJECT_SAMPLE:
                 result.rejects.append(RejectInfo(line, outcome.field, outcome.reason))
+            if len(rejects) >= batch_rows:
+                store.insert_rejects(rejects)
+                rejects.clear()
             continue
         outcome[at_recorded] = recorded_at
         outcome[at_run] = run_id
@@ -423,15 +503,15 @@ def _load(
     if batch:
         loaded += insert(batch)
     store.insert_rejects(rejects)
-    valid = read - len(rejects)
+    valid = read - rejected
     result.rows_read = read
     result.rows_loaded = loaded
     result.rows_unchanged = valid - loaded
-    result.rows_rejected = len(rejects)
+    result.rows_rejected = rejected
     result.rows_skipped = sum(table.skipped.values())
     result.skipped = dict(table.skipped.most_common())
     result.flagged = flagged
-    result.status = "partial" if rejects else "ok"
+    result.status = "partial" if rejected else "ok"
     return result
 
 
@@ -448,41 +528,98 @@ _CONTENT_TYPES = {
 }
 
 
+class _FetchError(IngestError):
+    """A URL could not be fetched (recorded as a refused run by `ingest`)."""
+
+
+class _Deadline:
+    """Shuts every socket of one download when its time is up.
+
+    A socket timeout bounds each read, not the whole: a server that drips one byte
+    every few seconds would hold the daemon's worker for ever. A timer thread shuts the
+    sockets down at the deadline, which ends any read blocked on them at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """An opener whose connections (redirects included) are watched."""
+        deadline = self
+
+        class HTTPConnection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        class HTTPSConnection(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        class HTTPHandler(urllib.request.HTTPHandler):
+            def http_open(self, req: Any) -> Any:
+                return self.do_open(HTTPConnection, req)
+
+        class HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req: Any) -> Any:
+                return self.do_open(HTTPSConnection, req, context=self._context)
+
+        return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+
 @contextmanager
 def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
-    """Fetch a URL into a temporary file, refusing it if it grows past the limit."""
+    """Fetch a URL into a temporary file, refusing it if it grows past the limit or
+    takes longer than `http_total_seconds` in all."""
     suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
     request = urllib.request.Request(url, headers={"User-Agent": "early-warning"})
     fd, name = tempfile.mkstemp(prefix="early-warning-", suffix=suffix or ".download")
     path = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, _Deadline(limits.http_total_seconds) as deadline:
             try:
-                with urllib.request.urlopen(request, timeout=limits.http_timeout_seconds) as resp:
-                    declared = resp.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > limits.max_file_bytes:
-                        raise IngestError(
-                            f"{url}: {int(declared):,} bytes is over the limit of "
-                            f"{limits.max_file_bytes:,} (ingest.max_file_bytes)"
-                        )
-                    content_type = resp.headers.get_content_type()
-                    received = 0
-                    while chunk := resp.read(1 << 16):
-                        received += len(chunk)
-                        if received > limits.max_file_bytes:
-                            raise IngestError(
-                                f"{url}: more than {limits.max_file_bytes:,} bytes "
-                                "(ingest.max_file_bytes)"
-                            )
-                        out.write(chunk)
-            except urllib.error.HTTPError as exc:
-                raise IngestError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-            except urllib.error.URLError as exc:
-                raise IngestError(f"{url}: cannot fetch ({exc.reason})") from None
-            except TimeoutError:
-                raise IngestError(
-                    f"{url}: no answer within {limits.http_timeout_seconds:g} s"
-                ) from None
+                content_type = _fetch_into(out, request, url, limits, deadline)
+            except _FetchError:
+                raise
+            except Exception as exc:  # a broken or cut answer, however it shows
+                if deadline.expired:
+                    raise _FetchError(
+                        f"{url}: not complete within {limits.http_total_seconds:g} s "
+                        "(ingest.http_total_seconds)"
+                    ) from None
+                raise _FetchError(f"{url}: cannot fetch ({_fetch_reason(exc)})") from None
         declared_format = (
             None
             if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
@@ -491,6 +628,43 @@ def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
         yield path, declared_format
     finally:
         path.unlink(missing_ok=True)
+
+
+def _fetch_into(
+    out: IO[bytes], request: urllib.request.Request, url: str, limits: Limits, deadline: _Deadline
+) -> str:
+    """Copy the answer into `out`; return its content type."""
+    opener = deadline.opener()
+    with opener.open(request, timeout=limits.http_timeout_seconds) as resp:
+        declared = resp.headers.get("Content-Length")
+        too_big = declared and declared.isascii() and declared.isdigit()
+        if too_big and int(declared) > limits.max_file_bytes:
+            raise _FetchError(
+                f"{url}: {int(declared):,} bytes is over the limit of "
+                f"{limits.max_file_bytes:,} (ingest.max_file_bytes)"
+            )
+        content_type = resp.headers.get_content_type()
+        received = 0
+        while chunk := resp.read1(1 << 16):
+            received += len(chunk)
+            if received > limits.max_file_bytes:
+                raise _FetchError(
+                    f"{url}: more than {limits.max_file_bytes:,} bytes (ingest.max_file_bytes)"
+                )
+            out.write(chunk)
+        if deadline.expired:  # a shut socket can look like a clean end
+            raise TimeoutError
+        return str(content_type)
+
+
+def _fetch_reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer within the read timeout (ingest.http_timeout_seconds)"
+    return _describe(exc)
 
 
 def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
@@ -504,7 +678,7 @@ def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
     if pages <= 1 or page != 1:
         return
     if pages > 1000:
-        raise IngestError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
+        raise _FetchError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
     combined = json.loads(path.read_text(encoding="utf-8-sig"))
     parts = urllib.parse.urlsplit(url)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "page"]
@@ -516,7 +690,7 @@ def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 data = None
         if not isinstance(data, list) or len(data) != 2:
-            raise IngestError(f"{url}: page {number} is not a World Bank API answer")
+            raise _FetchError(f"{url}: page {number} is not a World Bank API answer")
         combined += data
     path.write_text(json.dumps(combined), encoding="utf-8")
 
@@ -567,6 +741,8 @@ def observe(
             result.rows_loaded = store.insert_observations([outcome])
             result.rows_unchanged = 1 - result.rows_loaded
             result.flagged = int(bool(outcome[16]))
+            if result.rows_loaded:
+                store.mark_derivation_pending(run_id)
         store.finish_run(
             run_id,
             status=result.status,

@@ -32,6 +32,7 @@ next file, and a file already ingested (same SHA-256 and mapping) is skipped.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import functools
@@ -54,6 +55,7 @@ from typing import IO, Any
 from ..catalog import Catalog
 from ..errors import CatalogError, IngestError
 from ..store import Store
+from .archive import check_zip
 from .mapping import load_mapping
 from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
 
@@ -71,6 +73,7 @@ _NAMES = {
     ACTOR2_COUNTRY: "Actor2CountryCode", ROOT_CODE: "EventRootCode", QUAD_CLASS: "QuadClass",
     GOLDSTEIN: "GoldsteinScale", TONE: "AvgTone",
 }  # fmt: skip
+_DEFAULT_ZIP_LIMITS: dict[str, Any] = {"max_unzipped_bytes": 1 << 30, "max_ratio": 200.0}
 _FILE_NAME = re.compile(r"\d{8}(\d{6})?\.export\.csv(\.zip)?$", re.IGNORECASE)
 _CHUNK_ROWS = 200_000
 _REJECT_SAMPLE = 20
@@ -140,6 +143,19 @@ _COUNT_INDICATORS = (
 _MEAN_INDICATORS = ("gdelt_material_conflict_share", "gdelt_goldstein_mean", "gdelt_tone_mean")
 
 
+def looks_like_gdelt_zip(path: Path, zip_limits: dict[str, Any]) -> bool:
+    """A zip of one member whose first line has the fields of a GDELT export."""
+    members = check_zip(path, **zip_limits)
+    if len(members) != 1:
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(members[0]) as handle:
+            first = handle.readline(1 << 16)
+    except Exception:  # damaged: then it is not a GDELT export either
+        return False
+    return first.count(b"\t") + 1 in DATEADDED
+
+
 def looks_like_gdelt(path: Path, head: bytes) -> bool:
     """A GDELT export by its name, or by a first line of 57, 58 or 61 tab-separated fields."""
     if _FILE_NAME.search(path.name):
@@ -158,11 +174,16 @@ def looks_like_gdelt(path: Path, head: bytes) -> bool:
 # -- reading -------------------------------------------------------------------------
 
 
-class _Counting(io.RawIOBase):
-    """A file wrapper that reports the bytes read to a progress bar."""
+_MAX_LINE_BYTES = 1 << 20  # a GDELT event row is a few hundred bytes
 
-    def __init__(self, raw: IO[bytes], progress: Any) -> None:
-        self.raw, self.progress = raw, progress
+
+class _Counting(io.RawIOBase):
+    """A file wrapper that reports the bytes read to a progress bar, and refuses a line
+    longer than any event row (the parser would hold it whole in memory)."""
+
+    def __init__(self, raw: IO[bytes], progress: Any, path: Path) -> None:
+        self.raw, self.progress, self.path = raw, progress, path
+        self.since_newline = 0
 
     def readable(self) -> bool:
         return True
@@ -170,23 +191,30 @@ class _Counting(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self.raw.read(len(buffer))
         buffer[: len(data)] = data
+        last = data.rfind(b"\n")
+        self.since_newline = len(data) - last - 1 if last >= 0 else self.since_newline + len(data)
+        if self.since_newline > _MAX_LINE_BYTES:
+            raise IngestError(
+                f"{self.path}: a line of more than {_MAX_LINE_BYTES:,} bytes; "
+                "not a GDELT event export"
+            )
         if self.progress is not None:
             self.progress.update(len(data))
         return len(data)
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[tuple[IO[bytes], int]]:
-    """The export's bytes (unzipped if need be) and their size."""
+def _opened(path: Path, zip_limits: dict[str, Any]) -> Iterator[tuple[IO[bytes], int]]:
+    """The export's bytes (unzipped if need be, within the limits) and their size."""
     if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
         raise IngestError(f"{path}: not a readable zip file")
     if zipfile.is_zipfile(path):
+        members = check_zip(path, **zip_limits)
         try:
             archive = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise IngestError(f"{path}: damaged zip file ({exc})") from None
         with archive:
-            members = [i for i in archive.infolist() if not i.is_dir()]
             if len(members) != 1:
                 raise IngestError(
                     f"{path}: expected one export file in the zip, found {len(members)}"
@@ -198,9 +226,13 @@ def _opened(path: Path) -> Iterator[tuple[IO[bytes], int]]:
             yield handle, path.stat().st_size
 
 
-def _column_count(path: Path) -> int:
-    with _opened(path) as (handle, _):
-        first = handle.readline(1 << 20)
+def _column_count(path: Path, zip_limits: dict[str, Any]) -> int:
+    with _opened(path, zip_limits) as (handle, _):
+        first = handle.readline(_MAX_LINE_BYTES)
+    if len(first) >= _MAX_LINE_BYTES and not first.endswith(b"\n"):
+        raise IngestError(
+            f"{path}: line 1 is longer than {_MAX_LINE_BYTES:,} bytes; not a GDELT event export"
+        )
     if not first.strip():
         raise IngestError(f"{path}: the first line is empty; expected a GDELT event row")
     count = first.count(b"\t") + 1
@@ -238,6 +270,7 @@ def aggregate_events(
     already_counted: Callable[[list[int]], set[int]] | None = None,
     chunk_rows: int = _CHUNK_ROWS,
     progress: bool = False,
+    zip_limits: dict[str, Any] | None = None,
 ) -> Aggregate:
     """Stream an export and sum the events of the spec's dyads per (dyad, ISO week).
 
@@ -246,7 +279,8 @@ def aggregate_events(
     """
     import pandas as pd
 
-    width = _column_count(path)
+    zip_limits = zip_limits or _DEFAULT_ZIP_LIMITS
+    width = _column_count(path, zip_limits)
     added_at = DATEADDED[width]
     used = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
     used += [GOLDSTEIN, TONE, added_at]
@@ -256,8 +290,8 @@ def aggregate_events(
     rejects: list[tuple[int, str, str, str]] = []
     skipped_lines: list[int] = []
     read = kept = 0
-    with _opened(path) as (handle, size), _progress_bar(path, size, progress) as bar:
-        stream = io.BufferedReader(_Counting(handle, bar), buffer_size=1 << 20)
+    with _opened(path, zip_limits) as (handle, size), _progress_bar(path, size, progress) as bar:
+        stream = io.BufferedReader(_Counting(handle, bar, path), buffer_size=1 << 20)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             reader = pd.read_csv(
@@ -269,6 +303,7 @@ def aggregate_events(
                 skipped_lines += _bad_lines(caught)
                 first = read
                 read += len(chunk)
+                _refuse_if_mostly_bad(path, read + len(skipped_lines), rejects, skipped_lines)
                 state.cover(chunk[added_at])
                 short = chunk[added_at].isna() | (chunk[added_at] == "")
                 if short.any():  # pandas pads a row with too few fields; it is a reject
@@ -348,12 +383,28 @@ def _progress_bar(path: Path, size: int, show: bool) -> Iterator[Any]:
 
 
 def _line_of(position: int, skipped: list[int]) -> int:
-    """The file line of the parsed row at `position` (0-based), past skipped bad lines."""
+    """The file line of the parsed row at `position` (0-based), past skipped bad lines
+    (`skipped` is in file order, so sorted; bisected, not scanned, for every reject)."""
     line = position + 1
-    for bad in sorted(skipped):
-        if bad <= line:
-            line += 1
-    return line
+    while True:
+        moved = position + 1 + bisect.bisect_right(skipped, line)
+        if moved == line:
+            return line
+        line = moved
+
+
+_FLOOD_ROWS = 100_000
+
+
+def _refuse_if_mostly_bad(path: Path, read: int, rejects: list[Any], skipped: list[int]) -> None:
+    """A file whose rows are mostly not event rows is not an export: refuse it rather
+    than keep a reject for each of millions of lines."""
+    bad = len(rejects) + len(skipped)
+    if bad > _FLOOD_ROWS and bad * 2 > read:
+        raise IngestError(
+            f"{path}: {bad:,} of the first {read:,} lines are not GDELT event rows; "
+            "refused as not an event export"
+        )
 
 
 def _add_rows(
@@ -372,7 +423,7 @@ def _add_rows(
         tuple(c if isinstance(c, str) else "" for c in cells)  # short rows: NaN
         for cells in zip(*(hits[c].tolist() for c in columns), strict=True)
     ]
-    ids = [int(r[0]) if r[0].isdigit() else -1 for r in rows]
+    ids = [int(r[0]) if r[0].isascii() and r[0].isdigit() else -1 for r in rows]
     counted_before = state.already_counted([i for i in ids if i >= 0])
     for position, row, event_id in zip(positions, rows, ids, strict=True):
         parsed = _parse_event(row[1:], state.today)
@@ -409,7 +460,7 @@ def _parse_event(
         return Problem(_NAMES[SQLDATE], f"{day_text[:20]!r} is not a YYYYMMDD date")
     if not FIRST_DAY <= day <= today:
         return Problem(_NAMES[SQLDATE], f"{day_text} is before 1979 or in the future")
-    if not (len(root) == 2 and root.isdigit() and 1 <= int(root) <= 20):
+    if not (len(root) == 2 and root.isascii() and root.isdigit() and 1 <= int(root) <= 20):
         return Problem(_NAMES[ROOT_CODE], f"{root[:10]!r} is not a CAMEO root code 01-20")
     if quad_text not in ("1", "2", "3", "4"):
         return Problem(_NAMES[QUAD_CLASS], f"{quad_text[:10]!r} is not a quad class 1-4")
@@ -439,7 +490,7 @@ def _parse_event(
 @functools.lru_cache(maxsize=8192)
 def _day(text: str) -> dt.date | None:
     """A YYYYMMDD day (cached: a file has a few hundred distinct days at most)."""
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         return None
     try:
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -480,9 +531,17 @@ def ingest_gdelt(
     uri: str,
     size: int,
     progress: bool | None = None,
+    limits: Any = None,
 ) -> Any:
-    """Aggregate one export into `event_counts` and the weekly indicators it touches."""
-    from . import IngestResult, RejectInfo, duplicate_result
+    """Aggregate one export into `event_counts` and the weekly indicators it touches.
+
+    The aggregation runs outside the write transaction (it takes seconds); inside it,
+    under the write lock, the events are checked again against what other files
+    counted meanwhile. Another process that ingested an overlapping file in the
+    meantime makes this one aggregate again, so no event is counted twice and no
+    UNIQUE constraint ever fails.
+    """
+    from . import duplicate_result
 
     spec = GdeltSpec.from_catalog(catalog)
     sha256 = file_sha256(path)
@@ -508,47 +567,79 @@ def ingest_gdelt(
             )
         return found
 
-    found = aggregate_events(
-        path, spec, today=store.today(), already_counted=already_counted, progress=show
-    )
+    zip_limits = limits.zip_limits() if limits is not None else None
+    for _attempt in range(5):
+        found = aggregate_events(
+            path, spec, today=store.today(), already_counted=already_counted, progress=show,
+            zip_limits=zip_limits,
+        )  # fmt: skip
+        with store.transaction(immediate=True):
+            earlier = store.completed_run_for(sha256, "event aggregates", context)
+            if earlier is not None:  # another process read the same file meanwhile
+                return duplicate_result(uri, "event aggregates", "gdelt", earlier)
+            if already_counted(found.event_ids):
+                continue  # an overlapping file landed meanwhile: aggregate again
+            return _record_aggregate(
+                store, catalog, spec, found, uri=uri, sha256=sha256, size=size,
+                context=context, started=started,
+            )  # fmt: skip
+    raise IngestError(f"{uri}: other imports kept overlapping with this file; try again")
+
+
+def _record_aggregate(
+    store: Store,
+    catalog: Catalog,
+    spec: GdeltSpec,
+    found: Aggregate,
+    *,
+    uri: str,
+    sha256: str,
+    size: int,
+    context: str,
+    started: float,
+) -> Any:
+    """Write one file's aggregate (inside the caller's transaction)."""
+    from . import IngestResult, RejectInfo
+
     fmt = f"gdelt{found.version}"
     result = IngestResult(uri, "ok", "event aggregates", fmt)
-    with store.transaction():
-        run_id = store.begin_run(uri, "event aggregates", fmt, sha256, size, context)
-        result.run_id = run_id
-        # Counts from an earlier mapping of the same file are replaced, not added to.
-        store.db.execute("DELETE FROM event_counts WHERE file_sha256 = ?", [sha256])
-        store.db.execute("DELETE FROM event_ids WHERE file_sha256 = ?", [sha256])
-        _store_counts(store, sha256, run_id, found)
-        store.conn.executemany(
-            "INSERT INTO event_ids (event_id, file_sha256) VALUES (?, ?)",
-            ((event_id, sha256) for event_id in found.event_ids),
-        )
-        loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
-        now = store.now()
-        store.insert_rejects(
-            (run_id, uri, line, name, reason, raw, now) for line, name, reason, raw in found.rejects
-        )
-        result.rows_read = found.rows_read
-        result.rows_loaded, result.rows_unchanged = loaded, unchanged
-        result.rows_rejected = len(found.rejects)
-        outside = found.rows_read - found.rows_kept - found.repeated - len(found.rejects)
-        skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
-        skipped["events already counted (same GLOBALEVENTID)"] = found.repeated
-        result.skipped = {k: v for k, v in skipped.items() if v}
-        result.rows_skipped = sum(result.skipped.values())
-        result.rejects = [RejectInfo(r[0], r[1], r[2]) for r in found.rejects[:_REJECT_SAMPLE]]
-        result.status = "partial" if found.rejects else "ok"
-        result.seconds = round(time.perf_counter() - started, 3)
-        result.message = (
-            f"{found.rows_kept:,} events between {spec.subject} and its counterparts in "
-            f"{len({w for _, w in found.sums}):,} week(s)"
-        )
-        store.finish_run(
-            run_id, status=result.status, rows_read=result.rows_read,
-            rows_loaded=loaded, rows_unchanged=unchanged, rows_rejected=result.rows_rejected,
-            message=result.summary(), duration_seconds=result.seconds,
-        )  # fmt: skip
+    run_id = store.begin_run(uri, "event aggregates", fmt, sha256, size, context)
+    result.run_id = run_id
+    # Counts from an earlier mapping of the same file are replaced, not added to.
+    store.db.execute("DELETE FROM event_counts WHERE file_sha256 = ?", [sha256])
+    store.db.execute("DELETE FROM event_ids WHERE file_sha256 = ?", [sha256])
+    _store_counts(store, sha256, run_id, found)
+    store.conn.executemany(
+        "INSERT INTO event_ids (event_id, file_sha256) VALUES (?, ?)",
+        ((event_id, sha256) for event_id in found.event_ids),
+    )
+    loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
+    now = store.now()
+    store.insert_rejects(
+        (run_id, uri, line, name, reason, raw, now) for line, name, reason, raw in found.rejects
+    )
+    result.rows_read = found.rows_read
+    result.rows_loaded, result.rows_unchanged = loaded, unchanged
+    result.rows_rejected = len(found.rejects)
+    outside = found.rows_read - found.rows_kept - found.repeated - len(found.rejects)
+    skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
+    skipped["events already counted (same GLOBALEVENTID)"] = found.repeated
+    result.skipped = {k: v for k, v in skipped.items() if v}
+    result.rows_skipped = sum(result.skipped.values())
+    result.rejects = [RejectInfo(r[0], r[1], r[2]) for r in found.rejects[:_REJECT_SAMPLE]]
+    result.status = "partial" if found.rejects else "ok"
+    result.seconds = round(time.perf_counter() - started, 3)
+    result.message = (
+        f"{found.rows_kept:,} events between {spec.subject} and its counterparts in "
+        f"{len({w for _, w in found.sums}):,} week(s)"
+    )
+    store.finish_run(
+        run_id, status=result.status, rows_read=result.rows_read,
+        rows_loaded=loaded, rows_unchanged=unchanged, rows_rejected=result.rows_rejected,
+        message=result.summary(), duration_seconds=result.seconds,
+    )  # fmt: skip
+    if loaded:
+        store.mark_derivation_pending(run_id)
     return result
 
 

@@ -80,16 +80,17 @@ def detect_format(path: Path, declared: str | None = None) -> str:
     return "csv"
 
 
-def read_table(path: Path, fmt: str, max_bytes: int) -> Table:
-    """Open `path` as `fmt`; the caller iterates `records` inside its transaction."""
+def read_table(path: Path, fmt: str, limits: Any) -> Table:
+    """Open `path` as `fmt` within `limits` (an `ingest.Limits`); the caller iterates
+    `records` inside its transaction."""
     if fmt == "csv":
-        return _read_csv(path, max_bytes)
+        return _read_csv(path, limits)
     if fmt == "xlsx":
         return _read_xlsx(path)
     if fmt == "json":
-        return _read_json(path)
+        return _read_json(path, limits)
     if fmt == "ndjson":
-        return _read_ndjson(path)
+        return _read_ndjson(path, limits)
     raise IngestError(f"{path}: unknown format {fmt!r}")
 
 
@@ -134,25 +135,83 @@ def _reorder(row: Sequence[str], where: Sequence[int]) -> list[str]:
 
 
 # -- CSV -----------------------------------------------------------------------------
+#
+# Read by physical line, never by the csv module over the whole file: one stray double
+# quote would make it read on to the next quote or to the end of the file, merging every
+# row in between into one field (a 100,000-row file became "2 read"). Here a line that
+# ends inside a quoted field may continue onto the next lines (a multi-line note, as
+# spreadsheets write it) only while the continuation is plausible: within the line
+# limit and 1,000 lines, closing cleanly, and no continuation line being a whole row of
+# its own. Otherwise the opening line alone is rejected ("unbalanced double quote") and
+# reading resumes at the line after it, so every other row is still read.
+
+_MAX_RECORD_LINES = 1000
 
 
-def _read_csv(path: Path, max_bytes: int) -> Table:
-    # A single huge cell must reach validation (and be rejected there with its size),
-    # not crash the reader, so the field limit follows the file-size limit.
-    csv.field_size_limit(max(max_bytes, 131072))
+@dataclass
+class _Line:
+    number: int
+    text: str  # with its line break
+    overlong: int = 0  # characters, when the line is over the limit (text is its start)
+
+
+def _physical_lines(handle: io.TextIOWrapper, limit: int, first: int) -> Iterator[_Line]:
+    """The file's lines, each at most `limit` characters (a longer one is cut and
+    marked, and the rest of it is read in blocks and dropped: memory stays flat)."""
+    number = first
+    while True:
+        text = handle.readline(limit + 1)
+        if not text:
+            return
+        if len(text) > limit and not text.endswith(("\n", "\r")):
+            length = len(text)
+            while rest := handle.readline(1 << 20):
+                length += len(rest)
+                if rest.endswith(("\n", "\r")):
+                    break
+            yield _Line(number, text[:200], overlong=length)
+        else:
+            yield _Line(number, text)
+        number += 1
+
+
+def _split_line(text: str) -> tuple[list[str] | None, str]:
+    """One line as fields; (None, "open") if it ends inside a quoted field, or
+    (None, reason) if it is malformed."""
+    if '"' not in text:
+        return text.rstrip("\r\n").split(","), ""
+    try:
+        rows = list(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return None, "open"
+        return None, f"malformed CSV ({exc})"
+    return (rows[0] if rows else []), ""
+
+
+def _read_csv(path: Path, limits: Any) -> Table:
+    csv.field_size_limit(max(limits.max_line_chars, 131072))
     handle = path.open("r", encoding="utf-8-sig", newline="", errors="strict")
     try:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+        lines = _physical_lines(handle, limits.max_line_chars, 1)
+        first = next(lines, None)
     except UnicodeDecodeError as exc:
         handle.close()
         raise IngestError(f"{path}: not UTF-8 text in the header ({exc.reason})") from None
-    except csv.Error as exc:
-        handle.close()
-        raise IngestError(f"{path}: unreadable header ({exc})") from None
-    if header is None:
+    if first is None:
         handle.close()
         raise IngestError(f"{path}: the file is empty; expected a header row")
+    if first.overlong:
+        handle.close()
+        raise IngestError(
+            f"{path}: line {first.number}: {first.overlong:,} characters without a line "
+            "break; expected a header row"
+        )
+    header, problem = _split_line(first.text)
+    if header is None:
+        handle.close()
+        why = "unbalanced double quote" if problem == "open" else problem
+        raise IngestError(f"{path}: unreadable header on line {first.number} ({why})")
     try:
         kind, columns, where = _map_header(path, header)
     except IngestError:
@@ -160,48 +219,82 @@ def _read_csv(path: Path, max_bytes: int) -> Table:
         raise
     width = len(header)
     in_order = where == list(range(len(columns)))
-    records = _csv_records(path, handle, reader, where, width, in_order)
+    records = _csv_records(path, handle, lines, where, width, in_order, limits.max_line_chars)
     return Table(kind, columns, records, handle.close)
 
 
 def _csv_records(
     path: Path,
     handle: io.TextIOWrapper,
-    reader: Any,
+    lines: Iterator[_Line],
     where: list[int],
     width: int,
     in_order: bool,
+    limit: int,
 ) -> Iterator[Record]:
-    line = reader.line_num
+    pushed: list[_Line] = []  # lines to read again, last first
+
+    def next_line() -> _Line | None:
+        if pushed:
+            return pushed.pop()
+        try:
+            return next(lines, None)
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
     with handle:  # closed when the records run out, or by Table.close
-        while True:
-            start = line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise IngestError(
-                    f"{path}: not UTF-8 text near line {start} ({exc.reason})"
-                ) from None
-            except csv.Error as exc:
-                line = reader.line_num
-                yield start, Problem("row", f"malformed CSV ({exc})"), ""
+        while (line := next_line()) is not None:
+            if line.overlong:
+                reason = f"{line.overlong:,} characters, over the limit of {limit:,} "
+                yield line.number, Problem("row", reason + "(ingest.max_line_chars)"), line.text
                 continue
-            line = reader.line_num
-            if not row:
+            if not line.text.strip():
                 continue  # a blank line is not a record
-            if len(row) > width:
-                yield (
-                    start,
-                    Problem("row", f"{len(row)} fields but the header has {width}"),
-                    None,
-                )
-                continue
-            if in_order and len(row) == width:
-                yield start, [field.strip() for field in row], None
+            row, problem = _split_line(line.text)
+            if problem == "open":
+                row, problem, taken = _continued(line, next_line, width, limit)
+                if row is None:
+                    pushed.extend(reversed(taken))
+            if row is None:
+                yield line.number, Problem("row", problem), line.text.rstrip("\r\n")
+            elif len(row) > width:
+                problem = Problem("row", f"{len(row)} fields but the header has {width}")
+                yield line.number, problem, None
+            elif in_order and len(row) == width:
+                yield line.number, [field.strip() for field in row], None
             else:
-                yield start, _reorder(row, where), None
+                yield line.number, _reorder(row, where), None
+
+
+def _continued(
+    opening: _Line, next_line: Callable[[], _Line | None], width: int, limit: int
+) -> tuple[list[str] | None, str, list[_Line]]:
+    """A record whose quoted field goes on past `opening`'s line: its fields, or None
+    with the reason and the lines taken (to be read again as rows of their own)."""
+    unbalanced = (
+        f"unbalanced double quote: a quoted field opens on line {opening.number} and does not close"
+    )
+    text, taken = opening.text, []
+    while len(taken) < _MAX_RECORD_LINES:
+        line = next_line()
+        if line is None:
+            return None, unbalanced + " before the end of the file", taken
+        taken.append(line)
+        if line.overlong or len(text) + len(line.text) > limit:
+            return None, unbalanced + f" within {limit:,} characters", taken
+        if '"' in line.text:
+            text += line.text
+            row, problem = _split_line(text)
+            if row is not None:
+                return row, "", taken
+            if problem != "open":
+                return None, f"{unbalanced} cleanly ({problem})", taken
+        else:
+            text += line.text
+        alone, _ = _split_line(line.text)
+        if alone is not None and len(alone) == width:
+            return None, f"{unbalanced}; line {line.number} reads as a row of its own", taken
+    return None, unbalanced + f" within {_MAX_RECORD_LINES:,} lines", taken
 
 
 def raw_csv_text(fields: Sequence[str]) -> str:
@@ -294,11 +387,54 @@ def _read_xlsx(path: Path) -> Table:
 # -- JSON and NDJSON -----------------------------------------------------------------
 
 
+class _Numeral(str):
+    """A JSON number kept as the text it was written as: no float rounding (`1e-400`
+    is not 0), no int conversion limit (a 5,000-digit integer is a reject, not a crash)."""
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object that remembers a key written twice (or in two cases)."""
+
+    repeated: str | None = None
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject()
+    seen: set[str] = set()
+    for key, value in pairs:
+        name = key.strip().lower()
+        if name in seen and obj.repeated is None:
+            obj.repeated = key
+        seen.add(name)
+        obj[key] = value
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_pairs, parse_int=_Numeral, parse_float=_Numeral,
+    parse_constant=_Numeral,
+)  # fmt: skip
+
+
+def _numeral_text(text: str) -> str:
+    """A number as a cell would show it: `7.0` as `7`, anything else as written."""
+    if "e" not in text.lower() and "." in text:
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+    return text
+
+
 def _json_fields(
     obj: Any, columns: tuple[str, ...], required: Sequence[str]
 ) -> list[str] | Problem:
     if not isinstance(obj, dict):
         return Problem("row", f"expected an object, got {type(obj).__name__}")
+    if getattr(obj, "repeated", None):
+        return Problem(str(obj.repeated)[:40], "appears twice in the record (keys ignore case)")
     fields = dict.fromkeys(columns, "")
     for key, value in obj.items():
         name = str(key).strip().lower()
@@ -306,16 +442,20 @@ def _json_fields(
             return Problem(str(key)[:40], "unknown field")
         if isinstance(value, dict | list):
             return Problem(name, "must be text, a number or a boolean")
-        fields[name] = _cell_text(value) if not isinstance(value, str) else value.strip()
+        if isinstance(value, _Numeral):
+            fields[name] = _numeral_text(value)
+        elif isinstance(value, str):
+            fields[name] = value.strip()
+        else:
+            fields[name] = _cell_text(value)
     for name in required:
         if not fields[name]:
             return Problem(name, "is missing")
     return list(fields.values())
 
 
-def _json_kind(path: Path, records: list[Any]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def _json_kind(path: Path, keys: set[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """The kind from the keys; an unknown key anywhere refuses the file, like a CSV column."""
-    keys = {str(k).strip().lower() for r in records if isinstance(r, dict) for k in r}
     kind, columns = _kind_for(sorted(keys))
     unknown = sorted(keys - set(columns))
     if unknown:
@@ -326,52 +466,164 @@ def _json_kind(path: Path, records: list[Any]) -> tuple[str, tuple[str, ...], tu
     return kind, columns, required
 
 
-def _load_json_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+def _keys_of(obj: Any) -> set[str]:
+    return {str(k).strip().lower() for k in obj} if isinstance(obj, dict) else set()
 
 
-def _read_json(path: Path) -> Table:
-    try:
-        data = json.loads(_load_json_text(path))
-    except json.JSONDecodeError as exc:
-        raise IngestError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
-    except RecursionError:
-        raise IngestError(f"{path}: JSON nested too deeply to be a table of records") from None
-    if not isinstance(data, list):
-        raise IngestError(f"{path}: expected a JSON array of objects")
-    if not data:
-        raise IngestError(f"{path}: the JSON array is empty")
-    kind, columns, required = _json_kind(path, data)
+class _JsonArray:
+    """The items of a JSON array file, parsed one at a time from a sliding window, so a
+    large file never sits in memory whole (each item may be up to `item_chars` long)."""
+
+    def __init__(self, path: Path, item_chars: int) -> None:
+        self.path, self.item_chars = path, item_chars
+
+    def __iter__(self) -> Iterator[tuple[int, Any, str]]:
+        path = self.path
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            window = _Window(handle, path)
+            window.skip_space()
+            if window.peek() != "[":
+                raise IngestError(f"{path}: expected a JSON array of objects")
+            window.pos += 1
+            item = 0
+            while True:
+                window.skip_space()
+                if window.peek() == "]" and item == 0:
+                    window.pos += 1
+                    break
+                item += 1
+                yield item, *window.value(self.item_chars)
+                window.skip_space()
+                mark = window.peek()
+                window.pos += 1
+                if mark == "]":
+                    break
+                if mark != ",":
+                    raise window.invalid("expected ',' or ']' after an item")
+            window.skip_space()
+            if window.peek():
+                raise window.invalid("text after the end of the array")
+            if item == 0:
+                raise IngestError(f"{path}: the JSON array is empty")
+
+
+class _Window:
+    """A text file read in blocks, with a position and the line number it is on."""
+
+    def __init__(self, handle: io.TextIOWrapper, path: Path) -> None:
+        self.handle, self.path = handle, path
+        self.text, self.pos, self.lines_before, self.done = "", 0, 0, False
+
+    def _more(self) -> bool:
+        if self.done:
+            return False
+        block = self.handle.read(1 << 20)
+        if not block:
+            self.done = True
+            return False
+        if self.pos > 1 << 20:  # drop what has been read, keep the line count
+            self.lines_before += self.text.count("\n", 0, self.pos)
+            self.text, self.pos = self.text[self.pos :], 0
+        self.text += block
+        return True
+
+    def peek(self) -> str:
+        while self.pos >= len(self.text):
+            if not self._more():
+                return ""
+        return self.text[self.pos]
+
+    def skip_space(self) -> None:
+        while self.peek() in (" ", "\t", "\r", "\n"):
+            self.pos += 1
+
+    def value(self, item_chars: int) -> tuple[Any, str]:
+        """The next JSON value and its text."""
+        while True:
+            try:
+                obj, end = _DECODER.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                if len(self.text) - self.pos < item_chars and self._more():
+                    continue  # the item may be cut by the end of the block
+                if len(self.text) - self.pos >= item_chars:
+                    raise IngestError(
+                        f"{self.path}: line {self.line(self.pos)}: a JSON item of more than "
+                        f"{item_chars:,} characters (ingest.max_line_chars)"
+                    ) from None
+                raise self.invalid(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise IngestError(
+                    f"{self.path}: JSON nested too deeply to be a table of records"
+                ) from None
+            raw = self.text[self.pos : end]
+            self.pos = end
+            return obj, raw
+
+    def line(self, pos: int) -> int:
+        return self.lines_before + self.text.count("\n", 0, pos) + 1
+
+    def invalid(self, why: str, pos: int | None = None) -> IngestError:
+        at = self.line(self.pos if pos is None else pos)
+        return IngestError(f"{self.path}: invalid JSON at line {at} ({why})")
+
+
+def _read_json(path: Path, limits: Any) -> Table:
+    items = _JsonArray(path, limits.max_line_chars)
+    keys: set[str] = set()
+    for _, obj, _ in items:  # a first pass: the kind and the columns from every key
+        keys |= _keys_of(obj)
+    kind, columns, required = _json_kind(path, keys)
 
     def records() -> Iterator[Record]:
-        for item, obj in enumerate(data, start=1):
-            raw = json.dumps(obj, ensure_ascii=False)
+        for item, obj, raw in items:
             yield item, _json_fields(obj, columns, required), raw
 
     return Table(kind, columns, records())
 
 
-def _read_ndjson(path: Path) -> Table:
-    parsed: list[tuple[int, str, Any]] = []  # (line, text, object or the error)
-    for line, text in enumerate(_load_json_text(path).splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            parsed.append((line, text, json.loads(text)))
-        except json.JSONDecodeError as exc:
-            parsed.append((line, text, Problem("row", f"invalid JSON ({exc.msg})")))
-        except RecursionError:
-            parsed.append((line, text, Problem("row", "JSON nested too deeply")))
-    objects = [obj for _, _, obj in parsed if isinstance(obj, dict)]
+def _ndjson_lines(path: Path, limit: int) -> Iterator[tuple[int, Any, str]]:
+    """(line, object or Problem, text) for each non-blank line. Lines end at LF only:
+    U+2028 or U+0085 inside a string are text, not line breaks."""
+    with path.open("rb") as handle:
+        number = 0
+        while block := handle.readline(limit + 1):
+            number += 1
+            if len(block) > limit and not block.endswith(b"\n"):
+                length = len(block)
+                while rest := handle.readline(1 << 20):
+                    length += len(rest)
+                    if rest.endswith(b"\n"):
+                        break
+                reason = f"{length:,} bytes, over the limit of {limit:,} (ingest.max_line_chars)"
+                yield number, Problem("row", reason), block[:200].decode("utf-8", "replace")
+                continue
+            text = block.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                obj, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip()))
+                if text[end:].strip():
+                    raise json.JSONDecodeError("text after the value", text, end)
+            except json.JSONDecodeError as exc:
+                obj = Problem("row", f"invalid JSON ({exc.msg})")
+            except RecursionError:
+                obj = Problem("row", "JSON nested too deeply")
+            yield number, obj, text
+
+
+def _read_ndjson(path: Path, limits: Any) -> Table:
+    keys: set[str] = set()
+    objects = 0
+    for _, obj, _ in _ndjson_lines(path, limits.max_line_chars):
+        if isinstance(obj, dict):
+            objects += 1
+            keys |= _keys_of(obj)
     if not objects:
         raise IngestError(f"{path}: no line is a JSON object")
-    kind, columns, required = _json_kind(path, objects)
+    kind, columns, required = _json_kind(path, keys)
 
     def records() -> Iterator[Record]:
-        for line, text, obj in parsed:
+        for line, obj, text in _ndjson_lines(path, limits.max_line_chars):
             fields = obj if isinstance(obj, Problem) else _json_fields(obj, columns, required)
             yield line, fields, text
 

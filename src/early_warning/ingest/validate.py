@@ -88,7 +88,7 @@ class _Rules:
         self._source_ids: dict[str, int] = {}
         self.today_text = today.isoformat()
         self.max_field_chars = max_field_chars
-        self._first_seen: dict[tuple[str, ...], int] = {}
+        self._first_seen = _SeenKeys()
 
     def source(self, name: str) -> int | None:
         if not name:
@@ -131,10 +131,54 @@ class _Rules:
         return known
 
     def duplicate(self, key: tuple[str, ...], line: int, same: str) -> Problem | None:
-        first = self._first_seen.setdefault(key, line)
+        first = self._first_seen.first_line(key, line)
         if first != line:
             return Problem("row", f"duplicate of line {first} (same {same})")
         return None
+
+
+class _SeenKeys:
+    """The line on which each row key was first seen, in bounded memory.
+
+    Keys are kept as 16-byte digests; past `in_memory` of them they go to a private
+    temporary SQLite file (on disk, deleted on close), so a file of ten million rows
+    costs the same memory as one of 200,000.
+    """
+
+    def __init__(self, in_memory: int = 200_000) -> None:
+        self._memory: dict[bytes, int] = {}
+        self._in_memory = in_memory
+        self._spill: Any = None
+
+    def first_line(self, key: tuple[str, ...], line: int) -> int:
+        digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=16).digest()
+        found = self._memory.get(digest)
+        if found is not None:
+            return found
+        if len(self._memory) < self._in_memory:
+            self._memory[digest] = line
+            return line
+        return self._spilled(digest, line)
+
+    def _spilled(self, digest: bytes, line: int) -> int:
+        if self._spill is None:
+            import sqlite3
+
+            self._spill = sqlite3.connect("")  # "": a temporary file of its own
+            self._spill.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, line INT) WITHOUT ROWID")
+        cursor = self._spill.execute(
+            "INSERT INTO seen (key, line) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (digest, line),
+        )
+        if cursor.rowcount:
+            return line
+        return int(
+            self._spill.execute("SELECT line FROM seen WHERE key = ?", (digest,)).fetchone()[0]
+        )
+
+    def __del__(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
 
 
 class ObservationRules(_Rules):

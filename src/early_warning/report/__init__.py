@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..alerts import MailSettings, Notifier
 from ..catalog import Catalog
+from ..errors import StoreError
 from ..scoring import Profile
 from ..store import Store
 from .data import ReportData, gather, parse_week
@@ -46,6 +47,19 @@ class Report:
     report_id: int | None = None
 
 
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Never a half-written report under the real name, nor a `.tmp` left behind (a
+    full disk is one line: StoreError)."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(content)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
 def report_name(subject: str, week: str) -> str:
     return f"early-warning-{subject}-{week}.pdf"
 
@@ -66,10 +80,7 @@ def build_report(
     gathered = time.perf_counter()
     content, timings = render_pdf(data)
     path = out or out_dir / report_name(subject, data.week)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_bytes(content)
-    temporary.replace(path)  # never a half-written report under the real name
+    _write_atomically(path, content)
     digest = hashlib.sha256(content).hexdigest()
     report = Report(path, digest, _page_count(content), data, {"data": gathered - start, **timings})
     report.report_id = store.record_report(
