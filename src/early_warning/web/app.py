@@ -65,12 +65,13 @@ def create_app(
     token: str = "",
     author: str = "workbench",
     hosts: tuple[str, ...] = (),
+    busy_ms: int = BUSY_MS,
 ) -> Starlette:
     """The workbench app; `hosts` are the names it answers to besides loopback and the
     address a connection came in on (a Host header naming anything else is refused, which
     stops DNS rebinding). With a token, this machine's own names are accepted too."""
     check_token(token)
-    bench = Workbench(db_path, catalog, models_dir, busy_ms=BUSY_MS)
+    bench = Workbench(db_path, catalog, models_dir, busy_ms=busy_ms)
     csrf = secrets.token_urlsafe(24)
     templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
