@@ -165,6 +165,9 @@ def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
 # -- the daemon -----------------------------------------------------------------------
 
 
+SOURCES_EXECUTOR = "sources"
+
+
 def run_job(name: str) -> None:
     """The function every stored job calls (a plain module function, so the job store
     can keep a reference to it across restarts)."""
@@ -185,6 +188,10 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self._lock_file: Any = None
         self._stop = threading.Event()
+        # Sources run on a worker of their own (a slow server must not hold back the
+        # outbox or the weekly report); the scoring pipeline, run by both after new
+        # data, runs one at a time.
+        self._pipeline_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -225,7 +232,10 @@ class Daemon:
         self.settings.jobstore.parent.mkdir(parents=True, exist_ok=True)
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.settings.jobstore}")},
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                SOURCES_EXECUTOR: ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -297,12 +307,18 @@ class Daemon:
                 job.remove()
         for job_id, trigger in wanted.items():
             existing = self.scheduler.get_job(job_id)
-            if existing is not None and _trigger_key(existing.trigger) == _trigger_key(trigger):
+            executor = SOURCES_EXECUTOR if job_id.startswith("ingest:") else "default"
+            if (
+                existing is not None
+                and _trigger_key(existing.trigger) == _trigger_key(trigger)
+                and existing.executor == executor
+            ):
                 kept.append(job_id)
                 continue
             self.scheduler.add_job(
-                run_job, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True
-            )
+                run_job, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True,
+                executor=executor,
+            )  # fmt: skip
         return kept
 
     def stop(self, wait: bool = True) -> None:
@@ -447,6 +463,10 @@ class Daemon:
 
     def _pipeline(self, store: Store) -> str:
         """After new data: score, forecast and check the alert rules for every subject."""
+        with self._pipeline_lock:
+            return self._pipeline_locked(store)
+
+    def _pipeline_locked(self, store: Store) -> str:
         rules = load_rules(self.rules_path, self.catalog)
         notifier = Notifier(store, self.mail)
         engine = AlertEngine(store, self.catalog, self.profile, rules, sink=notifier)
