@@ -14,11 +14,10 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from .conftest import write_csv
 from .test_cli import run
-from .test_mail import Inbox, _free_port
+from .test_mail import TIMEOUT, Inbox, SmtpServer
 
 HISTORY = [
     # Baseline: the staff of the two leased facilities.
@@ -42,15 +41,17 @@ def sunday(week: int) -> str:
 
 @pytest.fixture
 def desk(tmp_path: Path):
-    """A database with the history, a config that mails a duty desk, an SMTP server."""
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    """A database with the history, a config that mails a duty desk, an SMTP server.
+
+    The server keeps its port while it is down (no other process can take it), and the
+    client waits as long as a loaded machine may need: a short timeout here once made
+    a message that the server had accepted look failed, and it was sent again.
+    """
+    server = SmtpServer().start()
     config = tmp_path / "ew.toml"
     config.write_text(
         f'[database]\npath = "ew.db"\n'
-        f'[mail]\nhost = "127.0.0.1"\nport = {port}\ntimeout_seconds = 2.0\n'
+        f'[mail]\nhost = "127.0.0.1"\nport = {server.port}\ntimeout_seconds = {TIMEOUT}\n'
         f'sender = "early-warning@desk.example"\n'
         f'to_watch = ["analyst@desk.example"]\nto_red = ["duty@desk.example"]\n'
     )
@@ -58,9 +59,10 @@ def desk(tmp_path: Path):
     data = write_csv(tmp_path / "history.csv", *HISTORY)
     loaded = run("--config", str(config), "ingest", str(data), cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-    yield tmp_path, config, controller, inbox
-    if controller._thread is not None:
-        controller.stop()
+    try:
+        yield tmp_path, config, server, server.inbox
+    finally:
+        server.close()
 
 
 def _check(tmp_path: Path, config: Path, week: int):
@@ -68,14 +70,14 @@ def _check(tmp_path: Path, config: Path, week: int):
                cwd=tmp_path)  # fmt: skip
 
 
-def _red_line_mail(inbox: Inbox) -> dict[str, list[str]]:
-    """Rule -> ISO weeks of the red-line messages received (to the duty desk)."""
+def _red_line_mail(inbox: Inbox, to: str = "duty@desk.example") -> dict[str, list[str]]:
+    """Rule -> ISO weeks of the red-line copies received by one recipient."""
     found: dict[str, list[str]] = {}
-    for recipients, content in inbox.messages:
+    for (recipient,), content in inbox.messages:  # one recipient per copy
         message = message_from_bytes(content, policy=policy.default)
+        assert message["To"] == recipient  # nobody sees who else got it
         tag, rule, rest = str(message["Subject"]).split(" ", 2)
-        if tag == "[RED]":
-            assert "duty@desk.example" in recipients
+        if tag == "[RED]" and recipient == to:
             found.setdefault(rule.rstrip(":"), []).append(rest.rsplit(" ", 1)[1])
     return found
 
@@ -91,9 +93,11 @@ def test_troops_arrive_without_observers_and_stay_each_red_line_mailed_once(desk
         assert result.returncode == 0, result.stderr
         _check(tmp_path, config, week)  # a repeated check adds nothing
     assert _red_line_mail(inbox) == {rule: [week] for rule, week in RED_LINES.items()}
-    # Every message has its own stable Message-ID; the body carries the evidence.
-    ids = [message_from_bytes(c, policy=policy.default)["Message-ID"] for _, c in inbox.messages]
-    assert len(ids) == len(set(ids))
+    # The analyst (subscribed to watch and above) gets the red lines too, in a copy of
+    # their own. Every message has its own stable Message-ID; no copy arrives twice.
+    assert _red_line_mail(inbox, "analyst@desk.example") == _red_line_mail(inbox)
+    assert len(set(inbox.copies())) == len(inbox.copies())
+    assert len({m for m, _ in inbox.copies()}) == len(inbox.copies()) - len(RED_LINES)
     stay = next(
         message_from_bytes(c, policy=policy.default)
         for _, c in inbox.messages
@@ -111,9 +115,9 @@ def test_troops_arrive_without_observers_and_stay_each_red_line_mailed_once(desk
 
 
 def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> None:
-    tmp_path, config, controller, inbox = desk
+    tmp_path, config, server, inbox = desk
     assert _check(tmp_path, config, 4).returncode == 0
-    controller.stop()  # the mail server goes down
+    server.stop()  # the mail server goes down
     for week in range(5, 15):
         down = _check(tmp_path, config, week)
         fired = [a for a in json.loads(down.stdout) if a["new"]]
@@ -127,21 +131,21 @@ def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> Non
     queued = [q for q in listed if q["status"] == "queued"]
     assert len(queued) >= 3 and len(sent_before) + len(queued) == len(listed)
     assert all(q["last_error"] for q in queued)
-    assert len(inbox.messages) == len(sent_before)
+    assert all(d["status"] == "queued" for q in queued for d in q["deliveries"])
+    copies = sum(len(q["deliveries"]) for q in [*sent_before, *queued])
+    assert len(inbox.messages) == sum(len(q["deliveries"]) for q in sent_before)
 
-    back = Controller(inbox, hostname="127.0.0.1", port=controller.port)
-    back.start()  # the server is back; a new process flushes
-    try:
-        flushed = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
-                      cwd=tmp_path)  # fmt: skip
-        assert flushed.returncode == 0, flushed.stderr
-        assert json.loads(flushed.stdout)["sent"] == len(queued)
-        again = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
-                    cwd=tmp_path)  # fmt: skip
-        assert json.loads(again.stdout)["sent"] == 0
-    finally:
-        back.stop()
-    assert len(inbox.messages) == len(sent_before) + len(queued)
+    server.start()  # the server is back (on its port); a new process flushes
+    flushed = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    assert flushed.returncode == 0, flushed.stderr
+    assert json.loads(flushed.stdout)["sent"] == len(queued)
+    again = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
+                cwd=tmp_path)  # fmt: skip
+    assert json.loads(again.stdout)["sent"] == 0
+    server.stop()
+    assert len(inbox.messages) == copies  # each recipient's copy once
+    assert len(set(inbox.copies())) == copies
     assert _red_line_mail(inbox) == {rule: [week] for rule, week in RED_LINES.items()}
 
 
@@ -178,9 +182,13 @@ def test_replay_dry_run_ack_and_test_email(desk) -> None:
 
     sent = cli("alerts", "test-email")
     assert sent.returncode == 0, sent.stderr
-    message = message_from_bytes(inbox.messages[-1][1], policy=policy.default)
-    assert message["Subject"] == "early-warning test message"
-    assert sorted(inbox.messages[-1][0]) == ["analyst@desk.example", "duty@desk.example"]
+    test = [
+        (recipients, message_from_bytes(c, policy=policy.default))
+        for recipients, c in inbox.messages
+    ][-2:]
+    assert {m["Subject"] for _, m in test} == {"early-warning test message"}
+    assert sorted(r for r, _ in test) == [["analyst@desk.example"], ["duty@desk.example"]]
+    assert all(m["To"] == r for (r,), m in test)
 
 
 def test_bad_rule_files_and_options_are_one_line_errors(desk) -> None:
@@ -199,11 +207,11 @@ def test_bad_rule_files_and_options_are_one_line_errors(desk) -> None:
 
 
 def test_dead_messages_are_shown_by_db_status_and_outbox_list(desk) -> None:
-    tmp_path, config, controller, _ = desk
+    tmp_path, config, server, _ = desk
     config.write_text(
         config.read_text().replace("timeout_seconds", "max_attempts = 1\ntimeout_seconds")
     )
-    controller.stop()
+    server.stop()
     assert (
         run(
             "--config", str(config), "alerts", "check", "--as-of", sunday(6), cwd=tmp_path

@@ -173,8 +173,9 @@ def test_report_cli_week_and_email(demo, tmp_path: Path) -> None:
     info = json.loads(made.stdout)
     assert info["path"] == str(tmp_path / "out" / "early-warning-BLR-2021-W08.pdf")
     assert info["emailed"]["sent"] == 1
-    ((recipients, content),) = inbox.messages
-    assert recipients == ["desk@example.org", "minister@example.org"]
+    # One copy per subscriber, each addressed to that subscriber only.
+    assert sorted(r for r, _ in inbox.messages) == [["desk@example.org"], ["minister@example.org"]]
+    content = inbox.messages[0][1]
     message = message_from_bytes(content, policy=policy.default)
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "early-warning-BLR-2021-W08.pdf"

@@ -260,7 +260,11 @@ def alerts_ack(app: App, alert_id: int, note: str, by: str | None, as_json: bool
 @click.option("--to", "to", multiple=True, help="Recipient (default: every configured one).")
 @pass_app
 def alerts_test_email(app: App, to: tuple[str, ...]) -> None:
-    """Send one test message through the outbox with the configured mail settings."""
+    """Send one test message through the outbox with the configured mail settings.
+
+    Exit 0 when this message reached every recipient, 1 (with the reason) when not;
+    other messages waiting in the outbox are flushed too but do not decide the exit.
+    """
     settings = MailSettings.from_config(app.config)
     recipients = [check_address(t, "--to") for t in to] or settings.recipients_for("red")
     if not recipients:
@@ -268,24 +272,28 @@ def alerts_test_email(app: App, to: tuple[str, ...]) -> None:
     with app.store(create=True) as store:
         notifier = Notifier(store, settings)
         stamp = store.now()
-        notifier.outbox.queue(
+        outbox_id = notifier.outbox.queue(
             key=f"test:{stamp}", sender=settings.sender, recipients=recipients,
             subject="early-warning test message",
             text=f"A test message from early-warning, queued at {stamp}.\n",
         )  # fmt: skip
-        sent = notifier.flush()
-        error = store.db.execute(
-            "SELECT last_error FROM outbox WHERE key = ?", [f"test:{stamp}"]
-        ).fetchone()[0]
-    if sent["sent"]:
+        outcome = notifier.deliver(outbox_id)
+    if outcome["status"] == "sent":
         click.echo(f"sent to {', '.join(recipients)} via {settings.describe()}")
         return
     click.echo(
-        f"early-warning: not sent via {settings.describe()}: {error}; it stays in the outbox "
-        "for a retry (see `early-warning outbox list`)",
+        f"early-warning: test message not delivered via {settings.describe()}: "
+        f"{outcome['reason']}; {_left(outcome)}",
         err=True,
     )
     sys.exit(1)
+
+
+def _left(outcome: dict[str, Any]) -> str:
+    """What becomes of a message that is not (yet) sent, for a one-line reason."""
+    if outcome["status"] == "dead":
+        return "it will not be retried (see `early-warning outbox list --status dead`)"
+    return "it stays in the outbox for a retry (see `early-warning outbox list`)"
 
 
 # -- outbox -------------------------------------------------------------------------
@@ -297,12 +305,22 @@ def outbox() -> None:
 
 
 @outbox.command(name="list")
-@click.option("--status", type=click.Choice(["queued", "sent", "dead"]), help="Only this status.")
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "sent", "dead"]),
+    help="Only messages with this status (queued: some recipient still to send).",
+)
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @json_option
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
-    """Messages in the outbox, newest first (dead ones need attention)."""
+    """Messages in the outbox, newest first, with each recipient's delivery.
+
+    A message's status is queued while any recipient is still to be sent (or being
+    sent), sent once every recipient has it, dead when a recipient gave up and none
+    is left to try; each recipient has its own state, attempts and last error
+    (`deliveries` in --json). Dead ones need attention.
+    """
     sql = (
         "SELECT id, key, message_id, status, attempts, recipients, subject, queued_at, "
         "next_attempt_at, sent_at, last_error FROM outbox"
@@ -313,10 +331,48 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
         params.append(status)
     with app.store() as store:
         rows = list(store.db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
+        for row in rows:
+            row["deliveries"] = list(
+                store.db.query(
+                    "SELECT recipient, status, attempts, next_attempt_at, sent_at, last_error, "
+                    "claimed_at, claimed_by, lease_until FROM outbox_deliveries "
+                    "WHERE outbox_id = ? ORDER BY id",
+                    [row["id"]],
+                )
+            )
     if as_json:
         echo_json(rows)
         return
-    echo_table(rows, ["id", "status", "attempts", "recipients", "subject", "last_error"])
+    echo_table(
+        [line for row in rows for line in _delivery_lines(row)],
+        ["id", "status", "subject", "recipient", "delivery", "attempts", "next_try",
+         "last_error"],
+    )  # fmt: skip
+
+
+def _when(stamp: str | None) -> str | None:
+    """2024-06-01T12:01:00.000000Z as 2024-06-01 12:01:00 (UTC)."""
+    return stamp[:19].replace("T", " ") if stamp else None
+
+
+def _delivery_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line per recipient; the message's id, status and subject on its first."""
+    lines = []
+    for n, d in enumerate(row["deliveries"] or [None]):
+        line = (
+            {"id": row["id"], "status": row["status"], "subject": row["subject"]} if n == 0 else {}
+        )
+        if d is None:  # a message without recipients (from before per-recipient delivery)
+            line.update(recipient="-", delivery=row["status"], attempts=row["attempts"],
+                        last_error=row["last_error"])  # fmt: skip
+        else:
+            line.update(
+                recipient=d["recipient"], delivery=d["status"], attempts=d["attempts"],
+                next_try=_when(d["next_attempt_at"]) if d["status"] == "queued" else None,
+                last_error=d["last_error"],
+            )  # fmt: skip
+        lines.append(line)
+    return lines
 
 
 @outbox.command(name="flush")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,16 +76,28 @@ def report_command(
         report = build_report(store, app.catalog, weights, subject, day, out=out, out_dir=out_dir)
         sent = _email(store, settings, report) if email else None
     _print(report, as_json, sent)
-    if sent is not None and not sent.get("sent"):
+    if sent is not None and sent["status"] != "sent":
+        # By this report's own message: another message stuck in the outbox is not ours.
+        left = (
+            "it will not be retried (see `early-warning outbox list --status dead`)"
+            if sent["status"] == "dead"
+            else "it stays in the outbox for a retry (see `early-warning outbox list`)"
+        )
+        click.echo(
+            f"early-warning: report e-mail not delivered via {settings.describe()}: "
+            f"{sent['reason']}; {left}",
+            err=True,
+        )
         sys.exit(1)
 
 
-def _email(store, settings: MailSettings, report: Report) -> dict[str, int]:
-    queue_report_email(store, settings, report)
-    return Notifier(store, settings).flush()
+def _email(store, settings: MailSettings, report: Report) -> dict[str, Any]:
+    """Queue the report's message, flush, and say how that message stands."""
+    outbox_id = queue_report_email(store, settings, report)
+    return Notifier(store, settings).deliver(outbox_id)
 
 
-def _print(report: Report, as_json: bool, sent: dict[str, int] | None) -> None:
+def _print(report: Report, as_json: bool, sent: dict[str, Any] | None) -> None:
     data = report.data
     record = data.record
     if as_json:
@@ -111,4 +124,7 @@ def _print(report: Report, as_json: bool, sent: dict[str, int] | None) -> None:
         for note in data.notes:
             click.echo(f"  {note}")
     if sent is not None:
-        click.echo(f"  e-mailed: {sent['sent']} sent, {sent['failed']} to retry")
+        done = sum(r["status"] == "sent" for r in sent["recipients"])
+        click.echo(
+            f"  e-mailed: {sent['status']}, {done} of {len(sent['recipients'])} recipient(s)"
+        )

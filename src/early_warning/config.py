@@ -14,6 +14,7 @@ does not apply.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -286,6 +287,8 @@ def _coerce(section: str, key: str, value: Any, where: str) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{where}: expected a number > 0, got {value!r}")
+        if not math.isfinite(value):  # nan and inf pass `<= 0`; TOML and float() read them
+            raise ConfigError(f"{where}: expected a finite number > 0, got {value!r}")
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected text, got {value!r}")

@@ -528,6 +528,66 @@ def _m011_event_ids(db: sqlite_utils.Database) -> None:
     db["event_ids"].create_index(["file_sha256"])
 
 
+def _m012_outbox_deliveries(db: sqlite_utils.Database) -> None:
+    # One row per message and recipient: each recipient gets its own copy, its own
+    # attempts, backoff and death, so one refusal does not mark the others, and one
+    # acceptance does not hide a refusal. A flusher claims a row (status 'sending',
+    # claimed_by, lease_until) before it sends; a claim whose lease ran out (the
+    # flusher died) may be claimed again. `outbox.status` stays the message's
+    # aggregate: queued while any recipient is queued or sending, sent when all are
+    # sent, dead when one is dead and none is left to try.
+    db.execute(
+        """
+        CREATE TABLE outbox_deliveries (
+          id INTEGER PRIMARY KEY,
+          outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+          recipient TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'dead')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at TEXT NOT NULL,
+          last_attempt_at TEXT,
+          claimed_at TEXT,
+          claimed_by TEXT,
+          lease_until TEXT,
+          sent_at TEXT,
+          last_error TEXT,
+          UNIQUE (outbox_id, recipient)
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX idx_outbox_deliveries_due ON outbox_deliveries (status, next_attempt_at)"
+    )
+    rows = db.execute(
+        "SELECT id, recipients, status, attempts, next_attempt_at, queued_at, sent_at, last_error "
+        "FROM outbox ORDER BY id"
+    ).fetchall()
+    for oid, recipients, status, attempts, next_at, queued_at, sent_at, error in rows:
+        found: list[str] = []
+        for part in (recipients or "").split(","):
+            if part.strip() and part.strip() not in found:
+                found.append(part.strip())
+        if not found:
+            if status == "queued":  # nobody to send it to: shown, never silently dropped
+                db.execute(
+                    "UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?",
+                    ["no recipients", oid],
+                )
+            continue
+        state = status if status in ("queued", "sent", "dead") else "queued"
+        for address in found:
+            db.execute(
+                "INSERT INTO outbox_deliveries (outbox_id, recipient, status, attempts, "
+                "next_attempt_at, last_attempt_at, sent_at, last_error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    oid, address, state, attempts or 0, next_at or queued_at,
+                    None, sent_at if state == "sent" else None,
+                    None if state == "sent" else error,
+                ],
+            )  # fmt: skip
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -540,6 +600,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("009_job_runs", _m009_job_runs),
     ("010_event_counts", _m010_event_counts),
     ("011_event_ids", _m011_event_ids),
+    ("012_outbox_deliveries", _m012_outbox_deliveries),
 )
 
 

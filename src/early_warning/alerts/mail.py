@@ -1,34 +1,66 @@
-"""Mail delivery through an outbox: nothing is lost, each message is sent once.
+"""Mail delivery through an outbox: nothing is lost, each recipient gets a message once.
 
-Every message is first written to the `outbox` table (queued), then sent by `flush`.
-A message that fails is retried with exponential backoff and, after `max_attempts`,
-marked dead (and shown by `status`). The delivery guarantee:
+Every message is first written to the `outbox` table, with one row per recipient in
+`outbox_deliveries` (queued), in the caller's transaction; `flush` then sends each
+recipient its own copy (its `To:` names that recipient only, so no recipient learns
+who else is on the list). Each recipient has its own attempts, exponential backoff
+and death after `max_attempts`: a server that refuses one recipient (550 at RCPT)
+while accepting another retries only the refused one. `outbox.status` is the
+message's aggregate: `queued` while any recipient is queued or being sent, `sent`
+when every recipient is sent, `dead` when one is dead and none is left to try.
 
-  * at least once: a message stays queued until an SMTP server has accepted it;
-  * duplicates only in one narrow case: the process dies between the server accepting
-    a message and the outbox recording it; the resend carries the same Message-ID, so
-    receivers can drop it.
+Claim, then send. Before it sends, a flusher claims the recipient's row in a write
+transaction (`status = 'sending'`, who claimed it, and a lease that runs out
+`lease_seconds` later, by default max(600 s, 10 x the SMTP timeout)): only the
+flusher whose UPDATE changed the row sends, so any number of flushers at once (the
+daemon, `outbox flush`, `alerts check`, `report --email`, `alerts test-email`, in
+any process) send each copy once. A claim whose lease ran out (its flusher died) is
+claimed again and sent, so a crash never loses a message. The guarantee, precisely:
+
+  * nothing is lost: a copy stays queued (or claimed) until an SMTP server accepted
+    it for its recipient, or it is marked dead after `max_attempts` (and shown by
+    `status`, `db status` and `outbox list`);
+  * each recipient gets it exactly once, except in one narrow window: the process
+    dies (or the database cannot be written) after the server accepted the copy and
+    before the outbox recorded it. The copy is then sent again once its lease has
+    run out; the resend carries the same Message-ID, so receivers can drop it.
+    (The same holds for a flusher whose one SMTP exchange outlasts its whole lease,
+    ten socket timeouts: only a server that keeps answering just inside the timeout,
+    step after step, can make that happen.)
+
+Once the server has accepted the message (`send_message` returned), the delivery is
+done: an error on QUIT (a server answering 421) is ignored and the socket closed.
 
 `Mailer` is the seam: `SmtpMailer` speaks SMTP (plain, STARTTLS or implicit TLS, with
 optional authentication; the password only from the environment), `FolderMailer`
-writes `.eml` files when no SMTP server is configured. Headers are built by the
-`email` package, and every header value passes `_header_text`, which refuses line
-breaks, so no indicator name or note can inject a header.
+writes `.eml` files when no SMTP server is configured (one file per message and
+recipient). Headers are built by the `email` package, and every header value passes
+`_header_text`, which refuses line breaks, so no indicator name or note can inject a
+header; addresses pass `check_address`, which refuses control characters and
+anything that is not a plain user@host.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
+import os
 import re
+import secrets
 import smtplib
+import socket
 import ssl
-from collections.abc import Sequence
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, iso_timestamp
 from ..errors import InputError
@@ -42,9 +74,11 @@ __all__ = [
     "SmtpMailer",
     "SmtpSettings",
     "build_message",
+    "check_address",
 ]
 
 BACKOFF_SECONDS = (60, 300, 900, 3600, 3 * 3600, 12 * 3600)
+MIN_LEASE_SECONDS = 600.0
 
 
 class DeliveryError(Exception):
@@ -53,7 +87,8 @@ class DeliveryError(Exception):
 
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None:
-        """Hand one message over, or raise DeliveryError."""
+        """Hand one message over to the recipient(s) in its To header, or raise
+        DeliveryError."""
         ...
 
 
@@ -68,45 +103,89 @@ class SmtpSettings:
     cafile: str | None = None  # trust this certificate (a private CA, a test)
 
 
+def _reply(exc: BaseException) -> str:
+    """The server's words for an SMTP error, on one line."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        parts = [f"{code} {_text(reply)}" for code, reply in exc.recipients.values()]
+        return "recipient refused: " + ("; ".join(parts) or "no reason given")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(value: Any) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return " ".join(text.split())
+
+
 class SmtpMailer:
     def __init__(self, settings: SmtpSettings) -> None:
         if settings.security not in ("none", "starttls", "tls"):
             raise InputError(f"mail security {settings.security!r}: use none, starttls or tls")
+        timeout = settings.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise InputError(f"mail timeout {timeout!r}: expected a number of seconds")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise InputError(f"mail timeout {timeout!r}: expected a finite number of seconds > 0")
         self.settings = settings
+
+    @property
+    def timeout(self) -> float:
+        return float(self.settings.timeout)
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.cafile)
 
     def send(self, message: EmailMessage) -> None:
         s = self.settings
+        client: smtplib.SMTP | None = None
         try:
             if s.security == "tls":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                client = smtplib.SMTP_SSL(
                     s.host, s.port, timeout=s.timeout, context=self._context()
                 )
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            with client:
-                if s.security == "starttls":
-                    client.starttls(context=self._context())
-                if s.username:
-                    client.login(s.username, s.password)
-                client.send_message(message)
+            if s.security == "starttls":
+                client.starttls(context=self._context())
+            if s.username:
+                client.login(s.username, s.password)
+            client.send_message(message)
         except Exception as exc:  # any failure is this message's
+            if client is not None:
+                _close(client)
             # The reason, never the credentials: smtplib's messages do not carry them.
-            raise DeliveryError(f"{s.host}:{s.port}: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(f"{_reply(exc)} ({s.host}:{s.port})") from None
+        # The server has accepted the message: delivered. Whatever QUIT answers (a 421,
+        # a reset connection) must not make it look failed, or it would be sent again.
+        _close(client)
+
+
+def _close(client: smtplib.SMTP) -> None:
+    """Say QUIT politely, ignore any answer or error, and close the socket."""
+    try:
+        if client.sock is not None:
+            client.sock.settimeout(min(5.0, client.timeout or 5.0))
+            client.quit()
+    except Exception:  # the delivery is decided already
+        pass
+    finally:
+        client.close()
 
 
 class FolderMailer:
-    """Writes each message as `<Message-ID>.eml` in a folder (no SMTP server configured)."""
+    """Writes each copy as `<hash of Message-ID and To>.eml` in a folder (no SMTP
+    server configured), so the copies for different recipients do not overwrite each
+    other and a copy written again replaces itself."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def send(self, message: EmailMessage) -> None:
-        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
+        identity = f"{message['Message-ID']}\n{message['To']}"
+        name = hashlib.sha256(identity.encode()).hexdigest()[:24]
         target = self.folder / f"{name}.eml"
-        temporary = target.with_suffix(".tmp")
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             temporary.write_bytes(bytes(message))
@@ -121,14 +200,51 @@ def _header_text(value: str, field: str) -> str:
     return value
 
 
-ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.?[^@\s<>,;\"]*")
+# A plain address: a dot-atom local part (no quoted strings, no comments) and a host
+# name (letters, digits and hyphens in dot-separated labels) or an [IP literal].
+_LOCAL = re.compile(r"[^\s@()<>\[\]:;,\\\".]+(\.[^\s@()<>\[\]:;,\\\".]+)*")
+_LABEL = re.compile(r"[^\W_](?:[^\W_]|-){0,62}(?<!-)")
+_LITERAL = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+
+
+def _address_problem(value: str) -> str | None:
+    """Why `value` is not a plain e-mail address, or None."""
+    if "\r" in value or "\n" in value:
+        return "line breaks are not allowed"
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"control character U+{ord(char):04X} is not allowed"
+        if category.startswith("C"):  # format (invisible), surrogate, private, unassigned
+            return f"invisible or unassigned character U+{ord(char):04X} is not allowed"
+    if "," in value or ";" in value:
+        return "one address per entry (give a list of addresses instead)"
+    if any(unicodedata.category(c).startswith("Z") or c.isspace() for c in value):
+        return "spaces are not allowed"
+    if value.count("@") != 1:
+        return "expected one @ (user@host)"
+    local, _, host = value.partition("@")
+    if not local or not host:
+        return "expected user@host"
+    if len(value) > 254 or len(local) > 64:
+        return "too long"
+    if not _LOCAL.fullmatch(local):
+        return f"{local!r} is not a plain user name (no quotes, brackets, commas, spare dots)"
+    if _LITERAL.fullmatch(host):
+        return None
+    labels = host.split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return f"{host!r} is not a host name"
+    return None
 
 
 def check_address(value: str, where: str) -> str:
     """A bare e-mail address (user@host), or InputError naming where it came from."""
-    _header_text(value, where)
-    if not ADDRESS.fullmatch(value):
+    if not isinstance(value, str):
         raise InputError(f"{where}: {value!r} is not an e-mail address (user@host)")
+    problem = _address_problem(value)
+    if problem:
+        raise InputError(f"{where}: {value!r} is not an e-mail address (user@host): {problem}")
     return value
 
 
@@ -164,16 +280,97 @@ def build_message(
     return message
 
 
+def _copy_for(content: bytes, recipient: str) -> EmailMessage:
+    """The stored message as sent to one recipient: To names that recipient only."""
+    message = message_from_bytes(content, policy=policy.SMTP)
+    for field in ("To", "Cc", "Bcc"):
+        del message[field]
+    message["To"] = recipient
+    return message  # type: ignore[return-value]
+
+
+# The message's aggregate over its recipients; rows without recipients keep theirs.
+_REFRESH = """
+UPDATE outbox SET
+  status = CASE
+    WHEN EXISTS (SELECT 1 FROM outbox_deliveries d
+                 WHERE d.outbox_id = outbox.id AND d.status IN ('queued', 'sending'))
+      THEN 'queued'
+    WHEN EXISTS (SELECT 1 FROM outbox_deliveries d
+                 WHERE d.outbox_id = outbox.id AND d.status = 'dead')
+      THEN 'dead'
+    ELSE 'sent' END,
+  attempts = (SELECT max(d.attempts) FROM outbox_deliveries d WHERE d.outbox_id = outbox.id),
+  next_attempt_at = coalesce(
+    (SELECT min(d.next_attempt_at) FROM outbox_deliveries d
+     WHERE d.outbox_id = outbox.id AND d.status = 'queued'),
+    next_attempt_at),
+  sent_at = (SELECT CASE WHEN count(*) = sum(d.status = 'sent') THEN max(d.sent_at) END
+             FROM outbox_deliveries d WHERE d.outbox_id = outbox.id),
+  last_error = (SELECT d.recipient || ': ' || d.last_error FROM outbox_deliveries d
+                WHERE d.outbox_id = outbox.id AND d.status != 'sent'
+                  AND d.last_error IS NOT NULL
+                ORDER BY d.last_attempt_at DESC, d.id LIMIT 1)
+WHERE id = ? AND EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.outbox_id = outbox.id)
+"""
+
+_DUE = (
+    "SELECT id, outbox_id, recipient, attempts FROM outbox_deliveries "
+    "WHERE (status = 'queued' AND next_attempt_at <= ?) "
+    "OR (status = 'sending' AND lease_until <= ?) ORDER BY outbox_id, id"
+)
+
+# Only the flusher whose UPDATE changes the row owns it: the row must still be as it
+# was seen (same attempts), and either queued and due, or claimed by a flusher whose
+# lease has run out.
+_CLAIM = (
+    "UPDATE outbox_deliveries SET status = 'sending', attempts = attempts + 1, "
+    "claimed_at = ?, claimed_by = ?, lease_until = ?, last_attempt_at = ? "
+    "WHERE id = ? AND attempts = ? AND ("
+    "(status = 'queued' AND next_attempt_at <= ?) "
+    "OR (status = 'sending' AND lease_until <= ?))"
+)
+
+
 class Outbox:
-    """Queued messages in the store, sent by `flush` with retries and backoff."""
+    """Queued messages in the store, sent by `flush` with claims, retries and backoff."""
 
     def __init__(
-        self, store: Store, mailer: Mailer, clock: Clock | None = None, max_attempts: int = 8
+        self,
+        store: Store,
+        mailer: Mailer,
+        clock: Clock | None = None,
+        max_attempts: int = 8,
+        lease_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.mailer = mailer
         self.clock = clock or store.clock or SystemClock()
         self.max_attempts = max_attempts
+        timeout = float(getattr(mailer, "timeout", 30.0))
+        # One SMTP transaction is about ten steps (connect, greeting, EHLO, STARTTLS,
+        # EHLO, AUTH, MAIL, RCPT, DATA, the body), each bounded by the socket timeout.
+        self.lease_seconds = (
+            lease_seconds if lease_seconds is not None else max(MIN_LEASE_SECONDS, 10 * timeout)
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction taken at once (BEGIN IMMEDIATE), or a savepoint inside
+        the caller's transaction."""
+        conn = self.store.conn
+        if conn.in_transaction:
+            with self.store.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def queue(
         self,
@@ -186,83 +383,168 @@ class Outbox:
         html: str | None = None,
         attachments: Sequence[tuple[str, bytes, str]] = (),
     ) -> int:
-        """Queue a message once per `key` (a second queue of the same key adds nothing)."""
+        """Queue a message once per `key` (a second queue of the same key adds nothing),
+        with one delivery per recipient."""
         existing = self.store.db.execute("SELECT id FROM outbox WHERE key = ?", [key]).fetchone()
         if existing:
             return int(existing[0])
+        unique = list(dict.fromkeys(recipients))
         domain = sender.rpartition("@")[2] or "early-warning.local"
         # Derived from the key alone: the same crossing always has the same Message-ID,
         # even if its outbox row were lost and the alert queued again.
         message_id = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
         now = self.clock.now()
         message = build_message(
-            sender=sender, recipients=recipients, subject=subject, text=text, html=html,
+            sender=sender, recipients=unique, subject=subject, text=text, html=html,
             message_id=message_id, date=now, attachments=attachments,
         )  # fmt: skip
-        cursor = self.store.db.execute(
-            "INSERT INTO outbox (key, message_id, recipients, subject, message, status, attempts, "
-            "next_attempt_at, queued_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
-            [
-                key,
-                message_id,
-                ", ".join(recipients),
-                message["Subject"],
-                bytes(message),
-                iso_timestamp(now),
-                iso_timestamp(now),
-            ],
-        )
-        return int(cursor.lastrowid or 0)
+        stamp = iso_timestamp(now)
+        with self._write():
+            cursor = self.store.db.execute(
+                "INSERT INTO outbox (key, message_id, recipients, subject, message, status, "
+                "attempts, next_attempt_at, queued_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?) "
+                "ON CONFLICT(key) DO NOTHING",
+                [key, message_id, ", ".join(unique), message["Subject"], bytes(message),
+                 stamp, stamp],
+            )  # fmt: skip
+            if not cursor.rowcount:  # queued by someone else meanwhile
+                row = self.store.db.execute("SELECT id FROM outbox WHERE key = ?", [key])
+                return int(row.fetchone()[0])
+            outbox_id = int(cursor.lastrowid or 0)
+            for recipient in unique:
+                self.store.db.execute(
+                    "INSERT INTO outbox_deliveries (outbox_id, recipient, status, attempts, "
+                    "next_attempt_at) VALUES (?, ?, 'queued', 0, ?)",
+                    [outbox_id, recipient, stamp],
+                )
+        return outbox_id
 
     def flush(self, *, retry_now: bool = False) -> dict[str, int]:
-        """Send every message that is due (with `retry_now`, every queued one);
-        return how many were sent, failed, died."""
-        now = self.clock.now()
-        due_by = "9999" if retry_now else iso_timestamp(now)
-        due = list(
-            self.store.db.query(
-                "SELECT id, message, attempts FROM outbox WHERE status = 'queued' "
-                "AND next_attempt_at <= ? ORDER BY id",
-                [due_by],
-            )
-        )
-        counts = {"sent": 0, "failed": 0, "dead": 0}
-        from email import message_from_bytes, policy
-
-        for row in due:
-            message = message_from_bytes(row["message"], policy=policy.SMTP)
+        """Send every copy that is due (with `retry_now`, every queued one, backoff or
+        not), and any whose claim has outlived its lease. Returns how many messages
+        were sent (to every recipient tried), failed (some recipient to retry) and died
+        (some recipient dead) in this flush."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+        start = iso_timestamp(self.clock.now())
+        due_by = "9999" if retry_now else start
+        due = self.store.db.execute(_DUE, [due_by, start]).fetchall()
+        outcome: dict[int, str] = {}
+        rank = {"sent": 0, "failed": 1, "dead": 2}
+        content: tuple[int, bytes] | None = None
+        for delivery_id, outbox_id, recipient, attempts in due:
+            if not self._claim(delivery_id, attempts, token, due_by):
+                continue  # another flusher has it, or it changed since it was seen
+            result = "sent"
             try:
-                self.mailer.send(message)  # type: ignore[arg-type]
-            except Exception as exc:  # one bad message must not block the rest
-                attempts = row["attempts"] + 1
-                dead = attempts >= self.max_attempts
-                wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
-                self.store.db.execute(
-                    "UPDATE outbox SET attempts = ?, status = ?, last_error = ?, "
-                    "next_attempt_at = ? WHERE id = ?",
-                    [
-                        attempts,
-                        "dead" if dead else "queued",
-                        (
-                            str(exc)
-                            if isinstance(exc, DeliveryError)
-                            else f"{type(exc).__name__}: {exc}"
-                        )[:500],
-                        iso_timestamp(now + dt.timedelta(seconds=wait)),
-                        row["id"],
-                    ],
-                )
-                counts["dead" if dead else "failed"] += 1
-                continue
-            # Recorded at once: the window in which a crash would resend is this line.
-            self.store.db.execute(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-                "last_error = NULL WHERE id = ?",
-                [iso_timestamp(self.clock.now()), row["id"]],
-            )
-            counts["sent"] += 1
+                if content is None or content[0] != outbox_id:
+                    row = self.store.db.execute(
+                        "SELECT message FROM outbox WHERE id = ?", [outbox_id]
+                    ).fetchone()
+                    content = (outbox_id, row[0])
+                self.mailer.send(_copy_for(content[1], recipient))
+            except Exception as exc:  # one bad copy must not block the rest
+                error = str(exc) if isinstance(exc, DeliveryError) else _reply(exc)
+                result = self._failed(delivery_id, outbox_id, attempts + 1, token, error)
+            else:
+                # Recorded at once: the window in which a crash would resend is here.
+                self._sent(delivery_id, outbox_id)
+            if rank[result] >= rank[outcome.get(outbox_id, "sent")]:
+                outcome[outbox_id] = result
+        counts = {"sent": 0, "failed": 0, "dead": 0}
+        for result in outcome.values():
+            counts[result] += 1
         return counts
+
+    def _claim(self, delivery_id: int, attempts: int, token: str, due_by: str) -> bool:
+        now = self.clock.now()
+        stamp = iso_timestamp(now)
+        lease = iso_timestamp(now + dt.timedelta(seconds=self.lease_seconds))
+        with self._write():
+            cursor = self.store.db.execute(
+                _CLAIM, [stamp, token, lease, stamp, delivery_id, attempts, due_by, stamp]
+            )
+        return cursor.rowcount == 1
+
+    def _sent(self, delivery_id: int, outbox_id: int) -> None:
+        # Whoever holds the claim now: the server has this copy, so it is sent.
+        with self._write():
+            self.store.db.execute(
+                "UPDATE outbox_deliveries SET status = 'sent', sent_at = ?, last_error = NULL, "
+                "claimed_at = NULL, claimed_by = NULL, lease_until = NULL WHERE id = ?",
+                [iso_timestamp(self.clock.now()), delivery_id],
+            )
+            self.store.db.execute(_REFRESH, [outbox_id])
+
+    def _failed(
+        self, delivery_id: int, outbox_id: int, attempts: int, token: str, error: str
+    ) -> str:
+        dead = attempts >= self.max_attempts
+        wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
+        with self._write():
+            cursor = self.store.db.execute(
+                "UPDATE outbox_deliveries SET status = ?, last_error = ?, next_attempt_at = ?, "
+                "claimed_at = NULL, claimed_by = NULL, lease_until = NULL "
+                "WHERE id = ? AND status = 'sending' AND claimed_by = ?",
+                [
+                    "dead" if dead else "queued",
+                    " ".join(error.split())[:500],
+                    iso_timestamp(self.clock.now() + dt.timedelta(seconds=wait)),
+                    delivery_id,
+                    token,
+                ],
+            )
+            if cursor.rowcount:  # else another flusher took it over after our lease ran out
+                self.store.db.execute(_REFRESH, [outbox_id])
+        return "dead" if dead else "failed"
 
     def backlog(self) -> dict[str, int]:
         rows = self.store.db.execute("SELECT status, count(*) FROM outbox GROUP BY status")
         return {status: count for status, count in rows}
+
+    def deliveries(self, outbox_id: int) -> list[dict[str, Any]]:
+        """Each recipient of a message with its state, attempts and last error."""
+        return list(
+            self.store.db.query(
+                "SELECT recipient, status, attempts, next_attempt_at, sent_at, last_error, "
+                "claimed_by FROM outbox_deliveries WHERE outbox_id = ? ORDER BY id",
+                [outbox_id],
+            )
+        )
+
+    def outcome(self, outbox_id: int, *, wait_seconds: float = 0.0) -> dict[str, Any]:
+        """How one message stands: its status, each recipient's, and a one-line reason
+        when it is not sent. With `wait_seconds`, first waits (up to that long) for
+        copies that another flusher is sending right now."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            recipients = self.deliveries(outbox_id)
+            busy = any(r["status"] == "sending" for r in recipients)
+            if not busy or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        row = self.store.db.execute(
+            "SELECT status, last_error FROM outbox WHERE id = ?", [outbox_id]
+        ).fetchone()
+        status, error = (row[0], row[1]) if row else ("missing", "no such message")
+        problems = []
+        for r in recipients:
+            if r["status"] == "sent":
+                continue
+            words = {
+                "queued": f"to retry at {r['next_attempt_at']}",
+                "sending": "being sent by another process",
+                "dead": f"dead after {r['attempts']} attempt(s)",
+            }.get(r["status"], r["status"])
+            reason = f" ({r['last_error']})" if r["last_error"] else ""
+            problems.append(f"{r['recipient']}: {words}{reason}")
+        if not recipients and status != "sent":
+            problems.append(error or status)
+        return {
+            "outbox_id": outbox_id,
+            "status": status,
+            "sent": int(status == "sent"),
+            "failed": int(status == "queued"),
+            "dead": int(status == "dead"),
+            "recipients": recipients,
+            "reason": " ".join("; ".join(problems).split()) or None,
+        }

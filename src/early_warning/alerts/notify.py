@@ -13,9 +13,11 @@ the threshold, what changed, the drivers and the sources behind them.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, InputError
@@ -46,9 +48,9 @@ class MailSettings:
     def from_config(cls, config: Config) -> MailSettings:
         """The `[mail]` settings, with every address checked (ConfigError names the key)."""
         get = config.values["mail"]
-        keys = ["sender", *(f"to_{s}" for s in (*SEVERITIES, "reports"))]
+        keys = ["sender", *(f"to_{s}" for s in (*SEVERITIES, "reports", "ops"))]
         for key in keys:
-            for address in [get[key]] if key == "sender" else get[key]:
+            for address in [get[key]] if key == "sender" else get.get(key, []):
                 try:
                     check_address(address, f"[mail] {key}")
                 except InputError as exc:
@@ -57,6 +59,12 @@ class MailSettings:
                     ) from None
         if get["max_attempts"] < 1:
             raise ConfigError("[mail] max_attempts: at least 1")
+        timeout = get["timeout_seconds"]
+        if not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
+            where = config.origins.get("mail.timeout_seconds", "config")
+            raise ConfigError(
+                f"{where}: [mail] timeout_seconds: expected a finite number > 0, got {timeout!r}"
+            )
         return cls(
             host=get["host"], port=get["port"], security=get["security"],
             username=get["username"], password=get["password"], sender=get["sender"],
@@ -122,6 +130,13 @@ class Notifier:
 
     def flush(self, *, retry_now: bool = False) -> dict[str, int]:
         return self.outbox.flush(retry_now=retry_now)
+
+    def deliver(self, outbox_id: int) -> dict[str, Any]:
+        """Flush, then how this one message stands (see `Outbox.outcome`): a command
+        that sends its own message answers for that message, not for the whole queue.
+        Waits a little for copies another process is sending at that moment."""
+        self.flush()
+        return self.outbox.outcome(outbox_id, wait_seconds=3 * self.settings.timeout)
 
 
 def render_alert(alert: Alert) -> tuple[str, str, str]:

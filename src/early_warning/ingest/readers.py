@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import IngestError
 from .validate import (
@@ -148,8 +148,7 @@ def _reorder(row: Sequence[str], where: Sequence[int]) -> list[str]:
 _MAX_RECORD_LINES = 1000
 
 
-@dataclass
-class _Line:
+class _Line(NamedTuple):
     number: int
     text: str  # with its line break
     overlong: int = 0  # characters, when the line is over the limit (text is its start)
