@@ -40,8 +40,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ingest": {
         "max_file_bytes": 512 * 1024 * 1024,
         "max_field_chars": 4000,
-        "http_timeout_seconds": 30.0,
+        "http_timeout_seconds": 30.0,  # of each connect and read
+        "http_total_seconds": 300.0,  # of a whole download, however slowly it drips
         "batch_rows": 20000,
+        "max_line_chars": 4 * 1024 * 1024,  # a longer line of text is a reject
+        "max_unzipped_bytes": 1024 * 1024 * 1024,  # all members of a zip, inflated
+        "max_zip_ratio": 200.0,  # inflated / compressed size of a zip member
     },
     "paths": {
         "models": "",  # empty: the models shipped with the project

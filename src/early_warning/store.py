@@ -657,8 +657,19 @@ class Store:
         return self.clock.now().date()
 
     @contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """All writes inside succeed together or not at all."""
+    def transaction(self, *, immediate: bool = False) -> Iterator[Store]:
+        """All writes inside succeed together or not at all. `immediate` takes the
+        write lock at the start, so what is read inside cannot change before the writes
+        (check-then-insert across processes)."""
+        if immediate and not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.conn.execute("COMMIT")
+            return
         with self.db.atomic():
             yield self
 
@@ -802,6 +813,42 @@ class Store:
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    # Runs whose derived indicators are still to be recomputed. Marked in the run's own
+    # transaction and cleared after the derivation commits, so a crash between the two
+    # leaves the mark, and the next ingest finishes the work.
+    _PENDING_KEY = "derive_pending_runs"
+
+    def mark_derivation_pending(self, run_id: int) -> None:
+        self._set_pending(sorted({*self.pending_derivations(), run_id}))
+
+    def pending_derivations(self) -> list[int]:
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key = ?", [self._PENDING_KEY]
+        ).fetchone()
+        return [int(r) for r in json.loads(row[0])] if row and row[0] else []
+
+    def clear_derivations(self, run_ids: Iterable[int]) -> None:
+        done = set(run_ids)
+        self._set_pending([r for r in self.pending_derivations() if r not in done])
+
+    def _set_pending(self, run_ids: list[int]) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [self._PENDING_KEY, json.dumps(run_ids)],
+        )
+
+    def indicators_of_runs(self, run_ids: Sequence[int]) -> set[str]:
+        """The indicators the observations of these runs belong to."""
+        marks = ", ".join("?" * len(run_ids))
+        return {
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT DISTINCT indicator FROM observations WHERE run_id IN ({marks})",
+                list(run_ids),
+            )
+        }
 
     # -- bulk writes (called inside one transaction by ingest) ------------------------
 
