@@ -22,7 +22,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -38,7 +37,7 @@ from early_warning.store import open_store
 
 from .conftest import HEADER
 from .test_cli import run
-from .test_mail import Inbox, _free_port
+from .test_mail import SmtpServer
 
 EXE = Path(sys.executable).parent / "early-warning"
 TROOPS = "ru_troops_in_belarus,{week},30000,BLR,MoD BY,bulletin,,B,2,,"
@@ -46,7 +45,7 @@ TROOPS = "ru_troops_in_belarus,{week},30000,BLR,MoD BY,bulletin,,B,2,,"
 
 def _config(tmp_path: Path, extra: str = "", *, every: int = 1, smtp_port: int | None = None):
     mail = (
-        f'host = "127.0.0.1"\nport = {smtp_port}\ntimeout_seconds = 2.0\n'
+        f'host = "127.0.0.1"\nport = {smtp_port}\ntimeout_seconds = 30.0\n'
         if smtp_port
         else 'outbox_dir = "outbox"\n'
     )
@@ -313,9 +312,9 @@ def test_sigterm_during_a_job_lets_it_finish_then_exits_0(tmp_path: Path) -> Non
 
 
 def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> None:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
+    # The port is held for the server's whole life (no other process can take it).
+    controller = SmtpServer().start()
+    inbox = controller.inbox
     try:
         config = _config(tmp_path, smtp_port=controller.port)
         process = _start(tmp_path, config, "--once")
@@ -342,7 +341,7 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
         _, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
     finally:
-        controller.stop()
+        controller.close()
     assert len(inbox.messages) == sent_before  # no duplicate report or alert e-mail
     assert [r["outcome"] for r in _runs(tmp_path, REPORT)] == ["skipped", "ok"]
     status = json.loads(run("--config", str(config), "status", "--json", cwd=tmp_path).stdout)

@@ -12,7 +12,6 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 
 from early_warning import Store, bundled_path, load_catalog
@@ -23,7 +22,7 @@ from early_warning.scoring import load_profile
 
 from .conftest import write_csv
 from .test_cli import run
-from .test_mail import Inbox, _free_port
+from .test_mail import SmtpServer
 
 AS_OF = dt.date(2021, 2, 28)
 
@@ -156,9 +155,9 @@ def test_page_one_renders_with_the_band_colour(demo, tmp_path: Path) -> None:
 def test_report_cli_week_and_email(demo, tmp_path: Path) -> None:
     work, _ = demo
     assert parse_week("2021-W08") == AS_OF
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
+    # The port is held for the server's whole life (no other process can take it).
+    controller = SmtpServer().start()
+    inbox = controller.inbox
     env = {
         "EARLY_WARNING_MAIL_HOST": "127.0.0.1",
         "EARLY_WARNING_MAIL_PORT": str(controller.port),
@@ -169,7 +168,7 @@ def test_report_cli_week_and_email(demo, tmp_path: Path) -> None:
         made = _cli(work, "report", "--week", "2021-W08", "--email", "--json", env=env)
         assert made.returncode == 0, made.stderr
     finally:
-        controller.stop()
+        controller.close()
     info = json.loads(made.stdout)
     assert info["path"] == str(tmp_path / "out" / "early-warning-BLR-2021-W08.pdf")
     assert info["emailed"]["sent"] == 1
