@@ -175,7 +175,8 @@ def test_a_file_of_bad_rows_streams_its_rejects(
     result, peak = _peak_memory(lambda: ingest(store, catalog, path, limits=limits))
     assert (result.rows_read, result.rows_rejected) == (60_000, 60_000)
     assert store.count("rejects") == 60_000
-    assert peak < 40 << 20, f"peak {peak / 2**20:.0f} MiB for 13 MB of bad rows"
+    # Held whole, these rejects took 29 MiB; streamed, about 2.
+    assert peak < 10 << 20, f"peak {peak / 2**20:.0f} MiB for 13 MB of bad rows"
 
 
 def test_duplicate_keys_beyond_the_memory_bound_are_still_found(tmp_path: Path) -> None:
