@@ -37,6 +37,7 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_backtest.py
 	cd benchmarks && ../$(BIN)/python bench_alerts.py
 	cd benchmarks && ../$(BIN)/python bench_gdelt.py
+	$(BIN)/python benchmarks/bench_hostile.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
