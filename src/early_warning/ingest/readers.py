@@ -174,18 +174,36 @@ def _physical_lines(handle: io.TextIOWrapper, limit: int, first: int) -> Iterato
         number += 1
 
 
-def _split_line(text: str) -> tuple[list[str] | None, str]:
-    """One line as fields; (None, "open") if it ends inside a quoted field, or
-    (None, reason) if it is malformed."""
-    if '"' not in text:
-        return text.rstrip("\r\n").split(","), ""
-    try:
-        rows = list(csv.reader([text], strict=True))
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            return None, "open"
-        return None, f"malformed CSV ({exc})"
-    return (rows[0] if rows else []), ""
+class _Splitter:
+    """Splits one line at a time into fields with one strict csv reader, kept for the
+    whole file (a reader per line costs three times as much). Returns the fields, or
+    (None, "open") if the line ends inside a quoted field, or (None, the reason) if it
+    is malformed. A line without a quote is split on commas directly."""
+
+    def __init__(self) -> None:
+        self._line: str | None = None
+        self._reader = csv.reader(self, strict=True)
+
+    def __iter__(self) -> _Splitter:
+        return self
+
+    def __next__(self) -> str:
+        line, self._line = self._line, None
+        if line is None:
+            raise StopIteration
+        return line
+
+    def __call__(self, text: str) -> tuple[list[str] | None, str]:
+        if '"' not in text:
+            return text.rstrip("\r\n").split(","), ""
+        self._line = text
+        try:
+            return next(self._reader, []), ""
+        except csv.Error as exc:
+            self._line = None
+            if "unexpected end of data" in str(exc):
+                return None, "open"
+            return None, f"malformed CSV ({exc})"
 
 
 def _read_csv(path: Path, limits: Any) -> Table:
@@ -206,7 +224,7 @@ def _read_csv(path: Path, limits: Any) -> Table:
             f"{path}: line {first.number}: {first.overlong:,} characters without a line "
             "break; expected a header row"
         )
-    header, problem = _split_line(first.text)
+    header, problem = _Splitter()(first.text)
     if header is None:
         handle.close()
         why = "unbalanced double quote" if problem == "open" else problem
@@ -232,6 +250,7 @@ def _csv_records(
     limit: int,
 ) -> Iterator[Record]:
     pushed: list[_Line] = []  # lines to read again, last first
+    split = _Splitter()
 
     def next_line() -> _Line | None:
         if pushed:
@@ -249,9 +268,9 @@ def _csv_records(
                 continue
             if not line.text.strip():
                 continue  # a blank line is not a record
-            row, problem = _split_line(line.text)
+            row, problem = split(line.text)
             if problem == "open":
-                row, problem, taken = _continued(line, next_line, width, limit)
+                row, problem, taken = _continued(line, next_line, split, width, limit)
                 if row is None:
                     pushed.extend(reversed(taken))
             if row is None:
@@ -266,7 +285,11 @@ def _csv_records(
 
 
 def _continued(
-    opening: _Line, next_line: Callable[[], _Line | None], width: int, limit: int
+    opening: _Line,
+    next_line: Callable[[], _Line | None],
+    split: _Splitter,
+    width: int,
+    limit: int,
 ) -> tuple[list[str] | None, str, list[_Line]]:
     """A record whose quoted field goes on past `opening`'s line: its fields, or None
     with the reason and the lines taken (to be read again as rows of their own)."""
@@ -283,14 +306,14 @@ def _continued(
             return None, unbalanced + f" within {limit:,} characters", taken
         if '"' in line.text:
             text += line.text
-            row, problem = _split_line(text)
+            row, problem = split(text)
             if row is not None:
                 return row, "", taken
             if problem != "open":
                 return None, f"{unbalanced} cleanly ({problem})", taken
         else:
             text += line.text
-        alone, _ = _split_line(line.text)
+        alone, _ = split(line.text)
         if alone is not None and len(alone) == width:
             return None, f"{unbalanced}; line {line.number} reads as a row of its own", taken
     return None, unbalanced + f" within {_MAX_RECORD_LINES:,} lines", taken
