@@ -634,3 +634,36 @@ def _wait(predicate, timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_multi_line_note_with_a_row_like_line_is_one_record(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by a fresh-eyes trial: a note listing sources with commas has a line with
+    as many fields as the header; it closes cleanly into the header's width, so it is
+    one record, not three rejects."""
+    header = "indicator,date,value,subject,source,citation,published,note"
+    path = tmp_path / "excel.csv"
+    path.write_text(
+        header + "\r\n"
+        'support_share,2019,7,BLR,MoD,bulletin,2019-06-01,"Reported widely.\r\n'
+        "Sources: MoD, TASS, BelTA, RFE/RL, Reuters, AP, AFP, Interfax\r\n"
+        'Checked by desk."\r\n'
+        "support_share,2018,6,BLR,MoD,bulletin,2019-06-01,\r\n"
+    )
+    result = ingest(store, catalog, path)
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 2, 0)
+    note = store.db.execute("SELECT note FROM observations WHERE period = '2019'").fetchone()[0]
+    assert note.splitlines()[1].startswith("Sources: MoD, TASS")
+
+
+def test_a_rejected_csv_row_keeps_its_line_as_written(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by a fresh-eyes trial: the raw text of a reject was rebuilt in the canonical
+    column order, so it could not be found in the file."""
+    path = tmp_path / "order.csv"
+    path.write_text("date,value,indicator,source,note\n2019-04,112,suport_share,gazprom,typo\n")
+    result = ingest(store, catalog, path)
+    assert result.rows_rejected == 1
+    assert store.rejects(run_id=result.run_id)[0]["raw"] == "2019-04,112,suport_share,gazprom,typo"

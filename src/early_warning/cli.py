@@ -544,7 +544,12 @@ def config_group() -> None:
 @json_option
 @pass_app
 def config_show(app: App, as_json: bool) -> None:
-    """Print the effective settings (secrets masked) and where each came from."""
+    """Print the effective settings (secrets masked) and where each came from; a
+    setting that would be refused when used (an address that is not one) is refused
+    here too, naming the key."""
+    from .alerts import MailSettings  # checks every address and the timeout
+
+    MailSettings.from_config(app.config)
     shown = app.config.masked()
     if as_json:
         echo_json({"file": str(app.config.file) if app.config.file else None, "settings": shown})
@@ -675,10 +680,15 @@ def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
         click.echo(f"  {alert.week}  {alert.severity:<5}  {alert.state:<12}  {alert.message}")
     files = sorted(result.outbox_dir.glob("*.eml"))
     where = result.outbox_dir if kept else "a temporary folder (--workdir DIR keeps them)"
-    click.echo(f"  e-mails written as .eml files ({result.mail.get('sent', 0)}) to {where}")
+    click.echo(
+        f"  {result.mail.get('sent', 0)} e-mail(s) sent, as {len(files)} .eml file(s) (one "
+        f"copy per recipient), to {where}"
+    )
     if kept:
         for file in files[:5]:
             click.echo(f"    {file}")
+        if len(files) > 5:
+            click.echo(f"    ... and {len(files) - 5} more")
 
 
 def _print_demo_forecast(result: DemoResult) -> None:

@@ -2,8 +2,9 @@
 
 Every reader yields `(line, fields, raw)` where `fields` are in the canonical column
 order of the file's kind (observations or events), missing optional columns are empty
-text, and `raw` is the record as it stood in the file (None for CSV, where it is rebuilt
-from the fields only when the row is rejected). A record a reader cannot map (a JSON
+text, and `raw` is the record as it stood in the file (its line, or lines, for CSV; None
+where a reader has no such text, and it is rebuilt from the fields only when the row is
+rejected). A record a reader cannot map (a JSON
 object with an unknown key, say) comes as a `Problem` instead of fields.
 
 A file whose structure is wrong as a whole (no header, unknown or missing columns, not
@@ -168,7 +169,7 @@ def _physical_lines(handle: io.TextIOWrapper, limit: int, first: int) -> Iterato
                 length += len(rest)
                 if rest.endswith(("\n", "\r")):
                     break
-            yield _Line(number, text[:200], overlong=length)
+            yield _Line(number, text[:65536], overlong=length)  # as much as a reject keeps
         else:
             yield _Line(number, text)
         number += 1
@@ -268,20 +269,27 @@ def _csv_records(
                 continue
             if not line.text.strip():
                 continue  # a blank line is not a record
-            row, problem = split(line.text)
+            raw = line.text
+            row, problem = split(raw)
             if problem == "open":
                 row, problem, taken = _continued(line, next_line, split, width, limit)
                 if row is None:
                     pushed.extend(reversed(taken))
+                else:
+                    raw += "".join(more.text for more in taken)
+            raw = raw.rstrip("\r\n")  # a reject keeps the record as the file has it
             if row is None:
-                yield line.number, Problem("row", problem), line.text.rstrip("\r\n")
+                yield line.number, Problem("row", problem), raw
             elif len(row) > width:
                 problem = Problem("row", f"{len(row)} fields but the header has {width}")
-                yield line.number, problem, None
+                yield line.number, problem, raw
             elif in_order and len(row) == width:
-                yield line.number, [field.strip() for field in row], None
+                yield line.number, [field.strip() for field in row], raw
             else:
-                yield line.number, _reorder(row, where), None
+                yield line.number, _reorder(row, where), raw
+
+
+_AFTER_A_ROW = 20  # lines a quoted field may still run on after one that reads as a row
 
 
 def _continued(
@@ -291,32 +299,48 @@ def _continued(
     width: int,
     limit: int,
 ) -> tuple[list[str] | None, str, list[_Line]]:
-    """A record whose quoted field goes on past `opening`'s line: its fields, or None
-    with the reason and the lines taken (to be read again as rows of their own)."""
+    """A record whose quoted field goes on past `opening`'s line: its fields (and the
+    lines it took), or None with the reason and the lines taken, to be read again as
+    rows of their own.
+
+    A field that closes cleanly into exactly the header's width is a multi-line cell,
+    even if a line inside it looks like a row (a note listing sources with commas).
+    One that closes into fewer fields is taken only if no line inside looked like a
+    row; a stray quote is given up on soon after such a line.
+    """
     unbalanced = (
         f"unbalanced double quote: a quoted field opens on line {opening.number} and does not close"
     )
     text, taken = opening.text, []
+    row_like: int | None = None  # the first line inside that reads as a row of its own
+
+    def refused(why: str) -> tuple[None, str, list[_Line]]:
+        seen = f"; line {row_like} reads as a row of its own" if row_like else ""
+        return None, unbalanced + why + seen, taken
+
     while len(taken) < _MAX_RECORD_LINES:
         line = next_line()
         if line is None:
-            return None, unbalanced + " before the end of the file", taken
+            return refused(" before the end of the file")
         taken.append(line)
         if line.overlong or len(text) + len(line.text) > limit:
-            return None, unbalanced + f" within {limit:,} characters", taken
+            return refused(f" within {limit:,} characters")
+        text += line.text
         if '"' in line.text:
-            text += line.text
             row, problem = split(text)
             if row is not None:
-                return row, "", taken
+                if len(row) == width or (len(row) < width and row_like is None):
+                    return row, "", taken
+                return refused(f" into the header's {width} fields (it makes {len(row)})")
             if problem != "open":
-                return None, f"{unbalanced} cleanly ({problem})", taken
-        else:
-            text += line.text
-        alone, _ = split(line.text)
-        if alone is not None and len(alone) == width:
-            return None, f"{unbalanced}; line {line.number} reads as a row of its own", taken
-    return None, unbalanced + f" within {_MAX_RECORD_LINES:,} lines", taken
+                return refused(f" cleanly ({problem})")
+        if row_like is None:
+            alone, _ = split(line.text)
+            if alone is not None and len(alone) == width:
+                row_like = line.number
+        elif line.number - row_like >= _AFTER_A_ROW:
+            return refused(f" within {_AFTER_A_ROW} lines after line {row_like}")
+    return refused(f" within {_MAX_RECORD_LINES:,} lines")
 
 
 def raw_csv_text(fields: Sequence[str]) -> str:
