@@ -12,6 +12,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import random
 import resource
 import socketserver
 import sqlite3
@@ -667,3 +668,95 @@ def test_a_rejected_csv_row_keeps_its_line_as_written(
     result = ingest(store, catalog, path)
     assert result.rows_rejected == 1
     assert store.rejects(run_id=result.run_id)[0]["raw"] == "2019-04,112,suport_share,gazprom,typo"
+
+
+def test_a_stray_quote_before_a_row_that_ends_in_a_quote_swallows_nothing(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by an attacker's trial: the quote at the end of the next row (12") closed the
+    stray one cleanly, and that row, a red-line troop figure, was loaded inside a note."""
+    path = tmp_path / "swallow.csv"
+    path.write_text(
+        "indicator,date,value,source,note\n"
+        'support_share,2019,1,a,"talks resumed\n'
+        'support_share,2018,9,b,two 152mm and 12"\n'
+        "support_share,2017,1,c,ok\n"
+    )
+    result = ingest(store, catalog, path)
+    _accounted(result)
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 2, 1)
+    assert result.rejects[0].line == 2 and "unbalanced double quote" in result.rejects[0].reason
+    notes = [r[0] for r in store.db.execute("SELECT note FROM observations ORDER BY period")]
+    assert notes == ["ok", 'two 152mm and 12"']
+
+
+def test_shared_strings_cannot_blow_a_small_workbook_up_into_gigabytes_of_rejects(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by an attacker's trial: cells of an XLSX pointing at one 4,000-character
+    shared string passed the zip checks (a ratio of 11), and each rejected row kept ~24 KB
+    of raw text: a 1.2 MB file made a 1.5 GB database."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["indicator", "date", "value", "source", "citation", "note"])
+    long = "x" * 4001  # one shared string, over max_field_chars in every row
+    noise = random.Random(14)
+    for i in range(6_000):  # a varied cell per row keeps the zip ratio low, as real data
+        tag = f"{noise.getrandbits(128):032x}"
+        sheet.append(["support_share", str(1000 + i), tag, long, long, long])
+    path = tmp_path / "shared.xlsx"
+    book.save(path)
+    assert path.stat().st_size < 1 << 20
+    result, peak = _peak_memory(lambda: ingest(store, catalog, path))
+    assert (result.rows_read, result.rows_rejected) == (6_000, 6_000)
+    stored = store.db.execute("SELECT sum(length(raw)) FROM rejects").fetchone()[0]
+    assert stored < (16 << 20) + 6_000 * 400, f"{stored:,} characters of raw text kept"
+    assert peak < 100 << 20, f"peak {peak / 2**20:.0f} MiB"
+    last = store.db.execute("SELECT raw FROM rejects ORDER BY line DESC LIMIT 1").fetchone()[0]
+    assert "raw text budget" in last
+
+
+def test_links_planted_in_failed_are_never_followed(daemon, tmp_path: Path) -> None:  # noqa: F811
+    """Found by an attacker's trial: a symbolic link planted as failed/x.reason.txt had
+    its target overwritten with the reason; a failed/ that was a link took the files
+    elsewhere."""
+    incoming = tmp_path / "incoming"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("IMPORTANT\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (incoming / "failed").symlink_to(elsewhere)
+    (incoming / "bad.csv").write_text("no,header,here\n1,2,3\n")
+    os.utime(incoming / "bad.csv", (time.time() - 10, time.time() - 10))
+    assert daemon.run_job("ingest:incoming") == "ok"
+    assert not list(elsewhere.iterdir())  # nothing went through the link
+    assert (incoming / "failed").is_dir() and not (incoming / "failed").is_symlink()
+    assert (incoming / "failed" / "bad.csv.reason.txt").exists()
+    # A reason file planted as a link to a victim for the next file of that name.
+    (incoming / "failed" / "bad.csv").unlink()
+    (incoming / "failed" / "bad.csv.reason.txt").unlink()
+    (incoming / "failed" / "bad.csv.reason.txt").symlink_to(victim)
+    (incoming / "bad.csv").write_text("no,header,here\n1,2,3\n")
+    os.utime(incoming / "bad.csv", (time.time() - 10, time.time() - 10))
+    assert daemon.run_job("ingest:incoming") == "ok"
+    assert victim.read_text() == "IMPORTANT\n"
+    reasons = [p for p in (incoming / "failed").glob("bad.*.csv.reason.txt")]
+    assert len(reasons) == 1 and "column" in reasons[0].read_text()
+
+
+def test_an_escaped_lone_surrogate_is_a_reject_not_a_refused_file(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by an attacker's trial: one "\\udc80" (valid JSON, but no character) refused
+    the whole file, good rows and all."""
+    path = tmp_path / "sur.ndjson"
+    path.write_text(
+        '{"indicator": "support_share", "date": "2019", "value": 7}\n'
+        '{"indicator": "support_share", "date": "2018", "value": 7, "note": "a\\udc80b"}\n'
+        '{"indicator": "support_share", "date": "2017", "value": 7}\n'
+    )
+    result = ingest(store, catalog, path)
+    assert (result.rows_loaded, result.rows_rejected) == (2, 1)
+    assert result.rejects[0].field == "note" and "lone surrogate" in result.rejects[0].reason

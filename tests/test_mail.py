@@ -507,6 +507,21 @@ def test_a_server_answering_quit_with_421_gets_each_message_once(
     assert outbox.backlog() == {"sent": 3}
 
 
+def test_a_server_slow_to_answer_the_body_gets_each_message_once(
+    store: Store, clock: FixedClock
+) -> None:
+    """Found by an attacker's trial: a server that stored the message, then answered the
+    end of the body after the step timeout, got a copy on every retry. The client now
+    waits for that one reply as RFC 5321 says (ten minutes), not the step timeout."""
+    with SmtpServer(Inbox(delay=2.0)) as server:
+        outbox = Outbox(store, SmtpMailer(_settings(server.port, timeout=0.5)), clock)
+        _queue(outbox, "rule-slow", ("duty@example.org",))
+        assert outbox.flush() == {"sent": 1, "failed": 0, "dead": 0}
+        clock.advance(hours=1)
+        assert outbox.flush(retry_now=True) == {"sent": 0, "failed": 0, "dead": 0}
+        assert len(server.inbox.messages) == 1
+
+
 def test_an_old_outbox_is_split_per_recipient_by_the_migration(
     tmp_path: Path, clock: FixedClock, smtp
 ) -> None:

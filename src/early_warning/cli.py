@@ -70,6 +70,8 @@ pass_app = click.make_pass_decorator(App)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    # One line, whatever the cause carried (a server's multi-line answer, say).
+    message = " ".join(str(message).splitlines())
     click.echo(f"early-warning: error: {message}", err=True)
     sys.exit(code)
 
@@ -266,7 +268,7 @@ def ingest_command(
                 code = 2
                 reports.append({"uri": source, "status": "refused", "message": str(exc)})
                 if not as_json:
-                    click.echo(f"early-warning: error: {exc}", err=True)
+                    click.echo(f"early-warning: error: {' '.join(str(exc).splitlines())}", err=True)
                 continue
             code = max(code, result.exit_code)
             reports.append(result.to_dict())

@@ -43,7 +43,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "http_timeout_seconds": 30.0,  # of each connect and read
         "http_total_seconds": 300.0,  # of a whole download, however slowly it drips
         "batch_rows": 20000,
-        "max_line_chars": 4 * 1024 * 1024,  # a longer line of text is a reject
+        "max_line_chars": 4 * 1024 * 1024,  # a longer line is a reject (a JSON item: refused)
         "max_unzipped_bytes": 1024 * 1024 * 1024,  # all members of a zip, inflated
         "max_zip_ratio": 200.0,  # inflated / compressed size of a zip member
     },

@@ -30,7 +30,6 @@ import datetime as dt
 import fcntl
 import logging
 import os
-import shutil
 import signal
 import sqlite3
 import threading
@@ -441,9 +440,10 @@ class Daemon:
             if result.rows_read and result.rows_rejected == result.rows_read:
                 target = _move(path, folder / "failed")
                 reasons = "".join(f"line {r.line}, {r.field}: {r.reason}\n" for r in result.rejects)
-                target.with_name(target.name + ".reason.txt").write_text(
+                _write_new(
+                    target.with_name(target.name + ".reason.txt"),
                     f"every row was rejected ({result.rows_rejected}); see `rejects list`\n"
-                    + reasons[:20000]
+                    + reasons[:20000],
                 )
                 parts.append(f"{path.name}: failed (every row rejected)")
                 log.warning("every row of %s rejected, moved to %s", path.name, target.parent)
@@ -457,7 +457,7 @@ class Daemon:
     def _refuse(path: Path, folder: Path, reason: str) -> Path:
         """Move a refused file to failed/ with its reason beside it."""
         target = _move(path, folder / "failed")
-        target.with_name(target.name + ".reason.txt").write_text(f"{reason}\n")
+        _write_new(target.with_name(target.name + ".reason.txt"), f"{reason}\n")
         log.warning("refused %s, moved to %s: %s", path.name, target.parent, reason)
         return target
 
@@ -553,14 +553,29 @@ def _trigger_key(trigger: Any) -> str:
 
 
 def _move(path: Path, folder: Path) -> Path:
-    """Move a file into `folder`, never over another file of the same name."""
+    """Move a file into `folder`, never over another file (or a link) of the same name
+    or beside another's reason file, and never through a link: a `failed/` or
+    `processed/` that is a symbolic link (planted by whoever can write the drop folder)
+    is set aside as `NAME.link-STAMP` and a real folder made, so the daemon never moves
+    or writes where the link points."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    if folder.is_symlink():
+        aside = folder.with_name(f"{folder.name}.link-{stamp}")
+        os.rename(folder, aside)
+        log.warning("%s was a symbolic link: set aside as %s", folder, aside.name)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
-    if target.exists():
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    if os.path.lexists(target) or os.path.lexists(f"{target}.reason.txt"):
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
-    shutil.move(str(path), target)
+    os.rename(path, target)  # the same file system: the drop folder's own subfolder
     return target
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create a file that must not exist yet, never following a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o640), "w") as handle:
+        handle.write(text)
 
 
 def _describe(exc: BaseException) -> str:

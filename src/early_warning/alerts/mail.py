@@ -11,7 +11,8 @@ when every recipient is sent, `dead` when one is dead and none is left to try.
 
 Claim, then send. Before it sends, a flusher claims the recipient's row in a write
 transaction (`status = 'sending'`, who claimed it, and a lease that runs out
-`lease_seconds` later, by default max(600 s, 10 x the SMTP timeout)): only the
+`lease_seconds` later, by default max(600 s, 10 x the SMTP timeout) plus the ten
+minutes a server may take to answer the end of the body): only the
 flusher whose UPDATE changed the row sends, so any number of flushers at once (the
 daemon, `outbox flush`, `alerts check`, `report --email`, `alerts test-email`, in
 any process) send each copy once. A claim whose lease ran out (its flusher died) is
@@ -79,6 +80,10 @@ __all__ = [
 
 BACKOFF_SECONDS = (60, 300, 900, 3600, 3 * 3600, 12 * 3600)
 MIN_LEASE_SECONDS = 600.0
+# How long the reply to the end of the message body may take (RFC 5321 4.5.3.2.6: ten
+# minutes; a server that scans content answers late). A shorter wait would call an
+# accepted message failed and send it again on every retry.
+DATA_REPLY_SECONDS = 600.0
 
 
 class DeliveryError(Exception):
@@ -141,11 +146,11 @@ class SmtpMailer:
         client: smtplib.SMTP | None = None
         try:
             if s.security == "tls":
-                client = smtplib.SMTP_SSL(
+                client = _PatientSMTP_SSL(
                     s.host, s.port, timeout=s.timeout, context=self._context()
                 )
             else:
-                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                client = _PatientSMTP(s.host, s.port, timeout=s.timeout)
             if s.security == "starttls":
                 client.starttls(context=self._context())
             if s.username:
@@ -159,6 +164,31 @@ class SmtpMailer:
         # The server has accepted the message: delivered. Whatever QUIT answers (a 421,
         # a reset connection) must not make it look failed, or it would be sent again.
         _close(client)
+
+
+class _PatientData:
+    """Waits up to DATA_REPLY_SECONDS (not the step timeout) for the reply to the end of
+    the message body: the server may already have stored the message."""
+
+    sock: socket.socket | None
+    timeout: float
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if self.sock is not None:
+            self.sock.settimeout(max(DATA_REPLY_SECONDS, self.timeout))
+        try:
+            return super().data(msg)  # type: ignore[misc]
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(self.timeout)
+
+
+class _PatientSMTP(_PatientData, smtplib.SMTP):
+    pass
+
+
+class _PatientSMTP_SSL(_PatientData, smtplib.SMTP_SSL):  # named as smtplib names it
+    pass
 
 
 def _close(client: smtplib.SMTP) -> None:
@@ -349,10 +379,10 @@ class Outbox:
         self.max_attempts = max_attempts
         timeout = float(getattr(mailer, "timeout", 30.0))
         # One SMTP transaction is about ten steps (connect, greeting, EHLO, STARTTLS,
-        # EHLO, AUTH, MAIL, RCPT, DATA, the body), each bounded by the socket timeout.
-        self.lease_seconds = (
-            lease_seconds if lease_seconds is not None else max(MIN_LEASE_SECONDS, 10 * timeout)
-        )
+        # EHLO, AUTH, MAIL, RCPT, DATA, the body), each bounded by the socket timeout,
+        # and the reply to the body, which may take DATA_REPLY_SECONDS.
+        default = max(MIN_LEASE_SECONDS, 10 * timeout) + max(DATA_REPLY_SECONDS, timeout)
+        self.lease_seconds = lease_seconds if lease_seconds is not None else default
 
     @contextmanager
     def _write(self) -> Iterator[None]:

@@ -324,7 +324,7 @@ def _ingest_table(
     started = time.perf_counter()
     with store.transaction():
         run_id = store.begin_run(uri, table.kind, fmt, sha256, size, context)
-        result = _load(store, catalog, table, uri, run_id, default_subject, limits)
+        result = _load(store, catalog, table, uri, run_id, default_subject, limits, size)
         result.format = fmt
         result.seconds = round(time.perf_counter() - started, 3)
         store.finish_run(
@@ -462,8 +462,10 @@ def _load(
     run_id: int,
     default_subject: str,
     limits: Limits,
+    size: int = 0,
 ) -> IngestResult:
     recorded_at = store.now()
+    raw_kept = _RawBudget(size)
     args = (default_subject, store.source_id, store.today(), limits.max_field_chars)
     if table.kind == "observations":
         rules: ObservationRules | EventRules = ObservationRules(catalog, *args)
@@ -484,13 +486,15 @@ def _load(
         if isinstance(outcome, Problem):
             if raw is None:
                 raw = raw_csv_text(fields) if not isinstance(fields, Problem) else ""
+            raw = raw_kept.take(raw)
             rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, recorded_at))
             rejected += 1
             if len(result.rejects) < _REJECT_SAMPLE:
                 result.rejects.append(RejectInfo(line, outcome.field, outcome.reason))
-            if len(rejects) >= batch_rows:
+            if len(rejects) >= batch_rows or raw_kept.pending > _REJECT_BATCH_CHARS:
                 store.insert_rejects(rejects)
                 rejects.clear()
+                raw_kept.pending = 0
             continue
         outcome[at_recorded] = recorded_at
         outcome[at_run] = run_id
@@ -513,6 +517,35 @@ def _load(
     result.flagged = flagged
     result.status = "partial" if rejected else "ok"
     return result
+
+
+_REJECT_BATCH_CHARS = 8 << 20  # rejects' raw text held before it goes to the store
+
+
+class _RawBudget:
+    """How much raw text one file's rejects may store: twice the file's size, and at
+    least 16 Mi characters. A workbook's shared string can stand in thousands of cells,
+    so a 1 MB file of bad rows could otherwise fill gigabytes of `rejects`; past the
+    budget a reject keeps the start of its text and says where the rest is (the file,
+    by the run's SHA-256, and the line)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = max(16 << 20, 2 * size)
+        self.pending = 0
+
+    def take(self, raw: str) -> str:
+        from ..store import MAX_REJECT_RAW
+
+        length = min(len(raw), MAX_REJECT_RAW)
+        if length > self.left:
+            raw = (
+                raw[:200] + " [... cut: this file's rejects have used up their raw text "
+                "budget; the line is in the file, by the run's SHA-256]"
+            )
+            length = len(raw)
+        self.left -= min(length, self.left)
+        self.pending += length
+        return raw
 
 
 # -- URLs ----------------------------------------------------------------------------
@@ -619,7 +652,8 @@ def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
                         f"{url}: not complete within {limits.http_total_seconds:g} s "
                         "(ingest.http_total_seconds)"
                     ) from None
-                raise _FetchError(f"{url}: cannot fetch ({_fetch_reason(exc)})") from None
+                reason = " ".join(_fetch_reason(exc).split())  # one line, as servers do not
+                raise _FetchError(f"{url}: cannot fetch ({reason})") from None
         declared_format = (
             None
             if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")

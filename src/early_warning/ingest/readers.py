@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +330,12 @@ def _continued(
         if '"' in line.text:
             row, problem = split(text)
             if row is not None:
+                closing, _ = split(line.text)
+                if closing is not None and len(closing) == width:
+                    # The line that closes it is a whole row ending in a quote (12"): a
+                    # stray quote met another, not a multi-line cell.
+                    why = f" before line {line.number}, which reads as a row of its own"
+                    return None, unbalanced + why, taken
                 if len(row) == width or (len(row) < width and row_like is None):
                     return row, "", taken
                 return refused(f" into the header's {width} fields (it makes {len(row)})")
@@ -433,6 +440,9 @@ def _read_xlsx(path: Path) -> Table:
 # -- JSON and NDJSON -----------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _Numeral(str):
     """A JSON number kept as the text it was written as: no float rounding (`1e-400`
     is not 0), no int conversion limit (a 5,000-digit integer is a reject, not a crash)."""
@@ -485,7 +495,12 @@ def _json_fields(
     for key, value in obj.items():
         name = str(key).strip().lower()
         if name not in fields:
-            return Problem(str(key)[:40], "unknown field")
+            return Problem(str(key)[:40].encode("utf-8", "replace").decode(), "unknown field")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # "\udc80" is valid JSON but no character: it cannot be stored as UTF-8.
+            return Problem(
+                name, "contains an escaped lone surrogate (\\ud800-\\udfff), not a character"
+            )
         if isinstance(value, dict | list):
             return Problem(name, "must be text, a number or a boolean")
         if isinstance(value, _Numeral):
