@@ -589,54 +589,6 @@ def test_a_poison_file_does_not_block_a_red_line_behind_it(daemon, tmp_path: Pat
     assert not list(incoming.glob("*.zip"))  # nothing left to block the next run
 
 
-def test_a_slow_source_does_not_hold_back_the_outbox(tmp_path: Path, drip_url: str) -> None:
-    """Before: the daemon's one worker waited behind a slow download, and every flush
-    (a red alert's e-mail among them), pipeline run and report waited behind it."""
-    from early_warning import load_config
-    from early_warning.alerts import MailSettings, Notifier
-    from early_warning.daemon import Daemon
-
-    config_path = tmp_path / "ew.toml"
-    config_path.write_text(
-        '[database]\npath = "ew.db"\n[ingest]\nhttp_total_seconds = 20.0\n'
-        '[mail]\noutbox_dir = "outbox"\nto_watch = ["duty@example.org"]\n'
-        "[daemon]\nflush_seconds = 1\n"
-        f'[sources.slow]\nurl = "{drip_url}"\nevery_seconds = 1\n'
-    )
-    config = load_config(config_path, env={})
-    running = Daemon(config)
-    with open_store(config.db_path, create=True) as store:
-        store.sync_catalog(running.catalog)
-    running.start()
-    try:
-
-        def source_running() -> bool:
-            with open_store(config.db_path) as store:
-                runs = store.job_runs("ingest:slow", limit=5)
-            return any(r["outcome"] == "running" for r in runs)
-
-        assert _wait(source_running, 60), "the slow source never started"
-        with open_store(config.db_path) as store:
-            Notifier(store, MailSettings.from_config(config)).outbox.queue(
-                key="test:slow-source", sender="early-warning@localhost",
-                recipients=["duty@example.org"], subject="red line", text="troops stay",
-            )  # fmt: skip
-        outbox = tmp_path / "outbox"
-        assert _wait(lambda: any(outbox.glob("*.eml")), 60), "the message waited for the source"
-        assert source_running(), "the source finished first: the test proved nothing"
-    finally:
-        running.stop(wait=True)
-
-
-def _wait(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_multi_line_note_with_a_row_like_line_is_one_record(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:

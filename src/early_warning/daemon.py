@@ -164,9 +164,6 @@ def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
 # -- the daemon -----------------------------------------------------------------------
 
 
-SOURCES_EXECUTOR = "sources"
-
-
 def run_job(name: str) -> None:
     """The function every stored job calls (a plain module function, so the job store
     can keep a reference to it across restarts)."""
@@ -187,9 +184,7 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self._lock_file: Any = None
         self._stop = threading.Event()
-        # Sources run on a worker of their own (a slow server must not hold back the
-        # outbox or the weekly report); the scoring pipeline, run by both after new
-        # data, runs one at a time.
+        # The scoring pipeline runs one at a time, whichever job starts it.
         self._pipeline_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -231,10 +226,9 @@ class Daemon:
         self.settings.jobstore.parent.mkdir(parents=True, exist_ok=True)
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.settings.jobstore}")},
-            executors={
-                "default": ThreadPoolExecutor(max_workers=1),
-                SOURCES_EXECUTOR: ThreadPoolExecutor(max_workers=1),
-            },
+            # One worker: jobs that write never contend for the database's lock. A slow
+            # source holds the others back at most `[ingest] http_total_seconds`.
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -306,7 +300,7 @@ class Daemon:
                 job.remove()
         for job_id, trigger in wanted.items():
             existing = self.scheduler.get_job(job_id)
-            executor = SOURCES_EXECUTOR if job_id.startswith("ingest:") else "default"
+            executor = "default"
             if (
                 existing is not None
                 and _trigger_key(existing.trigger) == _trigger_key(trigger)
