@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from email import message_from_bytes, policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,21 @@ from .test_mail import SmtpServer
 
 EXE = Path(sys.executable).parent / "early-warning"
 TROOPS = "ru_troops_in_belarus,{week},30000,BLR,MoD BY,bulletin,,B,2,,"
+
+
+def _subject(raw: bytes) -> str:
+    return str(message_from_bytes(raw, policy=policy.default)["Subject"])
+
+
+def _message_id(raw: bytes) -> str:
+    return str(message_from_bytes(raw, policy=policy.default)["Message-ID"])
+
+
+def _outbox(tmp_path: Path) -> dict[str, str]:
+    """Message-ID -> status of every message the daemon queued."""
+    with open_store(tmp_path / "ew.db") as store:
+        rows = store.db.query("SELECT message_id, status FROM outbox")
+        return {r["message_id"]: r["status"] for r in rows}
 
 
 def _config(tmp_path: Path, extra: str = "", *, every: int = 1, smtp_port: int | None = None):
@@ -332,6 +348,7 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
         assert {"rule": "red_line_forces_move_in"} in fired
         assert (tmp_path / "incoming" / "processed" / "troops.csv").exists()
         sent_before = len(inbox.messages)
+        waiting_at_kill = {m for m, status in _outbox(tmp_path).items() if status != "sent"}
 
         again = _start(tmp_path, config, "--once")  # runs every job once more at start
         assert _wait(lambda: _running(tmp_path), 60)
@@ -342,7 +359,13 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
         assert again.returncode == 0, err
     finally:
         controller.close()
-    assert len(inbox.messages) == sent_before  # no duplicate report or alert e-mail
+    copies = inbox.copies()
+    subjects = [_subject(c) for _, c in inbox.messages]
+    assert len(set(copies)) == len(copies), f"a copy arrived twice: {subjects}"
+    assert {m for m, _ in copies} == set(_outbox(tmp_path)), subjects  # none lost
+    # Sent after the restart only what was still waiting at the SIGKILL: no repeat.
+    late = {_message_id(c) for _, c in inbox.messages[sent_before:]}
+    assert late <= waiting_at_kill, (subjects, waiting_at_kill)
     assert [r["outcome"] for r in _runs(tmp_path, REPORT)] == ["skipped", "ok"]
     status = json.loads(run("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
     jobs = {j["job"]: j for j in status["jobs"]}
