@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench clean install plain-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+
+# The demo from a plain `pip install .` (no test extras) in a scratch environment:
+# proves the run-time dependencies are declared (the test extras hide a missing one).
+plain-install:
+	rm -rf .plain-venv
+	$(PYTHON) -m venv .plain-venv
+	.plain-venv/bin/python -m pip install --quiet .
+	cd "$$(mktemp -d)" && $(CURDIR)/.plain-venv/bin/early-warning demo > demo.log && tail -3 demo.log
+	rm -rf .plain-venv
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

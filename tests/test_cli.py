@@ -183,3 +183,29 @@ def test_demo_loads_the_embedded_dataset(tmp_path: Path) -> None:
     assert "0 rejected" in result.stdout and " rejected (run" in result.stdout
     assert re.search(r"loaded \d{2,} observations and \d{2,} events", result.stdout)
     assert (tmp_path / "demo" / "demo.db").exists()
+
+
+def test_each_registered_command_is_summarised_as_its_own_help_says() -> None:
+    # `--help` reads the summaries from the registry so that it imports no command
+    # module; they must not drift from the commands' own first lines.
+    import importlib
+
+    from early_warning.cli import COMMANDS
+
+    for name, (module, attribute, summary) in COMMANDS.items():
+        command = getattr(importlib.import_module(f"early_warning.cli.{module}"), attribute)
+        assert command.name == name
+        assert command.get_short_help_str(limit=300) == summary, name
+
+
+def test_help_lists_every_command_and_loads_no_library(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom early_warning.cli import main\nsys.argv = ['early-warning', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', 'numpy' in sys.modules or 'early_warning.store' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    from early_warning.cli import COMMANDS
+
+    assert all(f"  {name} " in out.stdout for name in COMMANDS)
+    assert out.stdout.rstrip().endswith("LOADED False")

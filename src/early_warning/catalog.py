@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import CatalogError, NotFoundError
+from .files import parse_yaml, read_bytes
 
 __all__ = [
     "KINDS",
@@ -314,17 +313,9 @@ def load_catalog(folder: str | Path) -> Catalog:
 
 
 def _read_yaml(path: Path, digest: Any) -> Any:
-    raw = path.read_bytes()
+    raw = read_bytes(path, CatalogError)
     digest.update(path.name.encode() + b"\0" + raw)
-    try:
-        return yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CatalogError(f"{path}: {where}invalid YAML ({problem})") from None
+    return parse_yaml(raw, path, CatalogError)
 
 
 def _load_sources(path: Path, digest: Any) -> dict[str, Source]:

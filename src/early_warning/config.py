@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .files import read_toml
 
 __all__ = ["DEFAULTS", "Config", "bundled_path", "load_config"]
 
@@ -180,14 +180,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 def _apply_file(
     values: dict[str, dict[str, Any]], origins: dict[str, str], file: Path
 ) -> dict[str, dict[str, Any]]:
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: invalid TOML ({exc})") from None
+    data = read_toml(file, ConfigError, "configuration file")
     sources = _sources(data.pop("sources", {}), file)
     for section, entries in data.items():
         if section not in DEFAULTS:

@@ -49,10 +49,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .alerts import AlertEngine, MailSettings, Notifier, load_rules
 from .catalog import Catalog, load_catalog
 from .config import Config
-from .errors import ConfigError, EarlyWarningError
+from .errors import ConfigError, EarlyWarningError, LockError
 from .forecast import forecast_at
 from .ingest import Limits, ingest
-from .ingest.validate import SUBJECT_PATTERN
+from .periods import SUBJECT_PATTERN, iso_week
 from .report import build_report, queue_report_email
 from .scoring import load_profile, record_scores, score
 from .store import Store, open_store
@@ -64,10 +64,6 @@ log = logging.getLogger("early_warning.daemon")
 FLUSH, REPORT, PIPELINE = "flush", "weekly-report", "pipeline"
 _SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".reason.txt")
 _CURRENT: Daemon | None = None  # the daemon whose jobs this process runs
-
-
-class LockError(EarlyWarningError):
-    """Another daemon already runs on this database."""
 
 
 def lock_path(db_path: Path) -> Path:
@@ -488,7 +484,7 @@ class Daemon:
         sunday = last_complete_week(dt.datetime.now(dt.UTC), self.settings.timezone)
         done, made = [], []
         for subject in self.settings.report_subjects:
-            week = f"{sunday.isocalendar()[0]}-W{sunday.isocalendar()[1]:02d}"
+            week = iso_week(sunday)
             previous = store.db.execute(
                 "SELECT id, emailed_outbox_id FROM reports WHERE subject = ? AND week = ? "
                 "AND as_of = ? AND (emailed_outbox_id IS NOT NULL OR ? = 0) LIMIT 1",

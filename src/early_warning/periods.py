@@ -10,6 +10,11 @@ The canonical file (DESIGN.md 3.1) gives the period as one of
 
 `parse_period` turns that text into the first and last day of the span. Parsing is
 cached because a file of a million rows repeats a few thousand distinct periods.
+
+This module is also the one home of the calendar every floor shares: the ISO-week
+label of a day (`iso_week`), the Sunday that ends its week (`week_end`; scores,
+alerts and reports are all dated by that Sunday), and the rule for subject codes
+(`SUBJECT_PATTERN`: an ISO 3166-1 alpha-3 code, or a dyad AAA-BBB).
 """
 
 from __future__ import annotations
@@ -20,7 +25,21 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "Period", "PeriodError", "parse_date", "parse_period"]
+from .errors import PeriodError
+
+__all__ = [
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "SUBJECT_PATTERN",
+    "SUNDAY",
+    "Period",
+    "PeriodError",
+    "iso_week",
+    "parse_date",
+    "parse_period",
+    "parse_week",
+    "week_end",
+]
 
 MIN_YEAR = 1900
 MAX_YEAR = 2100
@@ -31,9 +50,9 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 _YEAR = re.compile(r"(\d{4})")
 
-
-class PeriodError(ValueError):
-    """The text is not a valid period; the message says why in a few words."""
+# A subject: an ISO 3166-1 alpha-3 country code, or a dyad of two ("BLR-RUS").
+SUBJECT_PATTERN = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
+SUNDAY = 6  # `date.weekday()` of the day that ends an ISO week
 
 
 class Period(NamedTuple):
@@ -109,3 +128,24 @@ def parse_date(text: str) -> dt.date:
     treated as known on 2019-12-31, never earlier.
     """
     return dt.date.fromisoformat(parse_period(text).end)
+
+
+@lru_cache(maxsize=8192)
+def iso_week(day: dt.date) -> str:
+    """The ISO-week label of a day: `YYYY-Www` (the ISO year, which may differ at New Year)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_end(day: dt.date) -> dt.date:
+    """The Sunday that ends the ISO week of `day`."""
+    return day + dt.timedelta(days=SUNDAY - day.weekday())
+
+
+def parse_week(text: str) -> dt.date:
+    """`YYYY-Www` -> the Sunday that ends that ISO week."""
+    try:
+        year, week = text.upper().split("-W")
+        return dt.date.fromisocalendar(int(year), int(week), 7)
+    except ValueError:
+        raise PeriodError(f"{text!r} is not an ISO week like 2021-W08") from None

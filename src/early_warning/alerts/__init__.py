@@ -12,20 +12,42 @@ records), `notify` (settings, recipients and the words of a message), `mail` (th
 outbox and the SMTP and folder mailers).
 """
 
-from .engine import (
-    Alert,
-    AlertEngine,
-    CheckResult,
-    RuleState,
-    Signal,
-    acknowledge,
-    list_alerts,
-    signals,
-    walk,
-)
-from .mail import DeliveryError, FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings
-from .notify import MailSettings, Notifier, render_alert
+from typing import TYPE_CHECKING
+
+from .. import lazy
 from .rules import Condition, Rule, RuleError, load_rules
+
+# The engine and notifier (services) and the outbox (I/O) load on first use, so that
+# importing the pure `alerts.rules` does not bring the store.
+__getattr__, __dir__ = lazy.exports(
+    __name__,
+    {
+        **dict.fromkeys(
+            ["Alert", "AlertEngine", "CheckResult", "RuleState", "Signal", "acknowledge",
+             "list_alerts", "signals", "walk"], ".engine",
+        ),
+        **dict.fromkeys(
+            ["DeliveryError", "FolderMailer", "Mailer", "Outbox", "SmtpMailer", "SmtpSettings"],
+            ".mail",
+        ),
+        **dict.fromkeys(["MailSettings", "Notifier", "render_alert"], ".notify"),
+    },
+)  # fmt: skip
+
+if TYPE_CHECKING:
+    from .engine import (
+        Alert,
+        AlertEngine,
+        CheckResult,
+        RuleState,
+        Signal,
+        acknowledge,
+        list_alerts,
+        signals,
+        walk,
+    )
+    from .mail import DeliveryError, FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings
+    from .notify import MailSettings, Notifier, render_alert
 
 __all__ = [
     "Alert",

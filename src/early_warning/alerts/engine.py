@@ -41,6 +41,7 @@ import numpy as np
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError
 from ..panel import OK, STALE, PanelBuilder
+from ..periods import SUNDAY, iso_week, week_end
 from ..scoring import CompositeIndex, Profile, ScoreResults
 from ..scoring.sensitivity import monte_carlo
 from ..store import Store
@@ -57,7 +58,6 @@ __all__ = [
     "walk",
 ]
 
-SUNDAY = 6
 _ACTIVE_STATES = ("firing", "acknowledged")
 
 
@@ -266,16 +266,6 @@ def walk(
     if stop > rows.start:
         state.run_weeks = int(signal.run[stop - 1])
     return found
-
-
-def week_end(day: dt.date) -> dt.date:
-    """The Sunday that ends the ISO week of `day`."""
-    return day + dt.timedelta(days=SUNDAY - day.weekday())
-
-
-def iso_week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 # -- alerts -----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, iso_timestamp
-from ..errors import InputError
+from ..errors import DeliveryError, InputError
 from ..store import Store
 
 __all__ = [
@@ -84,10 +84,6 @@ MIN_LEASE_SECONDS = 600.0
 # minutes; a server that scans content answers late). A shorter wait would call an
 # accepted message failed and send it again on every retry.
 DATA_REPLY_SECONDS = 600.0
-
-
-class DeliveryError(Exception):
-    """A message could not be handed to the mail server (it stays in the outbox)."""
 
 
 class Mailer(Protocol):

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog import Catalog
-from ..errors import EarlyWarningError
+from ..errors import RuleError
+from ..files import read_yaml
 
 __all__ = ["KINDS", "OPERATORS", "SEVERITIES", "Condition", "Rule", "RuleError", "load_rules"]
 
@@ -47,10 +46,6 @@ _FIELDS = {
     "change": _COMMON | {"target", "jump"},
     "staleness": _COMMON | {"indicators", "missing"},
 }
-
-
-class RuleError(EarlyWarningError):
-    """An alert rule file is invalid; the message names the file, rule and field."""
 
 
 @dataclass(frozen=True)
@@ -89,20 +84,7 @@ class Rule:
 
 def load_rules(path: Path, catalog: Catalog) -> list[Rule]:
     """Read and validate an alert-rule file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleError(f"{path}: rule file not found") from None
-    except IsADirectoryError:
-        raise RuleError(f"{path}: is a folder, not a rule file") from None
-    except UnicodeDecodeError as exc:
-        raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise RuleError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise RuleError(f"{path}: {where}invalid YAML") from None
+    data = read_yaml(path, RuleError, "rule file")
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RuleError(f"{path}: expected a 'rules:' list")
     rules, seen = [], set()

@@ -29,13 +29,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ..catalog import Catalog
-from ..config import Config
-from ..errors import CatalogError, IngestError, InputError
+from ..errors import CatalogError, FetchError, IngestError, InputError
 from ..store import Store
 from .archive import check_zip, zip_kind
 from .derived import derive
@@ -47,6 +45,7 @@ from .published import (
     worldbank_page_count,
 )
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
+from .results import IngestResult, Limits, RejectInfo, duplicate_result
 from .validate import (
     OBSERVATION_COLUMNS,
     EventRules,
@@ -74,100 +73,6 @@ _EVENT_RUN_ID = 12
 _REJECT_SAMPLE = 20
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What an input may weigh: from the `[ingest]` section of the configuration."""
-
-    max_file_bytes: int = 512 * 1024 * 1024
-    max_field_chars: int = 4000
-    http_timeout_seconds: float = 30.0  # of each connect and each read
-    http_total_seconds: float = 300.0  # of a whole download
-    batch_rows: int = 20000
-    max_line_chars: int = 4 * 1024 * 1024
-    max_unzipped_bytes: int = 1024 * 1024 * 1024
-    max_zip_ratio: float = 200.0
-
-    @classmethod
-    def from_config(cls, config: Config) -> Limits:
-        section = config.values["ingest"]
-        return cls(
-            max_file_bytes=int(section["max_file_bytes"]),
-            max_field_chars=int(section["max_field_chars"]),
-            http_timeout_seconds=float(section["http_timeout_seconds"]),
-            http_total_seconds=float(section["http_total_seconds"]),
-            batch_rows=int(section["batch_rows"]),
-            max_line_chars=int(section["max_line_chars"]),
-            max_unzipped_bytes=int(section["max_unzipped_bytes"]),
-            max_zip_ratio=float(section["max_zip_ratio"]),
-        )
-
-    def zip_limits(self) -> dict[str, Any]:
-        return {"max_unzipped_bytes": self.max_unzipped_bytes, "max_ratio": self.max_zip_ratio}
-
-
-@dataclass(frozen=True)
-class RejectInfo:
-    line: int
-    field: str
-    reason: str
-
-
-@dataclass
-class IngestResult:
-    """What one ingest did; `exit_code` follows DESIGN.md 3.3."""
-
-    uri: str
-    status: str  # ok | partial | duplicate
-    kind: str = "observations"
-    format: str = ""
-    run_id: int | None = None
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_unchanged: int = 0
-    rows_rejected: int = 0
-    rows_skipped: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    derived: int = 0  # derived values (mappings/derived.yaml) recomputed into new rows
-    derived_rejected: int = 0  # derived values that failed validation (in `rejects`)
-    flagged: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    rejects: list[RejectInfo] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.rows_rejected else 0
-
-    def summary(self) -> str:
-        if self.status == "duplicate":
-            return f"{self.uri}: {self.message}; nothing added"
-        parts = [
-            f"{self.rows_read:,} read",
-            f"{self.rows_loaded:,} loaded",
-            f"{self.rows_unchanged:,} already present",
-            f"{self.rows_rejected:,} rejected",
-        ]
-        if self.flagged:
-            parts.append(f"{self.flagged:,} flagged as formula-like text")
-        if self.derived:
-            parts.append(f"{self.derived:,} derived values updated")
-        if self.derived_rejected:
-            parts.append(f"{self.derived_rejected:,} derived values rejected (rejects list)")
-        if self.rows_skipped:
-            reasons = "; ".join(f"{n:,} {why}" for why, n in self.skipped.items())
-            parts.append(f"{self.rows_skipped:,} skipped ({reasons})")
-        kind = self.kind
-        if self.format not in ("", "csv", "xlsx", "json", "ndjson", "manual"):
-            kind = f"{self.format} -> {self.kind}"  # a published layout, read by its mapping
-        return f"{self.uri}: {kind}: " + ", ".join(parts) + f" (run {self.run_id})"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in vars(self).items() if k != "rejects"}
-        data["rejects"] = [vars(r) for r in self.rejects]
-        data["exit_code"] = self.exit_code
-        return data
-
-
 def ingest(
     store: Store,
     catalog: Catalog,
@@ -193,7 +98,7 @@ def ingest(
                 result = _ingest_path(
                     store, catalog, path, text, default_subject, limits, fmt, declared, progress
                 )
-        except _FetchError as exc:
+        except FetchError as exc:
             store.record_refused_run(text, str(exc))
             raise IngestError(str(exc)) from None
     elif "://" in text:
@@ -387,20 +292,6 @@ def _detect_format(
     return sniff_published(path, head) or detect_format(path, hint)
 
 
-def duplicate_result(uri: str, kind: str, fmt: str, earlier: dict[str, Any]) -> IngestResult:
-    """The answer for content already ingested: which run read it, and its rejects."""
-    when = str(earlier["started_at"])[:10]
-    message = f"already ingested in run {earlier['id']} on {when}"
-    if earlier["rows_rejected"]:
-        message += (
-            f" ({earlier['rows_rejected']:,} rows were rejected then: "
-            f"early-warning rejects list --run {earlier['id']})"
-        )
-    result = IngestResult(uri, "duplicate", kind, fmt, earlier["id"], message=message)
-    result.rows_rejected = int(earlier["rows_rejected"] or 0)
-    return result
-
-
 def _check_size(path: Path, uri: str, limits: Limits) -> int:
     """Refuse a missing, unreadable, empty or oversized file; return its size."""
     try:
@@ -561,10 +452,6 @@ _CONTENT_TYPES = {
 }
 
 
-class _FetchError(IngestError):
-    """A URL could not be fetched (recorded as a refused run by `ingest`)."""
-
-
 class _Deadline:
     """Shuts every socket of one download when its time is up.
 
@@ -644,16 +531,16 @@ def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
         with os.fdopen(fd, "wb") as out, _Deadline(limits.http_total_seconds) as deadline:
             try:
                 content_type = _fetch_into(out, request, url, limits, deadline)
-            except _FetchError:
+            except FetchError:
                 raise
             except Exception as exc:  # a broken or cut answer, however it shows
                 if deadline.expired:
-                    raise _FetchError(
+                    raise FetchError(
                         f"{url}: not complete within {limits.http_total_seconds:g} s "
                         "(ingest.http_total_seconds)"
                     ) from None
                 reason = " ".join(_fetch_reason(exc).split())  # one line, as servers do not
-                raise _FetchError(f"{url}: cannot fetch ({reason})") from None
+                raise FetchError(f"{url}: cannot fetch ({reason})") from None
         declared_format = (
             None
             if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
@@ -673,7 +560,7 @@ def _fetch_into(
         declared = resp.headers.get("Content-Length")
         too_big = declared and declared.isascii() and declared.isdigit()
         if too_big and int(declared) > limits.max_file_bytes:
-            raise _FetchError(
+            raise FetchError(
                 f"{url}: {int(declared):,} bytes is over the limit of "
                 f"{limits.max_file_bytes:,} (ingest.max_file_bytes)"
             )
@@ -682,7 +569,7 @@ def _fetch_into(
         while chunk := resp.read1(1 << 16):
             received += len(chunk)
             if received > limits.max_file_bytes:
-                raise _FetchError(
+                raise FetchError(
                     f"{url}: more than {limits.max_file_bytes:,} bytes (ingest.max_file_bytes)"
                 )
             out.write(chunk)
@@ -712,7 +599,7 @@ def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
     if pages <= 1 or page != 1:
         return
     if pages > 1000:
-        raise _FetchError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
+        raise FetchError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
     combined = json.loads(path.read_text(encoding="utf-8-sig"))
     parts = urllib.parse.urlsplit(url)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "page"]
@@ -724,7 +611,7 @@ def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 data = None
         if not isinstance(data, list) or len(data) != 2:
-            raise _FetchError(f"{url}: page {number} is not a World Bank API answer")
+            raise FetchError(f"{url}: page {number} is not a World Bank API answer")
         combined += data
     path.write_text(json.dumps(combined), encoding="utf-8")
 

@@ -28,10 +28,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..catalog import Catalog
 from ..errors import CatalogError
+from ..files import read_yaml
 from ..store import Store
 from .mapping import mappings_folder
 from .readers import raw_csv_text
@@ -66,10 +65,7 @@ def load_derived(catalog: Catalog) -> list[_Spec]:
     path = mappings_folder(catalog) / "derived.yaml"
     if not path.is_file():
         return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path}: not a readable YAML file ({exc})") from None
+    data = read_yaml(path, CatalogError, "derived-indicator file") or {}
     specs = []
     for indicator, raw in (data.get("derived") or {}).items():
 

@@ -54,9 +54,11 @@ from typing import IO, Any
 
 from ..catalog import Catalog
 from ..errors import CatalogError, IngestError
+from ..periods import iso_week
 from ..store import Store
 from .archive import check_zip
 from .mapping import load_mapping
+from .results import IngestResult, RejectInfo, duplicate_result
 from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
 
 __all__ = ["GdeltSpec", "aggregate_events", "ingest_gdelt", "looks_like_gdelt"]
@@ -356,7 +358,7 @@ class _State:
         for text in days:
             day = _day(text)
             if day is not None and FIRST_DAY <= day <= self.today:
-                key = _week(day)
+                key = iso_week(day)
                 self.covered[key] = max(self.covered.get(key, ""), day.isoformat())
 
 
@@ -484,7 +486,7 @@ def _parse_event(
     added_day = _day(added_text[:8])
     if added_day is None:
         return Problem("DATEADDED", f"{added_text[:20]!r} is not a date")
-    return _week(day), root, int(quad_text), goldstein, tone, added_day.isoformat()
+    return iso_week(day), root, int(quad_text), goldstein, tone, added_day.isoformat()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -496,12 +498,6 @@ def _day(text: str) -> dt.date | None:
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         return None
-
-
-@functools.lru_cache(maxsize=8192)
-def _week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def _is_float(text: str) -> bool:
@@ -541,7 +537,6 @@ def ingest_gdelt(
     meantime makes this one aggregate again, so no event is counted twice and no
     UNIQUE constraint ever fails.
     """
-    from . import duplicate_result
 
     spec = GdeltSpec.from_catalog(catalog)
     sha256 = file_sha256(path)
@@ -599,7 +594,6 @@ def _record_aggregate(
     started: float,
 ) -> Any:
     """Write one file's aggregate (inside the caller's transaction)."""
-    from . import IngestResult, RejectInfo
 
     fmt = f"gdelt{found.version}"
     result = IngestResult(uri, "ok", "event aggregates", fmt)

@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog import Catalog
 from ..errors import CatalogError
+from ..files import parse_yaml, read_bytes
 
 __all__ = ["Countries", "Mapping", "Series", "load_countries", "load_mapping"]
 
@@ -85,14 +84,8 @@ def mappings_folder(catalog: Catalog) -> Path:
 def load_mapping(catalog: Catalog, name: str) -> Mapping:
     """Read and check `mappings/<name>.yaml` against the catalog."""
     path = mappings_folder(catalog) / f"{name}.yaml"
-    try:
-        raw_bytes = path.read_bytes()
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: mapping file not found") from None
-    try:
-        data = yaml.safe_load(raw_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path}: not a readable YAML mapping ({exc})") from None
+    raw_bytes = read_bytes(path, CatalogError, "mapping file")
+    data = parse_yaml(raw_bytes, path, CatalogError)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: expected a mapping with 'source' and 'series'")
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..errors import IngestError
+from ..periods import iso_week
 from .mapping import Countries, Mapping, Series, load_countries, load_mapping
 from .readers import Record, Table, raw_csv_text
 from .validate import OBSERVATION_COLUMNS, Problem
@@ -760,7 +761,7 @@ def _gdelt_edges(path: Path, rows: _Rows) -> Iterator[Record]:
                 (line, Problem("date", f"{row[0][:20]!r} is not a date"), raw_csv_text(row))
             )
             continue
-        year, week, _ = day.isocalendar()
+        week = iso_week(day)
         for index, subject in dyads:
             text = row[index].strip() if index < len(row) else ""
             try:
@@ -771,7 +772,7 @@ def _gdelt_edges(path: Path, rows: _Rows) -> Iterator[Record]:
                     (line, Problem(name, f"{text[:20]!r} is not a number"), raw_csv_text(row))
                 )
                 continue
-            entry = weeks.setdefault((subject, f"{year}-W{week:02d}"), [0.0, 0, day, line])
+            entry = weeks.setdefault((subject, week), [0.0, 0, day, line])
             entry[0] += value
             entry[1] += 1
             entry[2] = max(entry[2], day)

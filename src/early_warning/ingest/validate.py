@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import Catalog
-from ..periods import PeriodError, parse_period
+from ..periods import SUBJECT_PATTERN, PeriodError, parse_period
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -42,7 +42,6 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 EVENT_REQUIRED = ("date", "kind", "severity", "title")
 
-SUBJECT_PATTERN = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RELIABILITY = frozenset("ABCDEF")
 CREDIBILITY = frozenset("123456")

@@ -78,11 +78,11 @@ def build_report(
     start = time.perf_counter()
     data = gather(store, catalog, profile, subject, as_of)
     gathered = time.perf_counter()
-    content, timings = render_pdf(data)
+    content, pages, timings = render_pdf(data)
     path = out or out_dir / report_name(subject, data.week)
     _write_atomically(path, content)
     digest = hashlib.sha256(content).hexdigest()
-    report = Report(path, digest, _page_count(content), data, {"data": gathered - start, **timings})
+    report = Report(path, digest, pages, data, {"data": gathered - start, **timings})
     report.report_id = store.record_report(
         {
             "subject": subject,
@@ -99,14 +99,6 @@ def build_report(
         }
     )
     return report
-
-
-def _page_count(content: bytes) -> int:
-    import io
-
-    from pypdf import PdfReader
-
-    return len(PdfReader(io.BytesIO(content)).pages)
 
 
 def queue_report_email(store: Store, mail: MailSettings, report: Report) -> int:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..alerts import Alert, list_alerts
-from ..alerts.engine import iso_week, week_end
 from ..catalog import Catalog
 from ..forecast import Forecast, forecast_at
 from ..panel import OK, STALE
+from ..periods import iso_week, parse_week, week_end
 from ..scoring import Profile, ScoreResults, SensitivityResult, score, sensitivity
 from ..store import Store
 
@@ -94,15 +94,6 @@ class ReportData:
             "data_vintage": self.data_vintage,
             "versions": self.versions,
         }
-
-
-def parse_week(text: str) -> dt.date:
-    """`YYYY-Www` -> the Sunday that ends that ISO week."""
-    try:
-        year, week = text.upper().split("-W")
-        return dt.date.fromisocalendar(int(year), int(week), 7)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO week like 2021-W08") from None
 
 
 def gather(

@@ -157,8 +157,8 @@ class _Document(FPDF):
         self.ln(1)
 
 
-def render_pdf(data: ReportData) -> tuple[bytes, dict[str, float]]:
-    """The report as PDF bytes, and the seconds spent on charts and on layout."""
+def render_pdf(data: ReportData) -> tuple[bytes, int, dict[str, float]]:
+    """The report as PDF bytes, its page count, and the seconds spent on charts and layout."""
     import time
 
     start = time.perf_counter()
@@ -180,7 +180,7 @@ def render_pdf(data: ReportData) -> tuple[bytes, dict[str, float]]:
     _appendix(pdf, data)
     content = bytes(pdf.output())
     done = time.perf_counter()
-    return content, {"charts": charted - start, "layout": done - charted}
+    return content, pdf.pages_count, {"charts": charted - start, "layout": done - charted}
 
 
 # -- page one -----------------------------------------------------------------------

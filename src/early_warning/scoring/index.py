@@ -19,6 +19,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..panel import MISSING, STALE, Panel
+from ..periods import iso_week
 from .aggregate import Aggregate, Structure, aggregate
 from .normalise import normalise_panel
 from .profiles import Profile
@@ -155,7 +156,7 @@ class ScoreResults:
             "as_of": self.panel.as_of.isoformat()
             if row == self.latest_row
             else self.panel.date(row).isoformat(),
-            "week": _iso_week(self.panel.date(row)),
+            "week": iso_week(self.panel.date(row)),
             "week_date": self.panel.date(row).isoformat(),
             "profile": self.profile.name,
             "profile_hash": self.profile.weights_hash,
@@ -389,8 +390,3 @@ def _direction(change: float) -> str:
 
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
-
-
-def _iso_week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"

@@ -25,6 +25,7 @@ import yaml
 
 from ..catalog import Catalog
 from ..errors import NotFoundError, ProfileError
+from ..files import read_yaml
 
 __all__ = [
     "AGGREGATIONS",
@@ -308,37 +309,11 @@ def load_profile(models_dir: Path, name_or_path: str, catalog: Catalog) -> Profi
     if not path.is_file():
         known = ", ".join(p.stem for p in list_profiles(models_dir)) or "none"
         raise NotFoundError(f"{path}: no such weight profile (known: {known})")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except _DuplicateKey as exc:
-        raise ProfileError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ProfileError(f"{path}: {where}invalid YAML") from None
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: not UTF-8 text") from None
+    data = read_yaml(path, ProfileError, "weight profile")
     profile = parse_profile(data, catalog, str(path))
     if profile.name != path.stem:
         raise ProfileError(f"{path}: field 'name': {profile.name!r} must match the file name")
     return profile
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def list_profiles(models_dir: Path) -> list[Path]:

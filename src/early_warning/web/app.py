@@ -39,7 +39,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..catalog import Catalog
-from ..errors import ConfigError, EarlyWarningError, InputError, NotFoundError, StoreError
+from ..errors import (
+    ConfigError,
+    EarlyWarningError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    RequestError,
+    StoreError,
+    TooLargeError,
+)
 from ..ingest import Limits, observe
 from ..ingest.validate import OBSERVATION_COLUMNS
 from .workbench import PROFILE_NAME, Workbench
@@ -222,10 +231,10 @@ def create_app(
     async def on_error(request: Request, exc: Exception) -> Response:
         if _is_busy(exc):
             return answer(request, 503, BUSY, {"Retry-After": str(RETRY_AFTER)})
-        if isinstance(exc, _Forbidden):
-            return answer(request, 403, str(exc))
-        if isinstance(exc, _TooLarge):
-            return answer(request, 413, str(exc), {"Connection": "close"})
+        if isinstance(exc, TooLargeError):  # the rest of the body is not read
+            return answer(request, exc.status, str(exc), {"Connection": "close"})
+        if isinstance(exc, RequestError):
+            return answer(request, exc.status, str(exc))
         if isinstance(exc, NotFoundError):
             return answer(request, 404, str(exc))
         if isinstance(exc, StoreError):
@@ -307,12 +316,12 @@ async def _json(request: Request, csrf: str) -> dict[str, Any]:
     """The body of a state-changing request, after the CSRF and origin checks."""
     sent = request.headers.get("x-csrf-token", "")
     if not hmac.compare_digest(sent.encode(), csrf.encode()):
-        raise _Forbidden("missing or wrong CSRF token (reload the page)")
+        raise ForbiddenError("missing or wrong CSRF token (reload the page)")
     origin = request.headers.get("origin")
     if origin is not None:
         own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
         if origin.strip().lower() != own:
-            raise _Forbidden(f"cross-origin request from {origin[:200]} refused")
+            raise ForbiddenError(f"cross-origin request from {origin[:200]} refused")
     body = await _body(request)
     try:
         payload = json.loads(body or b"{}")
@@ -338,12 +347,12 @@ async def _body(request: Request) -> bytes:
         if not length.strip().isdigit():
             raise InputError("Content-Length: not a number")
         if int(length) > MAX_BODY:
-            raise _TooLarge(f"request body over {MAX_BODY} bytes")
+            raise TooLargeError(f"request body over {MAX_BODY} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise _TooLarge(f"request body over {MAX_BODY} bytes")
+            raise TooLargeError(f"request body over {MAX_BODY} bytes")
     return bytes(body)
 
 
@@ -353,14 +362,6 @@ def _is_busy(exc: BaseException) -> bool:
         return False
     text = str(exc).lower()
     return any(word in text for word in ("database is locked", "table is locked", "busy"))
-
-
-class _Forbidden(EarlyWarningError):
-    pass
-
-
-class _TooLarge(EarlyWarningError):
-    pass
 
 
 class _Scrubber:

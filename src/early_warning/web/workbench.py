@@ -25,6 +25,7 @@ import yaml
 
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
+from ..files import parse_yaml
 from ..forecast.metrics import roc_auc
 from ..forecast.targets import event_within, events_from_rows
 from ..panel import Panel, PanelBuilder
@@ -353,8 +354,9 @@ class Workbench:
         original = target.path.read_text(encoding="utf-8") if target.path else ""
         try:
             text = _edit_in_place(original, profile, self.catalog, description)
-            check = parse_profile(yaml.safe_load(text), self.catalog, str(profile.path))
-        except (_CannotEdit, yaml.YAMLError, ProfileError):
+            data = parse_yaml(text, str(profile.path), ProfileError)
+            check = parse_profile(data, self.catalog, str(profile.path))
+        except (_CannotEdit, ProfileError):
             check = None
         if (
             check is None
@@ -368,7 +370,8 @@ class Workbench:
                 defaulted=(),
             )  # fmt: skip
             text = fresh.to_yaml(self.catalog)
-            parse_profile(yaml.safe_load(text), self.catalog, f"profile {profile.name!r}")
+            where = f"profile {profile.name!r}"
+            parse_profile(parse_yaml(text, where, ProfileError), self.catalog, where)
         return text
 
 

@@ -1,7 +1,4 @@
-"""Commands for alerts and mail: `alerts check|replay|list|ack|test-email`, `outbox ...`.
-
-Registered on the main group by `early_warning.cli`.
-"""
+"""Commands for alerts and mail: `alerts check|replay|list|ack|test-email`, `outbox ...`."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ from typing import Any
 
 import click
 
-from .alerts import (
+from ..alerts import (
     Alert,
     AlertEngine,
     CheckResult,
@@ -21,14 +18,25 @@ from .alerts import (
     list_alerts,
     load_rules,
 )
-from .alerts.mail import check_address
-from .alerts.rules import Rule
-from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .cli_scoring import _as_of, _date, _login, _profile, _subject, profile_option
-from .errors import InputError
-from .store import Store
+from ..alerts.mail import check_address
+from ..alerts.rules import Rule
+from ..errors import InputError
+from ..store import Store
+from .common import (
+    App,
+    echo_json,
+    echo_table,
+    json_option,
+    load_named_profile,
+    login,
+    parse_as_of,
+    pass_app,
+    profile_option,
+    score_as_of,
+    scored_subject,
+)
 
-__all__: list[str] = []
+__all__ = ["alerts", "outbox"]
 
 _ALERT_COLUMNS = ["id", "severity", "rule", "subject", "week", "value", "threshold", "state"]
 _MAX_ID = 2**63 - 1
@@ -50,7 +58,7 @@ def _rules(app: App, path: str | None) -> list[Rule]:
 def _subjects(app: App, store: Store, subject: str | None) -> list[str]:
     """One named subject, or every subject with data."""
     if subject:
-        return [_subject(app, store, subject)]
+        return [scored_subject(app, store, subject)]
     found = sorted(store.subjects())
     if not found:
         raise InputError("no observations in the database yet (see `early-warning ingest`)")
@@ -65,7 +73,7 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
     return shown
 
 
-@cli.group()
+@click.group()
 def alerts() -> None:
     """Alert rules: check now, replay history, list, acknowledge, test the mail."""
 
@@ -96,8 +104,8 @@ def alerts_check(
     the outbox is flushed. Prints every alert that is firing or acknowledged after the
     check, new ones marked. Exit 1 if a new alert could not be delivered.
     """
-    day = _as_of(app, as_of)
-    weights, rules = _profile(app, profile), _rules(app, rules_path)
+    day = score_as_of(app, as_of)
+    weights, rules = load_named_profile(app, profile), _rules(app, rules_path)
     settings = MailSettings.from_config(app.config)
     with app.store() as store:
         notifier = Notifier(store, settings)
@@ -192,11 +200,11 @@ def alerts_replay(
 
     Runs on a scratch state (every rule armed at --start); records and sends nothing.
     """
-    first, last = _date(start, "--start"), _as_of(app, end, "--end")
+    first, last = parse_as_of(start, "--start"), score_as_of(app, end, "--end")
     assert first is not None  # --start is required
-    weights, rules = _profile(app, profile), _rules(app, rules_path)
+    weights, rules = load_named_profile(app, profile), _rules(app, rules_path)
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         engine = AlertEngine(store, app.catalog, weights, rules)
         found = engine.replay(subject, first, last, point_in_time=point_in_time)
     for alert in found:
@@ -269,7 +277,7 @@ def alerts_ack(app: App, alert_id: int, note: str, by: str | None, as_json: bool
     if by is not None and not by.strip():
         raise InputError("--by: give a name (or leave the option out for the login name)")
     with app.store() as store:
-        alert = acknowledge(store, alert_id, note, by or _login())
+        alert = acknowledge(store, alert_id, note, by or login())
     if as_json:
         echo_json(dict(alert.to_dict(), **_extra(alert)))
     else:
@@ -319,7 +327,7 @@ def _left(outcome: dict[str, Any]) -> str:
 # -- outbox -------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def outbox() -> None:
     """The mail outbox: what is queued, sent, waiting for a retry or dead."""
 

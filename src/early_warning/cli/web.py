@@ -1,22 +1,25 @@
-"""The `serve` command: the analyst workbench in a browser.
-
-Registered on the main group by `early_warning.cli`.
-"""
+"""The `serve` command: the analyst workbench in a browser."""
 
 from __future__ import annotations
 
 import click
 
-from .cli import App, cli, pass_app
-from .cli_scoring import _login
-from .errors import ConfigError
+from ..errors import ConfigError
+from .common import (
+    App,
+    login,
+    pass_app,
+)
 
-__all__: list[str] = []
+__all__ = ["serve_command"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@cli.command(name="serve")
+@click.command(
+    name="serve",
+    short_help="The analyst workbench in a browser: tune weights, compare, backtest, audit.",
+)
 @click.option("--host", help="Address to listen on (default from [web] host: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default from [web] port: 8765).")
 @click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
@@ -30,8 +33,8 @@ def serve_command(app: App, host: str | None, port: int | None, subject: str | N
     """
     import uvicorn
 
-    from .web import create_app
-    from .web.app import check_token
+    from ..web import create_app
+    from ..web.app import check_token
 
     host = host or app.config.get("web", "host")
     host = host.strip()
@@ -51,7 +54,7 @@ def serve_command(app: App, host: str | None, port: int | None, subject: str | N
         raise ConfigError(f"--subject: no observations for {subject} (ingest data first)")
     beyond = host not in LOOPBACK
     web = create_app(app.config.db_path, app.catalog, app.config.models_dir, subject=subject,
-                     token=token if beyond else "", author=_login(),
+                     token=token if beyond else "", author=login(),
                      hosts=(host,) if beyond else ())  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"early-warning workbench on http://{shown}:{port}/ (Ctrl-C to stop)", err=True)

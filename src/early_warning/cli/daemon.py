@@ -1,7 +1,4 @@
-"""Commands for operations: `daemon` and `status`.
-
-Registered on the main group by `early_warning.cli`.
-"""
+"""Commands for operations: `daemon` and `status`."""
 
 from __future__ import annotations
 
@@ -14,13 +11,19 @@ from typing import Any
 
 import click
 
-from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .daemon import Daemon, DaemonSettings, configure_logging, lock_path
+from ..daemon import Daemon, DaemonSettings, configure_logging, lock_path
+from .common import (
+    App,
+    echo_json,
+    echo_table,
+    json_option,
+    pass_app,
+)
 
-__all__: list[str] = []
+__all__ = ["daemon_command", "status_command"]
 
 
-@cli.command(name="daemon")
+@click.command(name="daemon")
 @click.option(
     "--run-for", type=click.FloatRange(0.1), metavar="SECONDS", help="Stop after SECONDS."
 )
@@ -45,7 +48,10 @@ def daemon_command(app: App, run_for: float | None, once: bool, log_level: str) 
     sys.exit(daemon.run(run_for=run_for, once=once))
 
 
-@cli.command(name="status")
+@click.command(
+    name="status",
+    short_help="The daemon at a glance: jobs, mail backlog and dead mail, database, last report.",
+)
 @json_option
 @pass_app
 def status_command(app: App, as_json: bool) -> None:

@@ -1,116 +1,58 @@
-"""Commands for the composite score: `score`, `weights ...`, `sensitivity`.
-
-Registered on the main group by `early_warning.cli`; kept apart so each file stays
-readable.
-"""
+"""Commands for the composite score: `score`, `weights ...`, `sensitivity`."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import getpass
 import io
 import math
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 import yaml
 
-from .cli import App, cli, echo_json, echo_table, json_option, parse_as_of, pass_app
-from .errors import InputError, NotFoundError, ProfileError
-from .ingest.validate import SUBJECT_PATTERN
-from .scoring import (
+from ..errors import InputError, NotFoundError, ProfileError
+from ..scoring import (
     CompositeIndex,
     Profile,
     ScoreResults,
     list_profiles,
-    load_profile,
     parse_profile,
     record_scores,
     save_profile,
     score,
     sensitivity,
 )
+from .common import (
+    SCORE_WEEK,
+    App,
+    as_of_option,
+    echo_json,
+    echo_table,
+    json_option,
+    load_named_profile,
+    login,
+    parse_as_of,
+    pass_app,
+    pit_option,
+    profile_option,
+    score_as_of,
+    scored_subject,
+    subject_option,
+)
 
-__all__: list[str] = []
-
-
-def _profile(app: App, name: str) -> Profile:
-    return load_profile(app.config.models_dir, name, app.catalog)
-
-
-def _as_of(app: App, text: str | None, option: str = "--as-of") -> dt.date:
-    """The week to score: a date no later than today (default: today)."""
-    day = _date(text, option) or app.today()
-    if day > app.today():
-        raise InputError(f"{option}: {day} is in the future; scores need observed data")
-    return day
-
-
-def _date(text: str | None, option: str) -> dt.date | None:
-    try:
-        return parse_as_of(text)
-    except InputError as exc:
-        raise InputError(str(exc).replace("--as-of", option, 1)) from None
-
-
-def _subject(app: App, store: Any, subject: str | None) -> str:
-    """The subject to score, which must have observations."""
-    subject = subject or app.config.default_subject
-    if not SUBJECT_PATTERN.fullmatch(subject):
-        raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
-    if subject not in store.subjects():
-        known = ", ".join(sorted(store.subjects())) or "none"
-        raise NotFoundError(
-            f"--subject: no observations for {subject} (subjects with data: {known})"
-        )
-    return subject
-
-
-def as_of_option(func: Any) -> Any:
-    return click.option(
-        "--as-of",
-        "as_of",
-        metavar="DATE",
-        help="Score the week containing DATE (default: today). Uses everything in the "
-        "database unless --point-in-time is given.",
-    )(func)
-
-
-def profile_option(func: Any) -> Any:
-    return click.option(
-        "--profile",
-        default="default",
-        show_default=True,
-        help="Weight profile (models/weights/NAME.yaml) or a path.",
-    )(func)
-
-
-def subject_default_option(func: Any) -> Any:
-    return click.option(
-        "--subject", metavar="CODE", help="Subject to score (default from the configuration)."
-    )(func)
-
-
-def pit_option(func: Any) -> Any:
-    return click.option(
-        "--point-in-time",
-        is_flag=True,
-        help="Use only what was published by the as-of date (with --history: the whole "
-        "series as known on that date). Default: the best current knowledge.",
-    )(func)
+__all__ = ["score_command", "sensitivity_command", "weights"]
 
 
 # -- score ---------------------------------------------------------------------------
 
 
-@cli.command(name="score")
-@subject_default_option
-@as_of_option
+@click.command(name="score")
+@subject_option(default="config")
+@as_of_option(help=SCORE_WEEK)
 @profile_option
 @pit_option
 @click.option("--history", is_flag=True, help="Print the weekly series instead of one week.")
@@ -136,15 +78,17 @@ def score_command(
     """
     if (start or end) and not history:
         raise InputError("--start and --end go with --history")
-    if history and end and as_of and _date(end, "--end") != _date(as_of, "--as-of"):
+    if history and end and as_of and parse_as_of(end, "--end") != parse_as_of(as_of, "--as-of"):
         raise InputError("--history: give --end or --as-of, not both")
-    day = _as_of(app, end if history and end else as_of, "--end" if history and end else "--as-of")
-    first = _date(start, "--start")
+    day = score_as_of(
+        app, end if history and end else as_of, "--end" if history and end else "--as-of"
+    )
+    first = parse_as_of(start, "--start")
     if first is not None and first > day:
         raise InputError(f"--start {first} is after the end of the series ({day})")
-    weights = _profile(app, profile)
+    weights = load_named_profile(app, profile)
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
         rows = _history_rows(results, first) if history else [results.latest_row]
         record_scores(store, app.catalog, results, rows)
@@ -193,7 +137,7 @@ def _print_history(results: ScoreResults, rows: list[int], as_json: bool) -> Non
 # -- weights -------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def weights() -> None:
     """Weight profiles: show, change (with an audit trail), compare and validate."""
 
@@ -204,7 +148,7 @@ def weights() -> None:
 @pass_app
 def weights_show(app: App, profile: str, as_json: bool) -> None:
     """Show a profile's weights, each indicator's share of the total, and the reasoning."""
-    p = _profile(app, profile)
+    p = load_named_profile(app, profile)
     catalog = app.catalog
     total_family = sum(p.family_weights.values())
     rows = []
@@ -298,7 +242,7 @@ def _parse_assignments(
 @click.option("--note", required=True, help="Why the weights change (kept in the audit trail).")
 @click.option("--author", help="Who changes them (default: the login name).")
 @click.option("--subject", metavar="CODE", help="Subject whose score to show before and after.")
-@as_of_option
+@as_of_option(help=SCORE_WEEK)
 @json_option
 @pass_app
 def weights_set(
@@ -325,11 +269,11 @@ def weights_set(
         raise InputError(f"--profile: {profile!r}: use letters, digits, - and _")
     indicators, families = _parse_assignments(app, assignments)
     path = app.config.models_dir / "weights" / f"{profile}.yaml"
-    author = author or _login()
+    author = author or login()
     try:
-        before = _profile(app, profile)
+        before = load_named_profile(app, profile)
     except NotFoundError:
-        before = _profile(app, "default")
+        before = load_named_profile(app, "default")
         before = dataclasses.replace(
             before,
             name=profile,
@@ -344,9 +288,9 @@ def weights_set(
     after = _with_reasons(
         before.with_weights(indicators, families), before, author, note, app.today()
     )
-    day = _as_of(app, as_of)
+    day = score_as_of(app, as_of)
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         old = score(store, app.catalog, before, subject, day)
         predicted, why_not = _predictions(old, indicators, families)
         parse_profile(yaml.safe_load(after.to_yaml(app.catalog)), app.catalog, str(path))
@@ -437,13 +381,6 @@ def _predictions(
         return None, "the weight was 0, so no contribution scales to the new one"
 
 
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def _signed(change: float) -> str:
     """A change with its sign, never '-0.0'."""
     text = f"{change:+.1f}"
@@ -457,8 +394,8 @@ def _num(value: float) -> float | None:
 @weights.command(name="diff")
 @click.argument("first")
 @click.argument("second")
-@subject_default_option
-@as_of_option
+@subject_option(default="config")
+@as_of_option(help=SCORE_WEEK)
 @pit_option
 @click.option("--start", metavar="DATE", help="Compare from this week (default: first data).")
 @click.option(
@@ -478,9 +415,9 @@ def weights_diff(
     as_json: bool,
 ) -> None:
     """How the score history differs under two profiles: largest gaps and band changes."""
-    a, b = _profile(app, first), _profile(app, second)
+    a, b = load_named_profile(app, first), load_named_profile(app, second)
     subject = subject or app.config.default_subject
-    day = _as_of(app, as_of)
+    day = score_as_of(app, as_of)
     with app.store() as store:
         ra = score(store, app.catalog, a, subject, day, point_in_time=point_in_time)
     rb = CompositeIndex(app.catalog, b).fit(ra.panel)
@@ -548,7 +485,7 @@ def weights_validate(app: App, profiles: tuple[str, ...]) -> None:
     failed = 0
     for name in names:
         try:
-            p = _profile(app, name)
+            p = load_named_profile(app, name)
         except (ProfileError, NotFoundError) as exc:
             failed += 1
             click.echo(f"early-warning: error: {exc}", err=True)
@@ -577,9 +514,9 @@ def weights_history(app: App, profile: str | None, as_json: bool) -> None:
 # -- sensitivity ---------------------------------------------------------------------
 
 
-@cli.command(name="sensitivity")
-@subject_default_option
-@as_of_option
+@click.command(name="sensitivity")
+@subject_option(default="config")
+@as_of_option(help=SCORE_WEEK)
 @profile_option
 @pit_option
 @click.option(
@@ -605,10 +542,10 @@ def sensitivity_command(
     as_json: bool,
 ) -> None:
     """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices."""
-    p = _profile(app, profile)
-    day = _as_of(app, as_of)
+    p = load_named_profile(app, profile)
+    day = score_as_of(app, as_of)
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         results = score(store, app.catalog, p, subject, day, point_in_time=point_in_time)
         patterns = len(np.unique(~np.isnan(results.risk), axis=0))
         show = sys.stderr.isatty()  # a progress bar only where someone watches it

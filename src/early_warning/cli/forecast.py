@@ -1,7 +1,4 @@
-"""Commands for forecasts: `forecast`, `forecast add`, `backtest`.
-
-Registered on the main group by `early_warning.cli`.
-"""
+"""Commands for forecasts: `forecast`, `forecast add`, `backtest`."""
 
 from __future__ import annotations
 
@@ -13,12 +10,22 @@ from typing import Any
 
 import click
 
-from .cli import App, cli, echo_json, echo_table, json_option, pass_app
-from .cli_scoring import _as_of, _date, _profile, _subject, profile_option
-from .errors import InputError
-from .forecast import BacktestResult, backtest, forecast_at, store_backtest
+from ..errors import InputError
+from ..forecast import BacktestResult, backtest, forecast_at, store_backtest
+from .common import (
+    App,
+    echo_json,
+    echo_table,
+    json_option,
+    load_named_profile,
+    parse_as_of,
+    pass_app,
+    profile_option,
+    score_as_of,
+    scored_subject,
+)
 
-__all__: list[str] = []
+__all__ = ["backtest_command", "forecast_group"]
 
 
 def _horizons(text: str) -> list[int]:
@@ -41,7 +48,7 @@ def forecast_options(func: Any) -> Any:
     )(func)
 
 
-@cli.group(name="forecast", invoke_without_command=True)
+@click.group(name="forecast", invoke_without_command=True)
 @click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
 @click.option(
     "--as-of",
@@ -72,10 +79,10 @@ def forecast_group(
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.find_object(App)
-    weights = _profile(app, profile)
-    day = _as_of(app, as_of)
+    weights = load_named_profile(app, profile)
+    day = score_as_of(app, as_of)
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         result = forecast_at(
             store,
             app.catalog,
@@ -182,7 +189,7 @@ def forecast_add(
     note: str,
 ) -> None:
     """Record an analyst's probability of an event within a horizon."""
-    day = _date(made_on, "--made-on") or app.today()
+    day = parse_as_of(made_on, "--made-on") or app.today()
     if day > app.today():
         raise InputError(f"--made-on: {day} is in the future; record a forecast once it is made")
     if math.isnan(probability):
@@ -190,7 +197,7 @@ def forecast_add(
     if not analyst.strip():
         raise InputError("--analyst: give a name")
     with app.store() as store:
-        subject = _subject(app, store, subject)
+        subject = scored_subject(app, store, subject)
         row_id = store.add_analyst_forecast(
             {
                 "subject": subject, "analyst": analyst.strip(), "made_on": day.isoformat(),
@@ -204,7 +211,7 @@ def forecast_add(
     )
 
 
-@cli.command(name="backtest")
+@click.command(name="backtest")
 @click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
 @click.option(
     "--start", metavar="DATE", help="First origin (default: two years after the first data)."
@@ -242,11 +249,11 @@ def backtest_command(
     and their forecasts are scored against what happened: Brier score and skill, log
     loss, ROC AUC, reliability, and hit rate, false alarms and lead time of alerts.
     """
-    weights = _profile(app, profile)
-    last = _as_of(app, end, "--end")
+    weights = load_named_profile(app, profile)
+    last = score_as_of(app, end, "--end")
     with app.store() as store:
-        subject = _subject(app, store, subject)
-        first = _date(start, "--start") or _default_start(store, subject)
+        subject = scored_subject(app, store, subject)
+        first = parse_as_of(start, "--start") or _default_start(store, subject)
         if first >= last:
             raise InputError(f"--start {first} is not before --end {last}")
         origins = max(1, ((last - first).days // 7) // step + 1)

@@ -1,7 +1,4 @@
-"""The `report` command: the weekly escalation-risk PDF.
-
-Registered on the main group by `early_warning.cli`.
-"""
+"""The `report` command: the weekly escalation-risk PDF."""
 
 from __future__ import annotations
 
@@ -12,21 +9,28 @@ from typing import Any
 
 import click
 
-from .alerts import MailSettings, Notifier
-from .cli import App, cli, echo_json, json_option, pass_app
-from .cli_scoring import _as_of, _profile, profile_option
-from .errors import InputError
-from .ingest.validate import SUBJECT_PATTERN
-from .report import Report, build_report, parse_week, queue_report_email
+from ..alerts import MailSettings, Notifier
+from ..errors import InputError
+from ..periods import SUBJECT_PATTERN
+from ..report import Report, build_report, parse_week, queue_report_email
+from .common import (
+    App,
+    echo_json,
+    json_option,
+    load_named_profile,
+    pass_app,
+    profile_option,
+    score_as_of,
+)
 
-__all__: list[str] = []
+__all__ = ["report_command"]
 
 
 def _report_day(app: App, week: str | None, as_of: str | None) -> dt.date:
     if week and as_of:
         raise InputError("give --week or --as-of, not both")
     if not week:
-        return _as_of(app, as_of)
+        return score_as_of(app, as_of)
     try:
         sunday = parse_week(week)
     except ValueError as exc:
@@ -36,7 +40,7 @@ def _report_day(app: App, week: str | None, as_of: str | None) -> dt.date:
     return min(sunday, app.today())  # the current week: as of today
 
 
-@cli.command(name="report")
+@click.command(name="report")
 @click.option("--subject", metavar="CODE", help="Subject (default from the configuration).")
 @click.option(
     "--week", metavar="YYYY-Www", help="ISO week to report (its Sunday is the as-of day)."
@@ -67,7 +71,7 @@ def report_command(
     subject = subject or app.config.default_subject
     if not SUBJECT_PATTERN.fullmatch(subject):
         raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
-    weights = _profile(app, profile)
+    weights = load_named_profile(app, profile)
     out_dir = Path(app.config.get("paths", "reports"))
     settings = MailSettings.from_config(app.config)
     if email and not settings.report_recipients:

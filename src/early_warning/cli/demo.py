@@ -1,0 +1,229 @@
+"""`demo`: a fresh database from the embedded dataset, scored, forecast and checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..catalog import Catalog
+from ..demo import DemoResult, run_demo, write_daemon_config
+from .common import App, echo_json, echo_table, json_option, pass_app
+from .ingest import print_ingest
+
+__all__ = ["demo"]
+
+
+@click.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build the demo database here and keep it (default: a temporary folder, removed).",
+)
+@click.option(
+    "--profile", default="default", show_default=True, help="Weight profile to score with."
+)
+@json_option
+@pass_app
+def demo(app: App, workdir: Path | None, profile: str, as_json: bool) -> None:
+    """Build a fresh database from the catalog and the embedded dataset, score it, show it."""
+    subject = app.config.default_subject
+    reports = Path(app.config.get("paths", "reports"))
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if (workdir / "demo.db").exists() and not as_json:
+            click.echo(f"replacing the earlier demo database in {workdir}")
+        result = run_demo(
+            app.config.catalog_dir, workdir, subject, app.config.models_dir, profile, reports
+        )
+        config_path = write_daemon_config(workdir, app.config.catalog_dir)
+        _print_demo(result, as_json, kept=True)
+        if not as_json:
+            click.echo(f"\ndaemon configuration for the demo: {config_path} (try: early-warning "
+                       f"--config {config_path} daemon --once --run-for 5)")  # fmt: skip
+    else:
+        with tempfile.TemporaryDirectory(prefix="early-warning-demo-") as tmp:
+            result = run_demo(
+                app.config.catalog_dir, Path(tmp), subject, app.config.models_dir, profile, reports
+            )
+            _print_demo(result, as_json, kept=False)
+    sys.exit(1 if result.rejected else 0)
+
+
+def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
+    if as_json:
+        echo_json(
+            {
+                "db": str(result.db_path) if kept else None,
+                "catalog_version": result.catalog.version,
+                "ingested": [r.to_dict() for r in result.results],
+                "status": result.status,
+                "as_of": result.as_of.isoformat() if result.as_of else None,
+                "score": result.scores.week(-1) if result.scores else None,
+                "uncertainty": _uncertainty_summary(result),
+                "forecast": result.forecast.to_dict() if result.forecast else None,
+                "backtest": result.backtest.to_dict() if result.backtest else None,
+                "alerts": [a.to_dict() for a in result.alerts],
+                "mail": result.mail,
+                "outbox": str(result.outbox_dir) if kept and result.outbox_dir else None,
+                "report": str(result.report.path) if result.report else None,
+            }
+        )
+        return
+    catalog = result.catalog
+    click.echo(f"early-warning demo: {len(catalog)} indicators in {len(catalog.families)} families")
+    for family in catalog.families.values():
+        note = " (context only: shown, not counted in the total)" if family.weight == 0 else ""
+        click.echo(
+            f"  {family.id:<22}{len(family.indicators):>3} indicators, "
+            f"weight {family.weight:g}{note}"
+        )
+    where = "" if kept else " (temporary, removed at the end; --workdir DIR keeps it)"
+    click.echo(f"database: {result.db_path}{where}")
+    for r in result.results:
+        print_ingest(r)
+    tables = result.status["tables"]
+    click.echo(
+        f"loaded {tables['observations']} observations and {tables['events']} events "
+        f"from {tables['sources']} sources, periods "
+        f"{result.status['first_period']} .. {result.status['last_period']}"
+    )
+    if result.as_of is None:
+        return
+    _print_latest(catalog, result.latest, result.as_of)
+    if result.scores is not None:
+        click.echo("")
+        click.echo(f"the score as of {result.as_of}, when the last embedded figure became public:")
+        click.echo(result.scores.summary(-1))
+    summary = _uncertainty_summary(result)
+    if summary and summary["band"]["score"] is not None:
+        band = summary["band"]
+        click.echo(
+            f"  uncertainty ({summary['draws']} draws over weights, normalisation, aggregation): "
+            f"5-95% {band['low']:.1f} .. {band['high']:.1f}, "
+            f"P(high or worse) {summary['p_high_or_worse']:.0%}"
+        )
+        for method, part in band.get("by_aggregation", {}).items():
+            click.echo(
+                f"    {method} aggregation only: {part['low']:.1f} .. {part['high']:.1f} "
+                f"(median {part['median']:.1f})"
+            )
+    _print_demo_forecast(result)
+    _print_demo_alerts(result, kept)
+    if result.report is not None:
+        click.echo("")
+        click.echo(
+            f"weekly report for {result.report.data.week}: {result.report.path} "
+            f"({result.report.pages} pages)"
+        )
+
+
+def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
+    if result.outbox_dir is None:
+        return
+    click.echo("")
+    click.echo(
+        f"alerts: the rules in alerts.yaml checked week by week over the embedded history "
+        f"raised {len(result.alerts)} (on current knowledge: a figure published later counts "
+        "from the week it describes; `alerts replay --point-in-time` shows what was known "
+        "each week):"
+    )
+    for alert in sorted(result.alerts, key=lambda a: a.as_of):
+        click.echo(f"  {alert.week}  {alert.severity:<5}  {alert.state:<12}  {alert.message}")
+    files = sorted(result.outbox_dir.glob("*.eml"))
+    where = result.outbox_dir if kept else "a temporary folder (--workdir DIR keeps them)"
+    click.echo(
+        f"  {result.mail.get('sent', 0)} e-mail(s) sent, as {len(files)} .eml file(s) (one "
+        f"copy per recipient), to {where}"
+    )
+    if kept:
+        for file in files[:5]:
+            click.echo(f"    {file}")
+        if len(files) > 5:
+            click.echo(f"    ... and {len(files) - 5} more")
+
+
+def _print_demo_forecast(result: DemoResult) -> None:
+    if result.forecast is not None:
+        click.echo("")
+        click.echo(f"forecast as of {result.as_of} (only what was known then):")
+        for horizon in result.forecast.to_dict()["horizons"]:
+            parts = ", ".join(
+                f"{m['model']} {m['probability']:.0%}"
+                + ("" if m["status"] == "fitted" else f" ({m['status']})")
+                for m in horizon["models"]
+                if m["model"] != "trend"
+            )
+            click.echo(
+                f"  event of severity >= 2 within {horizon['weeks']:>2} weeks: "
+                f"{horizon['probability']:.1%} ({horizon['status']}; {parts})"
+            )
+    bt = result.backtest
+    if bt is None:
+        return
+    click.echo("")
+    click.echo(
+        f"backtest {bt.start} .. {bt.end}, {bt.n_origins} origins 4 weeks apart, point in time "
+        f"(events dated only to the year left out: {bt.excluded_imprecise_events}):"
+    )
+    for horizon, info in bt.horizons.items():
+        if not info.get("verified_origins"):
+            continue
+        ensemble, logistic = info["models"]["ensemble"], info["models"]["logistic"]
+        interval = ensemble["brier_skill_90"]
+        span = "" if interval is None else f", 90% {interval[0]:+.2f} .. {interval[1]:+.2f}"
+        claim = "skill shown" if ensemble["skill_claimed"] else "no skill shown over the base rate"
+        click.echo(
+            f"  {horizon:>2} weeks: ensemble Brier {ensemble['brier']:.3f}, Brier skill "
+            f"{ensemble['brier_skill']:+.3f}{span} ({claim}); logistic fitted at "
+            f"{logistic['status'].get('fitted', 0)} of {logistic['n_origins']} origins"
+        )
+
+
+def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
+    if result.uncertainty is None:
+        return None
+    data = result.uncertainty.to_dict()
+    data.pop("history")
+    return data
+
+
+def _status(ind: Any, age: int) -> str:
+    if age <= ind.max_age_days:
+        return "current"
+    return "no recent event" if ind.kind == "event" else "stale"
+
+
+def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.date) -> None:
+    rows = []
+    seen = set()
+    for row in latest:
+        ind = catalog.indicators.get(row["indicator"])
+        if ind is None:
+            continue
+        seen.add(ind.id)
+        age = (as_of - dt.date.fromisoformat(row["period_end"])).days
+        rows.append(
+            {
+                "indicator": row["indicator"],
+                "period": row["period"],
+                "value": ind.describe_value(row["value"]),
+                "source": row["source"],
+                "grade": f"{row['reliability'] or '-'}{row['credibility'] or '-'}",
+                "age": f"{max(age, 0)}d",
+                "status": _status(ind, age),
+            }
+        )
+    click.echo(
+        f"latest value of each indicator as of {as_of} (stale: older than its maximum age, "
+        "so not used; an event counts only within its maximum age):"
+    )
+    echo_table(rows, ["indicator", "period", "value", "source", "grade", "age", "status"], width=56)
+    empty = [i.id for i in catalog if i.id not in seen]
+    if empty:
+        click.echo(f"no data in the embedded dataset for: {', '.join(empty)}")
