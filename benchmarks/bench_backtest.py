@@ -20,9 +20,9 @@ from pathlib import Path
 from bench_scoring import START, WEEKS, write_catalog, write_observations
 
 from early_warning import Store, ingest, load_catalog
-from early_warning.forecast import backtest
 from early_warning.ingest import Limits
 from early_warning.scoring import parse_profile
+from early_warning.services import backtest
 
 
 def write_events(path: Path, rng: random.Random) -> int:

@@ -252,8 +252,8 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
     import shutil
 
     from early_warning import FixedClock, load_catalog
-    from early_warning.forecast import forecast_at
     from early_warning.scoring import load_profile
+    from early_warning.services import forecast_at
 
     db = tmp_path / "pool.db"
     shutil.copy(demo.db_path, db)

@@ -364,7 +364,8 @@ def test_a_bad_tone_is_named_with_its_value(
 def test_a_weeks_values_speak_for_that_week_only(
     gstore: Store, real_catalog: Catalog, tmp_path: Path
 ) -> None:
-    from early_warning.scoring import load_profile, score
+    from early_warning.scoring import load_profile
+    from early_warning.services import score
 
     ingest(gstore, real_catalog, write_export(tmp_path / "20211110150000.export.CSV", BLR_RUS))
     profile = load_profile(PROJECT / "models", "default", real_catalog)

@@ -15,9 +15,10 @@ from early_warning import ProfileError, Store, bundled_path, ingest
 from early_warning.catalog import Catalog
 from early_warning.cli import cli
 from early_warning.demo import run_demo
-from early_warning.scoring import CompositeIndex, load_profile, parse_profile, score, sensitivity
+from early_warning.scoring import CompositeIndex, load_profile, parse_profile
 from early_warning.scoring.aggregate import Structure, aggregate
 from early_warning.scoring.normalise import normalise
+from early_warning.services import score, sensitivity
 
 from .conftest import write_csv
 
@@ -295,7 +296,7 @@ def test_the_shipped_default_profile_lists_every_indicator_with_reasoning(
 def test_scores_are_stored_with_profile_hash_and_vintage(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
-    from early_warning.scoring import record_scores
+    from early_warning.services import record_scores
 
     ingest(
         store,
@@ -360,8 +361,18 @@ def test_scoring_commands_on_the_embedded_data(demo, tmp_path: Path) -> None:
     assert set(analysis["band"]["by_aggregation"]) == {"arithmetic", "geometric"}
     text = invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200")
     assert "arithmetic draws (this profile's method)" in text and "family ranks" in text
+    with Store(demo.db_path) as store:  # reading never writes: kept only with --record
+        kept = store.latest_sensitivity("BLR", analysis["profile_hash"])
+        assert kept is None or kept["draws"] != 200
+        scores = store.count("scores")
+    invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200", "--record")
+    invoke("score", "--as-of", "2021-02-28")
     with Store(demo.db_path) as store:
         assert store.latest_sensitivity("BLR", analysis["profile_hash"])["draws"] == 200
+        assert store.count("scores") == scores
+    invoke("score", "--as-of", "2021-02-28", "--history", "--start", "2021-01-01", "--record")
+    with Store(demo.db_path) as store:
+        assert store.count("scores") > scores  # the weeks shown, stored
 
 
 def test_score_without_enough_data_says_so_and_exits_1(demo, tmp_path: Path) -> None:

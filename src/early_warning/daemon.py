@@ -46,15 +46,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .alerts import AlertEngine, MailSettings, Notifier, load_rules
+from .alerts import MailSettings, Notifier, load_rules
 from .catalog import Catalog, load_catalog
+from .clock import Clock, SystemClock
 from .config import Config
 from .errors import ConfigError, EarlyWarningError, LockError
-from .forecast import forecast_at
 from .ingest import Limits, ingest
 from .periods import SUBJECT_PATTERN, iso_week
+from .pipeline import run_pipeline
 from .report import build_report, queue_report_email
-from .scoring import load_profile, record_scores, score
+from .scoring import load_profile
 from .store import Store, open_store
 
 __all__ = ["Daemon", "DaemonSettings", "LockError", "lock_path", "run_job", "weekly_trigger"]
@@ -169,8 +170,9 @@ def run_job(name: str) -> None:
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or SystemClock()  # the pipeline's date (a test seam)
         self.settings = DaemonSettings.from_config(config)
         self.mail = MailSettings.from_config(config)
         self.catalog: Catalog = load_catalog(config.catalog_dir)
@@ -458,26 +460,12 @@ class Daemon:
 
     def _pipeline_locked(self, store: Store) -> str:
         rules = load_rules(self.rules_path, self.catalog)
-        notifier = Notifier(store, self.mail)
-        engine = AlertEngine(store, self.catalog, self.profile, rules, sink=notifier)
-        today = dt.datetime.now(dt.UTC).date()
-        words = []
-        for subject in sorted(store.subjects()):
-            results = score(store, self.catalog, self.profile, subject, today)
-            record_scores(store, self.catalog, results, [results.latest_row])
-            forecast = forecast_at(store, self.catalog, self.profile, subject, today)
-            store.record_forecasts(
-                {"subject": subject, "as_of": today.isoformat(), "horizon_weeks": h["weeks"],
-                 "severity": forecast.severity, "model": m["model"],
-                 "probability": m["probability"], "low": m["low"], "high": m["high"],
-                 "status": m["status"], "profile_hash": self.profile.weights_hash,
-                 "data_vintage": store.data_vintage(subject)}
-                for h in forecast.horizons for m in [*h["models"], h]
-            )  # fmt: skip
-            check = engine.check(subject, today)
-            words.append(f"{subject}: scored, forecast, {len(check.fired)} new alert(s)")
-        counts = notifier.flush()
-        return "; ".join(words) + f"; mail {counts['sent']} sent"
+        today = self.clock.now().astimezone(dt.UTC).date()
+        outcome = run_pipeline(
+            store, self.catalog, self.profile, rules, Notifier(store, self.mail),
+            sorted(store.subjects()), today,
+        )  # fmt: skip
+        return outcome.summary()
 
     def _weekly_report(self, store: Store) -> tuple[str, str]:
         """The report of the last complete week for each subject, once per week."""

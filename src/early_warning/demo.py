@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .alerts import Alert, AlertEngine, MailSettings, Notifier, list_alerts, load_rules
+from .alerts import Alert, AlertEngine, MailSettings, Notifier, Rule, list_alerts, load_rules
 from .catalog import Catalog, load_catalog
-from .forecast import BacktestResult, Forecast, backtest, forecast_at, store_backtest
+from .forecast import BacktestResult, Forecast
 from .ingest import IngestResult, Limits, ingest
+from .pipeline import run_pipeline
 from .report import Report, build_report
-from .scoring import (
-    ScoreResults,
-    SensitivityResult,
-    load_profile,
-    record_scores,
-    score,
+from .scoring import ScoreResults, SensitivityResult, load_profile
+from .services import (
+    backtest,
+    record_backtest,
+    record_sensitivity,
     sensitivity,
 )
 from .store import Store
@@ -95,21 +95,32 @@ def run_demo(
         )
         if models_dir is not None:
             weights = load_profile(models_dir, profile, catalog)
-            result.scores = score(store, catalog, weights, default_subject, result.as_of)
-            record_scores(store, catalog, result.scores)
+            notifier, rules = _duty_desk(store, catalog, models_dir, workdir)
+            # The rules armed as by a duty officer who began in the first week the data
+            # can score; the pipeline's check at the end of the data then walks every
+            # week in between, so each crossing in the history raises its alert once.
+            AlertEngine(store, catalog, weights, rules, sink=notifier).check(
+                default_subject, BACKTEST_START
+            )
+            outcome = run_pipeline(
+                store, catalog, weights, rules, notifier, [default_subject], result.as_of
+            )
+            result.scores = outcome.subjects[0].scores
+            result.forecast = outcome.subjects[0].forecast
+            result.alerts = list_alerts(store, subject=default_subject)
+            result.mail = outcome.mail or {}
+            # Beyond the pipeline, what a first look at a subject wants: the band, and
+            # the models' track record at monthly origins over the years the embedded
+            # data can score (2017 on).
             result.uncertainty = sensitivity(
                 store, catalog, weights, default_subject, result.as_of, results=result.scores
             )
-            result.forecast = forecast_at(store, catalog, weights, default_subject, result.as_of)
-            # Monthly origins over the years the embedded data can score (2017 on).
+            record_sensitivity(store, result.uncertainty, point_in_time=False)
             result.backtest = backtest(
                 store, catalog, weights, default_subject, BACKTEST_START, result.as_of,
                 step_weeks=4,
             )  # fmt: skip
-            store_backtest(store, result.backtest, weights)
-            result.alerts, result.mail = _alerts(
-                store, catalog, weights, models_dir, workdir, default_subject
-            )
+            record_backtest(store, result.backtest, weights)
             result.outbox_dir = workdir / "outbox"
             result.report = build_report(
                 store, catalog, weights, default_subject, result.as_of,
@@ -118,15 +129,10 @@ def run_demo(
     return result
 
 
-def _alerts(
-    store: Store, catalog: Catalog, weights: Any, models_dir: Path, workdir: Path, subject: str
-) -> tuple[list[Alert], dict[str, int]]:
-    """The rules checked as a weekly duty officer would have, with mail to .eml files.
-
-    A first check in the first week the data can score arms the rules; the second,
-    at the end of the data, walks every week in between, so each crossing in the
-    embedded history raises its alert once.
-    """
+def _duty_desk(
+    store: Store, catalog: Catalog, models_dir: Path, workdir: Path
+) -> tuple[Notifier, list[Rule]]:
+    """The shipped rules, and mail to .eml files in the work folder (fresh each run)."""
     outbox = workdir / "outbox"
     for old in outbox.glob("*.eml"):
         old.unlink()
@@ -135,13 +141,7 @@ def _alerts(
         recipients={"watch": ("duty-officer@example.org",), "red": ("crisis-desk@example.org",)},
         outbox_dir=outbox,
     )
-    notifier = Notifier(store, settings)
-    rules = load_rules(models_dir / "alerts.yaml", catalog)
-    engine = AlertEngine(store, catalog, weights, rules, sink=notifier)
-    newest = store.db.execute("SELECT max(known_from) FROM observations").fetchone()[0]
-    for day in (BACKTEST_START, dt.date.fromisoformat(newest)):
-        engine.check(subject, day)
-    return list_alerts(store, subject=subject), notifier.flush()
+    return Notifier(store, settings), load_rules(models_dir / "alerts.yaml", catalog)
 
 
 BACKTEST_START = dt.date(2017, 1, 1)

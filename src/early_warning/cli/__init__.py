@@ -91,6 +91,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "outbox",
         "The mail outbox: what is queued, sent, waiting for a retry or dead.",
     ),
+    "pipeline": (
+        "pipeline",
+        "pipeline_command",
+        "Score, forecast and check the alert rules, recording each, then send the mail.",
+    ),
     "rejects": (
         "data",
         "rejects",

@@ -168,6 +168,15 @@ def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def record_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--record`: keep the result in the database; without it a command only reads."""
+    return click.option(
+        "--record",
+        is_flag=True,
+        help="Keep the result in the database (with the profile hash and data vintage).",
+    )(func)
+
+
 def pit_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--point-in-time",

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..forecast import BacktestResult, backtest, forecast_at, store_backtest
+from ..forecast import BacktestResult
+from ..services.forecasting import backtest, forecast_at, record_backtest, record_forecast
 from .common import (
     App,
     echo_json,
@@ -92,34 +93,13 @@ def forecast_group(
             horizons=_horizons(horizons),
             severity=severity,
         )
-        vintage = store.data_vintage(subject)
-        store.record_forecasts(
-            {
-                "subject": subject, "as_of": day.isoformat(), "horizon_weeks": h["weeks"],
-                "severity": severity, "model": m["model"], "probability": m["probability"],
-                "low": m["low"], "high": m["high"], "status": m["status"], "note": m["note"],
-                "profile_hash": weights.weights_hash, "data_vintage": vintage,
-            }
-            for h in result.horizons
-            for m in [*h["models"], h, *_pooled(h)]
-        )  # fmt: skip
+        record_forecast(store, result, weights)
     if as_json:
         echo_json(result.to_dict())
     else:
         _print_forecast(result.to_dict())
     if any(h["status"] in ("insufficient data", "insufficient history") for h in result.horizons):
         sys.exit(1)
-
-
-def _pooled(horizon: dict[str, Any]) -> list[dict[str, Any]]:
-    if "pooled_with_analysts" not in horizon:
-        return []
-    return [
-        {
-            "model": "pooled_with_analysts", "probability": horizon["pooled_with_analysts"],
-            "low": None, "high": None, "status": "fitted", "note": horizon["pool_rule"],
-        }
-    ]  # fmt: skip
 
 
 def _signed(value: float | None) -> str:
@@ -265,7 +245,7 @@ def backtest_command(
                 store, app.catalog, weights, subject, first, last, horizons=_horizons(horizons),
                 severity=severity, step_weeks=step, progress=bar.update,
             )  # fmt: skip
-        store_backtest(store, result, weights)
+        record_backtest(store, result, weights)
     if as_json:
         echo_json(_json(result))
         return

@@ -21,11 +21,9 @@ from ..scoring import (
     ScoreResults,
     list_profiles,
     parse_profile,
-    record_scores,
     save_profile,
-    score,
-    sensitivity,
 )
+from ..services import record_scores, record_sensitivity, score, sensitivity
 from .common import (
     SCORE_WEEK,
     App,
@@ -39,6 +37,7 @@ from .common import (
     pass_app,
     pit_option,
     profile_option,
+    record_option,
     score_as_of,
     scored_subject,
     subject_option,
@@ -58,6 +57,7 @@ __all__ = ["score_command", "sensitivity_command", "weights"]
 @click.option("--history", is_flag=True, help="Print the weekly series instead of one week.")
 @click.option("--start", metavar="DATE", help="First week of --history (default: first data).")
 @click.option("--end", metavar="DATE", help="Last week of --history (default: the as-of date).")
+@record_option
 @json_option
 @pass_app
 def score_command(
@@ -69,12 +69,14 @@ def score_command(
     history: bool,
     start: str | None,
     end: str | None,
+    record: bool,
     as_json: bool,
 ) -> None:
     """Score a subject: band, coverage, families, drivers and the change on the week before.
 
-    With --history, every week from --start to --end (default: the as-of date). The
-    result is stored with the profile hash and the data vintage it used.
+    With --history, every week from --start to --end (default: the as-of date). With
+    --record the weeks shown are stored with the profile hash and the data vintage used;
+    without it the command only reads.
     """
     if (start or end) and not history:
         raise InputError("--start and --end go with --history")
@@ -91,7 +93,8 @@ def score_command(
         subject = scored_subject(app, store, subject)
         results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
         rows = _history_rows(results, first) if history else [results.latest_row]
-        record_scores(store, app.catalog, results, rows)
+        if record:
+            record_scores(store, app.catalog, results, rows)
     if history:
         _print_history(results, rows, as_json)
         return
@@ -528,6 +531,7 @@ def weights_history(app: App, profile: str | None, as_json: bool) -> None:
     help="Dirichlet concentration (default from the profile).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default from the profile).")
+@record_option
 @json_option
 @pass_app
 def sensitivity_command(
@@ -539,9 +543,13 @@ def sensitivity_command(
     draws: int | None,
     concentration: float | None,
     seed: int | None,
+    record: bool,
     as_json: bool,
 ) -> None:
-    """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices."""
+    """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices.
+
+    With --record the analysis is kept in `sensitivity_runs`; without it, it only reads.
+    """
     p = load_named_profile(app, profile)
     day = score_as_of(app, as_of)
     with app.store() as store:
@@ -556,6 +564,8 @@ def sensitivity_command(
                 store, app.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
                 concentration=concentration, seed=seed, progress=bar.update, results=results,
             )  # fmt: skip
+        if record:
+            record_sensitivity(store, outcome, point_in_time=point_in_time)
     if as_json:
         data = outcome.to_dict()
         data.pop("history")

@@ -1,7 +1,10 @@
-"""Escalation forecasts and their point-in-time track record.
+"""Escalation forecasts and their point-in-time track record (pure: no database).
 
-    forecast = forecast_at(store, catalog, profile, "BLR", as_of)     # every horizon
-    record = backtest(store, catalog, profile, "BLR", start, end)     # rolling origins
+    outlook = forecast(results, events, analyst_rows)              # every horizon
+    record = backtest(builder, index, events, analyst_rows, start, end)
+
+`early_warning.services` runs both from the store (`forecast_at`, `backtest`) and
+records them (`record_forecast`, `record_backtest`).
 
 At an origin the models see only what was known then: the panel is built point in
 time (`PanelBuilder`), events count only once known, and a week's label (an event in
@@ -12,7 +15,6 @@ the next H weeks) is used for training only once its H weeks have passed. Module
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog import Catalog
 from ..panel import PanelBuilder
-from ..scoring import CompositeIndex, Profile, ScoreResults
-from ..store import Store
+from ..scoring import CompositeIndex, ScoreResults
 from .metrics import alert_skill, roc_auc, summary
 from .models import (
     BaseRate,
@@ -35,18 +35,21 @@ from .models import (
     Trend,
     pool,
 )
-from .targets import EventSet, event_within, events_from_rows
+from .targets import EventSet, event_within
 
 __all__ = [
+    "DEFAULT_HORIZONS",
     "BacktestResult",
     "Forecast",
     "ModelSpec",
     "Prediction",
+    "analyst_pool",
     "backtest",
     "backtest_series",
     "change_points",
     "features",
-    "forecast_at",
+    "forecast",
+    "score_analysts",
 ]
 
 DEFAULT_HORIZONS = (4, 12)
@@ -134,24 +137,24 @@ def _predict(
     return out
 
 
-def forecast_at(
-    store: Store,
-    catalog: Catalog,
-    profile: Profile,
-    subject: str,
-    as_of: dt.date,
+def forecast(
+    results: ScoreResults,
+    recorded: EventSet,
+    analyst_rows: Sequence[dict[str, Any]],
     *,
     horizons: Sequence[int] = DEFAULT_HORIZONS,
     severity: int = 2,
     spec: ModelSpec | None = None,
     analyst_weight: float = 0.5,
 ) -> Forecast:
-    """Every model's probability for each horizon, as known on `as_of`."""
+    """Every model's probability for each horizon, from a series scored point in time.
+
+    `recorded` is the event record, `analyst_rows` the analysts' own forecasts (both
+    as stored); only what was known at the series' as-of date is used.
+    """
     spec = spec or ModelSpec(bootstrap=40)
-    builder = PanelBuilder.from_store(store, catalog, subject, end=as_of)
-    results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
+    profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
     x, names = features(results)
-    recorded = events_from_rows(store.events(subject))
     events = recorded.at_least(severity)
     start = _record_start(recorded, as_of.toordinal())
     origin = as_of.toordinal()
@@ -174,7 +177,7 @@ def forecast_at(
             **{k: v for k, v in ensemble.to_dict().items() if k != "detail"},
             "models": [p.to_dict() for name, p in predictions.items() if name != "ensemble"],
         }
-        analysts = _analyst_pool(store, subject, as_of, horizon, severity)
+        analysts = analyst_pool(analyst_rows, as_of, horizon, severity)
         if analysts is not None and not np.isnan(ensemble.probability):
             entry["analysts"] = analysts
             entry["pooled_with_analysts"] = round(
@@ -189,8 +192,8 @@ def forecast_at(
     return Forecast(subject, as_of, severity, entries, change_points(results), profile.weights_hash)
 
 
-def _analyst_pool(
-    store: Store, subject: str, as_of: dt.date, horizon: int, severity: int
+def analyst_pool(
+    rows: Sequence[dict[str, Any]], as_of: dt.date, horizon: int, severity: int
 ) -> dict[str, Any] | None:
     """The analysts' forecasts for the same target, made in the week up to `as_of`.
 
@@ -198,7 +201,6 @@ def _analyst_pool(
     nearly coincide) and recorded by `as_of` (a forecast entered later was not known
     then); the latest of each analyst counts.
     """
-    rows = store.analyst_forecasts(subject)
     current: dict[str, dict[str, Any]] = {}
     for row in rows:
         made = dt.date.fromisoformat(row["made_on"])
@@ -321,10 +323,10 @@ SeriesAt = Callable[[dt.date], tuple[ScoreResults | None, np.ndarray, np.ndarray
 
 
 def backtest(
-    store: Store,
-    catalog: Catalog,
-    profile: Profile,
-    subject: str,
+    builder: PanelBuilder,
+    index: CompositeIndex,
+    all_events: EventSet,
+    analyst_rows: Sequence[dict[str, Any]],
     start: dt.date,
     end: dt.date,
     *,
@@ -334,10 +336,12 @@ def backtest(
     spec: ModelSpec | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
-    """Rolling-origin, expanding-window, point-in-time backtest of every model."""
-    builder = PanelBuilder.from_store(store, catalog, subject, end=end)
-    index = CompositeIndex(catalog, profile)
-    all_events = events_from_rows(store.events(subject))
+    """Rolling-origin, expanding-window, point-in-time backtest of every model.
+
+    At each origin the panel is rebuilt as known then (`builder`), scored with `index`,
+    and the models are fitted on what had resolved by then.
+    """
+    profile, subject = index.profile, builder.subject
     events = all_events.at_least(severity)
 
     def series_at(origin: dt.date) -> tuple[ScoreResults, np.ndarray, np.ndarray, list[str]]:
@@ -352,7 +356,7 @@ def backtest(
         progress=progress,
     )  # fmt: skip
     result.subject, result.severity, result.profile_hash = subject, severity, profile.weights_hash
-    result.analysts = score_analysts(store.analyst_forecasts(subject), all_events, end)
+    result.analysts = score_analysts(analyst_rows, all_events, end)
     return result
 
 
@@ -513,34 +517,3 @@ def backtest_series(
             ],
         }
     return result
-
-
-def store_backtest(store: Store, result: BacktestResult, profile: Profile) -> None:
-    """Keep the track record per model, profile and data vintage."""
-    vintage = store.data_vintage(result.subject)
-    for horizon, info in result.horizons.items():
-        for model, metrics in info.get("models", {}).items():
-            store.record_backtest(
-                {
-                    "subject": result.subject,
-                    "start": result.start.isoformat(),
-                    "end": result.end.isoformat(),
-                    "horizon_weeks": horizon,
-                    "severity": result.severity,
-                    "model": model,
-                    "profile": profile.name,
-                    "profile_hash": profile.weights_hash,
-                    "data_vintage": vintage,
-                    "n_origins": metrics["n_origins"],
-                    "n_events": metrics["n_events"],
-                    "brier": metrics["brier"],
-                    "brier_skill": metrics["brier_skill"],
-                    "metrics": json.dumps(
-                        metrics
-                        | {
-                            "profile_ranking_auc": info["profile_ranking_auc"],
-                            "alerts": info["alerts"],
-                        }
-                    ),
-                }
-            )

@@ -20,10 +20,11 @@ import numpy as np
 
 from ..alerts import Alert, list_alerts
 from ..catalog import Catalog
-from ..forecast import Forecast, forecast_at
+from ..forecast import Forecast
 from ..panel import OK, STALE
 from ..periods import iso_week, parse_week, week_end
-from ..scoring import Profile, ScoreResults, SensitivityResult, score, sensitivity
+from ..scoring import Profile, ScoreResults, SensitivityResult
+from ..services import forecast_at, score, sensitivity
 from ..store import Store
 
 __all__ = ["IndicatorRow", "ReportData", "gather", "parse_week"]

@@ -30,7 +30,15 @@ from .index import CompositeIndex, ScoreResults
 from .normalise import normalise_panel
 from .profiles import AGGREGATIONS as AGG_METHODS
 
-__all__ = ["MonteCarlo", "SensitivityResult", "effective_weights", "monte_carlo", "sobol_indices"]
+__all__ = [
+    "MonteCarlo",
+    "SensitivityResult",
+    "analyse",
+    "effective_weights",
+    "monte_carlo",
+    "rank_stability",
+    "sobol_indices",
+]
 
 Progress = Callable[[int], None]
 
@@ -391,3 +399,68 @@ def sobol_indices(results: ScoreResults, samples: int = 256, seed: int = 0) -> d
     ]
     table.sort(key=lambda item: -item["total"])
     return {"computed": True, "samples": len(sample), "range": spread, "indices": table}
+
+
+def analyse(
+    results: ScoreResults,
+    *,
+    draws: int | None = None,
+    concentration: float | None = None,
+    seed: int | None = None,
+    sobol_samples: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> SensitivityResult:
+    """Monte Carlo band, probability of `high` or worse, rank stability and Sobol indices
+    of a scored series (the profile's own uncertainty settings unless given)."""
+    profile = results.profile
+    u = profile.uncertainty
+    draws = draws or u.draws
+    concentration = concentration or u.concentration
+    seed = u.seed if seed is None else seed
+    mc = monte_carlo(
+        results, draws=draws, concentration=concentration, seed=seed, progress=progress
+    )
+    row = results.latest_row
+    valid = mc.latest
+    high_floor = profile.band_floor("high")
+    p_high = round(float(np.mean(valid >= high_floor)), 4) if len(valid) else None
+    band = {
+        "score": _round(results.score[row]),
+        "low": _round(mc.low[row]),
+        "median": _round(mc.median[row]),
+        "high": _round(mc.high[row]),
+        "valid_draws": len(valid),
+        "by_aggregation": {
+            method: _band_of(valid[mc.latest_methods == method])
+            for method in sorted(set(mc.latest_methods.tolist()))
+        },
+    }
+    history = {
+        "dates": [results.panel.date(r).isoformat() for r in range(results.panel.n_weeks)],
+        "score": [_round(x) for x in results.score],
+        "low": [_round(x) for x in mc.low],
+        "high": [_round(x) for x in mc.high],
+    }
+    return SensitivityResult(
+        subject=results.panel.subject,
+        as_of=results.panel.as_of.isoformat(),
+        profile=profile.name,
+        profile_hash=profile.weights_hash,
+        draws=draws,
+        concentration=concentration,
+        seed=seed,
+        band=band,
+        p_high_or_worse=p_high,
+        rank_stability=rank_stability(results, mc),
+        sobol=sobol_indices(results, samples=sobol_samples, seed=seed),
+        history=history,
+    )
+
+
+def _band_of(draws: np.ndarray) -> dict[str, Any]:
+    low, median, high = np.percentile(draws, [5, 50, 95])
+    return {"draws": len(draws), "low": _round(low), "median": _round(median), "high": _round(high)}
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), 4)

@@ -1,0 +1,26 @@
+"""Services: the only floor that joins the store and the pure core.
+
+Each function reads what it needs from the store, hands it to the core, and writes
+back only where its name says so (`record_*`): reading never writes.
+
+    results = score(store, catalog, profile, "BLR", as_of)      # a ScoreResults
+    record_scores(store, catalog, results, [results.latest_row])
+    forecast = forecast_at(store, catalog, profile, "BLR", as_of)
+    record_forecast(store, forecast, profile)
+"""
+
+from __future__ import annotations
+
+from .forecasting import backtest, forecast_at, record_backtest, record_forecast
+from .scoring import record_scores, record_sensitivity, score, sensitivity
+
+__all__ = [
+    "backtest",
+    "forecast_at",
+    "record_backtest",
+    "record_forecast",
+    "record_scores",
+    "record_sensitivity",
+    "score",
+    "sensitivity",
+]

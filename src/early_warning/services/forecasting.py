@@ -1,0 +1,130 @@
+"""Forecasting with the database: forecast and backtest a subject as known, and record.
+
+The core (`early_warning.forecast`) fits the models on a scored series and the event
+record; this module reads those from the store (always point in time) and writes the
+results only when asked (`record_forecast`, `record_backtest`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..catalog import Catalog
+from ..forecast import DEFAULT_HORIZONS, BacktestResult, Forecast, ModelSpec
+from ..forecast import backtest as backtest_panel
+from ..forecast import forecast as forecast_series
+from ..forecast.targets import events_from_rows
+from ..panel import PanelBuilder
+from ..scoring import CompositeIndex, Profile
+from ..store import Store
+
+__all__ = ["backtest", "forecast_at", "forecast_rows", "record_backtest", "record_forecast"]
+
+
+def forecast_at(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    *,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    severity: int = 2,
+    spec: ModelSpec | None = None,
+    analyst_weight: float = 0.5,
+) -> Forecast:
+    """Every model's probability for each horizon, as known on `as_of` (reads only)."""
+    builder = PanelBuilder.from_store(store, catalog, subject, end=as_of)
+    results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
+    return forecast_series(
+        results, events_from_rows(store.events(subject)), store.analyst_forecasts(subject),
+        horizons=horizons, severity=severity, spec=spec, analyst_weight=analyst_weight,
+    )  # fmt: skip
+
+
+def backtest(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    severity: int = 2,
+    step_weeks: int = 1,
+    spec: ModelSpec | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Rolling-origin, expanding-window, point-in-time backtest of every model (reads only)."""
+    return backtest_panel(
+        PanelBuilder.from_store(store, catalog, subject, end=end),
+        CompositeIndex(catalog, profile), events_from_rows(store.events(subject)),
+        store.analyst_forecasts(subject), start, end, horizons=horizons, severity=severity,
+        step_weeks=step_weeks, spec=spec, progress=progress,
+    )  # fmt: skip
+
+
+def forecast_rows(forecast: Forecast, profile: Profile, vintage: str) -> Iterator[dict[str, Any]]:
+    """The rows of `forecasts` for one forecast: each model, the ensemble (the horizon's
+    own row) and, where analysts forecast the same target, the pool with them."""
+    for horizon in forecast.horizons:
+        for model in [*horizon["models"], horizon, *_pooled(horizon)]:
+            yield {
+                "subject": forecast.subject, "as_of": forecast.as_of.isoformat(),
+                "horizon_weeks": horizon["weeks"], "severity": forecast.severity,
+                "model": model["model"], "probability": model["probability"],
+                "low": model["low"], "high": model["high"], "status": model["status"],
+                "note": model["note"], "profile_hash": profile.weights_hash,
+                "data_vintage": vintage,
+            }  # fmt: skip
+
+
+def record_forecast(store: Store, forecast: Forecast, profile: Profile) -> None:
+    """Keep a forecast: every model's row with its note, and the analyst pool if any."""
+    store.record_forecasts(forecast_rows(forecast, profile, store.data_vintage(forecast.subject)))
+
+
+def _pooled(horizon: dict[str, Any]) -> list[dict[str, Any]]:
+    if "pooled_with_analysts" not in horizon:
+        return []
+    return [
+        {
+            "model": "pooled_with_analysts", "probability": horizon["pooled_with_analysts"],
+            "low": None, "high": None, "status": "fitted", "note": horizon["pool_rule"],
+        }
+    ]  # fmt: skip
+
+
+def record_backtest(store: Store, result: BacktestResult, profile: Profile) -> None:
+    """Keep the track record per model, profile and data vintage."""
+    vintage = store.data_vintage(result.subject)
+    for horizon, info in result.horizons.items():
+        for model, metrics in info.get("models", {}).items():
+            store.record_backtest(
+                {
+                    "subject": result.subject,
+                    "start": result.start.isoformat(),
+                    "end": result.end.isoformat(),
+                    "horizon_weeks": horizon,
+                    "severity": result.severity,
+                    "model": model,
+                    "profile": profile.name,
+                    "profile_hash": profile.weights_hash,
+                    "data_vintage": vintage,
+                    "n_origins": metrics["n_origins"],
+                    "n_events": metrics["n_events"],
+                    "brier": metrics["brier"],
+                    "brier_skill": metrics["brier_skill"],
+                    "metrics": json.dumps(
+                        metrics
+                        | {
+                            "profile_ranking_auc": info["profile_ranking_auc"],
+                            "alerts": info["alerts"],
+                        }
+                    ),
+                }
+            )

@@ -1,0 +1,117 @@
+"""Scoring with the database: score a subject as known, record what was scored.
+
+The core (`early_warning.scoring`) works on a panel; this module builds the panel from
+the store and writes results back only when asked (`record_scores`,
+`record_sensitivity`): reading never writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..panel import PanelBuilder
+from ..scoring import CompositeIndex, Profile, ScoreResults, SensitivityResult, analyse
+from ..store import Store
+
+__all__ = ["record_scores", "record_sensitivity", "score", "sensitivity"]
+
+
+def score(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    *,
+    point_in_time: bool = False,
+    start: dt.date | None = None,
+    builder: PanelBuilder | None = None,
+) -> ScoreResults:
+    """Score every week of a subject up to `as_of` under a profile."""
+    builder = builder or PanelBuilder.from_store(store, catalog, subject, start=start, end=as_of)
+    panel = builder.panel(as_of, point_in_time=point_in_time)
+    return CompositeIndex(catalog, profile).fit(panel)
+
+
+def record_scores(
+    store: Store, catalog: Catalog, results: ScoreResults, rows: list[int] | None = None
+) -> None:
+    """Store weekly scores with the profile hash and data vintage; audit the profile."""
+    profile = results.profile
+    content = profile.to_yaml(catalog)
+    store.record_profile(profile.name, profile.weights_hash, content, "used")
+    vintage = store.data_vintage(results.panel.subject)
+    now = store.now()
+    rows = list(range(results.panel.n_weeks)) if rows is None else rows
+    records = []
+    for row in rows:
+        if np.isnan(results.score[row]):
+            continue
+        week = results.week(row)
+        records.append(
+            {
+                "subject": week["subject"],
+                "week_date": week["week_date"],
+                "as_of": results.panel.as_of.isoformat(),
+                "point_in_time": int(results.panel.point_in_time),
+                "profile": profile.name,
+                "profile_hash": profile.weights_hash,
+                "catalog_version": catalog.version,
+                "data_vintage": vintage,
+                "score": week["score"],
+                "band": week["band"],
+                "coverage": week["coverage"],
+                "record": json.dumps(week, ensure_ascii=False),
+                "computed_at": now,
+            }
+        )
+    store.record_scores(records)
+
+
+def sensitivity(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    *,
+    point_in_time: bool = False,
+    draws: int | None = None,
+    concentration: float | None = None,
+    seed: int | None = None,
+    sobol_samples: int = 256,
+    progress: Callable[[int], None] | None = None,
+    results: ScoreResults | None = None,
+) -> SensitivityResult:
+    """Monte Carlo band, probability of `high` or worse, rank stability and Sobol indices.
+
+    Reads only; `record_sensitivity` keeps the result in `sensitivity_runs`.
+    """
+    results = results or score(store, catalog, profile, subject, as_of, point_in_time=point_in_time)
+    return analyse(
+        results, draws=draws, concentration=concentration, seed=seed,
+        sobol_samples=sobol_samples, progress=progress,
+    )  # fmt: skip
+
+
+def record_sensitivity(store: Store, outcome: SensitivityResult, *, point_in_time: bool) -> None:
+    """Keep a sensitivity analysis with its settings, profile hash and data vintage."""
+    store.record_sensitivity(
+        {
+            "subject": outcome.subject,
+            "as_of": outcome.as_of,
+            "point_in_time": int(point_in_time),
+            "profile": outcome.profile,
+            "profile_hash": outcome.profile_hash,
+            "data_vintage": store.data_vintage(outcome.subject),
+            "draws": outcome.draws,
+            "concentration": outcome.concentration,
+            "seed": outcome.seed,
+            "result": json.dumps(outcome.to_dict()),
+        }
+    )
