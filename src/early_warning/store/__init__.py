@@ -30,9 +30,9 @@ from typing import Any
 
 import sqlite_utils
 
-from .catalog import Catalog
-from .clock import Clock, SystemClock, iso_timestamp
-from .errors import StoreError
+from ..catalog import Catalog
+from ..clock import Clock, SystemClock, iso_timestamp
+from ..errors import StoreError
 
 __all__ = ["OBSERVATION_COLUMNS", "Store", "open_store"]
 
