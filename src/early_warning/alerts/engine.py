@@ -391,11 +391,7 @@ class AlertEngine:
         dates = results.panel.dates
         for weeks in horizons:
             series = np.full(len(dates), np.nan)
-            rows = self.store.db.execute(
-                "SELECT as_of, probability FROM forecasts WHERE subject = ? AND model = "
-                "'ensemble' AND horizon_weeks = ? ORDER BY as_of, computed_at, id",
-                [results.panel.subject, weeks],
-            )
+            rows = self.store.ensemble_forecasts(results.panel.subject, weeks)
             for as_of, probability in rows:
                 # A forecast counts for the week it was made in and no later.
                 day = dt.date.fromisoformat(as_of).toordinal()
@@ -705,12 +701,7 @@ class AlertEngine:
         oid = int(panel.obs_id[row, j])
         found = None
         if oid >= 0 and indicator.kind != "event":
-            found = self.store.db.execute(
-                "SELECT o.period, o.citation, o.reliability, o.credibility, o.known_from, "
-                "s.name FROM observations o LEFT JOIN sources s ON s.id = o.source_id "
-                "WHERE o.id = ?",
-                [oid],
-            ).fetchone()
+            found = self.store.observation_provenance(oid)
         if found:
             period, citation, reliability, credibility, known_from, source = found
             item.update(
@@ -726,7 +717,7 @@ class AlertEngine:
     # -- persistence -------------------------------------------------------------------
 
     def load_states(self, subject: str) -> dict[str, RuleState]:
-        rows = self.store.db.query("SELECT * FROM alert_state WHERE subject = ?", [subject])
+        rows = self.store.alert_states(subject)
         states = {}
         for r in rows:
             states[r["rule"]] = RuleState(
@@ -748,51 +739,31 @@ class AlertEngine:
         now = self.store.now()
         with self.store.transaction():
             for alert in fired:
-                cursor = self.store.db.execute(
-                    "INSERT INTO alerts (dedupe_key, rule, kind, severity, subject, week_date, "
-                    "as_of, value, threshold, condition, message, evidence, profile_hash, state, "
-                    "fired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'firing', ?) "
-                    "ON CONFLICT(dedupe_key) DO NOTHING",
-                    [
-                        alert.dedupe_key, alert.rule, alert.kind, alert.severity, subject,
-                        week_end(dt.date.fromisoformat(alert.as_of)).isoformat(), alert.as_of,
-                        alert.value, alert.threshold, alert.condition, alert.message,
-                        json.dumps(alert.evidence),
-                        self.profile.weights_hash, now,
-                    ],
+                alert.id, alert.new = self.store.record_alert(
+                    dedupe_key=alert.dedupe_key, rule=alert.rule, kind=alert.kind,
+                    severity=alert.severity, subject=subject,
+                    week_date=week_end(dt.date.fromisoformat(alert.as_of)).isoformat(),
+                    as_of=alert.as_of, value=alert.value, threshold=alert.threshold,
+                    condition=alert.condition, message=alert.message,
+                    evidence=json.dumps(alert.evidence), profile_hash=self.profile.weights_hash,
+                    fired_at=now,
                 )  # fmt: skip
-                row = self.store.db.execute(
-                    "SELECT id FROM alerts WHERE dedupe_key = ?", [alert.dedupe_key]
-                ).fetchone()
-                alert.id = int(row[0])
-                alert.new = bool(cursor.rowcount)
                 if alert.new and self.sink is not None:
                     outbox_id = self.sink.queue(alert)
-                    self.store.db.execute(
-                        "UPDATE alerts SET outbox_id = ? WHERE id = ?", [outbox_id, alert.id]
-                    )
+                    self.store.set_alert_outbox(alert.id, outbox_id)
             by_rule = {a.rule: a.id for a in fired}
             for state, row in resolutions:
-                self.store.db.execute(
-                    "UPDATE alerts SET state = 'resolved', resolved_week = ? WHERE rule = ? AND "
-                    "subject = ? AND state IN ('firing', 'acknowledged') AND week_date <= ?",
-                    [iso_week(panel.date(row)), state.rule, subject,
-                     week_end(panel.date(row)).isoformat()],
+                self.store.resolve_alerts(
+                    state.rule, subject, resolved_week=iso_week(panel.date(row)),
+                    through=week_end(panel.date(row)).isoformat(),
                 )  # fmt: skip
             for state in states:
                 if state.rule in by_rule:
                     state.alert_id = by_rule[state.rule]
-                self.store.db.execute(
-                    "INSERT INTO alert_state (rule, subject, state, run_weeks, last_week, "
-                    "fired_week, alert_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(rule, subject) DO UPDATE SET state = excluded.state, "
-                    "run_weeks = excluded.run_weeks, last_week = excluded.last_week, "
-                    "fired_week = excluded.fired_week, alert_id = excluded.alert_id, "
-                    "updated_at = excluded.updated_at",
-                    [
-                        state.rule, subject, state.state, state.run_weeks,
-                        _text(state.last_week), _text(state.fired_week), state.alert_id, now,
-                    ],
+                self.store.save_alert_state(
+                    rule=state.rule, subject=subject, state=state.state,
+                    run_weeks=state.run_weeks, last_week=_text(state.last_week),
+                    fired_week=_text(state.fired_week), alert_id=state.alert_id, updated_at=now,
                 )  # fmt: skip
 
     def _deliver_pending(self, subject: str) -> list[Alert]:
@@ -809,9 +780,7 @@ class AlertEngine:
                 if outbox_id is None:
                     still.append(alert)
                     continue
-                self.store.db.execute(
-                    "UPDATE alerts SET outbox_id = ? WHERE id = ?", [outbox_id, alert.id]
-                )
+                self.store.set_alert_outbox(alert.id, outbox_id)
         return still
 
     def active_alerts(self, subject: str | None = None) -> list[Alert]:
@@ -826,25 +795,11 @@ def list_alerts(
     limit: int | None = None,
 ) -> list[Alert]:
     """Recorded alerts, newest first."""
-    sql = (
-        "SELECT a.*, o.status AS delivery FROM alerts a "
-        "LEFT JOIN outbox o ON o.id = a.outbox_id WHERE 1 = 1"
-    )
-    params: list[Any] = []
-    if subject:
-        sql += " AND a.subject = ?"
-        params.append(subject)
-    if state:
-        sql += " AND a.state = ?"
-        params.append(state)
-    sql += " ORDER BY a.week_date DESC, a.id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return [_from_row(r) for r in store.db.query(sql, params)]
+    return [_from_row(r) for r in store.alerts(subject=subject, state=state, limit=limit)]
 
 
 def alert_row(store: Store, alert_id: int) -> dict[str, Any]:
-    row = next(iter(store.db.query("SELECT * FROM alerts WHERE id = ?", [alert_id])), None)
+    row = store.alert(alert_id)
     if row is None:
         raise NotFoundError(f"alert {alert_id}: no such alert (see `alerts list`)")
     return row
@@ -861,18 +816,7 @@ def acknowledge(store: Store, alert_id: int, note: str, by: str = "") -> Alert:
             f"alert {alert_id} was already acknowledged by {row['acknowledged_by'] or '?'} "
             f"at {row['acknowledged_at']}: {row['ack_note']!r}"
         )
-    with store.transaction():
-        store.db.execute(
-            "UPDATE alerts SET state = CASE state WHEN 'firing' THEN 'acknowledged' "
-            "ELSE state END, acknowledged_at = ?, acknowledged_by = ?, ack_note = ? "
-            "WHERE id = ?",
-            [store.now(), by, note, alert_id],
-        )
-        store.db.execute(
-            "UPDATE alert_state SET state = 'acknowledged', updated_at = ? "
-            "WHERE rule = ? AND subject = ? AND alert_id = ? AND state = 'firing'",
-            [store.now(), row["rule"], row["subject"], alert_id],
-        )
+    store.acknowledge_alert(alert_id, rule=row["rule"], subject=row["subject"], note=note, by=by)
     return _from_row(alert_row(store, alert_id))
 
 

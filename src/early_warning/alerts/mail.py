@@ -54,8 +54,8 @@ import socket
 import ssl
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -315,49 +315,6 @@ def _copy_for(content: bytes, recipient: str) -> EmailMessage:
     return message  # type: ignore[return-value]
 
 
-# The message's aggregate over its recipients; rows without recipients keep theirs.
-_REFRESH = """
-UPDATE outbox SET
-  status = CASE
-    WHEN EXISTS (SELECT 1 FROM outbox_deliveries d
-                 WHERE d.outbox_id = outbox.id AND d.status IN ('queued', 'sending'))
-      THEN 'queued'
-    WHEN EXISTS (SELECT 1 FROM outbox_deliveries d
-                 WHERE d.outbox_id = outbox.id AND d.status = 'dead')
-      THEN 'dead'
-    ELSE 'sent' END,
-  attempts = (SELECT max(d.attempts) FROM outbox_deliveries d WHERE d.outbox_id = outbox.id),
-  next_attempt_at = coalesce(
-    (SELECT min(d.next_attempt_at) FROM outbox_deliveries d
-     WHERE d.outbox_id = outbox.id AND d.status = 'queued'),
-    next_attempt_at),
-  sent_at = (SELECT CASE WHEN count(*) = sum(d.status = 'sent') THEN max(d.sent_at) END
-             FROM outbox_deliveries d WHERE d.outbox_id = outbox.id),
-  last_error = (SELECT d.recipient || ': ' || d.last_error FROM outbox_deliveries d
-                WHERE d.outbox_id = outbox.id AND d.status != 'sent'
-                  AND d.last_error IS NOT NULL
-                ORDER BY d.last_attempt_at DESC, d.id LIMIT 1)
-WHERE id = ? AND EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.outbox_id = outbox.id)
-"""
-
-_DUE = (
-    "SELECT id, outbox_id, recipient, attempts FROM outbox_deliveries "
-    "WHERE (status = 'queued' AND next_attempt_at <= ?) "
-    "OR (status = 'sending' AND lease_until <= ?) ORDER BY outbox_id, id"
-)
-
-# Only the flusher whose UPDATE changes the row owns it: the row must still be as it
-# was seen (same attempts), and either queued and due, or claimed by a flusher whose
-# lease has run out.
-_CLAIM = (
-    "UPDATE outbox_deliveries SET status = 'sending', attempts = attempts + 1, "
-    "claimed_at = ?, claimed_by = ?, lease_until = ?, last_attempt_at = ? "
-    "WHERE id = ? AND attempts = ? AND ("
-    "(status = 'queued' AND next_attempt_at <= ?) "
-    "OR (status = 'sending' AND lease_until <= ?))"
-)
-
-
 class Outbox:
     """Queued messages in the store, sent by `flush` with claims, retries and backoff."""
 
@@ -380,23 +337,10 @@ class Outbox:
         default = max(MIN_LEASE_SECONDS, 10 * timeout) + max(DATA_REPLY_SECONDS, timeout)
         self.lease_seconds = lease_seconds if lease_seconds is not None else default
 
-    @contextmanager
-    def _write(self) -> Iterator[None]:
+    def _write(self) -> AbstractContextManager[Any]:
         """A write transaction taken at once (BEGIN IMMEDIATE), or a savepoint inside
-        the caller's transaction."""
-        conn = self.store.conn
-        if conn.in_transaction:
-            with self.store.db.atomic():
-                yield
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        the caller's transaction: claims and results are written under the lock."""
+        return self.store.transaction(immediate=True)
 
     def queue(
         self,
@@ -411,9 +355,9 @@ class Outbox:
     ) -> int:
         """Queue a message once per `key` (a second queue of the same key adds nothing),
         with one delivery per recipient."""
-        existing = self.store.db.execute("SELECT id FROM outbox WHERE key = ?", [key]).fetchone()
-        if existing:
-            return int(existing[0])
+        existing = self.store.outbox_id_for_key(key)
+        if existing is not None:
+            return existing
         unique = list(dict.fromkeys(recipients))
         domain = sender.rpartition("@")[2] or "early-warning.local"
         # Derived from the key alone: the same crossing always has the same Message-ID,
@@ -426,23 +370,14 @@ class Outbox:
         )  # fmt: skip
         stamp = iso_timestamp(now)
         with self._write():
-            cursor = self.store.db.execute(
-                "INSERT INTO outbox (key, message_id, recipients, subject, message, status, "
-                "attempts, next_attempt_at, queued_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?) "
-                "ON CONFLICT(key) DO NOTHING",
-                [key, message_id, ", ".join(unique), message["Subject"], bytes(message),
-                 stamp, stamp],
+            outbox_id = self.store.insert_outbox_message(
+                key=key, message_id=message_id, recipients=", ".join(unique),
+                subject=message["Subject"], message=bytes(message), queued_at=stamp,
             )  # fmt: skip
-            if not cursor.rowcount:  # queued by someone else meanwhile
-                row = self.store.db.execute("SELECT id FROM outbox WHERE key = ?", [key])
-                return int(row.fetchone()[0])
-            outbox_id = int(cursor.lastrowid or 0)
+            if outbox_id is None:  # queued by someone else meanwhile
+                return int(self.store.outbox_id_for_key(key))  # type: ignore[arg-type]
             for recipient in unique:
-                self.store.db.execute(
-                    "INSERT INTO outbox_deliveries (outbox_id, recipient, status, attempts, "
-                    "next_attempt_at) VALUES (?, ?, 'queued', 0, ?)",
-                    [outbox_id, recipient, stamp],
-                )
+                self.store.insert_outbox_delivery(outbox_id, recipient, stamp)
         return outbox_id
 
     def flush(self, *, retry_now: bool = False) -> dict[str, int]:
@@ -453,7 +388,7 @@ class Outbox:
         token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
         start = iso_timestamp(self.clock.now())
         due_by = "9999" if retry_now else start
-        due = self.store.db.execute(_DUE, [due_by, start]).fetchall()
+        due = self.store.due_deliveries(due_by, start)
         outcome: dict[int, str] = {}
         rank = {"sent": 0, "failed": 1, "dead": 2}
         content: tuple[int, bytes] | None = None
@@ -463,10 +398,7 @@ class Outbox:
             result = "sent"
             try:
                 if content is None or content[0] != outbox_id:
-                    row = self.store.db.execute(
-                        "SELECT message FROM outbox WHERE id = ?", [outbox_id]
-                    ).fetchone()
-                    content = (outbox_id, row[0])
+                    content = (outbox_id, self.store.outbox_message(outbox_id))
                 self.mailer.send(_copy_for(content[1], recipient))
             except Exception as exc:  # one bad copy must not block the rest
                 error = str(exc) if isinstance(exc, DeliveryError) else _reply(exc)
@@ -486,20 +418,16 @@ class Outbox:
         stamp = iso_timestamp(now)
         lease = iso_timestamp(now + dt.timedelta(seconds=self.lease_seconds))
         with self._write():
-            cursor = self.store.db.execute(
-                _CLAIM, [stamp, token, lease, stamp, delivery_id, attempts, due_by, stamp]
-            )
-        return cursor.rowcount == 1
+            return self.store.claim_delivery(
+                delivery_id, attempts=attempts, token=token, now=stamp, lease_until=lease,
+                due_by=due_by,
+            )  # fmt: skip
 
     def _sent(self, delivery_id: int, outbox_id: int) -> None:
         # Whoever holds the claim now: the server has this copy, so it is sent.
         with self._write():
-            self.store.db.execute(
-                "UPDATE outbox_deliveries SET status = 'sent', sent_at = ?, last_error = NULL, "
-                "claimed_at = NULL, claimed_by = NULL, lease_until = NULL WHERE id = ?",
-                [iso_timestamp(self.clock.now()), delivery_id],
-            )
-            self.store.db.execute(_REFRESH, [outbox_id])
+            self.store.mark_delivery_sent(delivery_id, iso_timestamp(self.clock.now()))
+            self.store.refresh_outbox(outbox_id)
 
     def _failed(
         self, delivery_id: int, outbox_id: int, attempts: int, token: str, error: str
@@ -507,35 +435,23 @@ class Outbox:
         dead = attempts >= self.max_attempts
         wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
         with self._write():
-            cursor = self.store.db.execute(
-                "UPDATE outbox_deliveries SET status = ?, last_error = ?, next_attempt_at = ?, "
-                "claimed_at = NULL, claimed_by = NULL, lease_until = NULL "
-                "WHERE id = ? AND status = 'sending' AND claimed_by = ?",
-                [
-                    "dead" if dead else "queued",
-                    " ".join(error.split())[:500],
-                    iso_timestamp(self.clock.now() + dt.timedelta(seconds=wait)),
-                    delivery_id,
-                    token,
-                ],
+            held = self.store.mark_delivery_failed(
+                delivery_id,
+                token=token,
+                status="dead" if dead else "queued",
+                error=" ".join(error.split())[:500],
+                next_attempt_at=iso_timestamp(self.clock.now() + dt.timedelta(seconds=wait)),
             )
-            if cursor.rowcount:  # else another flusher took it over after our lease ran out
-                self.store.db.execute(_REFRESH, [outbox_id])
+            if held:  # else another flusher took it over after our lease ran out
+                self.store.refresh_outbox(outbox_id)
         return "dead" if dead else "failed"
 
     def backlog(self) -> dict[str, int]:
-        rows = self.store.db.execute("SELECT status, count(*) FROM outbox GROUP BY status")
-        return {status: count for status, count in rows}
+        return self.store.outbox_backlog()
 
     def deliveries(self, outbox_id: int) -> list[dict[str, Any]]:
         """Each recipient of a message with its state, attempts and last error."""
-        return list(
-            self.store.db.query(
-                "SELECT recipient, status, attempts, next_attempt_at, sent_at, last_error, "
-                "claimed_by FROM outbox_deliveries WHERE outbox_id = ? ORDER BY id",
-                [outbox_id],
-            )
-        )
+        return self.store.outbox_deliveries(outbox_id)
 
     def outcome(self, outbox_id: int, *, wait_seconds: float = 0.0) -> dict[str, Any]:
         """How one message stands: its status, each recipient's, and a one-line reason
@@ -548,10 +464,8 @@ class Outbox:
             if not busy or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
-        row = self.store.db.execute(
-            "SELECT status, last_error FROM outbox WHERE id = ?", [outbox_id]
-        ).fetchone()
-        status, error = (row[0], row[1]) if row else ("missing", "no such message")
+        found = self.store.outbox_status(outbox_id)
+        status, error = found if found else ("missing", "no such message")
         problems = []
         for r in recipients:
             if r["status"] == "sent":

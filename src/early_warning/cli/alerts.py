@@ -149,10 +149,10 @@ def alerts_check(
 def _not_yet_delivered(store: Store, notifier: Notifier, fired: list[Alert]) -> list[str]:
     lines = []
     for alert in fired:
-        row = store.db.execute("SELECT outbox_id FROM alerts WHERE id = ?", [alert.id]).fetchone()
-        if not row or row[0] is None:
+        outbox_id = store.alert_outbox_id(alert.id)
+        if outbox_id is None:
             continue  # nobody subscribed: reported as "not mailed"
-        outcome = notifier.outbox.outcome(int(row[0]))
+        outcome = notifier.outbox.outcome(outbox_id)
         if outcome["status"] != "sent":
             lines.append(
                 f"alert {alert.id} ({alert.rule}): {outcome['reason'] or outcome['status']}"
@@ -349,25 +349,10 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
     is left to try; each recipient has its own state, attempts and last error
     (`deliveries` in --json). Dead ones need attention.
     """
-    sql = (
-        "SELECT id, key, message_id, status, attempts, recipients, subject, queued_at, "
-        "next_attempt_at, sent_at, last_error FROM outbox"
-    )
-    params: list[Any] = []
-    if status:
-        sql += " WHERE status = ?"
-        params.append(status)
     with app.store() as store:
-        rows = list(store.db.query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]))
+        rows = store.outbox_messages(status, limit)
         for row in rows:
-            row["deliveries"] = list(
-                store.db.query(
-                    "SELECT recipient, status, attempts, next_attempt_at, sent_at, last_error, "
-                    "claimed_at, claimed_by, lease_until FROM outbox_deliveries "
-                    "WHERE outbox_id = ? ORDER BY id",
-                    [row["id"]],
-                )
-            )
+            row["deliveries"] = store.outbox_deliveries(row["id"], leases=True)
     if as_json:
         echo_json(rows)
         return
