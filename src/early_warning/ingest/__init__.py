@@ -34,7 +34,10 @@ from typing import IO, Any
 
 from ..catalog import Catalog
 from ..errors import CatalogError, FetchError, IngestError, InputError
-from ..store import Store
+from ..store import EVENT_RECORDED_AT, EVENT_RUN_ID, MAX_REJECT_RAW, Store
+from ..store import OBSERVATION_FLAGS as FLAGS
+from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
+from ..store import OBSERVATION_RUN_ID as RUN_ID
 from .archive import check_zip, zip_kind
 from .derived import derive
 from .gdelt import ingest_gdelt, looks_like_gdelt, looks_like_gdelt_zip
@@ -66,10 +69,6 @@ __all__ = [
     "observe",
 ]
 
-_RECORDED_AT = 11  # positions in the tuples the rules build (store column order)
-_RUN_ID = 17
-_EVENT_RECORDED_AT = 11
-_EVENT_RUN_ID = 12
 _REJECT_SAMPLE = 20
 
 
@@ -360,10 +359,10 @@ def _load(
     args = (default_subject, store.source_id, store.today(), limits.max_field_chars)
     if table.kind == "observations":
         rules: ObservationRules | EventRules = ObservationRules(catalog, *args)
-        insert, at_recorded, at_run = store.insert_observations, _RECORDED_AT, _RUN_ID
+        insert, at_recorded, at_run = store.insert_observations, RECORDED_AT, RUN_ID
     else:
         rules = EventRules(*args)
-        insert, at_recorded, at_run = store.insert_events, _EVENT_RECORDED_AT, _EVENT_RUN_ID
+        insert, at_recorded, at_run = store.insert_events, EVENT_RECORDED_AT, EVENT_RUN_ID
     check = rules.check
     result = IngestResult(uri, "ok", table.kind, run_id=run_id)
     batch: list[list[Any]] = []
@@ -378,6 +377,7 @@ def _load(
             if raw is None:
                 raw = raw_csv_text(fields) if not isinstance(fields, Problem) else ""
             raw = raw_kept.take(raw)
+            # In store.REJECT_COLUMNS order.
             rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, recorded_at))
             rejected += 1
             if len(result.rejects) < _REJECT_SAMPLE:
@@ -389,7 +389,7 @@ def _load(
             continue
         outcome[at_recorded] = recorded_at
         outcome[at_run] = run_id
-        if table.kind == "observations" and outcome[16]:
+        if table.kind == "observations" and outcome[FLAGS]:
             flagged += 1
         batch.append(outcome)
         if len(batch) >= batch_rows:
@@ -425,8 +425,6 @@ class _RawBudget:
         self.pending = 0
 
     def take(self, raw: str) -> str:
-        from ..store import MAX_REJECT_RAW
-
         length = min(len(raw), MAX_REJECT_RAW)
         if length > self.left:
             raw = (
@@ -658,10 +656,10 @@ def observe(
             result.status, result.rows_rejected = "partial", 1
             result.rejects.append(RejectInfo(1, outcome.field, outcome.reason))
         else:
-            outcome[_RECORDED_AT], outcome[_RUN_ID] = now, run_id
+            outcome[RECORDED_AT], outcome[RUN_ID] = now, run_id
             result.rows_loaded = store.insert_observations([outcome])
             result.rows_unchanged = 1 - result.rows_loaded
-            result.flagged = int(bool(outcome[16]))
+            result.flagged = int(bool(outcome[FLAGS]))
             if result.rows_loaded:
                 store.mark_derivation_pending(run_id)
         store.finish_run(

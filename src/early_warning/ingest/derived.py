@@ -31,6 +31,8 @@ from typing import Any
 from ..catalog import Catalog
 from ..errors import CatalogError
 from ..files import read_yaml
+from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
+from ..store import OBSERVATION_RUN_ID as RUN_ID
 from ..store import Store
 from .mapping import mappings_folder
 from .readers import raw_csv_text
@@ -130,7 +132,7 @@ def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -
                 raw = raw_csv_text(row)
                 rejects.append((run_id, uri, line, outcome.field, outcome.reason, raw, now))
                 continue
-            outcome[11], outcome[17] = now, run_id
+            outcome[RECORDED_AT], outcome[RUN_ID] = now, run_id
             batch.append(outcome)
         result.loaded = store.insert_observations(batch) if batch else 0
         result.unchanged = len(batch) - result.loaded
@@ -151,14 +153,7 @@ def derive(store: Store, catalog: Catalog, *, only_if: set[str] | None = None) -
 def _best_rows(store: Store, indicators: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
     """(indicator, subject, period) and (indicator, subject, period, source) -> the row
     known latest (then recorded latest)."""
-    marks = ", ".join("?" * len(indicators))
-    rows = store.db.query(
-        "SELECT o.id, o.indicator, o.subject, o.period, o.value, o.unit, o.known_from, "
-        "o.reliability, o.credibility, s.name AS source FROM observations o "
-        f"LEFT JOIN sources s ON s.id = o.source_id WHERE o.indicator IN ({marks}) "
-        "ORDER BY o.known_from, o.recorded_at, o.id",
-        indicators,
-    )
+    rows = store.observations_of_indicators(indicators)
     best: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = (row["indicator"], row["subject"], row["period"])

@@ -55,6 +55,8 @@ from typing import IO, Any
 from ..catalog import Catalog
 from ..errors import CatalogError, IngestError
 from ..periods import iso_week
+from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
+from ..store import OBSERVATION_RUN_ID as RUN_ID
 from ..store import Store
 from .archive import check_zip
 from .mapping import load_mapping
@@ -548,19 +550,7 @@ def ingest_gdelt(
     show = sys.stderr.isatty() if progress is None else progress
 
     def already_counted(ids: list[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ", ".join("?" * len(part))
-            found.update(
-                r[0]
-                for r in store.conn.execute(
-                    "SELECT event_id FROM event_ids WHERE file_sha256 != ? "
-                    f"AND event_id IN ({marks})",
-                    [sha256, *part],
-                )
-            )
-        return found
+        return store.event_ids_counted_elsewhere(sha256, ids)
 
     zip_limits = limits.zip_limits() if limits is not None else None
     for _attempt in range(5):
@@ -600,13 +590,9 @@ def _record_aggregate(
     run_id = store.begin_run(uri, "event aggregates", fmt, sha256, size, context)
     result.run_id = run_id
     # Counts from an earlier mapping of the same file are replaced, not added to.
-    store.db.execute("DELETE FROM event_counts WHERE file_sha256 = ?", [sha256])
-    store.db.execute("DELETE FROM event_ids WHERE file_sha256 = ?", [sha256])
+    store.forget_event_file(sha256)
     _store_counts(store, sha256, run_id, found)
-    store.conn.executemany(
-        "INSERT INTO event_ids (event_id, file_sha256) VALUES (?, ?)",
-        ((event_id, sha256) for event_id in found.event_ids),
-    )
+    store.insert_event_ids(sha256, found.event_ids)
     loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
     now = store.now()
     store.insert_rejects(
@@ -638,27 +624,19 @@ def _record_aggregate(
 
 
 def _store_counts(store: Store, sha256: str, run_id: int, found: Aggregate) -> None:
+    # In store.EVENT_COUNT_COLUMNS order.
     rows = [
         (sha256, run_id, subject, week, *sums[:7], json.dumps(dict(sorted(sums[7].items()))),
          sums[8])
         for (subject, week), sums in sorted(found.sums.items())
     ]  # fmt: skip
-    store.conn.executemany(
-        "INSERT INTO event_counts (file_sha256, run_id, subject, week, events, quad1, quad2, "
-        "quad3, quad4, goldstein_sum, tone_sum, roots, last_added) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    store.insert_event_counts(rows)
 
 
 def _week_totals(store: Store, keys: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[Any]]]:
     """Sums over every file ingested so far, for each (subject, week) touched."""
     for subject, week in keys:
-        rows = store.db.query(
-            "SELECT events, quad1, quad2, quad3, quad4, goldstein_sum, tone_sum, roots, "
-            "last_added FROM event_counts WHERE subject = ? AND week = ?",
-            [subject, week],
-        )
+        rows = store.event_counts(subject, week)
         total, files = _new_sums(), 0
         for row in rows:
             files += 1
@@ -692,7 +670,7 @@ def _write_indicators(
                 # future): the week is skipped and said so, the counts stay for later.
                 skipped[f"weekly values refused ({outcome.field}: {outcome.reason})"] += 1
                 continue
-            outcome[11], outcome[17] = recorded_at, run_id
+            outcome[RECORDED_AT], outcome[RUN_ID] = recorded_at, run_id
             batch.append(outcome)
     loaded = store.insert_observations(batch) if batch else 0
     return loaded, len(batch) - loaded, skipped

@@ -18,6 +18,9 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..periods import SUBJECT_PATTERN, PeriodError, parse_period
+from ..store import EVENT_COLUMNS as STORED_EVENT
+from ..store import OBSERVATION_COLUMNS as STORED_OBSERVATION
+from ..store import SpilledKeys
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -41,6 +44,22 @@ EVENT_COLUMNS = (
     "date", "subject", "kind", "severity", "title", "citation", "source", "published", "note",
 )  # fmt: skip
 EVENT_REQUIRED = ("date", "kind", "severity", "title")
+
+# The tuples `check` returns, field by field: a list literal per row (the fastest way to
+# build a million), so its order is written out here and must be the store's column
+# order, which ingest relies on to fill `recorded_at` and `run_id` by name.
+_BUILT_OBSERVATION = (
+    "indicator", "subject", "period", "period_start", "period_end", "value", "value_text",
+    "source_id", "citation", "published", "known_from", "recorded_at", "reliability",
+    "credibility", "unit", "note", "flags", "run_id", "line", "content_hash",
+)  # fmt: skip
+_BUILT_EVENT = (
+    "date", "date_end", "date_precision", "subject", "kind", "severity", "title",
+    "citation", "source_id", "note", "known_from", "recorded_at", "run_id", "line",
+    "content_hash",
+)  # fmt: skip
+if _BUILT_OBSERVATION != STORED_OBSERVATION or _BUILT_EVENT != STORED_EVENT:
+    raise ImportError("ingest.validate builds rows in another order than the store's columns")
 
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RELIABILITY = frozenset("ABCDEF")
@@ -150,7 +169,7 @@ class _SeenKeys:
     def __init__(self, in_memory: int = 1_000_000) -> None:
         self._memory: dict[int, int] = {}
         self._in_memory = in_memory
-        self._spill: Any = None
+        self._spill: SpilledKeys | None = None
 
     def first_line(self, key: tuple[str, ...], line: int) -> int:
         digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=8).digest()
@@ -165,15 +184,8 @@ class _SeenKeys:
 
     def _spilled(self, number: int, line: int) -> int:
         if self._spill is None:
-            import sqlite3
-
-            self._spill = sqlite3.connect("")  # "": a temporary file of its own
-            self._spill.execute("CREATE TABLE seen (key INTEGER PRIMARY KEY, line INT)")
-        found = self._spill.execute("SELECT line FROM seen WHERE key = ?", (number,)).fetchone()
-        if found:
-            return int(found[0])
-        self._spill.execute("INSERT INTO seen (key, line) VALUES (?, ?)", (number, line))
-        return line
+            self._spill = SpilledKeys()
+        return self._spill.first_line(number, line)
 
     def __del__(self) -> None:
         if self._spill is not None:
@@ -185,7 +197,8 @@ class ObservationRules(_Rules):
 
     `check(row, line)` takes the row's fields in `OBSERVATION_COLUMNS` order (missing
     optional fields as empty text) and returns either a `Problem` or the tuple to insert
-    (`store.OBSERVATION_COLUMNS` order, with `recorded_at` and `run_id` to be filled).
+    (`store.OBSERVATION_COLUMNS` order, as `_BUILT_OBSERVATION` names it, with
+    `recorded_at` and `run_id` to be filled).
     """
 
     def __init__(
@@ -275,10 +288,10 @@ class ObservationRules(_Rules):
         return [
             indicator, subject, period.text, period.start, period.end, value, value_text,
             self.source(source), citation or None, published or None, known_from,
-            None,  # recorded_at, filled by the caller
+            None,  # recorded_at, filled by the caller (store.OBSERVATION_RECORDED_AT)
             reliability or None, credibility or None, unit or None, note or None,
             (flags and f"formula-like:{flags}") or None,
-            None,  # run_id, filled by the caller
+            None,  # run_id, filled by the caller (store.OBSERVATION_RUN_ID)
             line, content_hash,
         ]  # fmt: skip
 
@@ -331,7 +344,7 @@ class EventRules(_Rules):
             period.start, period.end, period.granularity, subject, kind, int(severity), title,
             citation or None,
             self.source(source), note or None, known_from if published else period.end,
-            None,  # recorded_at
-            None,  # run_id
+            None,  # recorded_at (store.EVENT_RECORDED_AT)
+            None,  # run_id (store.EVENT_RUN_ID)
             line, content_hash,
         ]  # fmt: skip
