@@ -214,12 +214,7 @@ class Daemon:
         with open_store(self.config.db_path, create=True) as store:
             store.sync_catalog(self.catalog)
             # We hold the lock: a run still marked running died with an earlier daemon.
-            store.db.execute(
-                "UPDATE job_runs SET outcome = 'interrupted', finished_at = ?, error = "
-                "'the daemon stopped during this run (killed or crashed)' "
-                "WHERE outcome = 'running'",
-                [store.now()],
-            )
+            store.interrupt_running_jobs()
         _CURRENT = self
         self.settings.jobstore.parent.mkdir(parents=True, exist_ok=True)
         scheduler = BackgroundScheduler(
@@ -258,11 +253,7 @@ class Daemon:
         sunday = last_complete_week(due, self.settings.timezone)
         with open_store(self.config.db_path) as store:
             for subject in self.settings.report_subjects:
-                found = store.db.execute(
-                    "SELECT 1 FROM reports WHERE subject = ? AND as_of = ?",
-                    [subject, sunday.isoformat()],
-                ).fetchone()
-                if not found:
+                if not store.report_made(subject, sunday.isoformat()):
                     return True
         return False
 
@@ -473,12 +464,8 @@ class Daemon:
         done, made = [], []
         for subject in self.settings.report_subjects:
             week = iso_week(sunday)
-            previous = store.db.execute(
-                "SELECT id, emailed_outbox_id FROM reports WHERE subject = ? AND week = ? "
-                "AND as_of = ? AND (emailed_outbox_id IS NOT NULL OR ? = 0) LIMIT 1",
-                [subject, week, sunday.isoformat(), int(bool(self.mail.report_recipients))],
-            ).fetchone()
-            if previous:
+            mailed = bool(self.mail.report_recipients)
+            if store.weekly_report_done(subject, week, sunday.isoformat(), mailed=mailed):
                 done.append(f"{subject} {week}")
                 continue
             report = build_report(store, self.catalog, self.profile, subject, sunday,

@@ -86,7 +86,7 @@ def run_demo(
                 ingest(store, catalog, path, default_subject=default_subject, limits=Limits())
             )
         result.status = store.status()
-        newest = store.db.execute("SELECT max(known_from) FROM observations").fetchone()[0]
+        newest = store.newest_known_from()
         if newest is None:
             return result
         result.as_of = dt.date.fromisoformat(newest)

@@ -157,12 +157,7 @@ class PanelBuilder:
         end: dt.date | None = None,
     ) -> PanelBuilder:
         """Load every revision of the subject's observations once."""
-        rows = store.db.query(
-            "SELECT id, indicator, period_start, period_end, value, known_from "
-            "FROM observations WHERE subject = ?",
-            [subject],
-        )
-        rows = list(rows)
+        rows = store.observation_revisions(subject)
         if start is None:
             first = min((r["period_start"] for r in rows), default=None)
             start = dt.date.fromisoformat(first) if first else store.today()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import click
 
 from ..daemon import Daemon, DaemonSettings, configure_logging, lock_path
+from ..store import scheduled_jobs
 from .common import (
     App,
     echo_json,
@@ -106,13 +106,7 @@ def _daemon_state(db_path: Path) -> dict[str, Any]:
 
 def _jobs(jobstore: Path, runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Next run times read from the job store's table (no scheduler needed)."""
-    scheduled: dict[str, float | None] = {}
-    if jobstore.exists():
-        with sqlite3.connect(f"file:{jobstore}?mode=ro", uri=True) as db:
-            try:
-                scheduled = dict(db.execute("SELECT id, next_run_time FROM apscheduler_jobs"))
-            except sqlite3.OperationalError:
-                scheduled = {}
+    scheduled = scheduled_jobs(jobstore)
     rows = []
     for job in sorted(set(scheduled) | set(runs)):
         when = scheduled.get(job)

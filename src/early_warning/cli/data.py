@@ -207,7 +207,7 @@ def rejects() -> None:
 def rejects_list(app: App, run_id: int | None, limit: int, as_json: bool) -> None:
     """List rejected rows, newest first (or those of one run, in file order)."""
     with app.store() as store:
-        if run_id is not None and not store.db["ingest_runs"].count_where("id = ?", [run_id]):
+        if run_id is not None and not store.run_exists(run_id):
             raise NotFoundError(f"--run: there is no ingest run {run_id}")
         rows = store.rejects(run_id=run_id, limit=limit)
     if as_json:

@@ -253,9 +253,7 @@ def backtest_command(
 
 
 def _default_start(store: Any, subject: str) -> dt.date:
-    first = store.db.execute(
-        "SELECT min(period_start) FROM observations WHERE subject = ?", [subject]
-    ).fetchone()[0]
+    first = store.first_period_start(subject)
     return dt.date.fromisoformat(first) + dt.timedelta(weeks=104)
 
 

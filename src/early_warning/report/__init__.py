@@ -122,7 +122,5 @@ def queue_report_email(store: Store, mail: MailSettings, report: Report) -> int:
         ),
         attachments=[(report.path.name, report.path.read_bytes(), "application/pdf")],
     )
-    store.db.execute(
-        "UPDATE reports SET emailed_outbox_id = ? WHERE id = ?", [outbox_id, report.report_id]
-    )
+    store.set_report_email(report.report_id, outbox_id)
     return outbox_id

@@ -146,10 +146,7 @@ def _versions() -> dict[str, str]:
 
 def _backtest(store: Store, subject: str, profile: Profile) -> dict[int, dict[str, Any]]:
     """The newest stored track record per horizon and model for this profile."""
-    rows = store.db.query(
-        "SELECT * FROM backtests WHERE subject = ? AND profile_hash = ? ORDER BY id",
-        [subject, profile.weights_hash],
-    )
+    rows = store.backtests(subject, profile.weights_hash)
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
         entry = dict(row)
@@ -163,12 +160,7 @@ def _alerts(store: Store, data: ReportData) -> None:
     end = week_end(data.as_of).isoformat()
     first = data.results.panel.date(data.trend_rows.start).isoformat()
     every = list_alerts(store, subject=data.subject)
-    data.alerts_checked = bool(
-        store.db.execute(
-            "SELECT 1 FROM alert_state WHERE subject = ? AND last_week >= ? LIMIT 1",
-            [data.subject, first],
-        ).fetchone()
-    )
+    data.alerts_checked = store.alerts_checked_since(data.subject, first)
     fired = [a for a in every if first <= a.as_of <= data.as_of.isoformat()]
     data.alerts = sorted(fired, key=lambda a: (a.as_of, a.rule))
     week = data.week
@@ -188,13 +180,7 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
     ids = [int(i) for i in panel.obs_id[row] if i >= 0]
     sources = {}
     if ids:
-        marks = ",".join("?" * len(ids))
-        for r in store.db.query(
-            "SELECT o.id, o.period, o.reliability, o.credibility, s.name AS source "
-            "FROM observations o LEFT JOIN sources s ON s.id = o.source_id "
-            f"WHERE o.id IN ({marks})",
-            ids,
-        ):
+        for r in store.observation_sources(ids):
             sources[r["id"]] = r
     rows = []
     for family in catalog.families.values():

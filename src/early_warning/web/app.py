@@ -144,13 +144,7 @@ def create_app(
         ind = catalog.indicators[ind_id]
         with bench.store() as store:
             observations = store.observations(indicator=ind_id, all_revisions=True, limit=500)
-            rejects = [
-                r for r in store.db.query(
-                    # The raw row of any format names the indicator as a whole word.
-                    "SELECT * FROM rejects WHERE raw LIKE ? ORDER BY id DESC LIMIT 500",
-                    [f"%{ind_id}%"],
-                )
-            ]  # fmt: skip
+            rejects = store.rejects_mentioning(ind_id, limit=500)
         citations = [
             {"reference": catalog.sources[c.source].reference() if c.source in catalog.sources
              else c.source, "section": c.section, "quote": c.quote}

@@ -75,7 +75,7 @@ class Workbench:
     def store(self) -> Store:
         store = Store(self.db_path)
         if self.busy_ms is not None:
-            store.db.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+            store.set_busy_timeout(self.busy_ms)
         return store
 
     def load(self, name: str) -> Profile:
@@ -95,9 +95,7 @@ class Workbench:
 
     def data_end(self, store: Store, subject: str) -> dt.date:
         """The day the subject's newest figure became known (scores stop being fresh there)."""
-        newest = store.db.execute(
-            "SELECT max(known_from) FROM observations WHERE subject = ?", [subject]
-        ).fetchone()[0]
+        newest = store.newest_known_from(subject)
         if newest is None:
             raise NotFoundError(f"no observations for {subject}")
         return min(dt.date.fromisoformat(newest[:10]), store.today())
@@ -295,7 +293,7 @@ class Workbench:
         before = session.saved
         edited = self.edited(before, payload)
         with self.store() as store:
-            store.db.execute("BEGIN IMMEDIATE")
+            store.begin_immediate()
             try:
                 exists = path.exists()
                 if mode == "new" and exists:
@@ -326,7 +324,7 @@ class Workbench:
                 old_text = path.read_text(encoding="utf-8") if exists else None
                 _write(path, text)
                 try:
-                    store.db.execute("COMMIT")
+                    store.commit()
                 except BaseException:
                     if old_text is None:
                         path.unlink(missing_ok=True)
@@ -334,8 +332,7 @@ class Workbench:
                         _write(path, old_text)
                     raise
             except BaseException:
-                if store.conn.in_transaction:
-                    store.db.execute("ROLLBACK")
+                store.rollback()
                 raise
         self.forget()
         return {
