@@ -40,6 +40,9 @@ class ScoresRepository(Connected):
             )
 
     def record_sensitivity(self, row: dict[str, Any]) -> int:
+        """Record one sensitivity run (a `sensitivity_runs` row, stamped now); return its
+        id. A plain write and nothing else: computing a sensitivity never writes, and
+        whoever computed one decides whether it is kept (`services.record_sensitivity`)."""
         row = dict(row, computed_at=self.now())
         return int(self.db["sensitivity_runs"].insert(row).last_pk or 0)
 
