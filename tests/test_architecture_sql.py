@@ -65,14 +65,17 @@ def is_sql(text: str) -> bool:
 
 
 def sql_outside_store(paths: list[Path]) -> list[str]:
-    found = []
+    """file:line and the opening words of each SQL string (an f-string and its first
+    part are one finding)."""
+    found: dict[tuple[str, int], str] = {}
     for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             text = _text(node)
             if text is not None and is_sql(text):
-                found.append(f"{path.relative_to(SRC.parent)}:{node.lineno}: {text.strip()[:60]!r}")
-    return sorted(set(found))
+                where = (str(path.relative_to(SRC.parent)), node.lineno)
+                found.setdefault(where, text.strip()[:60])
+    return [f"{file}:{line}: {text!r}" for (file, line), text in sorted(found.items())]
 
 
 def handle_access_outside_store(paths: list[Path]) -> list[str]:
