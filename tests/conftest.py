@@ -1,4 +1,5 @@
-"""Shared fixtures: a small fixed catalog, a fixed clock, a fresh store, a CLI runner."""
+"""Shared fixtures: a small fixed catalog, a fixed clock, a fresh store, a CLI runner,
+and the command run in this process (`run_cli`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
+import io  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -71,3 +77,65 @@ def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
 
 def table_counts(store: Store) -> dict[str, int]:
     return {t: store.count(t) for t in ("observations", "rejects", "events")}
+
+
+# -- the command, in this process ----------------------------------------------------
+
+
+@dataclasses.dataclass
+class Completed:
+    """What `tests.test_cli.run` returns (a `subprocess.CompletedProcess`), in short."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _text(raw: bytes) -> str:
+    # As `subprocess.run(text=True)` decodes: universal newlines (\r\n and \r become \n).
+    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", newline=None).read()
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None
+) -> Completed:
+    """`early-warning ARGS` run by its entry point `main` in this process, as
+    `tests.test_cli.run` runs the console script in a new one (a second or two less).
+
+    What a fresh process would not inherit is cleared, and what `main` changes for the
+    process is put back: the environment (EARLY_WARNING_* dropped, then `env` added),
+    the working directory, sys.argv, the umask (`main` narrows it). An exception that
+    escapes `main` is printed as the interpreter would (a traceback, exit status 1), so
+    the tests that look for "Traceback" still can fail.
+    """
+    from early_warning.cli import main
+
+    overrides: dict[str, str | None] = dict.fromkeys(
+        (k for k in os.environ if k.startswith("EARLY_WARNING")), None
+    )
+    overrides |= env or {}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    argv = sys.argv
+    code = 0
+    with contextlib.chdir(cwd), CliRunner().isolation(input=input, env=overrides) as (out, err, _):
+        sys.argv = ["early-warning", *args]
+        try:
+            main()
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message"): printed on stderr, status 1
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv = argv
+            os.umask(umask)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue(), err.getvalue()
+    return Completed(["early-warning", *args], code, _text(stdout), _text(stderr))
