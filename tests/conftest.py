@@ -1,5 +1,5 @@
 """Shared fixtures: a small fixed catalog, a fixed clock, a fresh store, a CLI runner,
-and the command run in this process (`run_cli`)."""
+the command run in this process (`run_cli`), and the demo database built once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
+import hashlib  # noqa: E402
 import io  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -26,6 +27,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from early_warning import FixedClock, Store, bundled_path, load_catalog  # noqa: E402
 from early_warning.catalog import Catalog  # noqa: E402
+from early_warning.demo import DemoResult, run_demo  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -139,3 +141,46 @@ def run_cli(
             sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue()
     return Completed(["early-warning", *args], code, _text(stdout), _text(stderr))
+
+
+# -- the demo database, built once ---------------------------------------------------
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def demo_session(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    """The embedded dataset, scored, forecast, backtested, alerted and reported with the
+    shipped default profile (`run_demo`, as `early-warning demo` runs it): built once
+    for the whole session (it is the dearest state the tests share). Its reports go to
+    a folder of their own (`reports_dir`); the daemon configuration is not written."""
+    work = tmp_path_factory.mktemp("demo")
+    result = run_demo(
+        bundled_path("indicators"), work, "BLR", bundled_path("models"), reports_dir=work / "r"
+    )
+    assert not Path(f"{result.db_path}-wal").exists()  # closed: the file alone is the database
+    return result
+
+
+@pytest.fixture
+def demo(demo_session: DemoResult) -> Iterator[DemoResult]:
+    """The shared demo, to read only: a test that writes to its database (any command
+    that records a score, a forecast, a run) takes `demo_copy`. Checked after the test."""
+    before = _digest(demo_session.db_path)
+    yield demo_session
+    assert _digest(demo_session.db_path) == before, (
+        "this test changed the shared demo database: use the demo_copy fixture"
+    )
+
+
+@pytest.fixture
+def demo_copy(demo_session: DemoResult, tmp_path: Path) -> DemoResult:
+    """The demo with a database of the test's own (a copy of the closed file), in
+    `tmp_path / "demo"`; the Python objects (scores, forecast, report) are the shared ones."""
+    work = tmp_path / "demo"
+    work.mkdir()
+    db = work / "demo.db"
+    shutil.copy(demo_session.db_path, db)
+    return dataclasses.replace(demo_session, db_path=db)

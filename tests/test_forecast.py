@@ -151,14 +151,9 @@ from click.testing import CliRunner  # noqa: E402
 
 from early_warning import Store, bundled_path  # noqa: E402
 from early_warning.cli import cli  # noqa: E402
-from early_warning.demo import run_demo  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    return run_demo(
-        bundled_path("indicators"), tmp_path_factory.mktemp("fc"), "BLR", bundled_path("models")
-    )
+# `demo` (read only) and `demo_copy` (a database of the test's own) are in conftest.py:
+# the demo is built once per session.
 
 
 def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
@@ -178,7 +173,8 @@ def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
         assert store.count("backtests") >= 8
 
 
-def test_forecast_backtest_and_analyst_commands(demo) -> None:
+def test_forecast_backtest_and_analyst_commands(demo_copy) -> None:
+    demo = demo_copy  # the commands record forecasts and backtests
     base = ["--db", str(demo.db_path)]
 
     def invoke(*args: str) -> str:
@@ -277,7 +273,8 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
     assert horizon["pooled_with_analysts"] == pytest.approx(0.5 * horizon["probability"] + 0.2)
 
 
-def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo) -> None:
+def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> None:
+    demo = demo_copy  # `forecast` records what it forecast
     result = CliRunner().invoke(
         cli, ["--db", str(demo.db_path), "forecast", "--as-of", "2024-01-07", "--json"]
     )
