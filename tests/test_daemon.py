@@ -36,7 +36,8 @@ from early_warning.daemon import (
 )
 from early_warning.store import open_store
 
-from .conftest import HEADER, run_cli
+from .conftest import HEADER
+from .test_cli import run
 from .test_mail import SmtpServer
 
 EXE = Path(sys.executable).parent / "early-warning"
@@ -268,7 +269,8 @@ def _start(tmp_path: Path, config: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _running(tmp_path: Path) -> bool:
-    status = run_cli("--config", str(tmp_path / "ew.toml"), "status", "--json", cwd=tmp_path)
+    # A process of its own: `status` probes the daemon's lock, as an operator's shell does.
+    status = run("--config", str(tmp_path / "ew.toml"), "status", "--json", cwd=tmp_path)
     return status.returncode == 0 and json.loads(status.stdout)["daemon"]["state"] == "running"
 
 
@@ -371,7 +373,7 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
     late = {_message_id(c) for _, c in inbox.messages[sent_before:]}
     assert late <= waiting_at_kill, (subjects, waiting_at_kill)
     assert [r["outcome"] for r in _runs(tmp_path, REPORT)] == ["skipped", "ok"]
-    status = json.loads(run_cli("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
+    status = json.loads(run("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
     jobs = {j["job"]: j for j in status["jobs"]}
     assert set(jobs) >= {REPORT, "flush", "ingest:incoming", "pipeline"}  # no job lost
     assert all(j["next_run"] not in ("not scheduled", "paused") for j in jobs.values())
