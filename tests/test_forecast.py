@@ -50,6 +50,7 @@ def _run(signal: bool, seed: int = 1):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_logistic_beats_the_base_rate_out_of_sample_when_there_is_a_signal() -> None:
     result = _run(signal=True)
     logistic = result.horizons[4]["models"]["logistic"]
@@ -59,6 +60,7 @@ def test_logistic_beats_the_base_rate_out_of_sample_when_there_is_a_signal() -> 
     assert logistic["auc"] > 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_on_pure_noise_the_logistic_model_claims_no_skill(seed: int) -> None:
     result = _run(signal=False, seed=seed)
