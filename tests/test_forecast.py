@@ -133,6 +133,21 @@ def test_targets_count_events_in_the_next_h_weeks() -> None:
     assert event_within(days, events, 2).tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
+def test_the_penalty_search_log_loss_is_sklearns() -> None:
+    from sklearn.metrics import log_loss
+
+    from early_warning.forecast.models import _log_loss
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n = int(rng.integers(1, 80))
+        y = (rng.random(n) < rng.random()).astype(float)
+        p = [rng.random(n), rng.random(n) ** 30, 1 - rng.random(n) ** 30,
+             rng.choice([0.0, 1.0, 1e-17, 1 - 1e-17, 0.5], n)][trial % 4]  # fmt: skip
+        proba = np.column_stack([1 - p, p])
+        assert _log_loss(y, proba) == log_loss(y, p, labels=[0, 1]), (y, p)
+
+
 def test_metrics() -> None:
     y = np.array([0, 0, 1, 1.0])
     assert brier(np.array([0, 0, 1, 1.0]), y) == 0
