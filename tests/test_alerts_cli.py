@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import write_csv
-from .test_cli import run
+from .conftest import run_cli, write_csv
 from .test_mail import TIMEOUT, Inbox, SmtpServer
 
 HISTORY = [
@@ -55,9 +54,9 @@ def desk(tmp_path: Path):
         f'sender = "early-warning@desk.example"\n'
         f'to_watch = ["analyst@desk.example"]\nto_red = ["duty@desk.example"]\n'
     )
-    assert run("--config", str(config), "init", cwd=tmp_path).returncode == 0
+    assert run_cli("--config", str(config), "init", cwd=tmp_path).returncode == 0
     data = write_csv(tmp_path / "history.csv", *HISTORY)
-    loaded = run("--config", str(config), "ingest", str(data), cwd=tmp_path)
+    loaded = run_cli("--config", str(config), "ingest", str(data), cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     try:
         yield tmp_path, config, server, server.inbox
@@ -66,7 +65,7 @@ def desk(tmp_path: Path):
 
 
 def _check(tmp_path: Path, config: Path, week: int):
-    return run("--config", str(config), "alerts", "check", "--as-of", sunday(week), "--json",
+    return run_cli("--config", str(config), "alerts", "check", "--as-of", sunday(week), "--json",
                cwd=tmp_path)  # fmt: skip
 
 
@@ -108,7 +107,7 @@ def test_troops_arrive_without_observers_and_stay_each_red_line_mailed_once(desk
     assert stay.get_body(("html",)) is not None
 
     listed = json.loads(
-        run("--config", str(config), "alerts", "list", "--json", cwd=tmp_path).stdout
+        run_cli("--config", str(config), "alerts", "list", "--json", cwd=tmp_path).stdout
     )
     assert {a["rule"] for a in listed} >= set(RED_LINES)
     assert all(a["outbox_id"] for a in listed if a["severity"] == "red")
@@ -125,7 +124,7 @@ def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> Non
         if fired:
             assert "to retry" in down.stderr
     listed = json.loads(
-        run("--config", str(config), "outbox", "list", "--json", cwd=tmp_path).stdout
+        run_cli("--config", str(config), "outbox", "list", "--json", cwd=tmp_path).stdout
     )
     sent_before = [q for q in listed if q["status"] == "sent"]  # the W04 data-quality alert
     queued = [q for q in listed if q["status"] == "queued"]
@@ -136,11 +135,11 @@ def test_with_the_server_down_nothing_is_lost_and_each_arrives_once(desk) -> Non
     assert len(inbox.messages) == sum(len(q["deliveries"]) for q in sent_before)
 
     server.start()  # the server is back (on its port); a new process flushes
-    flushed = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
+    flushed = run_cli("--config", str(config), "outbox", "flush", "--retry-now", "--json",
                   cwd=tmp_path)  # fmt: skip
     assert flushed.returncode == 0, flushed.stderr
     assert json.loads(flushed.stdout)["sent"] == len(queued)
-    again = run("--config", str(config), "outbox", "flush", "--retry-now", "--json",
+    again = run_cli("--config", str(config), "outbox", "flush", "--retry-now", "--json",
                 cwd=tmp_path)  # fmt: skip
     assert json.loads(again.stdout)["sent"] == 0
     server.stop()
@@ -153,7 +152,7 @@ def test_replay_dry_run_ack_and_test_email(desk) -> None:
     tmp_path, config, _, inbox = desk
 
     def cli(*args: str):
-        return run("--config", str(config), *args, cwd=tmp_path)
+        return run_cli("--config", str(config), *args, cwd=tmp_path)
 
     replay = cli("alerts", "replay", "--start", "2024-01-01", "--end", sunday(14), "--json")
     assert replay.returncode == 0, replay.stderr
@@ -195,13 +194,15 @@ def test_bad_rule_files_and_options_are_one_line_errors(desk) -> None:
     tmp_path, config, _, _ = desk
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {id: x1, kind: threshold, severity: red, level: high}\n")
-    bad = run("--config", str(config), "alerts", "check", "--rules", str(rules), cwd=tmp_path)
+    bad = run_cli("--config", str(config), "alerts", "check", "--rules", str(rules), cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
     assert "rules.yaml: rule 'x1': field 'level': expected a number" in bad.stderr
-    future = run("--config", str(config), "alerts", "check", "--as-of", "2099-01-01", cwd=tmp_path)
+    future = run_cli(
+        "--config", str(config), "alerts", "check", "--as-of", "2099-01-01", cwd=tmp_path
+    )
     assert future.returncode == 2 and "in the future" in future.stderr
-    backwards = run("--config", str(config), "alerts", "replay", "--start", "2024-03-01",
+    backwards = run_cli("--config", str(config), "alerts", "replay", "--start", "2024-03-01",
                     "--end", "2024-01-01", cwd=tmp_path)  # fmt: skip
     assert backwards.returncode == 2 and "after --end" in backwards.stderr
 
@@ -213,18 +214,20 @@ def test_dead_messages_are_shown_by_db_status_and_outbox_list(desk) -> None:
     )
     server.stop()
     assert (
-        run(
+        run_cli(
             "--config", str(config), "alerts", "check", "--as-of", sunday(6), cwd=tmp_path
         ).returncode
         == 1
     )
-    status = run("--config", str(config), "db", "status", cwd=tmp_path).stdout
+    status = run_cli("--config", str(config), "db", "status", cwd=tmp_path).stdout
     assert "dead message(s) need attention" in status
     dead = json.loads(
-        run(
+        run_cli(
             "--config", str(config), "outbox", "list", "--status", "dead", "--json", cwd=tmp_path
         ).stdout
     )
     assert dead and all("ConnectionRefused" in d["last_error"] for d in dead)
-    report = json.loads(run("--config", str(config), "db", "status", "--json", cwd=tmp_path).stdout)
+    report = json.loads(
+        run_cli("--config", str(config), "db", "status", "--json", cwd=tmp_path).stdout
+    )
     assert report["outbox"] == {"dead": len(dead)} and report["alerts_active"] >= 1

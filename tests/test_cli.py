@@ -1,4 +1,8 @@
-"""End-to-end tests of the command line, run from an empty directory."""
+"""End-to-end tests of the command line, run from an empty directory.
+
+`run` starts the installed console script, as a user runs it; `run_cli` runs the same
+entry point in this process, for the tests where the process boundary adds nothing.
+"""
 
 import json
 import os
@@ -13,7 +17,7 @@ from click.testing import CliRunner
 
 from early_warning.cli import cli
 
-from .conftest import PROJECT, write_csv
+from .conftest import PROJECT, run_cli, write_csv
 
 GOOD_AND_BAD = (
     "ru_support_share_gdp,2015,10,BLR,imf,IMF Article IV,2016-03,B,2,,",
@@ -28,7 +32,8 @@ GOOD_AND_BAD = (
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a user runs it."""
+    """The installed console script, as a user runs it (a new process: an exit status
+    seen by the caller, signals, two at once; `conftest.run_cli` runs it in this one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EARLY_WARNING")} | (env or {})
     exe = Path(sys.executable).parent / "early-warning"
     return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True)
@@ -103,8 +108,8 @@ def test_user_mistakes_give_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
     if args[0] == "ingest" or "--as-of" in args:
-        run("init", cwd=tmp_path)
-    result = run(*args, cwd=tmp_path)
+        run_cli("init", cwd=tmp_path)
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -119,10 +124,10 @@ def test_ingest_into_a_mistyped_database_path_is_refused(tmp_path: Path) -> None
 
 
 def test_a_refused_file_among_good_ones_exits_2_and_loads_the_good(tmp_path: Path) -> None:
-    run("init", cwd=tmp_path)
+    run_cli("init", cwd=tmp_path)
     write_csv(tmp_path / "good.csv", GOOD_AND_BAD[0])
     write_csv(tmp_path / "bad.csv", "x", header="colour")
-    result = run("ingest", "bad.csv", "good.csv", "--json", cwd=tmp_path)
+    result = run_cli("ingest", "bad.csv", "good.csv", "--json", cwd=tmp_path)
     assert result.returncode == 2
     report = json.loads(result.stdout)
     assert [r["status"] for r in report] == ["refused", "ok"]
@@ -133,27 +138,32 @@ def test_db_and_config_options_and_environment(tmp_path: Path) -> None:
     config = tmp_path / "ew.toml"
     config.write_text('[database]\npath = "data/ew.db"\n')
     (tmp_path / "data").mkdir()
-    assert run("--config", str(config), "init", cwd=tmp_path).returncode == 0
+    assert run_cli("--config", str(config), "init", cwd=tmp_path).returncode == 0
     assert (tmp_path / "data" / "ew.db").exists()
     secret = {"EARLY_WARNING_MAIL_PASSWORD": "hunter2"}
-    shown = run("--config", str(config), "config", "show", cwd=tmp_path, env=secret).stdout
+    shown = run_cli("--config", str(config), "config", "show", cwd=tmp_path, env=secret).stdout
     assert "hunter2" not in shown and '"***"' in shown
-    assert run("--db", "other.db", "init", cwd=tmp_path).returncode == 0
+    assert run_cli("--db", "other.db", "init", cwd=tmp_path).returncode == 0
     assert (tmp_path / "other.db").exists()
 
 
 def test_score_json_shapes_for_lists(tmp_path: Path) -> None:
-    listed = json.loads(run("indicators", "list", "--json", cwd=tmp_path).stdout)
+    listed = json.loads(run_cli("indicators", "list", "--json", cwd=tmp_path).stdout)
     assert {"id", "family", "kind", "unit", "direction", "weight", "citations"} <= set(listed[0])
     one = json.loads(
-        run("indicators", "show", "exercise_transparency", "--json", cwd=tmp_path).stdout
+        run_cli("indicators", "show", "exercise_transparency", "--json", cwd=tmp_path).stdout
     )
     assert one["levels"]["3"].startswith("observers invited beyond")
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    # Through list_commands/get_command: the root group loads its commands only when
+    # asked (its `.commands` is empty, and this test once ran for no command at all).
+    ctx = click.Context(group)
     found = []
-    for name, command in sorted(group.commands.items()):
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = f"{prefix} {name}".strip()
         found.append((path, command))
         if isinstance(command, click.Group):
@@ -162,6 +172,7 @@ def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Com
 
 
 ALL_COMMANDS = _commands(cli)
+assert len(ALL_COMMANDS) > 20, "no command found to check"
 
 
 @pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
@@ -178,7 +189,7 @@ def test_every_command_has_help_and_is_documented_in_the_readme(
 
 
 def test_demo_loads_the_embedded_dataset(tmp_path: Path) -> None:
-    result = run("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)
+    result = run_cli("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "0 rejected" in result.stdout and " rejected (run" in result.stdout
     assert re.search(r"loaded \d{2,} observations and \d{2,} events", result.stdout)
@@ -209,3 +220,29 @@ def test_help_lists_every_command_and_loads_no_library(tmp_path: Path) -> None:
 
     assert all(f"  {name} " in out.stdout for name in COMMANDS)
     assert out.stdout.rstrip().endswith("LOADED False")
+
+
+def test_in_process_runs_answer_as_the_console_script_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run_cli` stands in for `run` in most tests: the same status, stdout and stderr,
+    and the process left as it was (umask, working directory, environment)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    cwd = Path.cwd()
+    monkeypatch.setenv("EARLY_WARNING_DATABASE_PATH", "stray.db")  # cleared by both
+    env = {"EARLY_WARNING_DATABASE_PATH": "env.db"}
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        folder.mkdir()
+        write_csv(folder / "mixed.csv", *GOOD_AND_BAD)
+    for args in (["init"], ["ingest", "mixed.csv"], ["nosuch"]):  # exit status 0, 1, 2
+        mine, theirs = run_cli(*args, cwd=here, env=env), run(*args, cwd=there, env=env)
+        assert (mine.returncode, mine.stdout, mine.stderr) == (
+            theirs.returncode,
+            theirs.stdout.replace(str(there), str(here)),
+            theirs.stderr.replace(str(there), str(here)),
+        ), args
+    assert (here / "env.db").exists() and not (here / "stray.db").exists()
+    assert os.environ["EARLY_WARNING_DATABASE_PATH"] == "stray.db"
+    assert Path.cwd() == cwd and os.umask(umask) == umask

@@ -269,6 +269,7 @@ def _start(tmp_path: Path, config: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _running(tmp_path: Path) -> bool:
+    # A process of its own: `status` probes the daemon's lock, as an operator's shell does.
     status = run("--config", str(tmp_path / "ew.toml"), "status", "--json", cwd=tmp_path)
     return status.returncode == 0 and json.loads(status.stdout)["daemon"]["state"] == "running"
 

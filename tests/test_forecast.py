@@ -50,6 +50,7 @@ def _run(signal: bool, seed: int = 1):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_logistic_beats_the_base_rate_out_of_sample_when_there_is_a_signal() -> None:
     result = _run(signal=True)
     logistic = result.horizons[4]["models"]["logistic"]
@@ -59,6 +60,7 @@ def test_logistic_beats_the_base_rate_out_of_sample_when_there_is_a_signal() -> 
     assert logistic["auc"] > 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_on_pure_noise_the_logistic_model_claims_no_skill(seed: int) -> None:
     result = _run(signal=False, seed=seed)
@@ -131,6 +133,21 @@ def test_targets_count_events_in_the_next_h_weeks() -> None:
     assert event_within(days, events, 2).tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
+def test_the_penalty_search_log_loss_is_sklearns() -> None:
+    from sklearn.metrics import log_loss
+
+    from early_warning.forecast.models import _log_loss
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n = int(rng.integers(1, 80))
+        y = (rng.random(n) < rng.random()).astype(float)
+        p = [rng.random(n), rng.random(n) ** 30, 1 - rng.random(n) ** 30,
+             rng.choice([0.0, 1.0, 1e-17, 1 - 1e-17, 0.5], n)][trial % 4]  # fmt: skip
+        proba = np.column_stack([1 - p, p])
+        assert _log_loss(y, proba) == log_loss(y, p, labels=[0, 1]), (y, p)
+
+
 def test_metrics() -> None:
     y = np.array([0, 0, 1, 1.0])
     assert brier(np.array([0, 0, 1, 1.0]), y) == 0
@@ -151,14 +168,9 @@ from click.testing import CliRunner  # noqa: E402
 
 from early_warning import Store, bundled_path  # noqa: E402
 from early_warning.cli import cli  # noqa: E402
-from early_warning.demo import run_demo  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    return run_demo(
-        bundled_path("indicators"), tmp_path_factory.mktemp("fc"), "BLR", bundled_path("models")
-    )
+# `demo` (read only) and `demo_copy` (a database of the test's own) are in conftest.py:
+# the demo is built once per session.
 
 
 def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
@@ -178,7 +190,8 @@ def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
         assert store.count("backtests") >= 8
 
 
-def test_forecast_backtest_and_analyst_commands(demo) -> None:
+def test_forecast_backtest_and_analyst_commands(demo_copy) -> None:
+    demo = demo_copy  # the commands record forecasts and backtests
     base = ["--db", str(demo.db_path)]
 
     def invoke(*args: str) -> str:
@@ -277,7 +290,8 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
     assert horizon["pooled_with_analysts"] == pytest.approx(0.5 * horizon["probability"] + 0.2)
 
 
-def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo) -> None:
+def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> None:
+    demo = demo_copy  # `forecast` records what it forecast
     result = CliRunner().invoke(
         cli, ["--db", str(demo.db_path), "forecast", "--as-of", "2024-01-07", "--json"]
     )

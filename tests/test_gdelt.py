@@ -22,8 +22,7 @@ from early_warning.catalog import Catalog
 from early_warning.errors import IngestError
 from early_warning.ingest import ingest
 
-from .conftest import PROJECT, SHARED
-from .test_cli import run
+from .conftest import PROJECT, SHARED, run_cli
 from .test_importers import values
 
 # (actor1, actor2, root code, quad class, Goldstein, tone); day 2021-11-10 (2021-W45).
@@ -239,23 +238,25 @@ def test_a_folder_backfill_resumes_and_score_uses_the_weekly_dyad_indicators(
     write_export(folder / "20211110000000.export.CSV.zip", BLR_RUS[:5], zipped=True)
     (folder / "20211110001500.export.CSV").write_text("not\tan\texport\n", encoding="utf-8")
     write_export(folder / "20211117000000.export.CSV", BLR_RUS + BLR_POL, day="20211117")
-    assert run("init", cwd=tmp_path).returncode == 0
-    first = run("ingest", str(folder), "--progress", cwd=tmp_path)
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    first = run_cli("ingest", str(folder), "--progress", cwd=tmp_path)
     assert first.returncode == 2  # one file refused; the others landed
     assert "line 1 has 3 tab-separated fields" in first.stderr
     assert "%|" in first.stderr  # the progress bar was shown
     # Resume: the two landed files are skipped; the repaired one is read.
     write_export(folder / "20211110001500.export.CSV", BLR_RUS[5:])
-    second = run("ingest", str(folder), "--json", cwd=tmp_path)
+    second = run_cli("ingest", str(folder), "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     statuses = [r["status"] for r in json.loads(second.stdout)]
     assert statuses == ["duplicate", "ok", "duplicate"]
     # `score` for a dyad: the family is scored on its own (context, weight 0) ...
-    scored = run("score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json", cwd=tmp_path)
+    scored = run_cli(
+        "score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json", cwd=tmp_path
+    )
     family = json.loads(scored.stdout)["families"]["event_data"]
     assert family["coverage"] > 0.9 and family["score"] is not None  # all but the edge score
     # ... and enters the total once a profile gives the family a weight.
-    weighted = run(
+    weighted = run_cli(
         "score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json",
         "--profile", str(_profile_with_event_weight(tmp_path)), cwd=tmp_path,
     )  # fmt: skip

@@ -22,8 +22,7 @@ from early_warning.catalog import Catalog
 from early_warning.errors import IngestError
 from early_warning.ingest import ingest, observe
 
-from .conftest import SHARED
-from .test_cli import run
+from .conftest import SHARED, run_cli
 
 REAL = SHARED / "real_data"
 NEIGHBOURS = {"BLR", "RUS", "UKR", "POL", "LTU", "LVA", "EST"}
@@ -411,24 +410,24 @@ def test_neighbour_mean_needs_all_five_neighbours(rstore: Store, real_catalog: C
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_data is not here")
 def test_real_sipri_and_world_bank_files_land_as_catalog_indicators(tmp_path: Path) -> None:
-    assert run("init", cwd=tmp_path).returncode == 0
+    assert run_cli("init", cwd=tmp_path).returncode == 0
     sipri = REAL / "sipri" / "SIPRI-Milex-data-1949-2023.xlsx"
     wb = REAL / "worldbank" / "wb_gdp_current_usd_all_countries.csv"
-    done = run("ingest", str(sipri), str(wb), "--json", cwd=tmp_path)
+    done = run_cli("ingest", str(sipri), str(wb), "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     reports = json.loads(done.stdout)
     assert [r["format"] for r in reports] == ["sipri", "worldbank"]
     assert all(r["rows_rejected"] == 0 and r["rows_loaded"] > 100 for r in reports)
-    listed = run("observations", "list", "--indicator", "military_expenditure_share_gdp",
+    listed = run_cli("observations", "list", "--indicator", "military_expenditure_share_gdp",
                  "--subject", "UKR", "--json", cwd=tmp_path)  # fmt: skip
     ukr = {r["period"]: r for r in json.loads(listed.stdout)}
     assert ukr["2023"]["value"] == pytest.approx(36.65, abs=0.01)
     assert ukr["2023"]["source"] == "sipri_milex"
-    gdp = run("observations", "list", "--indicator", "gdp_usd_bn", "--subject", "BLR", "--json",
+    gdp = run_cli("observations", "list", "--indicator", "gdp_usd_bn", "--subject", "BLR", "--json",
               cwd=tmp_path)  # fmt: skip
     blr = {r["period"]: r["value"] for r in json.loads(gdp.stdout)}
     assert blr["2023"] == pytest.approx(71.857, abs=0.001)  # the README's check figure
-    mean = run("observations", "list", "--indicator", "neighbour_military_expenditure",
+    mean = run_cli("observations", "list", "--indicator", "neighbour_military_expenditure",
                "--subject", "BLR", "--json", cwd=tmp_path)  # fmt: skip
     assert {r["period"] for r in json.loads(mean.stdout)} >= {"1993", "2015", "2023"}
     with Store(tmp_path / "early-warning.db") as store:

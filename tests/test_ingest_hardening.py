@@ -33,7 +33,7 @@ from early_warning.catalog import Catalog
 from early_warning.ingest import _ingest_path
 from early_warning.store import open_store
 
-from .conftest import HEADER
+from .conftest import HEADER, run_cli
 from .test_cli import run
 from .test_daemon import TROOPS, _drop, daemon  # noqa: F401 - the fixture
 from .test_gdelt import BLR_POL, BLR_RUS, gdelt_line, write_export
@@ -99,8 +99,8 @@ def test_a_stray_quote_in_a_small_file_never_lands_rows_inside_a_citation(
     rows = [r.replace("support_share", "ru_support_share_gdp") for r in _rows(10)]
     rows[1] = 'ru_support_share_gdp,2019,7,,src,"Report, p. 3,,,,'
     (tmp_path / "ten.csv").write_text(HEADER + "\n" + "\n".join(rows) + "\n")
-    assert run("init", cwd=tmp_path).returncode == 0
-    done = run("ingest", "ten.csv", "--json", cwd=tmp_path)
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    done = run_cli("ingest", "ten.csv", "--json", cwd=tmp_path)
     assert done.returncode == 1, done.stderr  # a row was rejected
     report = json.loads(done.stdout)[0]
     assert (report["rows_read"], report["rows_loaded"], report["rows_rejected"]) == (10, 9, 1)
@@ -371,11 +371,11 @@ def test_damaged_archives_and_odd_digits_are_one_line_never_a_traceback(tmp_path
     """Before: encrypted, bad-CRC, two-member and truncated zips and superscript digits in
     GDELT fields each printed a traceback with exit 1; a GDELT zip with another name was
     refused as 'not a readable XLSX workbook'."""
-    assert run("init", cwd=tmp_path).returncode == 0
+    assert run_cli("init", cwd=tmp_path).returncode == 0
     files = _poison_files(tmp_path)
     outcomes = {}
     for path in files:
-        done = run("ingest", path.name, cwd=tmp_path)
+        done = run_cli("ingest", path.name, cwd=tmp_path)
         assert "Traceback" not in done.stderr, done.stderr
         outcomes[path.name] = (done.returncode, done.stderr.strip() or done.stdout.strip())
     for name in list(outcomes)[:4]:
@@ -413,7 +413,7 @@ def test_two_processes_ingesting_overlapping_gdelt_files_count_each_event_once(
     tmp_path: Path,
 ) -> None:
     """Before: the second to commit failed on the event_ids UNIQUE constraint."""
-    assert run("init", cwd=tmp_path).returncode == 0
+    assert run_cli("init", cwd=tmp_path).returncode == 0
     events = (BLR_RUS + BLR_POL) * 3000
     first = write_export(tmp_path / "20211110000000.export.CSV", events)
     lines = first.read_text().splitlines()
@@ -423,7 +423,7 @@ def test_two_processes_ingesting_overlapping_gdelt_files_count_each_event_once(
     for _ in range(3):
         db = tmp_path / "early-warning.db"
         db.unlink()
-        assert run("init", cwd=tmp_path).returncode == 0
+        assert run_cli("init", cwd=tmp_path).returncode == 0
         procs = [
             subprocess.Popen([str(EXE), "ingest", p.name], cwd=tmp_path, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -537,10 +537,10 @@ def test_a_full_disk_while_writing_a_report_is_one_line_and_leaves_no_tmp(
     tmp_path: Path,
 ) -> None:
     """Before: a traceback, and a `.tmp` file left beside the report."""
-    assert run("init", cwd=tmp_path).returncode == 0
+    assert run_cli("init", cwd=tmp_path).returncode == 0
     project = Path(__file__).resolve().parent.parent
     data = sorted(str(p) for p in (project / "indicators" / "data").glob("*.csv"))
-    assert run("ingest", *data, cwd=tmp_path).returncode in (0, 1)
+    assert run_cli("ingest", *data, cwd=tmp_path).returncode in (0, 1)
     # The report (about 200 KB) cannot be written past 100 KB; the database's own writes
     # go to its WAL, which stays below that for one report.
     limit = 100 << 10

@@ -472,9 +472,9 @@ def test_a_recipient_refused_at_rcpt_is_retried_alone_then_dead_and_listed(
     (error,) = store.db.execute("SELECT last_error FROM outbox WHERE key = ?", [key]).fetchone()
     assert error.startswith("gone@example.org: ") and "550 5.1.1 no such user here" in error
 
-    from .test_cli import run
+    from .conftest import run_cli
 
-    listed = run("--db", str(store.path), "outbox", "list", "--json", cwd=store.path.parent)
+    listed = run_cli("--db", str(store.path), "outbox", "list", "--json", cwd=store.path.parent)
     assert listed.returncode == 0, listed.stderr
     (message,) = json.loads(listed.stdout)
     assert message["status"] == "dead"
@@ -482,7 +482,7 @@ def test_a_recipient_refused_at_rcpt_is_retried_alone_then_dead_and_listed(
     assert shown["duty@example.org"]["status"] == "sent" and shown["duty@example.org"]["sent_at"]
     assert shown["gone@example.org"]["status"] == "dead"
     assert "550" in shown["gone@example.org"]["last_error"]
-    text = run("--db", str(store.path), "outbox", "list", cwd=store.path.parent)
+    text = run_cli("--db", str(store.path), "outbox", "list", cwd=store.path.parent)
     assert text.returncode == 0, text.stderr
     header, _, duty, gone = text.stdout.splitlines()  # one line per recipient
     assert header.split()[:5] == ["id", "status", "subject", "recipient", "delivery"]
@@ -618,10 +618,10 @@ def test_control_characters_are_refused_where_the_address_came_from(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"EARLY_WARNING_MAIL_TO_OPS: \[mail\] to_ops: .*U\+0001"):
         MailSettings.from_config(load_config(None, env=env))
 
-    from .test_cli import run
+    from .conftest import run_cli
 
-    assert run("init", cwd=tmp_path).returncode == 0
-    sent = run("alerts", "test-email", "--to", "duty\x1b@example.org", cwd=tmp_path)
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    sent = run_cli("alerts", "test-email", "--to", "duty\x1b@example.org", cwd=tmp_path)
     assert sent.returncode == 2 and "Traceback" not in sent.stderr
     assert sent.stderr.strip().count("\n") == 0
     assert "--to: " in sent.stderr and "control character U+001B" in sent.stderr
@@ -643,9 +643,9 @@ def test_a_mail_timeout_must_be_a_finite_positive_number(tmp_path: Path, value: 
     with pytest.raises(InputError, match="timeout"):
         SmtpMailer(SmtpSettings("127.0.0.1", 25, timeout=float(value)))
 
-    from .test_cli import run
+    from .conftest import run_cli
 
-    shown = run("--config", str(config), "config", "show", cwd=tmp_path)
+    shown = run_cli("--config", str(config), "config", "show", cwd=tmp_path)
     assert shown.returncode == 2 and "timeout_seconds" in shown.stderr
     assert shown.stderr.strip().count("\n") == 0
 
@@ -679,19 +679,21 @@ def _received(inbox: Inbox, recipient: str) -> list[str]:
 
 
 def test_report_email_exits_by_its_own_message(tmp_path: Path) -> None:
-    from .test_cli import run
+    from .conftest import run_cli
 
     with SmtpServer(Inbox(refuse=("stuck@example.org", "gone@example.org"))) as server:
         env = _mail_env(server, to_reports="desk@example.org")
-        assert run("init", cwd=tmp_path, env=env).returncode == 0
+        assert run_cli("init", cwd=tmp_path, env=env).returncode == 0
         db = tmp_path / "early-warning.db"
         _queue_other(db, "stuck", "stuck@example.org")  # a message the server keeps refusing
 
-        made = run("report", "--as-of", "2024-06-01", "--email", "--json", cwd=tmp_path, env=env)
+        made = run_cli(
+            "report", "--as-of", "2024-06-01", "--email", "--json", cwd=tmp_path, env=env
+        )
         assert made.returncode == 0, made.stderr  # its own message went; the stuck one is not it
         assert len(_received(server.inbox, "desk@example.org")) == 1
         # The same report again: its message was sent already (and is not sent again).
-        again = run("report", "--as-of", "2024-06-01", "--email", cwd=tmp_path, env=env)
+        again = run_cli("report", "--as-of", "2024-06-01", "--email", cwd=tmp_path, env=env)
         assert again.returncode == 0, again.stderr
         assert "e-mailed: sent, 1 of 1 recipient(s)" in again.stdout
         assert len(_received(server.inbox, "desk@example.org")) == 1
@@ -702,7 +704,7 @@ def test_report_email_exits_by_its_own_message(tmp_path: Path) -> None:
         # Its own message refused, while another queued message goes out in the same flush.
         _queue_other(db, "other", "duty@example.org")
         env = _mail_env(server, to_reports="desk@example.org,gone@example.org")
-        failed = run("report", "--as-of", "2024-05-01", "--email", cwd=tmp_path, env=env)
+        failed = run_cli("report", "--as-of", "2024-05-01", "--email", cwd=tmp_path, env=env)
         assert failed.returncode == 1
         assert _received(server.inbox, "duty@example.org") == ["other"]
         (line,) = failed.stderr.strip().splitlines()
@@ -713,19 +715,19 @@ def test_report_email_exits_by_its_own_message(tmp_path: Path) -> None:
 
 
 def test_test_email_exits_by_its_own_message(tmp_path: Path) -> None:
-    from .test_cli import run
+    from .conftest import run_cli
 
     with SmtpServer(Inbox(refuse=("stuck@example.org", "gone@example.org"))) as server:
         env = _mail_env(server, to_red="duty@example.org")
-        assert run("init", cwd=tmp_path, env=env).returncode == 0
+        assert run_cli("init", cwd=tmp_path, env=env).returncode == 0
         db = tmp_path / "early-warning.db"
         _queue_other(db, "stuck", "stuck@example.org")
-        sent = run("alerts", "test-email", cwd=tmp_path, env=env)
+        sent = run_cli("alerts", "test-email", cwd=tmp_path, env=env)
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.startswith("sent to duty@example.org via smtp://127.0.0.1:")
 
         _queue_other(db, "other", "desk@example.org")  # goes out in the same flush
-        refused = run("alerts", "test-email", "--to", "gone@example.org", cwd=tmp_path, env=env)
+        refused = run_cli("alerts", "test-email", "--to", "gone@example.org", cwd=tmp_path, env=env)
         assert refused.returncode == 1
         assert _received(server.inbox, "desk@example.org") == ["other"]
         (line,) = refused.stderr.strip().splitlines()

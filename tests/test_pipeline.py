@@ -22,9 +22,9 @@ from early_warning import load_config
 from early_warning.clock import FixedClock
 from early_warning.config import bundled_path
 from early_warning.daemon import Daemon
-from early_warning.demo import BACKTEST_START, embedded_files, run_demo
+from early_warning.demo import BACKTEST_START, DemoResult, embedded_files
 
-from .test_cli import run
+from .conftest import run_cli
 
 AS_OF = "2021-02-28"  # the end of the embedded data: the demo's as-of date
 # Columns that say when or from which copy a row was written, not what it says.
@@ -45,7 +45,7 @@ def _outbox(db: Path) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def faces(tmp_path_factory: pytest.TempPathFactory, demo_session: DemoResult) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("pipeline")
     catalog_dir = bundled_path("indicators")
 
@@ -59,15 +59,15 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return path
 
     prepared = config("base")
-    assert run("--config", str(prepared), "init", cwd=base).returncode == 0
+    assert run_cli("--config", str(prepared), "init", cwd=base).returncode == 0
     files = [str(p) for p in embedded_files(catalog_dir)]
-    assert run("--config", str(prepared), "ingest", *files, cwd=base).returncode in (0, 1)
-    armed = run("--config", str(prepared), "alerts", "check", "--as-of", str(BACKTEST_START),
-                cwd=base)  # fmt: skip
+    assert run_cli("--config", str(prepared), "ingest", *files, cwd=base).returncode in (0, 1)
+    armed = run_cli("--config", str(prepared), "alerts", "check", "--as-of", str(BACKTEST_START),
+                    cwd=base)  # fmt: skip
     assert armed.returncode in (0, 1), armed.stderr
 
     shutil.copy(base / "base.db", base / "cli.db")
-    done = run("--config", str(config("cli")), "pipeline", "--as-of", AS_OF, cwd=base)
+    done = run_cli("--config", str(config("cli")), "pipeline", "--as-of", AS_OF, cwd=base)
     assert done.returncode == 0, done.stderr
 
     shutil.copy(base / "base.db", base / "daemon.db")
@@ -75,9 +75,9 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     daemon = Daemon(load_config(config("daemon")), clock=noon)
     assert daemon.run_job("pipeline") == "ok"
 
-    work = base / "demo"
-    work.mkdir()
-    result = run_demo(catalog_dir, work, "BLR", bundled_path("models"), "default", work / "r")
+    # The demo face: the session's demo (conftest.py), built by `run_demo` with the shipped
+    # default profile; its database is only read here.
+    result = demo_session
     assert result.as_of == dt.date.fromisoformat(AS_OF)
     return {"cli": base / "cli.db", "daemon": base / "daemon.db", "demo": result.db_path}
 

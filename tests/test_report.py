@@ -15,25 +15,17 @@ import pytest
 from pypdf import PdfReader
 
 from early_warning import Store, bundled_path, load_catalog
-from early_warning.demo import run_demo
 from early_warning.ingest import Limits, ingest
 from early_warning.report import build_report, parse_week
 from early_warning.scoring import load_profile
 
-from .conftest import write_csv
-from .test_cli import run
+from .conftest import run_cli, write_csv
 from .test_mail import SmtpServer
 
 AS_OF = dt.date(2021, 2, 28)
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    work = tmp_path_factory.mktemp("report-demo")
-    result = run_demo(
-        bundled_path("indicators"), work, "BLR", bundled_path("models"), reports_dir=work / "r"
-    )
-    return work, result
+# `demo` (read only: its report was written to the folder given as `reports_dir`) and
+# `demo_copy` (a database of the test's own) are in conftest.py: built once per session.
 
 
 def _text(path: Path) -> list[str]:
@@ -41,13 +33,13 @@ def _text(path: Path) -> list[str]:
 
 
 def _cli(work: Path, *args: str, env: dict[str, str] | None = None):
-    return run("--db", str(work / "demo.db"), *args, cwd=work, env=env)
+    return run_cli("--db", str(work / "demo.db"), *args, cwd=work, env=env)
 
 
-def test_the_demo_report_matches_score_and_forecast_json(demo) -> None:
-    work, result = demo
+def test_the_demo_report_matches_score_and_forecast_json(demo, demo_copy) -> None:
+    result, work = demo, demo_copy.db_path.parent  # `score` and `forecast` record
     report = result.report
-    assert report.path == work / "r" / "early-warning-BLR-2021-W08.pdf"
+    assert report.path == result.db_path.parent / "r" / "early-warning-BLR-2021-W08.pdf"
     pages = _text(report.path)
     assert 5 <= len(pages) <= 16
     first = pages[0]
@@ -65,8 +57,8 @@ def test_the_demo_report_matches_score_and_forecast_json(demo) -> None:
     assert f"{scored['coverage']:.0%} overall" in first
 
 
-def test_indicator_values_in_the_table_match_the_database(demo) -> None:
-    work, result = demo
+def test_indicator_values_in_the_table_match_the_database(demo, demo_copy) -> None:
+    result, work = demo, demo_copy.db_path.parent  # `score` records
     text = " ".join(" ".join(_text(result.report.path)).split())
     scored = json.loads(_cli(work, "score", "--as-of", AS_OF.isoformat(), "--json").stdout)
     sample = scored["contributions"][:6]
@@ -81,7 +73,7 @@ def test_indicator_values_in_the_table_match_the_database(demo) -> None:
 
 
 def test_the_alerts_log_and_the_appendix(demo) -> None:
-    _, result = demo
+    result = demo
     text = " ".join(" ".join(_text(result.report.path)).split())
     for alert in result.alerts:
         assert alert.rule in text and alert.week in text
@@ -90,8 +82,8 @@ def test_the_alerts_log_and_the_appendix(demo) -> None:
     assert "Clingendael" in text and "Friedrich Ebert" in text  # the sources cited
 
 
-def test_same_inputs_same_bytes_and_the_report_is_recorded(demo, tmp_path: Path) -> None:
-    work, result = demo
+def test_same_inputs_same_bytes_and_the_report_is_recorded(demo, demo_copy, tmp_path: Path) -> None:
+    result, work = demo, demo_copy.db_path.parent  # the report is recorded
     catalog = result.catalog
     profile = load_profile(bundled_path("models"), "default", catalog)
     with Store(work / "demo.db") as store:
@@ -139,7 +131,7 @@ def test_a_subject_with_only_one_family(tmp_path: Path) -> None:
 def test_page_one_renders_with_the_band_colour(demo, tmp_path: Path) -> None:
     from PIL import Image
 
-    _, result = demo
+    result = demo
     subprocess.run(
         ["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", str(result.report.path),
          str(tmp_path / "page")],
@@ -152,8 +144,8 @@ def test_page_one_renders_with_the_band_colour(demo, tmp_path: Path) -> None:
     assert image.size[1] > image.size[0]  # portrait A4
 
 
-def test_report_cli_week_and_email(demo, tmp_path: Path) -> None:
-    work, _ = demo
+def test_report_cli_week_and_email(demo_copy, tmp_path: Path) -> None:
+    work = demo_copy.db_path.parent  # the report is recorded
     assert parse_week("2021-W08") == AS_OF
     # The port is held for the server's whole life (no other process can take it).
     controller = SmtpServer().start()

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from early_warning import ProfileError, Store, bundled_path, ingest
 from early_warning.catalog import Catalog
 from early_warning.cli import cli
-from early_warning.demo import run_demo
 from early_warning.scoring import CompositeIndex, load_profile, parse_profile
 from early_warning.scoring.aggregate import Structure, aggregate
 from early_warning.scoring.normalise import normalise
@@ -167,11 +166,8 @@ def test_score_stays_in_0_100_and_moves_with_each_indicators_direction(
     assert after >= before - 1e-9
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The embedded dataset, scored with the shipped default profile."""
-    work = tmp_path_factory.mktemp("demo")
-    return run_demo(bundled_path("indicators"), work, "BLR", bundled_path("models"))
+# `demo` (the embedded dataset scored with the shipped default profile, read only) and
+# `demo_copy` (a database of the test's own) are in conftest.py: built once per session.
 
 
 def test_demo_scores_belarus_with_band_coverage_and_drivers(demo) -> None:
@@ -201,7 +197,8 @@ def test_demo_scores_belarus_with_band_coverage_and_drivers(demo) -> None:
     assert all({"score", "coverage"} <= set(f) for f in week["families"].values())
 
 
-def test_sensitivity_band_contains_the_point_score_and_is_reproducible(demo) -> None:
+def test_sensitivity_band_contains_the_point_score_and_is_reproducible(demo_copy) -> None:
+    demo = demo_copy  # each analysis is recorded
     band = demo.uncertainty.band
     assert band["low"] <= band["score"] <= band["high"]
     with Store(demo.db_path) as store:
@@ -235,8 +232,9 @@ def test_attribution_predicts_a_weight_change_exactly(demo) -> None:
 
 
 def test_weights_set_changes_the_score_by_what_the_attribution_predicts(
-    demo, tmp_path: Path
+    demo_copy, tmp_path: Path
 ) -> None:
+    demo = demo_copy  # the change is audited in the database
     models = tmp_path / "models"
     shutil.copytree(bundled_path("models"), models)
     config = tmp_path / "ew.toml"
@@ -314,7 +312,8 @@ def test_scores_are_stored_with_profile_hash_and_vintage(
     assert json.loads(rows[0]["record"])["score"] == rows[0]["score"]
 
 
-def test_scoring_commands_on_the_embedded_data(demo, tmp_path: Path) -> None:
+def test_scoring_commands_on_the_embedded_data(demo_copy, tmp_path: Path) -> None:
+    demo = demo_copy  # the commands record scores, analyses and weight changes
     models = tmp_path / "models"
     shutil.copytree(bundled_path("models"), models)
     config = tmp_path / "ew.toml"

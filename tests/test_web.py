@@ -18,7 +18,7 @@ from early_warning import bundled_path
 from early_warning.demo import run_demo
 from early_warning.web import create_app
 
-from .test_cli import run
+from .conftest import run_cli
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -73,7 +73,7 @@ def test_the_page_lists_families_indicators_and_works_offline(client: TestClient
 def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, demo) -> None:
     work, _ = demo
     saved = _post(client, "/api/score", {}).json()
-    cli = json.loads(run("--db", str(work / "demo.db"), "score", "--as-of", saved["as_of"],
+    cli = json.loads(run_cli("--db", str(work / "demo.db"), "score", "--as-of", saved["as_of"],
                          "--json", cwd=work).stdout)  # fmt: skip
     assert saved["week"]["score"] == pytest.approx(cli["score"], abs=1e-3)
     timeline = json.loads(client.get("/").text.split('type="application/json">', 1)[1]
@@ -197,7 +197,7 @@ def test_beyond_loopback_a_token_is_required(demo) -> None:
         assert c.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert c.get(f"/?token={token}").status_code == 200  # then a cookie
-    refused = run("--db", str(work / "demo.db"), "serve", "--host", "0.0.0.0", cwd=work)
+    refused = run_cli("--db", str(work / "demo.db"), "serve", "--host", "0.0.0.0", cwd=work)
     assert refused.returncode == 2 and "needs [web] token" in refused.stderr
 
 
@@ -294,9 +294,9 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     path = models / "weights" / "browser-profile.yaml"
     assert path.exists()
     # The saved profile is used by `score --profile` from the command line.
-    scored = run("--db", str(work / "demo.db"), "score", "--as-of", "2021-02-28", "--profile",
+    scored = run_cli("--db", str(work / "demo.db"), "score", "--as-of", "2021-02-28", "--profile",
                  str(path), "--json", cwd=work)  # fmt: skip
-    default = run(
+    default = run_cli(
         "--db", str(work / "demo.db"), "score", "--as-of", "2021-02-28", "--json", cwd=work
     )
     assert scored.returncode == 0, scored.stderr

@@ -33,7 +33,7 @@ from early_warning.ingest import Limits, ingest, observe
 from early_warning.web import create_app
 from early_warning.web.app import MAX_BODY
 
-from .test_cli import run
+from .conftest import run_cli
 from .test_web import CHROMEDRIVER, CHROMIUM, _catalog, _csrf, _free_port, _post
 
 INJECTION = '</script><meta http-equiv=refresh content="0;url=http://127.0.0.1:1/">'
@@ -267,7 +267,7 @@ def test_saving_keeps_the_description_reasoning_and_comments(work, client) -> No
 
 def test_a_profile_named_by_the_cli_opens_in_the_workbench(work, client) -> None:
     db, models = work
-    made = run("--db", str(db), "weights", "set", "ru_base_status=2", "--profile", "Hawkish",
+    made = run_cli("--db", str(db), "weights", "set", "ru_base_status=2", "--profile", "Hawkish",
                "--note", "a capitalised name", "--as-of", "2021-02-28", cwd=db.parent,
                env={"EARLY_WARNING_PATHS_MODELS": str(models)})  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -521,7 +521,7 @@ def test_a_short_token_is_a_config_error(work) -> None:
     with pytest.raises(ConfigError, match=r"\[web\] token: at least 16 characters"):
         create_app(db, _catalog(), models, token="x")
     create_app(db, _catalog(), models, token="y" * 16)  # long enough
-    refused = run("--db", str(db), "serve", "--host", "0.0.0.0", cwd=db.parent,
+    refused = run_cli("--db", str(db), "serve", "--host", "0.0.0.0", cwd=db.parent,
                   env={"EARLY_WARNING_WEB_TOKEN": "x"})  # fmt: skip
     assert refused.returncode == 2
     assert "[web] token: at least 16 characters" in refused.stderr

@@ -213,7 +213,6 @@ class Logistic:
         started model, each fit starting where the last one ended.
         """
         from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import log_loss
         from sklearn.model_selection import TimeSeriesSplit
         from sklearn.preprocessing import StandardScaler
 
@@ -229,7 +228,7 @@ class Logistic:
             model = LogisticRegression(max_iter=500, warm_start=True)
             for c in penalties:
                 model.set_params(C=c).fit(x_train, y[train])
-                losses[c] += log_loss(y[test], model.predict_proba(x_test)[:, 1], labels=[0, 1])
+                losses[c] += _log_loss(y[test], model.predict_proba(x_test))
         if not folds:
             return 1.0
         return min(losses, key=lambda c: (losses[c], -c))
@@ -341,6 +340,16 @@ class MarkovRegime:
                 outcome = f"the regime model did not fit ({exc})"
         self._cache = (key, outcome)
         return outcome
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """sklearn's `log_loss(y, proba[:, 1], labels=[0, 1])`, the same number computed
+    the same way (1 - p and p clipped to [eps, 1 - eps], the mean of -log of the one
+    given to the outcome) without its input checks, a third of a backtest's time."""
+    eps = np.finfo(float).eps
+    p = proba[:, 1].astype(float)
+    both = np.clip(np.column_stack([1 - p, p]), eps, 1 - eps)
+    return float(np.mean(-np.log(both[np.arange(len(y)), y.astype(int)])))
 
 
 def _weighted_rate(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
