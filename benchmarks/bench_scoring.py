@@ -33,10 +33,10 @@ import yaml
 
 from early_warning import Store, ingest, load_catalog
 from early_warning.ingest import Limits
-from early_warning.panel import PanelBuilder
 from early_warning.scoring import CompositeIndex, parse_profile
 from early_warning.scoring.aggregate import aggregate
 from early_warning.scoring.sensitivity import monte_carlo
+from early_warning.services import panel_builder
 
 FAMILIES = ("economic_dependence", "military_posture", "transparency", "integration_political")
 N_IND, WEEKS, SUBJECTS, DRAWS, ORIGINS = 60, 1040, 200, 10_000, 500
@@ -158,17 +158,17 @@ def main() -> None:
 
             # panels: one full panel from the store, then 500 point-in-time panels
             one_panel = best_of(
-                3, lambda: PanelBuilder.from_store(store, catalog, "BLR", START, end).panel(end)
+                3, lambda: panel_builder(store, catalog, "BLR", START, end).panel(end)
             )
             origins = [end - dt.timedelta(weeks=k) for k in range(ORIGINS)][::-1]
 
             def many_panels() -> None:
-                builder = PanelBuilder.from_store(store, catalog, "BLR", START, end)
+                builder = panel_builder(store, catalog, "BLR", START, end)
                 for day in origins:
                     builder.panel(day, point_in_time=True)
 
             panels = best_of(1, many_panels)
-            panel = PanelBuilder.from_store(store, catalog, "BLR", START, end).panel(end)
+            panel = panel_builder(store, catalog, "BLR", START, end).panel(end)
 
         # slider: one subject
         risk = index.normalise(panel)

@@ -7,7 +7,8 @@ import pytest
 
 from early_warning import Store, ingest
 from early_warning.catalog import Catalog
-from early_warning.panel import MISSING, OK, STALE, PanelBuilder, load_panel, week_grid
+from early_warning.panel import MISSING, OK, STALE, PanelBuilder, week_grid
+from early_warning.services import load_panel
 
 from .conftest import write_csv
 

@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, Indicator
-from .store import Store
 
-__all__ = ["MISSING", "OK", "STALE", "Panel", "PanelBuilder", "load_panel", "week_grid"]
+__all__ = ["MISSING", "OK", "STALE", "Panel", "PanelBuilder", "week_grid"]
 
 OK, STALE, MISSING = 0, 1, 2
 _NO_OBS = -1
@@ -111,7 +110,7 @@ class _Series:
 class PanelBuilder:
     """Builds panels for one subject for any number of as-of dates.
 
-    >>> builder = PanelBuilder.from_store(store, catalog, "BLR")
+    >>> builder = PanelBuilder.from_rows(catalog, "BLR", rows, None, None, today=today)
     >>> for day in origins:                      # ascending dates: incremental
     ...     panel = builder.panel(day, point_in_time=True)
     """
@@ -148,21 +147,23 @@ class PanelBuilder:
         self._reset()
 
     @classmethod
-    def from_store(
+    def from_rows(
         cls,
-        store: Store,
         catalog: Catalog,
         subject: str,
-        start: dt.date | None = None,
-        end: dt.date | None = None,
+        rows: Sequence[dict[str, Any]],
+        start: dt.date | None,
+        end: dt.date | None,
+        *,
+        today: dt.date,
     ) -> PanelBuilder:
-        """Load every revision of the subject's observations once."""
-        rows = store.observation_revisions(subject)
+        """A builder over every revision of a subject's observations (`id`, `indicator`,
+        `period_start`, `period_end`, `value`, `known_from`), from its first period (or
+        `today` when there is none) to `end` (default `today`)."""
         if start is None:
             first = min((r["period_start"] for r in rows), default=None)
-            start = dt.date.fromisoformat(first) if first else store.today()
-        end = end or store.today()
-        return cls(catalog, subject, rows, start, end)
+            start = dt.date.fromisoformat(first) if first else today
+        return cls(catalog, subject, rows, start, end or today)
 
     # -- incremental state ------------------------------------------------------------
 
@@ -302,17 +303,3 @@ class PanelBuilder:
 
 def _ordinal(text: str) -> int:
     return dt.date.fromisoformat(text[:10]).toordinal()
-
-
-def load_panel(
-    store: Store,
-    catalog: Catalog,
-    subject: str,
-    as_of: dt.date,
-    *,
-    point_in_time: bool = False,
-    start: dt.date | None = None,
-) -> Panel:
-    """One panel, straight from the store."""
-    builder = PanelBuilder.from_store(store, catalog, subject, start=start, end=as_of)
-    return builder.panel(as_of, point_in_time=point_in_time)

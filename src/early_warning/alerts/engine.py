@@ -44,6 +44,7 @@ from ..panel import OK, STALE, PanelBuilder
 from ..periods import SUNDAY, iso_week, week_end
 from ..scoring import CompositeIndex, Profile, ScoreResults
 from ..scoring.sensitivity import monte_carlo
+from ..services import panel_builder
 from ..store import Store
 from .rules import OPERATORS, Rule
 
@@ -372,7 +373,7 @@ class AlertEngine:
         point_in_time: bool = False,
         builder: PanelBuilder | None = None,
     ) -> ScoreResults:
-        builder = builder or PanelBuilder.from_store(self.store, self.catalog, subject, end=as_of)
+        builder = builder or panel_builder(self.store, self.catalog, subject, end=as_of)
         panel = builder.panel(as_of, point_in_time=point_in_time)
         return CompositeIndex(self.catalog, self.profile).fit(panel)
 
@@ -552,7 +553,7 @@ class AlertEngine:
         progress: Callable[[int], None] | None,
     ) -> tuple[ScoreResults, dict[str, Signal], Callable[[Rule, int], Alert]]:
         """Signals where week t is read from the panel as known on week t."""
-        builder = PanelBuilder.from_store(self.store, self.catalog, subject, end=end)
+        builder = panel_builder(self.store, self.catalog, subject, end=end)
         final = self.results(subject, end, point_in_time=True, builder=builder)
         dates = final.panel.dates
         first = int(np.searchsorted(dates, start.toordinal(), side="left"))
@@ -588,7 +589,7 @@ class AlertEngine:
             day = dt.date.fromordinal(int(dates[row]))
             known = self.results(
                 subject, day, point_in_time=True,
-                builder=PanelBuilder.from_store(self.store, self.catalog, subject, end=day),
+                builder=panel_builder(self.store, self.catalog, subject, end=day),
             )  # fmt: skip
             before = bool(columns[rule.id]["active"][row - 1]) if row > first else None
             last = known.panel.n_weeks - 1

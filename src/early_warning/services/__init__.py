@@ -12,11 +12,20 @@ back only where its name says so (`record_*`): reading never writes.
 from __future__ import annotations
 
 from .forecasting import backtest, forecast_at, record_backtest, record_forecast
-from .scoring import record_scores, record_sensitivity, score, sensitivity
+from .scoring import (
+    load_panel,
+    panel_builder,
+    record_scores,
+    record_sensitivity,
+    score,
+    sensitivity,
+)
 
 __all__ = [
     "backtest",
     "forecast_at",
+    "load_panel",
+    "panel_builder",
     "record_backtest",
     "record_forecast",
     "record_scores",

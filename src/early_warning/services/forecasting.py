@@ -17,9 +17,9 @@ from ..forecast import DEFAULT_HORIZONS, BacktestResult, Forecast, ModelSpec
 from ..forecast import backtest as backtest_panel
 from ..forecast import forecast as forecast_series
 from ..forecast.targets import events_from_rows
-from ..panel import PanelBuilder
 from ..scoring import CompositeIndex, Profile
 from ..store import Store
+from .scoring import panel_builder
 
 __all__ = ["backtest", "forecast_at", "forecast_rows", "record_backtest", "record_forecast"]
 
@@ -37,7 +37,7 @@ def forecast_at(
     analyst_weight: float = 0.5,
 ) -> Forecast:
     """Every model's probability for each horizon, as known on `as_of` (reads only)."""
-    builder = PanelBuilder.from_store(store, catalog, subject, end=as_of)
+    builder = panel_builder(store, catalog, subject, end=as_of)
     results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
     return forecast_series(
         results, events_from_rows(store.events(subject)), store.analyst_forecasts(subject),
@@ -61,7 +61,7 @@ def backtest(
 ) -> BacktestResult:
     """Rolling-origin, expanding-window, point-in-time backtest of every model (reads only)."""
     return backtest_panel(
-        PanelBuilder.from_store(store, catalog, subject, end=end),
+        panel_builder(store, catalog, subject, end=end),
         CompositeIndex(catalog, profile), events_from_rows(store.events(subject)),
         store.analyst_forecasts(subject), start, end, horizons=horizons, severity=severity,
         step_weeks=step_weeks, spec=spec, progress=progress,

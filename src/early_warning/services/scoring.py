@@ -14,11 +14,44 @@ from collections.abc import Callable
 import numpy as np
 
 from ..catalog import Catalog
-from ..panel import PanelBuilder
+from ..panel import Panel, PanelBuilder
 from ..scoring import CompositeIndex, Profile, ScoreResults, SensitivityResult, analyse
 from ..store import Store
 
-__all__ = ["record_scores", "record_sensitivity", "score", "sensitivity"]
+__all__ = [
+    "load_panel",
+    "panel_builder",
+    "record_scores",
+    "record_sensitivity",
+    "score",
+    "sensitivity",
+]
+
+
+def panel_builder(
+    store: Store,
+    catalog: Catalog,
+    subject: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> PanelBuilder:
+    """A panel builder over every revision of the subject's observations, read once."""
+    rows = store.observation_revisions(subject)
+    return PanelBuilder.from_rows(catalog, subject, rows, start, end, today=store.today())
+
+
+def load_panel(
+    store: Store,
+    catalog: Catalog,
+    subject: str,
+    as_of: dt.date,
+    *,
+    point_in_time: bool = False,
+    start: dt.date | None = None,
+) -> Panel:
+    """One panel, straight from the store."""
+    builder = panel_builder(store, catalog, subject, start=start, end=as_of)
+    return builder.panel(as_of, point_in_time=point_in_time)
 
 
 def score(
@@ -33,7 +66,7 @@ def score(
     builder: PanelBuilder | None = None,
 ) -> ScoreResults:
     """Score every week of a subject up to `as_of` under a profile."""
-    builder = builder or PanelBuilder.from_store(store, catalog, subject, start=start, end=as_of)
+    builder = builder or panel_builder(store, catalog, subject, start=start, end=as_of)
     panel = builder.panel(as_of, point_in_time=point_in_time)
     return CompositeIndex(catalog, profile).fit(panel)
 

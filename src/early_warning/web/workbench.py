@@ -28,10 +28,11 @@ from ..errors import InputError, NotFoundError, ProfileError
 from ..files import parse_yaml
 from ..forecast.metrics import roc_auc
 from ..forecast.targets import event_within, events_from_rows
-from ..panel import Panel, PanelBuilder
+from ..panel import Panel
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
 from ..scoring.profiles import AGGREGATIONS, Uncertainty, list_profiles, parse_profile
 from ..scoring.sensitivity import monte_carlo
+from ..services import panel_builder
 from ..store import Store
 
 __all__ = ["Session", "Workbench"]
@@ -117,7 +118,7 @@ class Workbench:
         saved = self.load(profile)
         with self.store() as store:
             day = as_of or self.data_end(store, subject)
-            builder = PanelBuilder.from_store(store, self.catalog, subject, end=day)
+            builder = panel_builder(store, self.catalog, subject, end=day)
             panel = builder.panel(day)
             events = [e for e in store.events(subject) if str(e["date"]) <= day.isoformat()]
         index = CompositeIndex(self.catalog, saved)
