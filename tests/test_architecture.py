@@ -40,6 +40,7 @@ FLOORS: dict[str, tuple[int, tuple[str, ...]]] = {
             "alerts.rules",
             "alerts.signals",
             "alerts.states",
+            "alerts.records",
         ),
     ),
     "store": (1, ("store",)),

@@ -255,7 +255,7 @@ def test_weights_set_changes_the_score_by_what_the_attribution_predicts(
     with Store(demo.db_path) as store:
         audit = store.profile_history("analyst")
     assert [(a["action"], a["author"], a["note"]) for a in audit] == [
-        ("set", "tester", "test: more weight")
+        ("created", "tester", "test: more weight")
     ]
     assert audit[0]["weights_hash"] == report["weights_hash"]
 
@@ -351,7 +351,7 @@ def test_scoring_commands_on_the_embedded_data(demo_copy, tmp_path: Path) -> Non
     )
     assert diff["weeks_compared"] > 100 and diff["max_abs_gap"]["gap"] != 0
     assert [h["action"] for h in json.loads(invoke("weights", "history", "heavy", "--json"))] == [
-        "set"
+        "created"
     ]
     analysis = json.loads(
         invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200", "--json")

@@ -116,3 +116,18 @@ def test_status_reports_counts_and_last_run(store: Store, catalog: Catalog, tmp_
     assert status["last_run"]["status"] == "ok"
     assert status["subjects"] == ["BLR"]
     assert status["bytes"] > 0
+
+
+def test_the_old_audit_words_become_the_one_vocabulary(tmp_path: Path, catalog: Catalog) -> None:
+    # `weights set` wrote "set", the workbench "saved"/"updated" (migration 013).
+    from early_warning.store._schema import MIGRATIONS, _m013_one_audit_vocabulary
+
+    assert MIGRATIONS[-1] == ("013_one_audit_vocabulary", _m013_one_audit_vocabulary)
+    with Store(tmp_path / "old.db") as store:
+        for name, action in [("a", "set"), ("a", "used"), ("a", "set"), ("b", "saved"),
+                             ("b", "updated"), ("c", "set")]:  # fmt: skip
+            store.record_profile(name, f"h-{action}", "text", action, "x", "why")
+        _m013_one_audit_vocabulary(store.db)
+        actions = [(h["name"], h["action"]) for h in store.profile_history()]
+    assert actions == [("a", "created"), ("a", "used"), ("a", "changed"), ("b", "created"),
+                       ("b", "changed"), ("c", "created")]  # fmt: skip

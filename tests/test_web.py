@@ -155,7 +155,7 @@ def test_saving_writes_yaml_and_audit_and_escapes_hostile_notes(client: TestClie
     assert _post(client, "/api/profiles", {**body, "mode": "update"}).status_code == 201
     listed = client.get("/api/profiles").json()
     (entry,) = [p for p in listed if p["name"] == "analyst-a"]
-    assert [h["action"] for h in entry["history"]] == ["saved", "updated"]
+    assert [h["action"] for h in entry["history"]] == ["created", "changed"]
     page = client.get("/").text
     assert "<script>alert" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     bad = _post(client, "/api/profiles", {**body, "name": "../evil"})

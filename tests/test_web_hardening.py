@@ -261,7 +261,7 @@ def test_saving_keeps_the_description_reasoning_and_comments(work, client) -> No
     assert changed == [("    weight: 0.20", "    weight: 0.45")]
     # The file written is the one audited, and it loads.
     listed = {p["name"]: p for p in client.get("/api/profiles").json()}
-    assert listed["keeper"]["history"][-1]["action"] == "updated"
+    assert listed["keeper"]["history"][-1]["action"] == "changed"
     assert "error" not in listed["keeper"] and "error" not in listed["analyst-b"]
 
 
@@ -277,6 +277,9 @@ def test_a_profile_named_by_the_cli_opens_in_the_workbench(work, client) -> None
     assert scored.status_code == 200, scored.text
     saved = _save(client, profile="Hawkish", name="Hawkish", mode="update")
     assert saved.status_code == 201, saved.text
+    # One audited workflow, one vocabulary: made on the command line, changed in the browser.
+    listed = {p["name"]: p for p in client.get("/api/profiles").json()}
+    assert [h["action"] for h in listed["Hawkish"]["history"]] == ["created", "changed"]
     for bad in ("../default", "a.b", "a/b", "-x", "x" * 65, ""):
         assert client.get("/", params={"profile": bad}).status_code == 400, bad
         assert _save(client, name=bad, mode="new").status_code == 400, bad

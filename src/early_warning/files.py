@@ -12,6 +12,8 @@ last one, and a weight or threshold typed twice must not be half-applied.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import yaml
 
 from .errors import EarlyWarningError
 
-__all__ = ["parse_yaml", "read_bytes", "read_toml", "read_yaml"]
+__all__ = ["parse_yaml", "read_bytes", "read_toml", "read_yaml", "write_text_atomically"]
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -91,3 +93,16 @@ def read_toml(path: Path, error: type[EarlyWarningError], what: str = "file") ->
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: invalid TOML ({exc})") from None
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a file so that a reader sees the old text or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -7,25 +7,26 @@
     notifier.flush()                             # sent, or kept for a retry
     engine.replay("BLR", start, end)             # what would have fired (writes nothing)
 
-Modules: `rules` (the rule file), `engine` (signals, the state machine, the alert
-records), `notify` (settings, recipients and the words of a message), `mail` (the
-outbox and the SMTP and folder mailers).
+Modules: `rules` (the rule file), `signals` (each rule as a weekly signal), `states`
+(the state machine), `records` (alerts and a check's result) - all pure - then
+`engine` (the alert service over the store), `notify` (settings, recipients and the
+words of a message), `mail` (the outbox and the SMTP and folder mailers).
 """
 
 from typing import TYPE_CHECKING
 
 from .. import lazy
+from .records import Alert, CheckResult
 from .rules import Condition, Rule, RuleError, load_rules
+from .signals import Signal, signals
+from .states import RuleState, walk
 
 # The engine and notifier (services) and the outbox (I/O) load on first use, so that
-# importing the pure `alerts.rules` does not bring the store.
+# importing the pure rules, signals and states does not bring the store.
 __getattr__, __dir__ = lazy.exports(
     __name__,
     {
-        **dict.fromkeys(
-            ["Alert", "AlertEngine", "CheckResult", "RuleState", "Signal", "acknowledge",
-             "list_alerts", "signals", "walk"], ".engine",
-        ),
+        **dict.fromkeys(["AlertEngine", "acknowledge", "list_alerts"], ".engine"),
         **dict.fromkeys(
             ["DeliveryError", "FolderMailer", "Mailer", "Outbox", "SmtpMailer", "SmtpSettings"],
             ".mail",
@@ -35,17 +36,7 @@ __getattr__, __dir__ = lazy.exports(
 )  # fmt: skip
 
 if TYPE_CHECKING:
-    from .engine import (
-        Alert,
-        AlertEngine,
-        CheckResult,
-        RuleState,
-        Signal,
-        acknowledge,
-        list_alerts,
-        signals,
-        walk,
-    )
+    from .engine import AlertEngine, acknowledge, list_alerts
     from .mail import DeliveryError, FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings
     from .notify import MailSettings, Notifier, render_alert
 

@@ -1,30 +1,13 @@
-"""The alert engine: rules read as weekly signals, and one state machine per rule.
+"""The alert service: the rules checked against the store, each crossing recorded once.
 
-Two layers, as everywhere in this package:
-
-* `signals(rules, results)` is pure and vectorised: for every rule and every week it
-  gives the number the rule compares (`value`), whether the rule's condition holds
-  (`active`), whether it has clearly stopped holding (`clear`: past the hysteresis
-  margin for a threshold, a condition seen to fail for a red line) and for how many
-  weeks in a row it has held (`run`). A week where the rule cannot be evaluated (no
-  current value) is neither active nor clear, so a firing alert stays firing through a
-  gap in the data instead of resolving silently.
-* `walk(...)` moves one rule's state over a range of weeks. The states:
-
-      armed ──(active for min_weeks, cool-down passed)──> firing ──(ack)──> acknowledged
-        ^                                                   │                 │
-        └──────────── resolved <──────────(clear)───────────┴─────────────────┘
-
-  `resolved` re-fires like `armed`, but only after the cool-down counted from the
-  last alert. Only the fire transitions produce alerts; the walk jumps from one
-  transition to the next with `numpy` searches, so 50 rules over 1,040 weeks cost a
-  few hundred Python steps, not 52,000.
-
-`AlertEngine` keeps the states in SQLite (`alert_state`) and the alerts in `alerts`,
-writes an alert, its state and its e-mail in one transaction, and evaluates only the
-weeks after the last one it evaluated, so a repeated check adds nothing: one crossing,
-one alert. Its dedupe key (`rule:subject:ISO week of the crossing`) is unique in the
-table and names the outbox message, so even a lost state cannot send a crossing twice.
+The pure parts live beside it: `signals` (each rule read as a weekly signal),
+`states` (one state machine per rule and subject, and its `walk`), `records` (the
+alert, a check's result, the words of a message). `AlertEngine` keeps the states in
+SQLite (`alert_state`) and the alerts in `alerts`, writes an alert, its state and its
+e-mail in one transaction, and evaluates only the weeks after the last one it
+evaluated, so a repeated check adds nothing: one crossing, one alert. Its dedupe key
+(`rule:subject:ISO week of the crossing`) is unique in the table and names the outbox
+message, so even a lost state cannot send a crossing twice.
 """
 
 from __future__ import annotations
@@ -32,9 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +28,17 @@ from ..scoring import CompositeIndex, Profile, ScoreResults
 from ..scoring.sensitivity import monte_carlo
 from ..services import panel_builder
 from ..store import Store
-from .rules import OPERATORS, Rule
+from .records import (
+    Alert,
+    AlertSink,
+    CheckResult,
+    alert_from_row,
+    alert_message,
+    what_changed,
+)
+from .rules import Rule
+from .signals import Signal, run_lengths, signals
+from .states import ACTIVE_STATES, RuleState, walk
 
 __all__ = [
     "Alert",
@@ -58,288 +50,6 @@ __all__ = [
     "signals",
     "walk",
 ]
-
-_ACTIVE_STATES = ("firing", "acknowledged")
-
-
-# -- signals (pure) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Signal:
-    """One rule read over every week of a score history."""
-
-    value: np.ndarray  # the number compared; NaN: cannot be evaluated that week
-    active: np.ndarray  # the condition holds
-    clear: np.ndarray  # the condition clearly does not hold (past any hysteresis)
-    run: np.ndarray  # consecutive weeks the condition has held, up to and including this one
-    threshold: float | None  # the level, jump or (red line) first condition's value
-    condition: str  # the rule in words: "score >= 60 for 2 weeks"
-    series: np.ndarray | None = None  # for a change rule: the series whose jump is `value`
-
-
-def run_lengths(active: np.ndarray) -> np.ndarray:
-    """Consecutive True values ending at each position: [1,1,0,1] -> [1,2,0,1]."""
-    active = np.asarray(active, dtype=bool)
-    index = np.arange(len(active))
-    last_false = np.maximum.accumulate(np.where(active, -1, index))
-    return np.where(active, index - last_false, 0)
-
-
-def signals(
-    rules: Sequence[Rule],
-    results: ScoreResults,
-    *,
-    forecasts: Mapping[int, np.ndarray] | None = None,
-    exceedance: Mapping[float, np.ndarray] | None = None,
-) -> dict[str, Signal]:
-    """Every rule's signal over every week of `results`.
-
-    `forecasts[h]` is the stored ensemble probability for horizon `h` weeks aligned
-    with the weeks (NaN where none was made); `exceedance[level]` is the Monte Carlo
-    probability that the score is at or above `level` (for rules with `robust`).
-    """
-    out = {}
-    for rule in rules:
-        if rule.kind == "red_line":
-            out[rule.id] = _red_line(rule, results)
-        elif rule.kind == "staleness":
-            out[rule.id] = _staleness(rule, results)
-        else:
-            series = target_series(rule.target, results, forecasts or {})
-            if rule.kind == "change":
-                out[rule.id] = _change(rule, series)
-            else:
-                p_exceed = None
-                if rule.robust is not None:
-                    p_exceed = (exceedance or {}).get(rule.level)
-                    if p_exceed is None:
-                        raise ValueError(f"rule {rule.id}: robust needs the exceedance series")
-                out[rule.id] = _threshold(rule, series, p_exceed)
-    return out
-
-
-def target_series(
-    target: str, results: ScoreResults, forecasts: Mapping[int, np.ndarray]
-) -> np.ndarray:
-    """The weekly series a threshold or change rule looks at, on a 0-100 scale
-    (forecast probabilities on 0-1)."""
-    kind, _, name = target.partition(":")
-    if kind == "score":
-        return np.asarray(results.score, dtype=float)
-    if kind == "family":
-        k = results.index.structure.families.index(name)
-        family = 100.0 * results.agg.family_score[:, k]
-        return np.where(results.agg.sufficient[:, k], family, np.nan)
-    if kind == "indicator":
-        return 100.0 * results.risk[:, results.panel.column(name)]
-    weeks = int(name)
-    return np.asarray(forecasts.get(weeks, np.full(results.panel.n_weeks, np.nan)), dtype=float)
-
-
-def _holds(op: str, value: np.ndarray, level: float) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return ~np.isnan(value) & OPERATORS[op](value, level)
-
-
-def _threshold(rule: Rule, series: np.ndarray, p_exceed: np.ndarray | None) -> Signal:
-    active = _holds(rule.op, series, rule.level)
-    if p_exceed is not None:
-        active &= ~np.isnan(p_exceed) & (np.nan_to_num(p_exceed) >= rule.robust)
-    if rule.op in (">", ">="):
-        clear = _holds("<", series, rule.level - rule.hysteresis)
-    else:
-        clear = _holds(">", series, rule.level + rule.hysteresis)
-    words = f"{rule.target} {rule.op} {rule.level:g}"
-    if rule.min_weeks > 1:
-        words += f" for {rule.min_weeks} weeks"
-    if rule.hysteresis:
-        words += f" (re-arms below {rule.level - rule.hysteresis:g})"
-    if rule.robust is not None:
-        words += f", with probability >= {rule.robust:g} under weight uncertainty"
-    return Signal(series, active, clear, run_lengths(active), rule.level, words)
-
-
-def _change(rule: Rule, series: np.ndarray) -> Signal:
-    jump = np.full(len(series), np.nan)
-    jump[1:] = series[1:] - series[:-1]
-    active = _holds(">=", jump, rule.jump)
-    clear = _holds("<", jump, rule.jump)
-    words = f"{rule.target} up by {rule.jump:g} or more in a week"
-    return Signal(jump, active, clear, run_lengths(active), rule.jump, words, series)
-
-
-def _red_line(rule: Rule, results: ScoreResults) -> Signal:
-    panel, catalog = results.panel, results.index.catalog
-    n = panel.n_weeks
-    active, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    first_value = np.full(n, np.nan)
-    words = []
-    for k, condition in enumerate(rule.conditions):
-        j = panel.column(condition.indicator)
-        values = np.where(panel.status[:, j] == OK, panel.raw[:, j], np.nan)
-        holds = _holds(condition.op, values, condition.value)
-        active &= holds
-        failed |= ~np.isnan(values) & ~holds
-        if k == 0:
-            first_value = values
-        shown = catalog.indicators[condition.indicator].describe_value(condition.value)
-        words.append(f"{condition.indicator} {condition.op} {shown}")
-    return Signal(
-        first_value, active, failed, run_lengths(active), rule.conditions[0].value,
-        " and ".join(words),
-    )  # fmt: skip
-
-
-def _staleness(rule: Rule, results: ScoreResults) -> Signal:
-    panel = results.panel
-    columns = [panel.column(name) for name in rule.indicators]
-    status = panel.status[:, columns]
-    stale = status != OK if rule.missing else status == STALE
-    count = stale.sum(axis=1).astype(float)
-    active = count > 0
-    clear = (panel.status[:, columns] == OK).all(axis=1)
-    words = f"any of {', '.join(rule.indicators)} older than its maximum age"
-    if rule.missing:
-        words += " or never observed"
-    return Signal(count, active, clear, run_lengths(active), 1.0, words)
-
-
-# -- the state machine (pure) -----------------------------------------------------------
-
-
-@dataclass
-class RuleState:
-    """Where one rule stands for one subject."""
-
-    rule: str
-    subject: str
-    state: str = "armed"  # armed | firing | acknowledged | resolved
-    run_weeks: int = 0
-    last_week: dt.date | None = None  # last complete week evaluated (a Sunday)
-    fired_week: dt.date | None = None  # week of the last alert (cool-down from here)
-    alert_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Transition:
-    row: int
-    kind: str  # fire | resolve
-
-
-def walk(
-    rule: Rule,
-    signal: Signal,
-    dates: np.ndarray,
-    state: RuleState,
-    rows: range,
-) -> list[Transition]:
-    """Move `state` over `rows` (ascending) and return the fire and resolve steps.
-
-    `dates` are the rows' ordinal days. The walk jumps between transitions: from a
-    firing state to the next clear week, from an armed one to the next week where the
-    condition has held `min_weeks` in a row and the cool-down has passed.
-    """
-    found: list[Transition] = []
-    eligible = signal.active & (signal.run >= rule.min_weeks)
-    t, stop = rows.start, rows.stop
-    while t < stop:
-        if state.state in _ACTIVE_STATES:
-            hits = np.flatnonzero(signal.clear[t:stop])
-            if not len(hits):
-                break
-            t += int(hits[0])
-            state.state = "resolved"
-            found.append(Transition(t, "resolve"))
-            t += 1
-            continue
-        if state.fired_week is not None and rule.cooldown_weeks:
-            ready = state.fired_week.toordinal() + 7 * rule.cooldown_weeks
-            t = max(t, int(np.searchsorted(dates, ready, side="left")))
-        hits = np.flatnonzero(eligible[t:stop])
-        if not len(hits):
-            break
-        t += int(hits[0])
-        state.state = "firing"
-        state.fired_week = week_end(dt.date.fromordinal(int(dates[t])))
-        found.append(Transition(t, "fire"))
-        t += 1
-    if stop > rows.start:
-        state.run_weeks = int(signal.run[stop - 1])
-    return found
-
-
-# -- alerts -----------------------------------------------------------------------------
-
-
-@dataclass
-class Alert:
-    """One crossing: the `alerts check --json` record (DESIGN.md 3.4) and its evidence."""
-
-    rule: str
-    kind: str
-    severity: str
-    subject: str
-    as_of: str  # the date of the week evaluated when it fired
-    week: str  # its ISO week
-    value: float | None
-    threshold: float | None
-    condition: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    id: int | None = None
-    state: str = "firing"
-    new: bool = True
-    provisional: bool = False  # fired on a week not yet complete (the as-of day)
-
-    @property
-    def dedupe_key(self) -> str:
-        return f"{self.rule}:{self.subject}:{self.week}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "subject": self.subject,
-            "as_of": self.as_of,
-            "value": self.value,
-            "threshold": self.threshold,
-            "message": self.message,
-            "id": self.id,
-            "kind": self.kind,
-            "week": self.week,
-            "condition": self.condition,
-            "state": self.state,
-            "new": self.new,
-            "dedupe_key": self.dedupe_key,
-            "drivers": self.evidence.get("drivers", []),
-            "citations": self.evidence.get("citations", []),
-            "changed": self.evidence.get("changed", ""),
-        }
-
-
-@dataclass
-class CheckResult:
-    """What one `alerts check` found for one subject."""
-
-    subject: str
-    as_of: str
-    weeks_evaluated: list[str]
-    fired: list[Alert]  # new alerts of this check
-    active: list[Alert]  # every alert firing or acknowledged after the check
-    resolved: list[str]  # rule ids that resolved in this check
-    not_evaluable: list[str]  # rules with no value in the latest week (and why)
-    dry_run: bool = False
-    undelivered: list[Alert] = field(default_factory=list)  # active, no message: nobody subscribed
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [a.to_dict() for a in self.active]
-
-
-class AlertSink(Protocol):
-    def queue(self, alert: Alert) -> int | None:
-        """Queue the alert's message; its outbox id, or None if nobody is to receive it."""
-        ...
 
 
 class AlertEngine:
@@ -630,7 +340,7 @@ class AlertEngine:
             value=value,
             threshold=signal.threshold,
             condition=signal.condition,
-            message=_message(rule, signal, row, self.catalog),
+            message=alert_message(rule, signal, row, self.catalog),
             evidence=evidence,
         )
 
@@ -680,7 +390,7 @@ class AlertEngine:
             "drivers": drivers,
             "observations": observations,
             "citations": citations,
-            "changed": _what_changed(rule, signal, row, panel),
+            "changed": what_changed(rule, signal, row, panel),
             "profile": self.profile.name,
             "profile_hash": self.profile.weights_hash,
             "description": rule.description,
@@ -785,7 +495,7 @@ class AlertEngine:
         return still
 
     def active_alerts(self, subject: str | None = None) -> list[Alert]:
-        return [a for a in list_alerts(self.store, subject=subject) if a.state in _ACTIVE_STATES]
+        return [a for a in list_alerts(self.store, subject=subject) if a.state in ACTIVE_STATES]
 
 
 def list_alerts(
@@ -796,7 +506,7 @@ def list_alerts(
     limit: int | None = None,
 ) -> list[Alert]:
     """Recorded alerts, newest first."""
-    return [_from_row(r) for r in store.alerts(subject=subject, state=state, limit=limit)]
+    return [alert_from_row(r) for r in store.alerts(subject=subject, state=state, limit=limit)]
 
 
 def alert_row(store: Store, alert_id: int) -> dict[str, Any]:
@@ -818,57 +528,7 @@ def acknowledge(store: Store, alert_id: int, note: str, by: str = "") -> Alert:
             f"at {row['acknowledged_at']}: {row['ack_note']!r}"
         )
     store.acknowledge_alert(alert_id, rule=row["rule"], subject=row["subject"], note=note, by=by)
-    return _from_row(alert_row(store, alert_id))
-
-
-def _from_row(row: Mapping[str, Any]) -> Alert:
-    evidence = json.loads(row["evidence"] or "{}")
-    alert = Alert(
-        rule=row["rule"], kind=row["kind"], severity=row["severity"], subject=row["subject"],
-        as_of=row["as_of"], week=row["dedupe_key"].rsplit(":", 1)[1], value=row["value"],
-        threshold=row["threshold"], condition=row["condition"] or "",
-        message=row["message"], evidence=evidence, id=row["id"], state=row["state"], new=False,
-    )  # fmt: skip
-    alert.evidence.update(
-        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
-        ack_note=row["ack_note"], resolved_week=row["resolved_week"],
-        fired_at=row["fired_at"], outbox_id=row["outbox_id"],
-        delivery=row.get("delivery") or "not mailed: nobody subscribed to its severity",
-    )  # fmt: skip
-    return alert
-
-
-# -- words ------------------------------------------------------------------------------
-
-
-def _message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str:
-    value = signal.value[row]
-    if rule.kind == "red_line":
-        first = rule.conditions[0]
-        shown = catalog.indicators[first.indicator].describe_value(float(value))
-        return f"Red line crossed: {rule.description} ({first.indicator} is {shown})"
-    if rule.kind == "staleness":
-        state = "without a current value" if rule.missing else "stale"
-        return f"Data quality: {rule.description} ({int(value)} {state})"
-    if rule.kind == "change":
-        return f"{rule.description} ({rule.target} {value:+.3g} in a week)"
-    return f"{rule.description} ({rule.target} is {value:.3g}; {signal.condition})"
-
-
-def _what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
-    if row == 0:
-        return "first week of the record"
-    values = signal.series if signal.series is not None else signal.value
-    before, now = values[row - 1], values[row]
-    since = panel.date(row - 1).isoformat()
-    if rule.kind == "red_line":
-        if signal.active[row - 1]:
-            return f"on the data known now, the condition also held for the week of {since}"
-        return f"the condition did not hold for the week of {since} and holds now"
-    name = rule.target if rule.kind in ("threshold", "change") else "stale key indicators"
-    if math.isnan(before):
-        return f"{name}: no value on {since}; {now:.4g} now"
-    return f"{name}: {before:.4g} on {since}, {now:.4g} now ({now - before:+.4g})"
+    return alert_from_row(alert_row(store, alert_id))
 
 
 def _complete_rows(dates: np.ndarray) -> np.ndarray:

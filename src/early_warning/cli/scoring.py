@@ -6,24 +6,23 @@ import dataclasses
 import datetime as dt
 import io
 import math
-import re
 import sys
-from pathlib import Path
 
 import click
 import numpy as np
-import yaml
 
 from ..errors import InputError, NotFoundError, ProfileError
+from ..files import parse_yaml
 from ..scoring import (
     CompositeIndex,
     Profile,
     ScoreResults,
     list_profiles,
     parse_profile,
-    save_profile,
 )
+from ..scoring.profiles import check_profile_name
 from ..services import record_scores, record_sensitivity, score, sensitivity
+from ..services.profiles import ProfileChange, save_audited
 from .common import (
     SCORE_WEEK,
     App,
@@ -263,13 +262,7 @@ def weights_set(
     Shows the score before and after for the as-of week, and what the attribution
     predicted the new score would be.
     """
-    if profile == "default" or Path(profile).stem == "default":
-        raise InputError(
-            "--profile: the shipped `default` profile is read-only; name another profile "
-            "(it starts as a copy of default)"
-        )
-    if not PROFILE_NAME.fullmatch(profile):
-        raise InputError(f"--profile: {profile!r}: use letters, digits, - and _")
+    check_profile_name(profile, "--profile")
     indicators, families = _parse_assignments(app, assignments)
     path = app.config.models_dir / "weights" / f"{profile}.yaml"
     author = author or login()
@@ -296,16 +289,15 @@ def weights_set(
         subject = scored_subject(app, store, subject)
         old = score(store, app.catalog, before, subject, day)
         predicted, why_not = _predictions(old, indicators, families)
-        parse_profile(yaml.safe_load(after.to_yaml(app.catalog)), app.catalog, str(path))
-        text = save_profile(after, app.catalog, path)
+        text = after.to_yaml(app.catalog)
+        parse_profile(parse_yaml(text, str(path), ProfileError), app.catalog, str(path))
         changes = [
             {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
             for n, w in {**indicators, **families}.items()
         ]
         summary = "; ".join(f"{c['name']} {c['before']:g} -> {c['after']:g}" for c in changes)
-        store.record_profile(
-            after.name, after.weights_hash, text, "set", author, note, changes=summary
-        )
+        wanted = ProfileChange(after.weights_hash, text, summary)
+        save_audited(store, path, lambda _exists: wanted, author=author, note=note)
         new = CompositeIndex(app.catalog, after).fit(old.panel)
         record_scores(store, app.catalog, new, [new.latest_row])
     report = {
@@ -341,9 +333,6 @@ def weights_set(
         click.echo(f"the attribution predicted {predicted:.2f}")
     elif why_not:
         click.echo(f"no prediction from the attribution: {why_not}")
-
-
-PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _with_reasons(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,19 +25,42 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog
-from ..errors import NotFoundError, ProfileError
+from ..errors import InputError, NotFoundError, ProfileError
 from ..files import read_yaml
 
 __all__ = [
     "AGGREGATIONS",
     "BAND_NAMES",
+    "PROFILE_NAME",
+    "READ_ONLY_PROFILE",
     "Profile",
     "Uncertainty",
+    "check_profile_name",
     "list_profiles",
     "load_profile",
     "parse_profile",
     "save_profile",
 ]
+
+# The one rule for a profile's name (its file is models/weights/NAME.yaml), shared by
+# `weights set` and the workbench, so a profile made in one opens in the other.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+READ_ONLY_PROFILE = "default"  # shipped with the project: a change is saved under a new name
+
+
+def check_profile_name(name: str, field: str = "name") -> None:
+    """Refuse a name no file may have, and the shipped read-only profile (any case)."""
+    if not PROFILE_NAME.fullmatch(name):
+        raise InputError(
+            f"{field}: {name[:80]!r}: use letters, digits, - and _, starting with a letter "
+            "or digit (at most 64)"
+        )
+    if name.lower() == READ_ONLY_PROFILE:
+        raise InputError(
+            f"{field}: the shipped {READ_ONLY_PROFILE!r} profile is read-only; save under "
+            "another name (it starts as a copy of default)"
+        )
+
 
 AGGREGATIONS = ("arithmetic", "geometric")
 BAND_NAMES = ("low", "guarded", "elevated", "high", "severe")

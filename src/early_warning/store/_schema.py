@@ -552,6 +552,19 @@ def _m012_outbox_deliveries(db: sqlite_utils.Database) -> None:
             )  # fmt: skip
 
 
+def _m013_one_audit_vocabulary(db: sqlite_utils.Database) -> None:
+    # `weights set` wrote "set", the workbench "saved" and "updated": one vocabulary
+    # now, "created" for a profile's first file and "changed" for every later one.
+    db.execute("UPDATE weight_profiles SET action = 'created' WHERE action = 'saved'")
+    db.execute("UPDATE weight_profiles SET action = 'changed' WHERE action = 'updated'")
+    db.execute(
+        "UPDATE weight_profiles SET action = CASE WHEN EXISTS (SELECT 1 FROM weight_profiles "
+        "AS earlier WHERE earlier.name = weight_profiles.name AND earlier.id < weight_profiles.id "
+        "AND earlier.action IN ('created', 'changed', 'set')) THEN 'changed' ELSE 'created' END "
+        "WHERE action = 'set'"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -565,6 +578,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("010_event_counts", _m010_event_counts),
     ("011_event_ids", _m011_event_ids),
     ("012_outbox_deliveries", _m012_outbox_deliveries),
+    ("013_one_audit_vocabulary", _m013_one_audit_vocabulary),
 )
 
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import os
-import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -30,17 +27,25 @@ from ..forecast.metrics import roc_auc
 from ..forecast.targets import event_within, events_from_rows
 from ..panel import Panel
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
-from ..scoring.profiles import AGGREGATIONS, Uncertainty, list_profiles, parse_profile
+
+# PROFILE_NAME is the one rule `weights set` also uses: a profile made on the command
+# line opens here. No dot or slash, so a name is never a path.
+from ..scoring.profiles import (
+    AGGREGATIONS,
+    PROFILE_NAME,
+    READ_ONLY_PROFILE,
+    Uncertainty,
+    check_profile_name,
+    list_profiles,
+    parse_profile,
+)
 from ..scoring.sensitivity import monte_carlo
 from ..services import panel_builder
+from ..services.profiles import ProfileChange, save_audited
 from ..store import Store
 
 __all__ = ["Session", "Workbench"]
 
-# The names `weights set --profile` accepts (cli_scoring.PROFILE_NAME): a profile made on
-# the command line opens here. No dot or slash, so a name is never a path.
-PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-READ_ONLY = "default"  # shipped with the project; save under another name
 MAX_WEIGHT = 100.0
 HORIZONS = (4, 12)
 
@@ -260,7 +265,7 @@ class Workbench:
             found.append({
                 "name": profile.name, "hash": profile.weights_hash,
                 "aggregation": profile.aggregation, "description": profile.description,
-                "read_only": profile.name == READ_ONLY,
+                "read_only": profile.name == READ_ONLY_PROFILE,
                 "history": [h for h in history if h["name"] == profile.name][-20:],
             })  # fmt: skip
         return found
@@ -277,13 +282,7 @@ class Workbench:
         name = str(payload.get("name", ""))
         mode = payload.get("mode", "new")
         note = str(payload.get("note", "")).strip()
-        if not PROFILE_NAME.fullmatch(name):
-            raise InputError("name: letters, digits, - and _, starting with a letter or digit")
-        if name.lower() == READ_ONLY:
-            raise InputError(
-                f"name: the shipped {READ_ONLY!r} profile is read-only; save under another "
-                "name (choose 'new profile')"
-            )
+        check_profile_name(name, "name")
         if mode not in ("new", "update"):
             raise InputError("mode: new or update")
         if not note:
@@ -293,48 +292,36 @@ class Workbench:
         path = self.models_dir / "weights" / f"{name}.yaml"
         before = session.saved
         edited = self.edited(before, payload)
-        with self.store() as store:
-            store.begin_immediate()
-            try:
-                exists = path.exists()
-                if mode == "new" and exists:
-                    raise InputError(f"name: a profile {name!r} exists; choose update to change it")
-                if mode == "update" and not exists:
-                    raise NotFoundError(f"name: no profile {name!r} to update")
-                if mode == "update":
-                    target = self.load(name)
-                    description = None
-                else:
-                    target = before
-                    description = (
-                        f"Copy of the {before.name!r} profile saved in the workbench by {author} "
-                        f"on {store.today()}: {note.rstrip('.')}. The audit trail "
-                        f"(`weights history {name}`) lists every change."
-                        + (f" The {before.name!r} profile: {before.description}"
-                           if before.description else "")
-                    )  # fmt: skip
-                profile = dataclasses.replace(edited, name=name, path=path)
-                changes = [  # what changed in the file written
-                    f"{key} {old:g} -> {new:g}" for key, old, new in _differences(target, profile)
-                ]
-                text = self._text(profile, target, description)
-                store.record_profile(
-                    name, profile.weights_hash, text, "saved" if mode == "new" else "updated",
-                    author, note, changes="; ".join(changes),
+        written: dict[str, Any] = {}
+
+        def change(exists: bool) -> ProfileChange:  # under the write lock
+            if mode == "new" and exists:
+                raise InputError(f"name: a profile {name!r} exists; choose update to change it")
+            if mode == "update" and not exists:
+                raise NotFoundError(f"name: no profile {name!r} to update")
+            if mode == "update":
+                target, description = self.load(name), None
+            else:
+                target = before
+                description = (
+                    f"Copy of the {before.name!r} profile saved in the workbench by {author} "
+                    f"on {today}: {note.rstrip('.')}. The audit trail "
+                    f"(`weights history {name}`) lists every change."
+                    + (f" The {before.name!r} profile: {before.description}"
+                       if before.description else "")
                 )  # fmt: skip
-                old_text = path.read_text(encoding="utf-8") if exists else None
-                _write(path, text)
-                try:
-                    store.commit()
-                except BaseException:
-                    if old_text is None:
-                        path.unlink(missing_ok=True)
-                    else:
-                        _write(path, old_text)
-                    raise
-            except BaseException:
-                store.rollback()
-                raise
+            profile = dataclasses.replace(edited, name=name, path=path)
+            written["profile"] = profile
+            written["changes"] = [  # what changed in the file written
+                f"{key} {old:g} -> {new:g}" for key, old, new in _differences(target, profile)
+            ]
+            text = self._text(profile, target, description)
+            return ProfileChange(profile.weights_hash, text, "; ".join(written["changes"]))
+
+        with self.store() as store:
+            today = store.today()
+            save_audited(store, path, change, author=author, note=note)
+        profile, changes = written["profile"], written["changes"]
         self.forget()
         return {
             "name": name, "path": f"weights/{name}.yaml", "hash": profile.weights_hash,
@@ -486,19 +473,6 @@ def _flow(value: Any) -> str:
     """A value as one line of YAML."""
     dumped = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9)
     return dumped.removesuffix("\n...\n").rstrip("\n")
-
-
-def _write(path: Path, text: str) -> None:
-    """Write a file atomically (a reader sees the old text or the new, never half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:

@@ -1,0 +1,133 @@
+"""Alerts as records: the crossing, what one check found, and the words of a message
+(pure: the alert service reads and writes them through the store)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..catalog import Catalog
+from .rules import Rule
+from .signals import Signal
+
+__all__ = ["Alert", "AlertSink", "CheckResult", "alert_from_row", "alert_message", "what_changed"]
+
+
+@dataclass
+class Alert:
+    """One crossing: the `alerts check --json` record (DESIGN.md 3.4) and its evidence."""
+
+    rule: str
+    kind: str
+    severity: str
+    subject: str
+    as_of: str  # the date of the week evaluated when it fired
+    week: str  # its ISO week
+    value: float | None
+    threshold: float | None
+    condition: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    state: str = "firing"
+    new: bool = True
+    provisional: bool = False  # fired on a week not yet complete (the as-of day)
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.rule}:{self.subject}:{self.week}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "subject": self.subject,
+            "as_of": self.as_of,
+            "value": self.value,
+            "threshold": self.threshold,
+            "message": self.message,
+            "id": self.id,
+            "kind": self.kind,
+            "week": self.week,
+            "condition": self.condition,
+            "state": self.state,
+            "new": self.new,
+            "dedupe_key": self.dedupe_key,
+            "drivers": self.evidence.get("drivers", []),
+            "citations": self.evidence.get("citations", []),
+            "changed": self.evidence.get("changed", ""),
+        }
+
+
+@dataclass
+class CheckResult:
+    """What one `alerts check` found for one subject."""
+
+    subject: str
+    as_of: str
+    weeks_evaluated: list[str]
+    fired: list[Alert]  # new alerts of this check
+    active: list[Alert]  # every alert firing or acknowledged after the check
+    resolved: list[str]  # rule ids that resolved in this check
+    not_evaluable: list[str]  # rules with no value in the latest week (and why)
+    dry_run: bool = False
+    undelivered: list[Alert] = field(default_factory=list)  # active, no message: nobody subscribed
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in self.active]
+
+
+class AlertSink(Protocol):
+    def queue(self, alert: Alert) -> int | None:
+        """Queue the alert's message; its outbox id, or None if nobody is to receive it."""
+        ...
+
+
+def alert_from_row(row: Mapping[str, Any]) -> Alert:
+    evidence = json.loads(row["evidence"] or "{}")
+    alert = Alert(
+        rule=row["rule"], kind=row["kind"], severity=row["severity"], subject=row["subject"],
+        as_of=row["as_of"], week=row["dedupe_key"].rsplit(":", 1)[1], value=row["value"],
+        threshold=row["threshold"], condition=row["condition"] or "",
+        message=row["message"], evidence=evidence, id=row["id"], state=row["state"], new=False,
+    )  # fmt: skip
+    alert.evidence.update(
+        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
+        ack_note=row["ack_note"], resolved_week=row["resolved_week"],
+        fired_at=row["fired_at"], outbox_id=row["outbox_id"],
+        delivery=row.get("delivery") or "not mailed: nobody subscribed to its severity",
+    )  # fmt: skip
+    return alert
+
+
+def alert_message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str:
+    value = signal.value[row]
+    if rule.kind == "red_line":
+        first = rule.conditions[0]
+        shown = catalog.indicators[first.indicator].describe_value(float(value))
+        return f"Red line crossed: {rule.description} ({first.indicator} is {shown})"
+    if rule.kind == "staleness":
+        state = "without a current value" if rule.missing else "stale"
+        return f"Data quality: {rule.description} ({int(value)} {state})"
+    if rule.kind == "change":
+        return f"{rule.description} ({rule.target} {value:+.3g} in a week)"
+    return f"{rule.description} ({rule.target} is {value:.3g}; {signal.condition})"
+
+
+def what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
+    if row == 0:
+        return "first week of the record"
+    values = signal.series if signal.series is not None else signal.value
+    before, now = values[row - 1], values[row]
+    since = panel.date(row - 1).isoformat()
+    if rule.kind == "red_line":
+        if signal.active[row - 1]:
+            return f"on the data known now, the condition also held for the week of {since}"
+        return f"the condition did not hold for the week of {since} and holds now"
+    name = rule.target if rule.kind in ("threshold", "change") else "stale key indicators"
+    if math.isnan(before):
+        return f"{name}: no value on {since}; {now:.4g} now"
+    return f"{name}: {before:.4g} on {since}, {now:.4g} now ({now - before:+.4g})"
