@@ -14,6 +14,7 @@ move of issue 15 emptied it. A fixed violation must leave EXEMPT (the test says 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -137,6 +138,12 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> list[Import]:
 
 
 def all_imports() -> list[Import]:
+    return _imports_under(SRC)
+
+
+@functools.cache
+def _imports_under(src: Path) -> list[Import]:
+    # Parsed once per tree (SRC is `src` here; the planted test swaps in its own copy).
     known = modules()
     return [i for m, p in known.items() for i in imports_of(m, p, known)]
 
@@ -172,12 +179,12 @@ def heavy_package_inits() -> list[tuple[str, str]]:
     store drags the store into every pure module under it. A package holding several
     floors re-exports the higher ones lazily (PEP 562 `__getattr__`).
     """
-    known, found = modules(), []
+    known, found, imports = modules(), [], all_imports()
     for package, path in known.items():
         if path.name != "__init__.py":
             continue
         parts = [m for m in known if m.startswith(package + ".")]
-        for imp in all_imports():
+        for imp in imports:
             if imp.importer == package and imp.top_level:
                 for part in parts:
                     if part != imp.imported and not may_import(
