@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..daemon import Daemon, DaemonSettings, configure_logging, lock_path
+from ..daemon.settings import DaemonSettings, lock_path
 from ..store import scheduled_jobs
 from .common import (
     App,
@@ -43,6 +43,8 @@ def daemon_command(app: App, run_for: float | None, once: bool, log_level: str) 
     One daemon per database. SIGTERM or SIGINT: the running job finishes, exit 0.
     Logs go to stderr, one line per event.
     """
+    from ..daemon.runner import Daemon, configure_logging  # the scheduler and pipeline
+
     configure_logging(log_level)
     daemon = Daemon(app.config)
     sys.exit(daemon.run(run_for=run_for, once=once))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ._connection import Connected
+
+if TYPE_CHECKING:
+    import sqlite_utils  # loaded by `_connection`, which keeps pandas out of it
 
 # `migrations` table. Never edit a released migration: add a new one.
 

@@ -1,28 +1,5 @@
-"""The daemon: ingestion, scoring, forecasts, alerts and the weekly report on a schedule.
-
-    Daemon(config).run(run_for=None)      # until SIGTERM or SIGINT
-
-APScheduler 3 runs the jobs in one worker thread (one writer on the SQLite file):
-
-  ingest:<name>   each `[sources.NAME]` on its own cron or interval: a URL, or a watched
-                  folder whose files are ingested once and moved to `processed/` or
-                  `failed/` (with the reason beside them); when data changed, every
-                  subject is scored, forecast and its alert rules checked;
-  weekly-report   the report for the last complete week, at the configured weekday and
-                  hour in the configured time zone, e-mailed to `[mail] to_reports`;
-  flush           the mail outbox, every `flush_seconds`.
-
-Restarts: the jobs live in their own SQLite job store (not the data file). They are
-added without wiping their stored next-run times, and the job defaults (coalesce,
-a misfire grace period) make a job missed while the daemon was down run once at
-start-up. Every run is recorded in `job_runs`; the weekly report is idempotent per
-subject and week (recorded in `reports`, the e-mail keyed by the PDF's hash), so a
-restart never sends it twice.
-
-One instance: a lock file beside the database, held with `flock`, which the kernel
-releases when the process dies, even by SIGKILL. SIGTERM and SIGINT let the running
-job finish, then the daemon exits 0.
-"""
+"""The daemon's runner: the scheduler, its jobs, the lock and the watched folders
+(documented in the package `early_warning.daemon`)."""
 
 from __future__ import annotations
 
@@ -34,128 +11,42 @@ import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .alerts import MailSettings, Notifier, load_rules
-from .catalog import Catalog, load_catalog
-from .clock import Clock, SystemClock
-from .config import Config
-from .errors import ConfigError, EarlyWarningError, LockError
-from .ingest import Limits, ingest
-from .periods import SUBJECT_PATTERN, iso_week
-from .pipeline import run_pipeline
-from .report import build_report, queue_report_email
-from .scoring import load_profile
-from .store import Store, open_store
+from ..alerts import MailSettings, Notifier, load_rules
+from ..catalog import Catalog, load_catalog
+from ..clock import Clock, SystemClock
+from ..config import Config
+from ..errors import EarlyWarningError, LockError
+from ..ingest import Limits, ingest
+from ..periods import iso_week
+from ..pipeline import run_pipeline
+from ..report import build_report, queue_report_email
+from ..scoring import load_profile
+from ..store import Store, open_store
+from .settings import (
+    FLUSH,
+    PIPELINE,
+    REPORT,
+    DaemonSettings,
+    last_complete_week,
+    lock_path,
+    weekly_trigger,
+)
 
-__all__ = ["Daemon", "DaemonSettings", "LockError", "lock_path", "run_job", "weekly_trigger"]
+__all__ = ["Daemon", "configure_logging", "run_job"]
 
 log = logging.getLogger("early_warning.daemon")
 
-FLUSH, REPORT, PIPELINE = "flush", "weekly-report", "pipeline"
 _SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".reason.txt")
 _CURRENT: Daemon | None = None  # the daemon whose jobs this process runs
-
-
-def lock_path(db_path: Path) -> Path:
-    """Beside the real file (symlinks resolved), so two paths to one database share it."""
-    return Path(f"{db_path.resolve()}.daemon.lock")
-
-
-# -- settings -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    timezone: ZoneInfo
-    report_weekday: str
-    report_hour: int
-    report_subjects: tuple[str, ...]
-    grace_seconds: int
-    flush_seconds: int
-    jobstore: Path
-    failure_alert_after: int
-    check_minutes: int = 60
-    settle_seconds: int = 5
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: Config) -> DaemonSettings:
-        d = config.values["daemon"]
-        try:
-            zone = ZoneInfo(d["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"[daemon] timezone: unknown time zone {d['timezone']!r}") from None
-        if not 0 <= d["report_hour"] <= 23:
-            raise ConfigError(f"[daemon] report_hour: 0 to 23, got {d['report_hour']}")
-        for key in ("flush_seconds", "failure_alert_after", "misfire_grace_seconds",
-                    "check_minutes"):  # fmt: skip
-            if d[key] < 1:
-                raise ConfigError(f"[daemon] {key}: at least 1, got {d[key]}")
-        for subject in d["report_subjects"]:
-            if not SUBJECT_PATTERN.fullmatch(subject):
-                raise ConfigError(f"[daemon] report_subjects: {subject!r} is not a subject code")
-        for name, spec in config.sources.items():
-            if "url" in spec and not spec["url"].startswith(("http://", "https://")):
-                raise ConfigError(f"[sources.{name}] url: only http(s) URLs, got {spec['url']!r}")
-            if "subject" in spec and not SUBJECT_PATTERN.fullmatch(spec["subject"]):
-                raise ConfigError(f"[sources.{name}] subject: {spec['subject']!r} is not a code")
-        real_db = config.db_path.resolve()
-        jobstore = Path(d["jobstore"]) if d["jobstore"] else Path(f"{real_db}.jobs.sqlite")
-        if jobstore.resolve() == config.db_path.resolve():
-            raise ConfigError("[daemon] jobstore: a file of its own, not the database")
-        settings = cls(
-            timezone=zone,
-            report_weekday=d["report_weekday"],
-            report_hour=d["report_hour"],
-            report_subjects=tuple(d["report_subjects"]) or (config.default_subject,),
-            grace_seconds=d["misfire_grace_seconds"],
-            flush_seconds=d["flush_seconds"],
-            jobstore=jobstore,
-            failure_alert_after=d["failure_alert_after"],
-            check_minutes=d["check_minutes"],
-            settle_seconds=d["settle_seconds"],
-            sources=dict(config.sources),
-        )
-        for name in settings.sources:
-            settings.source_trigger(name)  # a bad cron is a configuration error now
-        return settings
-
-    def source_trigger(self, name: str) -> CronTrigger | IntervalTrigger:
-        spec = self.sources[name]
-        if "every_seconds" in spec:
-            return IntervalTrigger(seconds=spec["every_seconds"], timezone=self.timezone)
-        try:
-            return CronTrigger.from_crontab(spec["cron"], timezone=self.timezone)
-        except ValueError as exc:
-            raise ConfigError(f"[sources.{name}] cron: {spec['cron']!r}: {exc}") from None
-
-
-def weekly_trigger(settings: DaemonSettings) -> CronTrigger:
-    """The weekly report: the weekday and hour on the local clock of the time zone
-    (so it stays at 07:00 local across daylight-saving changes)."""
-    return CronTrigger(
-        day_of_week=settings.report_weekday,
-        hour=settings.report_hour,
-        minute=0,
-        timezone=settings.timezone,
-    )
-
-
-def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
-    """The Sunday that ended the last full week before `moment`, in the local calendar."""
-    today = moment.astimezone(zone).date()
-    return today - dt.timedelta(days=today.weekday() + 1)
 
 
 # -- the daemon -----------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""The daemon's settings, read from `[daemon]` and `[sources.NAME]`, and its calendar.
+
+Kept apart from the runner so that `status` (which needs the job store's path and the
+lock file, nothing else) does not load the pipeline, the report and the scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ..config import Config
+from ..errors import ConfigError
+from ..periods import SUBJECT_PATTERN
+
+__all__ = [
+    "FLUSH",
+    "PIPELINE",
+    "REPORT",
+    "DaemonSettings",
+    "last_complete_week",
+    "lock_path",
+    "weekly_trigger",
+]
+
+FLUSH, REPORT, PIPELINE = "flush", "weekly-report", "pipeline"
+
+
+def lock_path(db_path: Path) -> Path:
+    """Beside the real file (symlinks resolved), so two paths to one database share it."""
+    return Path(f"{db_path.resolve()}.daemon.lock")
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    timezone: ZoneInfo
+    report_weekday: str
+    report_hour: int
+    report_subjects: tuple[str, ...]
+    grace_seconds: int
+    flush_seconds: int
+    jobstore: Path
+    failure_alert_after: int
+    check_minutes: int = 60
+    settle_seconds: int = 5
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> DaemonSettings:
+        d = config.values["daemon"]
+        try:
+            zone = ZoneInfo(d["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"[daemon] timezone: unknown time zone {d['timezone']!r}") from None
+        if not 0 <= d["report_hour"] <= 23:
+            raise ConfigError(f"[daemon] report_hour: 0 to 23, got {d['report_hour']}")
+        for key in ("flush_seconds", "failure_alert_after", "misfire_grace_seconds",
+                    "check_minutes"):  # fmt: skip
+            if d[key] < 1:
+                raise ConfigError(f"[daemon] {key}: at least 1, got {d[key]}")
+        for subject in d["report_subjects"]:
+            if not SUBJECT_PATTERN.fullmatch(subject):
+                raise ConfigError(f"[daemon] report_subjects: {subject!r} is not a subject code")
+        for name, spec in config.sources.items():
+            if "url" in spec and not spec["url"].startswith(("http://", "https://")):
+                raise ConfigError(f"[sources.{name}] url: only http(s) URLs, got {spec['url']!r}")
+            if "subject" in spec and not SUBJECT_PATTERN.fullmatch(spec["subject"]):
+                raise ConfigError(f"[sources.{name}] subject: {spec['subject']!r} is not a code")
+        real_db = config.db_path.resolve()
+        jobstore = Path(d["jobstore"]) if d["jobstore"] else Path(f"{real_db}.jobs.sqlite")
+        if jobstore.resolve() == config.db_path.resolve():
+            raise ConfigError("[daemon] jobstore: a file of its own, not the database")
+        settings = cls(
+            timezone=zone,
+            report_weekday=d["report_weekday"],
+            report_hour=d["report_hour"],
+            report_subjects=tuple(d["report_subjects"]) or (config.default_subject,),
+            grace_seconds=d["misfire_grace_seconds"],
+            flush_seconds=d["flush_seconds"],
+            jobstore=jobstore,
+            failure_alert_after=d["failure_alert_after"],
+            check_minutes=d["check_minutes"],
+            settle_seconds=d["settle_seconds"],
+            sources=dict(config.sources),
+        )
+        for name in settings.sources:
+            settings.source_trigger(name)  # a bad cron is a configuration error now
+        return settings
+
+    def source_trigger(self, name: str) -> CronTrigger | IntervalTrigger:
+        spec = self.sources[name]
+        if "every_seconds" in spec:
+            return IntervalTrigger(seconds=spec["every_seconds"], timezone=self.timezone)
+        try:
+            return CronTrigger.from_crontab(spec["cron"], timezone=self.timezone)
+        except ValueError as exc:
+            raise ConfigError(f"[sources.{name}] cron: {spec['cron']!r}: {exc}") from None
+
+
+def weekly_trigger(settings: DaemonSettings) -> CronTrigger:
+    """The weekly report: the weekday and hour on the local clock of the time zone
+    (so it stays at 07:00 local across daylight-saving changes)."""
+    return CronTrigger(
+        day_of_week=settings.report_weekday,
+        hour=settings.report_hour,
+        minute=0,
+        timezone=settings.timezone,
+    )
+
+
+def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The Sunday that ended the last full week before `moment`, in the local calendar."""
+    today = moment.astimezone(zone).date()
+    return today - dt.timedelta(days=today.weekday() + 1)
