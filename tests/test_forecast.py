@@ -293,7 +293,7 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
 def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> None:
     demo = demo_copy  # `forecast` records what it forecast
     result = CliRunner().invoke(
-        cli, ["--db", str(demo.db_path), "forecast", "--as-of", "2024-01-07", "--json"]
+        cli, ["--db", str(demo.db_path), "forecast", "--as-of", "2001-01-07", "--json"]
     )
     assert result.exit_code == 1
     assert "NaN" not in result.stdout

@@ -362,7 +362,7 @@ def test_a_bad_tone_is_named_with_its_value(
     ]
 
 
-def test_a_weeks_values_speak_for_that_week_only(
+def test_a_weeks_values_go_stale_the_week_after_kept_and_marked(
     gstore: Store, real_catalog: Catalog, tmp_path: Path
 ) -> None:
     from early_warning.scoring import load_profile
@@ -372,6 +372,12 @@ def test_a_weeks_values_speak_for_that_week_only(
     profile = load_profile(PROJECT / "models", "default", real_catalog)
     during = score(gstore, real_catalog, profile, "BLR-RUS", dt.date(2021, 11, 14)).week(-1)
     assert during["families"]["event_data"]["coverage"] > 0.9
-    # A week later, with no file for that week, the values are stale: no data, no carry.
+    # A week later, with no file for that week, the values are stale: still the values
+    # used (they do not drop out and move their weight in one step), and marked stale.
     later = score(gstore, real_catalog, profile, "BLR-RUS", dt.date(2021, 11, 21)).week(-1)
-    assert later["families"]["event_data"]["coverage"] == 0.0
+    weekly = {i.id for i in real_catalog.in_family("event_data")}
+    shown = {c["indicator"] for c in during["contributions"]} & weekly
+    assert shown and shown <= set(later["stale"])
+    assert (
+        later["families"]["event_data"]["coverage"] == during["families"]["event_data"]["coverage"]
+    )

@@ -1,3 +1,4 @@
+import datetime as dt
 import http.server
 import json
 import threading
@@ -9,8 +10,13 @@ import pytest
 
 from early_warning import IngestError, Limits, Store, ingest, observe
 from early_warning.catalog import Catalog
+from early_warning.clock import FixedClock
+from early_warning.panel import MISSING
+from early_warning.services import load_panel
 
 from .conftest import HEADER, table_counts, write_csv
+
+D = dt.date
 
 GOOD_AND_BAD = (
     "support_share,2015,10,BLR,testpub2019,Economy section,2019-12-31,B,2,% of GDP,",
@@ -366,12 +372,64 @@ def test_observe_validates_like_the_importer(store: Store, catalog: Catalog) -> 
         ("support_share,2019,1_5,,,,,,,,", "value", "not a number"),
         ("support_share,2019,１２,,,,,,,,", "value", "not a number"),
         ("support_share,2019,inf,,,,,,,,", "value", "not a finite number"),
-        ("support_share,2021-06,5,,,,2019-01-01,,,,", "published", "before the period"),
+        ("troops,2021-06,5,,,,,,,,,2021-07-31", "end", "only a value that lives over"),
+        ("exercise,2021-06-10,5,,,,,,,,,2021-06-01", "end", "before the period begins"),
+        ("exercise,2021-06-10,5,,,,,,,,,2021-13-01", "end", "2021-13-01"),
     ],
 )
 def test_numbers_and_dates_are_read_strictly(
     store: Store, catalog: Catalog, tmp_path: Path, row: str, field: str, reason: str
 ) -> None:
-    result = ingest(store, catalog, write_csv(tmp_path / "strict.csv", row))
+    path = write_csv(
+        tmp_path / "strict.csv", row + "," * (row.count(",") < 11), header=HEADER + ",end"
+    )
+    result = ingest(store, catalog, path)
     assert result.rows_loaded == 0
     assert result.rejects[0].field == field and reason in result.rejects[0].reason
+
+
+def test_a_value_published_before_its_period_is_kept_as_announced_then_superseded(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    clock = FixedClock("2021-08-25T09:00:00")
+    store = Store(tmp_path / "announced.db", clock=clock)
+    store.sync_catalog(catalog)
+    # The Vienna Document asks for notice weeks ahead: a declared exercise size is
+    # published before the exercise begins, even before the day of ingest.
+    announced = write_csv(
+        tmp_path / "announced.csv",
+        "exercise,2021-09-10,12800,,MoD BY,notification,2021-08-20,B,2,,,2021-09-16",
+        header=HEADER + ",end",
+    )
+    first = ingest(store, catalog, announced)
+    assert (first.rows_loaded, first.rows_rejected, first.announced) == (1, 0, 1)
+    assert "1 announced ahead of their period" in first.summary()
+    assert store.observations()[0]["flags"] == "announced"
+    # Known from its publication: a point-in-time panel sees it from then on ...
+    before = load_panel(store, catalog, "BLR", D(2021, 8, 15), point_in_time=True,
+                        start=D(2021, 8, 1))  # fmt: skip
+    assert before.status[-1, before.column("exercise")] == MISSING
+    during = load_panel(store, catalog, "BLR", D(2021, 9, 12), point_in_time=True)
+    assert during.values[-1, during.column("exercise")] == 12800
+    # ... until the observed figure for the same exercise arrives and supersedes it.
+    observed = write_csv(
+        tmp_path / "observed.csv",
+        "exercise,2021-09-10,30000,,observers,report,2021-09-20,B,2,,,2021-09-16",
+        header=HEADER + ",end",
+    )
+    clock.advance(days=26)
+    assert ingest(store, catalog, observed).announced == 0
+    after = load_panel(store, catalog, "BLR", D(2021, 9, 19))  # as known now
+    assert after.values[-1, after.column("exercise")] == 30000
+    assert during.values[-1, during.column("exercise")] == 12800  # as known then
+    store.close()
+
+
+def test_a_period_not_begun_is_refused_unless_announced(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "future.csv", "exercise,2024-09-10,12800,,MoD BY,,,,,,,",
+                     header=HEADER + ",end")  # fmt: skip
+    result = ingest(store, catalog, path)  # the store's clock says 2024-06-01
+    assert result.rows_rejected == 1 and result.rejects[0].field == "date"
+    assert "announced ahead gives its announcement date" in result.rejects[0].reason

@@ -10,7 +10,7 @@ from early_warning.catalog import Catalog
 from early_warning.panel import MISSING, OK, STALE, PanelBuilder, week_grid
 from early_warning.services import load_panel
 
-from .conftest import write_csv
+from .conftest import HEADER, write_csv
 
 D = dt.date
 
@@ -26,7 +26,7 @@ def test_week_grid_is_sundays() -> None:
     assert all(day.weekday() == 6 for day in days)
 
 
-def test_values_carry_forward_until_their_maximum_age_then_are_stale(
+def test_a_state_holds_past_its_maximum_age_marked_stale_never_dropped(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
     # troops: max_age 180 days; the value describes 2020-03 (ends 2020-03-31).
@@ -38,23 +38,56 @@ def test_values_carry_forward_until_their_maximum_age_then_are_stale(
     old = panel.row_of(D(2020, 10, 4))
     assert panel.status[before, j] == MISSING
     assert panel.status[fresh, j] == OK and panel.values[fresh, j] == 1000
-    assert panel.status[old, j] == STALE and np.isnan(panel.values[old, j])
-    assert panel.raw[old, j] == 1000  # shown as stale, not hidden
+    # Past its maximum age a state stays the value used (its weight does not move to
+    # the rest of its family in one step): marked stale, and its uncertainty widens.
+    assert panel.status[old, j] == STALE and panel.values[old, j] == 1000
     assert panel.age_days[old, j] == (D(2020, 10, 4) - D(2020, 3, 31)).days
+    assert panel.excess_age[fresh, j] == 0
+    later = panel.row_of(D(2021, 1, 3))
+    assert 0 < panel.excess_age[old, j] < panel.excess_age[later, j]
 
 
-def test_events_decay_with_their_half_life_and_expire(
+def test_events_decay_smoothly_and_count_the_events_within_their_maximum_age(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
     # incidents: half-life 14 days, max age 90 days.
     _load(store, catalog, tmp_path, "incidents,2020-01-05,4,,,,2020-01-05,,,,")
-    panel = load_panel(store, catalog, "BLR", D(2020, 6, 28))
+    panel = load_panel(store, catalog, "BLR", D(2020, 6, 28), start=D(2019, 12, 1))
     j = panel.column("incidents")
     assert panel.values[panel.row_of(D(2020, 1, 5)), j] == 4
     assert panel.values[panel.row_of(D(2020, 1, 19)), j] == pytest.approx(2.0)
     assert panel.values[panel.row_of(D(2020, 2, 2)), j] == pytest.approx(1.0)
-    assert panel.status[panel.row_of(D(2020, 5, 3)), j] == MISSING  # 119 days: expired
+    assert panel.events[panel.row_of(D(2020, 2, 2)), j] == 1
+    # 119 days on: no longer counted, but the decay goes on (no step at the maximum age)
+    late = panel.row_of(D(2020, 5, 3))
+    assert panel.status[late, j] == OK and panel.events[late, j] == 0
+    assert panel.values[late, j] == pytest.approx(4 * 2 ** (-119 / 14))
     assert panel.status[panel.row_of(D(2019, 12, 29)), j] == MISSING  # before the event
+
+
+def test_an_interval_holds_from_start_to_end_the_largest_in_progress_counts(
+    store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    # Two exercises overlap in the week ending 2021-09-19; a third after a gap.
+    rows = (
+        "exercise,2021-09-10,8000,,a,,2021-08-01,,,,,2021-09-16",
+        "exercise,2021-09-15,14000,,b,,2021-08-01,,,,,2021-09-25",
+        "exercise,2021-11-02,3000,,c,,2021-11-02,,,,,",  # no end: its day
+    )
+    ingest(store, catalog, write_csv(tmp_path / "x.csv", *rows, header=HEADER + ",end"))
+    panel = load_panel(store, catalog, "BLR", D(2022, 1, 2), start=D(2021, 8, 1))
+    j = panel.column("exercise")
+
+    def on(day: dt.date) -> float:
+        return float(panel.values[panel.row_of(day), j])
+
+    assert panel.status[panel.row_of(D(2021, 9, 5)), j] == MISSING  # none seen yet
+    assert on(D(2021, 9, 12)) == 8000
+    assert on(D(2021, 9, 19)) == 14000  # the largest in progress, never a sum
+    assert on(D(2021, 9, 26)) == 14000  # 14,000 ran to 25 September
+    assert on(D(2021, 10, 3)) == 0  # none in progress: a value, not a gap
+    assert on(D(2021, 11, 7)) == 3000  # a one-day exercise counts in its week
+    assert on(D(2021, 11, 14)) == 0
 
 
 def test_point_in_time_sees_only_what_was_published(
@@ -133,3 +166,4 @@ def test_incremental_panels_equal_panels_built_from_scratch(catalog: Catalog, se
                 cutoff = day.toordinal() if pit else 10**9
                 direct = incremental._point_row(int(a.dates[r]), cutoff)
                 np.testing.assert_array_equal(a.obs_id[r], direct[2])
+                np.testing.assert_allclose(a.raw[r], direct[0], rtol=1e-12, equal_nan=True)

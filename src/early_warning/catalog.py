@@ -26,6 +26,7 @@ from .files import parse_yaml, read_bytes
 
 __all__ = [
     "KINDS",
+    "LIFETIMES",
     "NORMALISATIONS",
     "Catalog",
     "Citation",
@@ -37,6 +38,16 @@ __all__ = [
 
 KINDS = ("continuous", "ordinal", "boolean", "event")
 FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily", "irregular")
+# How a value lives on the weekly grid (docs/scoring.md, "How a value lives"):
+#   state     holds until the next value; past its maximum age it stays, marked stale,
+#             and its uncertainty widens (it does not drop out and move its weight);
+#   interval  holds from its start to its end (the `end` column, else its period), and
+#             reads as 0 ("none in progress") between intervals once one was seen;
+#   event     decays with a half-life; shown as recent activity with the count behind it;
+#   release   published statistics: holds until the next release is due (the cycle of
+#             its frequency plus `release_lag_days`), then stale as a state.
+LIFETIMES = ("state", "interval", "event", "release")
+CYCLE_DAYS = {"annual": 365, "quarterly": 92, "monthly": 31, "weekly": 7, "daily": 1}
 NORMALISATIONS = ("minmax", "log", "zscore", "ordinal", "boolean")
 _METHODS_FOR_KIND = {
     "continuous": ("minmax", "log", "zscore"),
@@ -51,6 +62,7 @@ FALSE_WORDS = frozenset({"false", "no", "0", "0.0"})
 _INDICATOR_KEYS = {
     "id", "name", "description", "unit", "kind", "range", "levels", "direction",
     "frequency", "max_age_days", "half_life_days", "weight", "normalisation", "citations",
+    "lifetime", "release_lag_days",
 }  # fmt: skip
 _REQUIRED_INDICATOR_KEYS = {
     "id", "name", "description", "unit", "kind", "direction", "frequency",
@@ -107,7 +119,17 @@ class Indicator:
     range: tuple[float, float] | None = None
     levels: Mapping[int, str] | None = None
     half_life_days: float | None = None
+    lifetime: str = "state"
+    release_lag_days: int | None = None
     file: str = ""
+
+    @property
+    def stale_after_days(self) -> int:
+        """Age [days since the period ended] past which a value is marked stale: for a
+        release with a declared lag, the next release's due date plus that lag."""
+        if self.lifetime == "release" and self.release_lag_days is not None:
+            return CYCLE_DAYS[self.frequency] + self.release_lag_days
+        return self.max_age_days
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -128,8 +150,18 @@ class Indicator:
         """A fast parser for this indicator's values (used in bulk ingest)."""
         return _make_value_parser(self)
 
-    def describe_value(self, value: float) -> str:
-        """A value as a reader wants to see it: a label for levels, true/false, a number."""
+    def describe_value(self, value: float, *, events: int | None = None) -> str:
+        """A value as a reader wants to see it: a label for levels, true/false, a number;
+        an event's decayed sum as recent activity beside the count of `events` behind it
+        (a weighted sum is not an observed value); 0 of an interval as none in progress."""
+        if self.lifetime == "event":
+            count = "no event" if not events else f"{events} event{'s' * (events != 1)}"
+            return (
+                f"recent activity {value:.2f} (weighted; {count} in the last "
+                f"{self.max_age_days} days)"
+            )
+        if self.lifetime == "interval" and value == 0:
+            return "none in progress"
         if self.kind == "boolean":
             return "true" if value >= 0.5 else "false"
         if self.kind == "ordinal" and self.levels is not None:
@@ -155,6 +187,9 @@ class Indicator:
             "frequency": self.frequency,
             "max_age_days": self.max_age_days,
             "half_life_days": self.half_life_days,
+            "lifetime": self.lifetime,
+            "release_lag_days": self.release_lag_days,
+            "stale_after_days": self.stale_after_days,
             "weight": self.weight,
             "normalisation": dict(self.normalisation),
             "citations": [
@@ -444,6 +479,7 @@ def _parse_indicator(
         if isinstance(half_life, bool) or not isinstance(half_life, int | float) or half_life <= 0:
             raise fail("half_life_days", f"expected a number of days > 0, got {half_life!r}")
         half_life = float(half_life)
+    lifetime, release_lag = _parse_lifetime(raw, kind, frequency, fail)
 
     try:
         weight = _non_negative(raw["weight"], "weight")
@@ -471,8 +507,38 @@ def _parse_indicator(
         range=value_range,
         levels=levels,
         half_life_days=half_life,
+        lifetime=lifetime,
+        release_lag_days=release_lag,
         file=path.name,
     )
+
+
+def default_lifetime(kind: str, frequency: str) -> str:
+    """The lifetime of an indicator that declares none: events decay, statistics with a
+    publication cycle are releases, anything else is a state."""
+    if kind == "event":
+        return "event"
+    return "release" if frequency in ("annual", "quarterly", "monthly") else "state"
+
+
+def _parse_lifetime(
+    raw: Mapping[str, Any], kind: str, frequency: str, fail: Callable[[str, str], CatalogError]
+) -> tuple[str, int | None]:
+    lifetime = raw.get("lifetime", default_lifetime(kind, frequency))
+    if lifetime not in LIFETIMES:
+        raise fail("lifetime", f"{lifetime!r} is not one of {', '.join(LIFETIMES)}")
+    if (lifetime == "event") != (kind == "event"):
+        need = "kind 'event'" if lifetime == "event" else f"lifetime 'event' (kind {kind!r})"
+        raise fail("lifetime", f"{lifetime!r} needs {need}: only events decay")
+    lag = raw.get("release_lag_days")
+    if lag is not None:
+        if lifetime != "release":
+            raise fail("release_lag_days", f"only a release has a lag; this one is {lifetime!r}")
+        if frequency not in CYCLE_DAYS:
+            raise fail("release_lag_days", f"a release needs a cycle, not {frequency!r}")
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+            raise fail("release_lag_days", f"expected a whole number of days >= 0, got {lag!r}")
+    return lifetime, lag
 
 
 def _parse_range(raw: Any, kind: str, fail: Callable[[str, str], CatalogError]) -> Any:

@@ -2,15 +2,23 @@
 
 Rows are dates on a weekly grid (Sundays) plus, when the as-of date is not a Sunday,
 the as-of date itself, so that a score "as of Wednesday" sees Monday's news. Columns
-are the catalog's indicators. Each cell holds
+are the catalog's indicators. Each cell holds what the indicator's lifetime says
+(catalog `lifetime`, docs/scoring.md "How a value lives"):
 
-  * for a level indicator (continuous, ordinal, boolean): the value of the observation
-    with the latest period that had started by the row date, carried forward until it
-    is older than the indicator's `max_age_days` (then the cell is *stale*: shown, but
-    not used);
-  * for an event indicator: the sum of the magnitudes of the events up to the row date,
-    each decayed with the indicator's half-life, counting only events younger than
-    `max_age_days` (with none, the cell is *missing*, never a silent zero).
+  * state, release: the value of the observation with the latest period that had
+    started by the row date, carried forward until the next one. Older than the
+    indicator's `stale_after_days` it is *stale*: still the value used (it does not
+    drop out and move its weight to the rest of its family in one step), marked, and
+    its uncertainty widens with age (`scoring`'s age band);
+  * interval: the largest value whose interval (period start to `end`) overlaps the
+    week ending on the row date; 0 ("none in progress") in weeks between intervals once
+    one has begun; stale when the last one ended longer than `stale_after_days` ago;
+  * event: the sum of the magnitudes of the events up to the row date, each decayed
+    with the indicator's half-life (a smooth decay, never a cut-off), beside the count
+    of events within `max_age_days` (`events`), so that it reads as recent activity.
+
+A cell with no value yet (nothing observed, no event, no interval begun) is *missing*,
+never a silent zero.
 
 "As known on D" (`point_in_time=True`) uses only observations with `known_from <= D`;
 otherwise every observation in the store counts (the best current knowledge).
@@ -61,15 +69,28 @@ class Panel:
     age_days: np.ndarray  # days since the period the value describes ended (NaN: none)
     status: np.ndarray  # OK, STALE or MISSING
     obs_id: np.ndarray  # observation (or latest event) behind the cell, -1: none
+    events: np.ndarray | None = None  # event columns: events within max age; else 0
+    stale_after: np.ndarray | None = None  # per indicator [days]
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._index = {ind: j for j, ind in enumerate(self.indicators)}
+        if self.events is None:
+            self.events = np.zeros(self.raw.shape, dtype=np.int32)
 
     @property
     def values(self) -> np.ndarray:
-        """Usable values: NaN where the cell is stale or missing."""
-        return np.where(self.status == OK, self.raw, np.nan)
+        """The values the score uses: current and stale ones (NaN where missing)."""
+        return np.where(self.status == MISSING, np.nan, self.raw)
+
+    @property
+    def excess_age(self) -> np.ndarray:
+        """How far past its stale age each cell is, in multiples of that age (0 while
+        current; NaN where missing): what widens a stale value's uncertainty."""
+        if self.stale_after is None:
+            return np.where(self.status == STALE, 1.0, np.where(self.status == OK, 0.0, np.nan))
+        excess = (self.age_days - self.stale_after) / self.stale_after
+        return np.where(self.status == MISSING, np.nan, np.maximum(excess, 0.0))
 
     @property
     def n_weeks(self) -> int:
@@ -92,19 +113,26 @@ class Panel:
         return pd.DataFrame(self.values, index=index, columns=self.indicators)
 
 
+_Row = tuple[int, int, int, float, int]  # (known, start, end, value, id)
+_WEEK = 7  # an interval counts in a row when it overlaps the 7 days ending on it
+
+
 class _Series:
     """One indicator's observations, in the order they became known."""
 
-    def __init__(self, ind: Indicator, rows: Sequence[tuple[int, int, int, float, int]]) -> None:
+    def __init__(self, ind: Indicator, rows: Sequence[_Row]) -> None:
         self.indicator = ind
-        self.is_event = ind.kind == "event"
+        self.lifetime = ind.lifetime
+        self.is_event = ind.lifetime == "event"
         self.max_age = ind.max_age_days
+        self.stale_after = ind.stale_after_days
         self.half_life = ind.half_life_days or 0.0
         # rows: (known, start, end, value, id), sorted by known then id
         self.rows = sorted(rows)
         self.known = np.array([r[0] for r in self.rows], dtype=np.int64)
         self.arrived = 0
         self.starts: list[int] = []  # starts of arrived observations, sorted
+        self.intervals: dict[int, _Row] = {}  # interval lifetime: latest known per start
 
 
 class PanelBuilder:
@@ -126,7 +154,7 @@ class PanelBuilder:
         self.catalog = catalog
         self.subject = subject
         self.indicators = [ind.id for ind in catalog]
-        grouped: dict[str, list[tuple[int, int, int, float, int]]] = {
+        grouped: dict[str, list[_Row]] = {
             i: [] for i in self.indicators
         }
         for row in observations:
@@ -177,6 +205,7 @@ class PanelBuilder:
         for s in self.series:
             s.arrived = 0
             s.starts = []
+            s.intervals = {}
 
     def _advance(self, cutoff: int) -> None:
         """Apply every observation known by `cutoff` that is not applied yet."""
@@ -187,12 +216,16 @@ class PanelBuilder:
             for k in range(s.arrived, upto):
                 if s.is_event:
                     self._apply_event(j, s, s.rows[k])
+                elif s.lifetime == "interval":
+                    s.intervals[s.rows[k][1]] = s.rows[k]  # the latest known rules
                 else:
                     self._apply_level(j, s, s.rows[k])
+            if s.lifetime == "interval" and upto > s.arrived:
+                self._fill_intervals(j, s)
             s.arrived = upto
         self._cutoff = cutoff
 
-    def _apply_level(self, j: int, s: _Series, row: tuple[int, int, int, float, int]) -> None:
+    def _apply_level(self, j: int, s: _Series, row: _Row) -> None:
         _, start, end, value, oid = row
         # The newcomer is the latest-known of its start, so it rules from its start
         # until the next later-starting observation already known.
@@ -206,20 +239,27 @@ class PanelBuilder:
             self._end[lo:hi, j] = end
             self._id[lo:hi, j] = oid
 
-    def _apply_event(self, j: int, s: _Series, row: tuple[int, int, int, float, int]) -> None:
+    def _apply_event(self, j: int, s: _Series, row: _Row) -> None:
         _, start, _end, magnitude, oid = row
         lo = int(np.searchsorted(self.grid, start, side="left"))
-        hi = int(np.searchsorted(self.grid, start + s.max_age, side="right"))
-        if lo >= hi:
+        if lo >= len(self.grid):
             return
-        ages = (self.grid[lo:hi] - start).astype(float)
+        # The decay runs on for good (no cut-off at the maximum age, which would drop
+        # the event's remainder in one step); the count covers the maximum age.
+        ages = (self.grid[lo:] - start).astype(float)
         decayed = magnitude * np.exp2(-ages / s.half_life)
-        column = self._value[lo:hi, j]
-        self._value[lo:hi, j] = np.where(np.isnan(column), decayed, column + decayed)
-        self._covered[lo:hi, j] += 1
-        newer = np.isnan(self._end[lo:hi, j]) | (self._end[lo:hi, j] <= start)
-        self._end[lo:hi, j] = np.where(newer, start, self._end[lo:hi, j])
-        self._id[lo:hi, j] = np.where(newer, oid, self._id[lo:hi, j])
+        column = self._value[lo:, j]
+        self._value[lo:, j] = np.where(np.isnan(column), decayed, column + decayed)
+        counted = int(np.searchsorted(self.grid, start + s.max_age, side="right"))
+        self._covered[lo:counted, j] += 1
+        newer = np.isnan(self._end[lo:, j]) | (self._end[lo:, j] <= start)
+        self._end[lo:, j] = np.where(newer, start, self._end[lo:, j])
+        self._id[lo:, j] = np.where(newer, oid, self._id[lo:, j])
+
+    def _fill_intervals(self, j: int, s: _Series) -> None:
+        """Recompute an interval column from the latest-known interval of each start."""
+        value, end, ids = _interval_cells(self.grid, list(s.intervals.values()))
+        self._value[:, j], self._end[:, j], self._id[:, j] = value, end, ids
 
     # -- panels -------------------------------------------------------------------------
 
@@ -258,11 +298,16 @@ class PanelBuilder:
             if not known:
                 continue
             if s.is_event:
-                recent = [r for r in known if day - r[1] <= s.max_age]
-                if recent:
-                    value[j] = sum(r[3] * 2.0 ** (-(day - r[1]) / s.half_life) for r in recent)
-                    latest = max(recent, key=lambda r: (r[1], r[4]))
-                    end[j], ids[j], covered[j] = latest[1], latest[4], len(recent)
+                value[j] = sum(r[3] * 2.0 ** (-(day - r[1]) / s.half_life) for r in known)
+                latest = max(known, key=lambda r: (r[1], r[4]))
+                end[j], ids[j] = latest[1], latest[4]
+                covered[j] = sum(1 for r in known if day - r[1] <= s.max_age)
+            elif s.lifetime == "interval":
+                latest_of: dict[int, _Row] = {}
+                for r in sorted(known):  # known order: the latest known of a start rules
+                    latest_of[r[1]] = r
+                cells = _interval_cells(np.array([day]), list(latest_of.values()))
+                value[j], end[j], ids[j] = cells[0][0], cells[1][0], cells[2][0]
             else:
                 chosen = max(known, key=lambda r: (r[1], r[0], r[4]))
                 value[j], end[j], ids[j] = chosen[3], chosen[2], chosen[4]
@@ -279,26 +324,51 @@ class PanelBuilder:
         covered: np.ndarray,
     ) -> Panel:
         age = np.maximum(dates[:, None] - end, 0.0)
-        max_age = np.array([s.max_age for s in self.series], dtype=float)
+        stale_after = np.array([s.stale_after for s in self.series], dtype=float)
         is_event = np.array([s.is_event for s in self.series])
+        seen = ~np.isnan(value)
         status = np.full(value.shape, MISSING, dtype=np.int8)
-        level_seen = ~np.isnan(value) & ~is_event
-        too_old = age > max_age
-        status[level_seen] = np.where(too_old[level_seen], STALE, OK)
-        event_seen = (covered > 0) & is_event
-        status[event_seen] = OK
-        raw = np.where(is_event & (covered == 0), np.nan, value)
+        status[seen] = OK
+        # An event's decayed sum is current by construction: it is never stale.
+        status[seen & ~is_event & (age > stale_after)] = STALE
         return Panel(
             subject=self.subject,
             as_of=as_of,
             point_in_time=point_in_time,
             dates=dates.copy(),
             indicators=list(self.indicators),
-            raw=raw,
+            raw=value.copy(),
             age_days=np.where(np.isnan(end), np.nan, age),
             status=status,
             obs_id=ids.copy(),
+            events=np.where(is_event, covered, 0).astype(np.int32),
+            stale_after=stale_after,
         )
+
+
+def _interval_cells(
+    days: np.ndarray, intervals: Sequence[_Row]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, end and observation of an interval indicator on each row date.
+
+    A row sees the intervals that overlap the week ending on it (its date and the six
+    days before) and takes the largest; from the first start on, a row that sees none
+    reads 0 (none in progress) and points at the interval that ended last.
+    """
+    n = len(days)
+    value, end = np.full(n, np.nan), np.full(n, np.nan)
+    ids = np.full(n, _NO_OBS, dtype=np.int64)
+    if not intervals:
+        return value, end, ids
+    first = min(r[1] for r in intervals)
+    value[days >= first] = 0.0
+    for _, _start, stop, _, oid in sorted(intervals, key=lambda r: (r[2], r[4])):
+        after = days > stop + _WEEK - 1  # ascending ends: the last to end wins
+        end[after], ids[after] = stop, oid
+    for _, start, stop, size, oid in sorted(intervals, key=lambda r: (r[3], r[4])):
+        during = (days >= start) & (days - (_WEEK - 1) <= stop)  # ascending sizes: max wins
+        value[during], end[during], ids[during] = size, np.minimum(stop, days[during]), oid
+    return value, end, ids
 
 
 def _ordinal(text: str) -> int:

@@ -368,7 +368,7 @@ def _load(
     batch: list[list[Any]] = []
     # Rejects go to the store batch by batch: a file of bad rows costs disk, not memory.
     rejects: list[tuple[Any, ...]] = []
-    read = loaded = flagged = rejected = 0
+    read = loaded = flagged = announced = rejected = 0
     batch_rows = limits.batch_rows
     for line, fields, raw in table.records:
         read += 1
@@ -390,7 +390,8 @@ def _load(
         outcome[at_recorded] = recorded_at
         outcome[at_run] = run_id
         if table.kind == "observations" and outcome[FLAGS]:
-            flagged += 1
+            flagged += "formula-like" in outcome[FLAGS]
+            announced += outcome[FLAGS].startswith("announced")
         batch.append(outcome)
         if len(batch) >= batch_rows:
             loaded += insert(batch)
@@ -406,6 +407,7 @@ def _load(
     result.rows_skipped = sum(table.skipped.values())
     result.skipped = dict(table.skipped.most_common())
     result.flagged = flagged
+    result.announced = announced
     result.status = "partial" if rejected else "ok"
     return result
 
@@ -659,7 +661,9 @@ def observe(
             outcome[RECORDED_AT], outcome[RUN_ID] = now, run_id
             result.rows_loaded = store.insert_observations([outcome])
             result.rows_unchanged = 1 - result.rows_loaded
-            result.flagged = int(bool(outcome[FLAGS]))
+            flags = outcome[FLAGS] or ""
+            result.flagged = int("formula-like" in flags)
+            result.announced = int(flags.startswith("announced"))
             if result.rows_loaded:
                 store.mark_derivation_pending(run_id)
         store.finish_run(

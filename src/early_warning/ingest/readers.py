@@ -237,7 +237,9 @@ def _read_csv(path: Path, limits: Any) -> Table:
         handle.close()
         raise
     width = len(header)
-    in_order = where == list(range(len(columns)))
+    # The documented columns in order, the trailing optional ones possibly left out
+    # (a file written before `end` existed): each row is padded, not reordered.
+    in_order = where[:width] == list(range(width)) and all(w == -1 for w in where[width:])
     records = _csv_records(path, handle, lines, where, width, in_order, limits.max_line_chars)
     return Table(kind, columns, records, handle.close)
 
@@ -262,6 +264,7 @@ def _csv_records(
         except UnicodeDecodeError as exc:
             raise IngestError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
+    padding = [""] * (len(where) - width) if in_order else []
     with handle:  # closed when the records run out, or by Table.close
         while (line := next_line()) is not None:
             if line.overlong:
@@ -285,7 +288,7 @@ def _csv_records(
                 problem = Problem("row", f"{len(row)} fields but the header has {width}")
                 yield line.number, problem, raw
             elif in_order and len(row) == width:
-                yield line.number, [field.strip() for field in row], raw
+                yield line.number, [field.strip() for field in row] + padding, raw
             else:
                 yield line.number, _reorder(row, where), raw
 

@@ -70,6 +70,7 @@ class IngestResult:
     derived: int = 0  # derived values (mappings/derived.yaml) recomputed into new rows
     derived_rejected: int = 0  # derived values that failed validation (in `rejects`)
     flagged: int = 0
+    announced: int = 0  # published before their period began (declared ahead)
     seconds: float = 0.0
     message: str = ""
     rejects: list[RejectInfo] = field(default_factory=list)
@@ -89,6 +90,8 @@ class IngestResult:
         ]
         if self.flagged:
             parts.append(f"{self.flagged:,} flagged as formula-like text")
+        if self.announced:
+            parts.append(f"{self.announced:,} announced ahead of their period")
         if self.derived:
             parts.append(f"{self.derived:,} derived values updated")
         if self.derived_rejected:

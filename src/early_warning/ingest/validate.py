@@ -36,7 +36,7 @@ __all__ = [
 # The canonical observation file (DESIGN.md 3.1), in the documented column order.
 OBSERVATION_COLUMNS = (
     "indicator", "date", "value", "subject", "source", "citation", "published",
-    "reliability", "credibility", "unit", "note",
+    "reliability", "credibility", "unit", "note", "end",
 )  # fmt: skip
 OBSERVATION_REQUIRED = ("indicator", "date", "value")
 # The escalation-event file (DESIGN.md 3.2) plus optional provenance columns.
@@ -85,6 +85,18 @@ def formula_like(text: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def _flags(source: str, citation: str, note: str, *, announced: bool) -> str | None:
+    """The row's flags: `announced` and `formula-like:<fields>` (text a spreadsheet would
+    run as a formula), comma-separated, or None."""
+    formula = ",".join(
+        name
+        for name, text in (("source", source), ("citation", citation), ("note", note))
+        if text and text[0] in "=+-@\t\r" and formula_like(text)
+    )
+    found = ["announced"] * announced + ([f"formula-like:{formula}"] if formula else [])
+    return ",".join(found) or None
 
 
 def _content_hash(parts: Sequence[str]) -> str:
@@ -212,10 +224,29 @@ class ObservationRules(_Rules):
         super().__init__(default_subject, source_id, today, max_field_chars)
         self.catalog = catalog
         self._units = {ind.id: ind.unit for ind in catalog}
+        self._intervals = {ind.id for ind in catalog if ind.lifetime == "interval"}
+
+    def interval_end(self, indicator: str, end: str, start: str, period_end: str) -> str | Problem:
+        """The last day the value holds: the `end` column for an interval, else the end
+        of the period its date names."""
+        if not end:
+            return period_end
+        if indicator not in self._intervals:
+            return Problem(
+                "end", f"only a value that lives over an interval has an end; {indicator} does not"
+            )
+        try:
+            last = parse_period(end).end
+        except PeriodError as exc:
+            return Problem("end", str(exc))
+        if last < start:
+            return Problem("end", f"{end!r} is before the period begins ({start})")
+        return last
 
     def check(self, row: Sequence[str], line: int) -> Problem | list[Any]:
         (indicator, date, value_text, subject, source, citation, published,
-         reliability, credibility, unit, note) = row  # fmt: skip
+         reliability, credibility, unit, note) = row[:11]  # fmt: skip
+        end = row[11] if len(row) > 11 else ""  # importers of published data give no end
         problem = self.text_problem(OBSERVATION_COLUMNS, row)
         if problem:
             return problem
@@ -231,8 +262,6 @@ class ObservationRules(_Rules):
             period = parse_period(date)
         except PeriodError as exc:
             return Problem("date", str(exc))
-        if period.start > self.today_text:
-            return Problem("date", f"{date!r} has not begun yet (forecasts are not observations)")
         if not value_text:
             return Problem("value", "is empty")
         try:
@@ -245,8 +274,18 @@ class ObservationRules(_Rules):
         known_from = self.published(published)
         if isinstance(known_from, Problem):
             return known_from
-        if published and known_from < period.start:
-            return Problem("published", f"{published!r} is before the period {date!r} begins")
+        # Published before its period begins: an announced value (a declared exercise
+        # size, notified weeks ahead), kept, flagged and known from its publication.
+        announced = bool(published) and known_from < period.start
+        if period.start > self.today_text and not announced:
+            return Problem(
+                "date",
+                f"{date!r} has not begun yet (forecasts are not observations; a value "
+                "announced ahead gives its announcement date as 'published')",
+            )
+        period_end = self.interval_end(indicator, end, period.start, period.end)
+        if isinstance(period_end, Problem):
+            return period_end
         if reliability:
             reliability = reliability.upper()
             if reliability not in RELIABILITY:
@@ -258,23 +297,19 @@ class ObservationRules(_Rules):
                 "unit", f"{unit[:40]!r} differs from the catalog unit {self._units[indicator]!r}"
             )
         duplicate = self.duplicate(
-            (indicator, subject, period.start, period.end, source),
+            (indicator, subject, period.start, period_end, source),
             line,
             "indicator, subject, date and source",
         )
         if duplicate:
             return duplicate
-        flags = ",".join(
-            name
-            for name, text in (("source", source), ("citation", citation), ("note", note))
-            if text and text[0] in "=+-@\t\r" and formula_like(text)
-        )
+        flags = _flags(source, citation, note, announced=announced)
         content_hash = _content_hash(
             (
                 indicator,
                 subject,
                 period.start,
-                period.end,
+                period_end,
                 repr(value),
                 source,
                 citation,
@@ -286,11 +321,11 @@ class ObservationRules(_Rules):
             )
         )
         return [
-            indicator, subject, period.text, period.start, period.end, value, value_text,
+            indicator, subject, period.text, period.start, period_end, value, value_text,
             self.source(source), citation or None, published or None, known_from,
             None,  # recorded_at, filled by the caller (store.OBSERVATION_RECORDED_AT)
             reliability or None, credibility or None, unit or None, note or None,
-            (flags and f"formula-like:{flags}") or None,
+            flags,
             None,  # run_id, filled by the caller (store.OBSERVATION_RUN_ID)
             line, content_hash,
         ]  # fmt: skip

@@ -24,7 +24,20 @@ from .aggregate import Aggregate, Structure, aggregate
 from .normalise import normalise_panel
 from .profiles import Profile
 
-__all__ = ["CompositeIndex", "Driver", "ScoreResults"]
+__all__ = ["DRIVER_FLOOR", "CompositeIndex", "Driver", "ScoreResults", "widening"]
+
+DRIVER_FLOOR = 0.05  # a change below this [points] is not a driver worth a reader's time
+WORLD, DECAY = "world", "decay"  # what moved an indicator: new data, or declared decay
+
+
+def widening(excess_age: np.ndarray) -> np.ndarray:
+    """How far a stale value's risk may have moved, on the 0-1 risk scale.
+
+    Zero while current, growing linearly to 0.5 when a value is twice its stale age
+    and staying there (a convention, docs/scoring.md "How a value lives": an unknown
+    value is anywhere in a band half the scale wide around the last one known).
+    """
+    return 0.5 * np.clip(np.nan_to_num(excess_age), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ class Driver:
     before: float | None  # raw value the week before
     after: float | None  # raw value this week
     reason: str  # plain words
+    cause: str = WORLD  # "world": new data moved it; "decay": an event's declared decay
 
 
 class CompositeIndex:
@@ -96,6 +110,7 @@ class ScoreResults:
         self.risk = risk
         self.agg = agg
         self.profile = index.profile
+        self._age_band: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- series ---------------------------------------------------------------------
 
@@ -113,6 +128,27 @@ class ScoreResults:
 
     def band(self, row: int) -> str | None:
         return self.profile.band(float(self.agg.score[row]))
+
+    @property
+    def age_band(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest score if every stale value's risk were anywhere within its
+        widened interval (`widening`): both aggregations are monotone in each risk, so
+        the two ends are exact. Equal to the score where nothing is stale."""
+        if self._age_band is None:
+            spread = widening(self.panel.excess_age)
+            low = np.clip(self.risk - spread, 0.0, 1.0)
+            high = np.clip(self.risk + spread, 0.0, 1.0)
+            self._age_band = (
+                self.index.aggregate(low).score,
+                self.index.aggregate(high).score,
+            )
+        return self._age_band
+
+    def stale_share(self, row: int) -> float:
+        """The share of the score's weight that rests on stale values."""
+        stale = self.panel.status[row] == STALE
+        per_indicator = self.agg.family_share[row, self.index.structure.family_of]
+        return float((per_indicator * self.agg.indicator_share[row])[stale].sum())
 
     # -- one week -------------------------------------------------------------------
 
@@ -148,6 +184,8 @@ class ScoreResults:
         if top is not None:
             contributions = contributions[:top]
         previous = row - 1 if row > 0 else None
+        low, high = (float(a[row]) for a in self.age_band)
+        age_band = None if score is None else {"low": _number(low), "high": _number(high)}
         change = None
         if previous is not None and score is not None and not math.isnan(self.agg.score[previous]):
             change = round(score - float(self.agg.score[previous]), 4)
@@ -164,6 +202,8 @@ class ScoreResults:
             "score": score,
             "band": self.band(row),
             "coverage": round(float(self.agg.coverage[row]), 4),
+            "stale_share": None if score is None else round(self.stale_share(row), 4),
+            "age_band": age_band,
             "insufficient": score is None,
             "families": families,
             "contributions": contributions,
@@ -177,18 +217,22 @@ class ScoreResults:
         panel, catalog = self.panel, self.index.catalog
         items = []
         for j, ind in enumerate(self.index.indicators):
-            if panel.status[row, j] != 0:
+            if panel.status[row, j] == MISSING or math.isnan(self.risk[row, j]):
                 continue
+            definition = catalog.indicators[ind]
             items.append(
                 {
                     "indicator": ind,
                     "contribution": round(float(self.agg.contributions[row, j]), 6),
                     "risk": round(float(self.risk[row, j]), 6),
                     "value": float(panel.raw[row, j]),
-                    "display": catalog.indicators[ind].describe_value(float(panel.raw[row, j])),
+                    "display": definition.describe_value(
+                        float(panel.raw[row, j]), events=int(panel.events[row, j])
+                    ),
                     "age_days": int(panel.age_days[row, j]),
+                    "stale": bool(panel.status[row, j] == STALE),
                     "observation_id": int(panel.obs_id[row, j]),
-                    "family": catalog.indicators[ind].family,
+                    "family": definition.family,
                 }
             )
         items.sort(key=lambda item: (-item["contribution"], item["indicator"]))
@@ -204,7 +248,9 @@ class ScoreResults:
     # -- change and what-if -----------------------------------------------------------
 
     def drivers(self, row: int = -1, top: int = 3) -> list[Driver]:
-        """The largest contributions to the change from the week before, in plain words."""
+        """The largest contributions to the change from the week before, in plain words,
+        each marked with its cause (new data, or the declared decay of an event); changes
+        below `DRIVER_FLOOR` points are left out."""
         row = row % self.panel.n_weeks
         if row == 0 or math.isnan(self.agg.score[row]) or math.isnan(self.agg.score[row - 1]):
             return []
@@ -212,10 +258,19 @@ class ScoreResults:
         order = np.argsort(-np.abs(delta), kind="stable")
         found = []
         for j in order[:top]:
-            if abs(delta[j]) < 1e-9:
+            if abs(delta[j]) < DRIVER_FLOOR:
                 break
             found.append(self._driver(row, int(j), float(delta[j])))
         return found
+
+    def _decayed_only(self, row: int, j: int) -> bool:
+        """An event column that moved only by its declared decay (no new event)."""
+        panel = self.panel
+        return (
+            self.index.catalog.indicators[self.index.indicators[j]].lifetime == "event"
+            and panel.obs_id[row, j] == panel.obs_id[row - 1, j]
+            and panel.events[row, j] <= panel.events[row - 1, j]
+        )
 
     def _driver(self, row: int, j: int, change: float) -> Driver:
         panel = self.panel
@@ -223,15 +278,22 @@ class ScoreResults:
         k_fam = int(self.index.structure.family_of[j])
         was, now = bool(self.agg.sufficient[row - 1, k_fam]), bool(self.agg.sufficient[row, k_fam])
         before_status, after_status = panel.status[row - 1, j], panel.status[row, j]
-        before = float(panel.raw[row - 1, j]) if before_status == 0 else None
-        after = float(panel.raw[row, j]) if after_status == 0 else None
+        before = float(panel.raw[row - 1, j]) if before_status != MISSING else None
+        after = float(panel.raw[row, j]) if after_status != MISSING else None
         sign = "+" if change >= 0 else "\u2212"
         points = f"{sign}{abs(change):.2f} points"
         family = self.index.structure.families[k_fam]
         coverage = float(self.agg.family_coverage[row, k_fam])
         minimum = self.profile.min_family_coverage
+        if before is not None and after is not None and self._decayed_only(row, j):
+            events = int(panel.events[row, j])
+            reason = (
+                f"{ind.name}: decayed with its half-life, "
+                f"{ind.describe_value(after, events=events)} ({points})"
+            )
+            return Driver(ind.id, round(change, 6), before, after, reason, DECAY)
         if before is not None and after is None:
-            word = "became stale" if after_status == STALE else "has no current value"
+            word = "has no current value"
             if was and not now:
                 reason = (
                     f"{ind.name} {word}; {family} fell to {coverage:.0%} coverage, below the "
@@ -293,7 +355,7 @@ class ScoreResults:
             k_fam = int(structure.family_of[j])
             k = weight / self.profile.indicator_weights[indicator]
             self._check_sufficiency_kept(row, k_fam, indicator, weight)
-            if self.panel.status[row, j] != 0 or not self.agg.sufficient[row, k_fam]:
+            if self.panel.status[row, j] == MISSING or not self.agg.sufficient[row, k_fam]:
                 return score
             share = float(self.agg.indicator_share[row, j])
             c_i = float(self.agg.contributions[row, j])
@@ -324,7 +386,7 @@ class ScoreResults:
         with_data = sum(
             w
             for c, (i, w) in zip(cols, weights.items(), strict=True)
-            if self.panel.status[row, c] == 0
+            if self.panel.status[row, c] != MISSING
         )
         coverage = with_data / total if total else 0.0
         still = coverage >= self.profile.min_family_coverage and with_data > 0
@@ -358,14 +420,26 @@ class ScoreResults:
                 f"  score {week['score']:.1f} / 100, band {week['band']}{change}; "
                 f"coverage {week['coverage']:.0%}"
             )
+            if week["stale_share"]:
+                band = week["age_band"]
+                lines.append(
+                    f"  {week['stale_share']:.0%} of its weight rests on stale values; with "
+                    f"their uncertainty widened by age the score lies in "
+                    f"{band['low']:.1f} .. {band['high']:.1f}"
+                )
         for fam, info in week["families"].items():
             value = f"{info['score']:.1f}" if info["score"] is not None else "-"
             lines.append(
                 f"  {fam:<24}{value:>6}  coverage {info['coverage']:.0%}  {info['status']}"
             )
-        if week["drivers"]:
-            lines.append("  drivers of the change:")
-            lines.extend(f"    {d['reason']}" for d in week["drivers"])
+        world = [d for d in week["drivers"] if d["cause"] == WORLD]
+        decay = [d for d in week["drivers"] if d["cause"] == DECAY]
+        if world:
+            lines.append("  what the world did (new data):")
+            lines.extend(f"    {d['reason']}" for d in world)
+        if decay:
+            lines.append("  what time did (the declared decay of recent activity):")
+            lines.extend(f"    {d['reason']}" for d in decay)
         top = [c for c in week["contributions"][:5] if c["contribution"] > 0]
         if top:
             lines.append("  largest contributions:")
@@ -374,13 +448,11 @@ class ScoreResults:
             )
         if week["stale"]:
             lines.append(
-                f"  stale (older than their maximum age, not used): {', '.join(week['stale'])}"
+                "  stale (older than their maximum age; still used, with a wider band): "
+                + ", ".join(week["stale"])
             )
         if week["missing"]:
-            lines.append(
-                "  missing (no value yet, or no event within the maximum age): "
-                + ", ".join(week["missing"])
-            )
+            lines.append("  missing (never observed by then): " + ", ".join(week["missing"]))
         return "\n".join(lines)
 
 
