@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from early_warning import bundled_path
+from early_warning.alerts import load_rules
 from early_warning.demo import run_demo
 from early_warning.report import build_report
 from early_warning.scoring import load_profile
@@ -28,11 +29,14 @@ def main() -> None:
         work = Path(tmp)
         demo = run_demo(bundled_path("indicators"), work, "BLR", bundled_path("models"))
         profile = load_profile(bundled_path("models"), "default", demo.catalog)
+        rules = load_rules(bundled_path("models") / "alerts.yaml", demo.catalog)
         runs = []
         with Store(work / "demo.db") as store:
             for _ in range(3):
                 start = time.perf_counter()
-                report = build_report(store, demo.catalog, profile, "BLR", AS_OF, out_dir=work)
+                report = build_report(
+                    store, demo.catalog, profile, "BLR", AS_OF, rules=rules, out_dir=work
+                )
                 runs.append((time.perf_counter() - start, report.timings))
     total, parts = min(runs, key=lambda r: r[0])
     print(f"weekly report, BLR week {report.data.week}: {report.pages} pages, best of 3")

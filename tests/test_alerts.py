@@ -347,7 +347,7 @@ def test_an_alert_is_queued_with_its_record_and_hostile_text_is_escaped(
     (row,) = store.db.query("SELECT outbox_id FROM alerts")
     assert row["outbox_id"] and store.count("outbox") == 1
     subject, text, html = render_alert(alert)
-    assert subject == "[RED] troops_in: BLR, week 2024-W02"
+    assert subject == "[RED] troops_in: BLR, week 2024-W02; warning level RED"
     assert "<img src=x onerror=alert(1)>" in text
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "5000" in text and "3000" in text and "A test publication" in text

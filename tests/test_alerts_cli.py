@@ -77,7 +77,8 @@ def _red_line_mail(inbox: Inbox, to: str = "duty@desk.example") -> dict[str, lis
         assert message["To"] == recipient  # nobody sees who else got it
         tag, rule, rest = str(message["Subject"]).split(" ", 2)
         if tag == "[RED]" and recipient == to:
-            found.setdefault(rule.rstrip(":"), []).append(rest.rsplit(" ", 1)[1])
+            week = rest.split("week ", 1)[1].split(";")[0]  # "BLR, week 2024-W07; warning ..."
+            found.setdefault(rule.rstrip(":"), []).append(week)
     return found
 
 

@@ -82,7 +82,7 @@ def faces(tmp_path_factory: pytest.TempPathFactory, demo_session: DemoResult) ->
     return {"cli": base / "cli.db", "daemon": base / "daemon.db", "demo": result.db_path}
 
 
-@pytest.mark.parametrize("table", ["scores", "forecasts", "alerts", "alert_state"])
+@pytest.mark.parametrize("table", ["scores", "forecasts", "warnings", "alerts", "alert_state"])
 def test_each_face_writes_the_same_rows(faces: dict[str, Path], table: str) -> None:
     cli, daemon, demo = (_rows(faces[f], table) for f in ("cli", "daemon", "demo"))
     assert cli, f"the pipeline wrote no {table}"

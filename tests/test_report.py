@@ -15,12 +15,19 @@ import pytest
 from pypdf import PdfReader
 
 from early_warning import Store, bundled_path, load_catalog
+from early_warning.alerts import Rule, load_rules
+from early_warning.catalog import Catalog
 from early_warning.ingest import Limits, ingest
 from early_warning.report import build_report, parse_week
 from early_warning.scoring import load_profile
 
 from .conftest import run_cli, write_csv
 from .test_mail import SmtpServer
+
+
+def _rules(catalog: Catalog) -> list[Rule]:  # the shipped rules: their red lines lead page 1
+    return load_rules(bundled_path("models") / "alerts.yaml", catalog)
+
 
 AS_OF = dt.date(2021, 2, 28)
 
@@ -87,7 +94,9 @@ def test_same_inputs_same_bytes_and_the_report_is_recorded(demo, demo_copy, tmp_
     catalog = result.catalog
     profile = load_profile(bundled_path("models"), "default", catalog)
     with Store(work / "demo.db") as store:
-        again = build_report(store, catalog, profile, "BLR", AS_OF, out=tmp_path / "again.pdf")
+        again = build_report(
+            store, catalog, profile, "BLR", AS_OF, rules=_rules(catalog), out=tmp_path / "again.pdf"
+        )
         rows = store.reports("BLR")
     assert again.path.read_bytes() == result.report.path.read_bytes()
     assert again.sha256 == hashlib.sha256(again.path.read_bytes()).hexdigest()
@@ -102,7 +111,9 @@ def test_an_empty_database_gives_a_report_that_says_so(tmp_path: Path) -> None:
     profile = load_profile(bundled_path("models"), "default", catalog)
     with Store(tmp_path / "empty.db") as store:
         store.sync_catalog(catalog)
-        report = build_report(store, catalog, profile, "BLR", AS_OF, out_dir=tmp_path)
+        report = build_report(
+            store, catalog, profile, "BLR", AS_OF, rules=_rules(catalog), out_dir=tmp_path
+        )
     page, *rest = _text(report.path)
     assert "No observations for BLR" in page and "early-warning ingest" in page
     assert len(rest) <= 3 and "Appendix: method" in " ".join(rest)  # the method still told
@@ -118,7 +129,9 @@ def test_a_subject_with_only_one_family(tmp_path: Path) -> None:
     with Store(tmp_path / "one.db") as store:
         store.sync_catalog(catalog)
         ingest(store, catalog, write_csv(tmp_path / "one.csv", *rows), limits=Limits())
-        report = build_report(store, catalog, profile, "UKR", AS_OF, out_dir=tmp_path)
+        report = build_report(
+            store, catalog, profile, "UKR", AS_OF, rules=_rules(catalog), out_dir=tmp_path
+        )
     text = " ".join(" ".join(_text(report.path)).split())
     assert "Insufficient data to score UKR" in text
     assert "insufficient" in text and "no score" in text.lower()

@@ -124,6 +124,7 @@ _VALUES = {
     "troops": st.floats(0, 500000),
     "withdrawn": st.integers(0, 1),
     "incidents": st.floats(0, 1000),
+    "exercise": st.floats(0, 1000000),
 }
 
 
@@ -265,7 +266,10 @@ def test_weights_set_changes_the_score_by_what_the_attribution_predicts(
     [
         ({"indicators": {"nope": 1}}, "unknown indicator"),
         ({"indicators": {"support_share": -1}}, "must be >= 0"),
-        ({"indicators": {"troops": 0, "withdrawn": 0, "incidents": 0}}, "empty family"),
+        (
+            {"indicators": {"troops": 0, "withdrawn": 0, "incidents": 0, "exercise": 0}},
+            "empty family",
+        ),
         (
             {"bands": {"guarded": 30, "elevated": 20, "high": 60, "severe": 80}},
             "must rise strictly",
@@ -375,9 +379,29 @@ def test_scoring_commands_on_the_embedded_data(demo_copy, tmp_path: Path) -> Non
 
 
 def test_score_without_enough_data_says_so_and_exits_1(demo, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--db", str(demo.db_path), "score", "--as-of", "2026-01-04"])
+    result = CliRunner().invoke(cli, ["--db", str(demo.db_path), "score", "--as-of", "2001-01-07"])
     assert result.exit_code == 1
     assert "insufficient data" in result.output
+
+
+def test_a_score_on_old_data_says_how_much_is_stale_and_how_wide_that_makes_it(demo) -> None:
+    # Five years after the embedded data end, every value is stale: the score is still
+    # the last point estimate (values do not drop out), and says how little it rests on.
+    recent = CliRunner().invoke(
+        cli, ["--db", str(demo.db_path), "score", "--as-of", "2021-02-28", "--json"]
+    )
+    old = CliRunner().invoke(
+        cli, ["--db", str(demo.db_path), "score", "--as-of", "2026-01-04", "--json"]
+    )
+    assert recent.exit_code == old.exit_code == 0, old.output
+    now, later = json.loads(recent.output), json.loads(old.output)
+    assert later["stale_share"] > now["stale_share"] + 0.3
+    assert later["age_band"]["low"] <= later["score"] <= later["age_band"]["high"]
+    assert later["age_band"]["high"] - later["age_band"]["low"] > (
+        now["age_band"]["high"] - now["age_band"]["low"]
+    )
+    text = CliRunner().invoke(cli, ["--db", str(demo.db_path), "score", "--as-of", "2026-01-04"])
+    assert "of its weight rests on stale values" in text.output
 
 
 def test_geometric_contributions_add_up_and_grow_with_risk() -> None:
@@ -427,3 +451,66 @@ def test_the_log_alternative_is_not_tried_on_a_scale_with_negative_values(
     x = np.array([-7.0, -5.0, 0.0, 5.0, np.nan])
     risk = normalise_column(goldstein, x, method="log")
     assert np.allclose(risk, [1.0, 1.0, 0.5, 0.0, np.nan], equal_nan=True)
+
+
+_START = D(2018, 1, 7)
+
+
+@st.composite
+def _histories(draw: st.DrawFn) -> list[dict]:
+    """Observations of every lifetime in the fixture catalog (state, release, interval,
+    event), at random days, with random publication lags and revisions."""
+    rows = []
+    for k in range(draw(st.integers(1, 25))):
+        ind = FIXTURE_CATALOG.indicators[draw(st.sampled_from(sorted(_VALUES)))]
+        start = _START + dt.timedelta(days=draw(st.integers(0, 700)))
+        length = draw(st.sampled_from([0, 6, 20, 90]))
+        low, high = ind.value_range
+        value = float(draw(st.integers(int(low), int(min(high, 60000)))))
+        if ind.kind in ("ordinal", "boolean"):
+            value = float(min(max(round(value), low), high))
+        known = start + dt.timedelta(days=length + draw(st.integers(0, 120)))
+        rows.append(
+            {
+                "id": k + 1,
+                "indicator": ind.id,
+                "period_start": start.isoformat(),
+                "period_end": (start + dt.timedelta(days=length)).isoformat(),
+                "value": value,
+                "known_from": known.isoformat(),
+            }
+        )
+    return rows
+
+
+@settings(max_examples=40, deadline=None)
+@given(_histories(), st.sampled_from(["arithmetic", "geometric"]), st.booleans())
+def test_in_a_week_with_nothing_new_only_declared_decay_moves_the_score(
+    rows: list[dict], method: str, point_in_time: bool
+) -> None:
+    # The invariant of docs/scoring.md ("How a value lives"): a value that ages is kept
+    # (marked stale, its band wider), so with the event columns' decay frozen, a week
+    # in which no value arrived, began or ended scores exactly as the week before.
+    from early_warning.panel import PanelBuilder
+
+    builder = PanelBuilder(FIXTURE_CATALOG, "BLR", rows, _START, D(2021, 1, 3))
+    panel = builder.panel(D(2021, 1, 3), point_in_time=point_in_time)
+    index = CompositeIndex(FIXTURE_CATALOG, _profile(FIXTURE_CATALOG, aggregation=method))
+    results = index.fit(panel)
+    events = [j for j, i in enumerate(index.indicators)
+              if FIXTURE_CATALOG.indicators[i].lifetime == "event"]  # fmt: skip
+    levels = [j for j in range(len(index.indicators)) if j not in events]
+    low, high = results.age_band
+    for r in range(1, panel.n_weeks):
+        quiet = np.array_equal(panel.raw[r, levels], panel.raw[r - 1, levels], equal_nan=True)
+        if not quiet or math.isnan(results.score[r - 1]):
+            continue
+        frozen = results.risk[r].copy()
+        frozen[events] = results.risk[r - 1, events]
+        assert index.aggregate(frozen[None, :]).score[0] == pytest.approx(
+            results.score[r - 1], abs=1e-9
+        )
+        # Ageing widens the uncertainty, never the point: the band holds the score.
+        assert low[r] - 1e-9 <= results.score[r] <= high[r] + 1e-9
+        aged = panel.status[r] == 1  # STALE
+        assert (panel.excess_age[r, aged] >= panel.excess_age[r - 1, aged] - 1e-12).all()

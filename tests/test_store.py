@@ -122,7 +122,7 @@ def test_the_old_audit_words_become_the_one_vocabulary(tmp_path: Path, catalog: 
     # `weights set` wrote "set", the workbench "saved"/"updated" (migration 013).
     from early_warning.store._schema import MIGRATIONS, _m013_one_audit_vocabulary
 
-    assert MIGRATIONS[-1] == ("013_one_audit_vocabulary", _m013_one_audit_vocabulary)
+    assert dict(MIGRATIONS)["013_one_audit_vocabulary"] is _m013_one_audit_vocabulary
     with Store(tmp_path / "old.db") as store:
         for name, action in [("a", "set"), ("a", "used"), ("a", "set"), ("b", "saved"),
                              ("b", "updated"), ("c", "set")]:  # fmt: skip
@@ -131,3 +131,22 @@ def test_the_old_audit_words_become_the_one_vocabulary(tmp_path: Path, catalog: 
         actions = [(h["name"], h["action"]) for h in store.profile_history()]
     assert actions == [("a", "created"), ("a", "used"), ("a", "changed"), ("b", "created"),
                        ("b", "changed"), ("c", "created")]  # fmt: skip
+
+
+def test_a_lapsed_red_line_keeps_why_it_ended_and_warnings_are_kept_once(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    # Migration 014: the `warnings` table and `alerts.resolution`.
+    with Store(tmp_path / "w.db") as store:
+        row = {"subject": "BLR", "week": "2024-W02", "as_of": "2024-01-14",
+               "profile_hash": "h", "level": "red", "record": '{"reasons": ["x"]}'}  # fmt: skip
+        store.record_warning(row)
+        store.record_warning(row)  # the same computation again: kept once
+        store.record_warning(row | {"as_of": "2024-01-21", "week": "2024-W03", "level": "none"})
+        assert store.count("warnings") == 2
+        latest = store.latest_warnings()
+        assert [(w["subject"], w["week"], w["level"]) for w in latest] == [
+            ("BLR", "2024-W03", "none")
+        ]
+        columns = {r[1] for r in store.conn.execute("PRAGMA table_info(alerts)")}
+        assert "resolution" in columns

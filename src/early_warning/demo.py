@@ -123,7 +123,7 @@ def run_demo(
             record_backtest(store, result.backtest, weights)
             result.outbox_dir = workdir / "outbox"
             result.report = build_report(
-                store, catalog, weights, default_subject, result.as_of,
+                store, catalog, weights, default_subject, result.as_of, rules=rules,
                 out_dir=reports_dir or workdir / "reports",
             )  # fmt: skip
     return result

@@ -1,4 +1,5 @@
-"""The one pipeline: score -> record -> forecast -> record -> check alerts -> mail.
+"""The one pipeline: score -> record -> forecast -> record -> warning level -> record ->
+check alerts -> mail.
 
 The daemon's `pipeline` job, `early-warning pipeline` and the demo all call
 `run_pipeline`, so what the database holds after new data does not depend on which of
@@ -16,10 +17,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .alerts import AlertEngine, CheckResult, Notifier, Rule
+from .alerts.warning import Warning
 from .catalog import Catalog
 from .forecast import Forecast
 from .scoring import Profile, ScoreResults
-from .services import forecast_at, record_forecast, record_scores, score
+from .services import (
+    assess_week,
+    forecast_at,
+    record_forecast,
+    record_scores,
+    record_warning,
+    score,
+)
 from .store import Store
 
 __all__ = ["PipelineResult", "SubjectOutcome", "run_pipeline"]
@@ -33,6 +42,7 @@ class SubjectOutcome:
     scores: ScoreResults
     forecast: Forecast
     check: CheckResult
+    warning: Warning
 
     def summary(self) -> str:
         latest = self.scores.score[-1] if len(self.scores.score) else math.nan
@@ -41,7 +51,10 @@ class SubjectOutcome:
             if math.isnan(latest)
             else f"scored {latest:.1f} ({self.scores.band(self.scores.latest_row)})"
         )
-        return f"{self.subject}: {scored}, forecast, {len(self.check.fired)} new alert(s)"
+        return (
+            f"{self.subject}: warning {self.warning.level}, {scored}, forecast, "
+            f"{len(self.check.fired)} new alert(s)"
+        )
 
 
 @dataclass
@@ -78,8 +91,10 @@ def run_pipeline(
         record_scores(store, catalog, scores, [scores.latest_row])
         forecast = forecast_at(store, catalog, profile, subject, as_of)
         record_forecast(store, forecast, profile)
-        check = engine.check(subject, as_of)
-        result.subjects.append(SubjectOutcome(subject, scores, forecast, check))
+        warning = assess_week(store, catalog, profile, rules, subject, as_of, forecast=forecast)
+        record_warning(store, warning, profile, subject)
+        check = engine.check(subject, as_of, warning=warning)
+        result.subjects.append(SubjectOutcome(subject, scores, forecast, check, warning))
     if flush:
         result.mail = notifier.flush()
     return result

@@ -26,7 +26,7 @@ from ..panel import OK, STALE, PanelBuilder
 from ..periods import SUNDAY, iso_week, week_end
 from ..scoring import CompositeIndex, Profile, ScoreResults
 from ..scoring.sensitivity import monte_carlo
-from ..services import panel_builder
+from ..services import assess_week, panel_builder
 from ..store import Store
 from .records import (
     Alert,
@@ -39,6 +39,7 @@ from .records import (
 from .rules import Rule
 from .signals import Signal, run_lengths, signals
 from .states import ACTIVE_STATES, RuleState, walk
+from .warning import Warning
 
 __all__ = [
     "Alert",
@@ -125,12 +126,20 @@ class AlertEngine:
 
     # -- check -------------------------------------------------------------------------
 
-    def check(self, subject: str, as_of: dt.date, *, dry_run: bool = False) -> CheckResult:
+    def check(
+        self,
+        subject: str,
+        as_of: dt.date,
+        *,
+        dry_run: bool = False,
+        warning: Warning | None = None,
+    ) -> CheckResult:
         """Evaluate the weeks since the last check, up to `as_of`; record what fires.
 
         The first check of a rule evaluates only the latest week (with the run of weeks
         before it), so a fresh installation reports what holds now, not every crossing
-        since the data began.
+        since the data began. Each new alert carries the week's warning level (given by
+        the pipeline, else assessed here, only when something fired).
         """
         results = self.results(subject, as_of)
         panel = results.panel
@@ -186,8 +195,14 @@ class AlertEngine:
             if r.applies_to(subject) and np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
         ]
         undelivered: list[Alert] = []
+        if fired:
+            warning = warning or assess_week(
+                self.store, self.catalog, self.profile, self.rules, subject, as_of
+            )
+            for alert in fired:
+                alert.evidence["warning"] = warning.to_dict()
         if not dry_run:
-            self._record(subject, updates, fired, resolutions, panel)
+            self._record(subject, updates, fired, resolutions, panel, sig)
             undelivered = self._deliver_pending(subject)
         active = fired if dry_run else self.active_alerts(subject)
         new_keys = {a.dedupe_key for a in fired}
@@ -251,6 +266,7 @@ class AlertEngine:
                             alert.evidence["resolved_week"] = iso_week(
                                 dt.date.fromordinal(int(dates[step.row]))
                             )
+                            alert.evidence["resolution"] = resolution(sig[rule.id], step.row)
                             break
         alerts.sort(key=lambda a: (a.as_of, a.rule))
         return alerts
@@ -274,6 +290,8 @@ class AlertEngine:
                 "active": np.zeros(n, bool),
                 "clear": np.zeros(n, bool),
                 "run": np.zeros(n, np.int64),
+                "lapsed": np.zeros(n, bool),
+                "stale_since": np.full(n, np.nan),
             }
             for r in self.rules
         }
@@ -282,8 +300,10 @@ class AlertEngine:
             day = dt.date.fromordinal(int(dates[row]))
             week = self.results(subject, day, point_in_time=True, builder=builder)
             for rule_id, s in self.signals(week).items():
-                for name in ("value", "active", "clear", "run"):
-                    columns[rule_id][name][row] = getattr(s, name)[-1]
+                for name in ("value", "active", "clear", "run", "lapsed", "stale_since"):
+                    series = getattr(s, name)
+                    if series is not None:
+                        columns[rule_id][name][row] = series[-1]
                 template[rule_id] = s
             if progress:
                 progress(1)
@@ -293,6 +313,7 @@ class AlertEngine:
             sig[rule_id] = Signal(
                 c["value"], c["active"], c["clear"], c["run"],
                 shape.threshold if shape else None, shape.condition if shape else "",
+                lapsed=c["lapsed"], stale_since=c["stale_since"],
             )  # fmt: skip
 
         def evidence_at(rule: Rule, row: int) -> Alert:
@@ -445,6 +466,7 @@ class AlertEngine:
         fired: list[Alert],
         resolutions: list[tuple[RuleState, int]],
         panel: Any,
+        sig: dict[str, Signal],
     ) -> None:
         """Alerts and states in one transaction (the caller queues mail inside it too)."""
         now = self.store.now()
@@ -467,6 +489,7 @@ class AlertEngine:
                 self.store.resolve_alerts(
                     state.rule, subject, resolved_week=iso_week(panel.date(row)),
                     through=week_end(panel.date(row)).isoformat(),
+                    resolution=resolution(sig[state.rule], row),
                 )  # fmt: skip
             for state in states:
                 if state.rule in by_rule:
@@ -529,6 +552,15 @@ def acknowledge(store: Store, alert_id: int, note: str, by: str = "") -> Alert:
         )
     store.acknowledge_alert(alert_id, rule=row["rule"], subject=row["subject"], note=note, by=by)
     return alert_from_row(alert_row(store, alert_id))
+
+
+def resolution(signal: Signal, row: int) -> str:
+    """Why an alert ended at `row`: its condition cleared, or its evidence went stale."""
+    if signal.lapsed is not None and signal.lapsed[row]:
+        assert signal.stale_since is not None
+        since = dt.date.fromordinal(int(signal.stale_since[row])).isoformat()
+        return f"lapsed: the evidence is stale since {since} (the condition is not known to hold)"
+    return "cleared: the condition no longer holds"
 
 
 def _complete_rows(dates: np.ndarray) -> np.ndarray:

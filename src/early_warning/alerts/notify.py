@@ -139,13 +139,21 @@ class Notifier:
         return self.outbox.outcome(outbox_id, wait_seconds=3 * self.settings.timeout)
 
 
+def _warning_words(warning: dict[str, Any]) -> str:
+    return f"{warning['level'].upper()} for {warning['week']}: " + "; ".join(warning["reasons"])
+
+
 def render_alert(alert: Alert) -> tuple[str, str, str]:
     """(subject line, plain text, HTML) for one alert."""
     ev = alert.evidence
     subject = f"[{alert.severity.upper()}] {alert.rule}: {alert.subject}, week {alert.week}"
+    warning = ev.get("warning")
+    if warning:  # the week's one level (alerts/warning.py), the same as every face shows
+        subject += f"; warning level {warning['level'].upper()}"
     value = "no value" if alert.value is None else f"{alert.value:g}"
     threshold = "-" if alert.threshold is None else f"{alert.threshold:g}"
     facts = [
+        *([("Warning level", _warning_words(warning))] if warning else []),
         ("Severity", alert.severity),
         ("Rule", f"{alert.rule} ({alert.kind})"),
         ("Subject", alert.subject),

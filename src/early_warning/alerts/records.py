@@ -59,6 +59,8 @@ class Alert:
             "drivers": self.evidence.get("drivers", []),
             "citations": self.evidence.get("citations", []),
             "changed": self.evidence.get("changed", ""),
+            "resolution": self.evidence.get("resolution"),
+            "warning": self.evidence.get("warning"),
         }
 
 
@@ -97,6 +99,7 @@ def alert_from_row(row: Mapping[str, Any]) -> Alert:
     alert.evidence.update(
         acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
         ack_note=row["ack_note"], resolved_week=row["resolved_week"],
+        resolution=row.get("resolution"),
         fired_at=row["fired_at"], outbox_id=row["outbox_id"],
         delivery=row.get("delivery") or "not mailed: nobody subscribed to its severity",
     )  # fmt: skip

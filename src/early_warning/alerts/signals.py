@@ -4,9 +4,11 @@
 compares (`value`), whether the rule's condition holds (`active`), whether it has
 clearly stopped holding (`clear`: past the hysteresis margin for a threshold, a
 condition seen to fail for a red line) and for how many weeks in a row it has held
-(`run`). A week where the rule cannot be evaluated (no current value) is neither
+(`run`). A week where the rule cannot be evaluated (no value at all) is neither
 active nor clear, so a firing alert stays firing through a gap in the data instead of
-resolving silently.
+resolving silently. A red line whose condition holds only on stale evidence has
+*lapsed* (`lapsed`): it is no longer active and it clears, with the date its evidence
+went stale, so a years-old red is never carried as if current.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..panel import OK, STALE
+from ..panel import MISSING, OK, STALE
 from ..scoring import ScoreResults
 from .rules import OPERATORS, Rule
 
@@ -34,6 +36,8 @@ class Signal:
     threshold: float | None  # the level, jump or (red line) first condition's value
     condition: str  # the rule in words: "score >= 60 for 2 weeks"
     series: np.ndarray | None = None  # for a change rule: the series whose jump is `value`
+    lapsed: np.ndarray | None = None  # red line: held only on stale evidence that week
+    stale_since: np.ndarray | None = None  # red line: day its evidence went stale [ordinal]
 
 
 def run_lengths(active: np.ndarray) -> np.ndarray:
@@ -130,22 +134,32 @@ def _change(rule: Rule, series: np.ndarray) -> Signal:
 def _red_line(rule: Rule, results: ScoreResults) -> Signal:
     panel, catalog = results.panel, results.index.catalog
     n = panel.n_weeks
-    active, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    holds_all, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    stale = np.zeros(n, dtype=bool)
+    stale_since = np.full(n, np.nan)
     first_value = np.full(n, np.nan)
     words = []
     for k, condition in enumerate(rule.conditions):
         j = panel.column(condition.indicator)
-        values = np.where(panel.status[:, j] == OK, panel.raw[:, j], np.nan)
+        values = np.where(panel.status[:, j] == MISSING, np.nan, panel.raw[:, j])
         holds = _holds(condition.op, values, condition.value)
-        active &= holds
+        holds_all &= holds
         failed |= ~np.isnan(values) & ~holds
+        aged = panel.status[:, j] == STALE
+        # The day this condition's evidence went stale: its age passed the stale age.
+        after = np.nan if panel.stale_after is None else panel.stale_after[j]
+        since = panel.dates - panel.age_days[:, j] + after + 1
+        stale_since = np.where(aged, np.fmin(stale_since, since), stale_since)
+        stale |= aged
         if k == 0:
             first_value = values
         shown = catalog.indicators[condition.indicator].describe_value(condition.value)
         words.append(f"{condition.indicator} {condition.op} {shown}")
+    active = holds_all & ~stale
+    lapsed = holds_all & stale
     return Signal(
-        first_value, active, failed, run_lengths(active), rule.conditions[0].value,
-        " and ".join(words),
+        first_value, active, failed | lapsed, run_lengths(active), rule.conditions[0].value,
+        " and ".join(words), lapsed=lapsed, stale_since=np.where(lapsed, stale_since, np.nan),
     )  # fmt: skip
 
 

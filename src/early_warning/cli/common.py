@@ -22,6 +22,7 @@ from ..errors import EarlyWarningError, InputError, NotFoundError
 from ..periods import SUBJECT_PATTERN, PeriodError, parse_date
 
 if TYPE_CHECKING:
+    from ..alerts.rules import Rule
     from ..catalog import Catalog
     from ..config import Config
     from ..ingest import Limits
@@ -47,6 +48,12 @@ class App:
 
             self._catalog = load_catalog(self.config.catalog_dir)
         return self._catalog
+
+    def rules(self) -> list[Rule]:
+        """The alert rules of the models folder (`alerts.yaml`)."""
+        from ..alerts.rules import load_rules
+
+        return load_rules(self.config.models_dir / "alerts.yaml", self.catalog)
 
     @property
     def limits(self) -> Limits:

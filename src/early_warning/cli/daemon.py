@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,9 @@ def status_command(app: App, as_json: bool) -> None:
         info = store.status()
         runs = {r["job"]: r for r in reversed(store.job_runs(limit=500))}
         reports = store.reports(limit=1)
+        warnings = [_warning(row) for row in store.latest_warnings()]
     status = {
+        "warnings": warnings,
         "daemon": _daemon_state(app.config.db_path),
         "jobs": _jobs(settings.jobstore, runs),
         "outbox": info["outbox"],
@@ -76,6 +79,14 @@ def status_command(app: App, as_json: bool) -> None:
     if as_json:
         echo_json(status)
         return
+    for w in warnings:  # first: what a duty officer acts on
+        click.echo(
+            f"warning    {w['subject']} {w['week']}: {w['level'].upper()}, {w['reasons'][0]}"
+        )
+    if not warnings:
+        click.echo(
+            "warning    none computed yet (the pipeline computes it: `early-warning pipeline`)"
+        )
     pid = status["daemon"]["pid"]
     click.echo(f"daemon     {status['daemon']['state']}" + (f" (pid {pid})" if pid else ""))
     echo_table(status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"])
@@ -90,6 +101,20 @@ def status_command(app: App, as_json: bool) -> None:
     last = status["last_report"]
     click.echo(f"report     {last['path']} ({last['week']}, {last['created_at']})" if last
                else "report     none yet")  # fmt: skip
+
+
+def _warning(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored warning as `status --json` shows it (the level of the latest week the
+    pipeline or `score --record` assessed)."""
+    record = json.loads(row["record"])
+    return {
+        "subject": row["subject"],
+        "week": row["week"],
+        "as_of": row["as_of"],
+        "level": row["level"],
+        "reasons": record["reasons"],
+        "computed_at": row["computed_at"],
+    }
 
 
 def _daemon_state(db_path: Path) -> dict[str, Any]:

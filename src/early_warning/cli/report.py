@@ -77,7 +77,9 @@ def report_command(
     if email and not settings.report_recipients:
         raise InputError("--email: no subscribers; set [mail] to_reports")
     with app.store() as store:
-        report = build_report(store, app.catalog, weights, subject, day, out=out, out_dir=out_dir)
+        report = build_report(
+            store, app.catalog, weights, subject, day, rules=app.rules(), out=out, out_dir=out_dir
+        )
         sent = _email(store, settings, report) if email else None
     _print(report, as_json, sent)
     if sent is not None and sent["status"] != "sent":

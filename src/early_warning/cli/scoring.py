@@ -21,7 +21,15 @@ from ..scoring import (
     parse_profile,
 )
 from ..scoring.profiles import check_profile_name
-from ..services import record_scores, record_sensitivity, score, sensitivity
+from ..services import (
+    assess_week,
+    ranking_note,
+    record_scores,
+    record_sensitivity,
+    record_warning,
+    score,
+    sensitivity,
+)
 from ..services.profiles import ProfileChange, save_audited
 from .common import (
     SCORE_WEEK,
@@ -92,15 +100,28 @@ def score_command(
         subject = scored_subject(app, store, subject)
         results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
         rows = _history_rows(results, first) if history else [results.latest_row]
+        warning, note = None, None
+        if not history:
+            warning = assess_week(store, app.catalog, weights, app.rules(), subject, day,
+                                  point_in_time=point_in_time)  # fmt: skip
+            note = ranking_note(store, subject, weights)
         if record:
             record_scores(store, app.catalog, results, rows)
+            if warning is not None:
+                record_warning(store, warning, weights, subject)
     if history:
         _print_history(results, rows, as_json)
         return
+    assert warning is not None
     if as_json:
-        echo_json(results.week(-1))
+        echo_json({**results.week(-1), "warning": warning.to_dict(), "ranking_note": note})
     else:
+        click.echo(f"warning {warning.headline()}")
+        for reason in warning.reasons[1:]:
+            click.echo(f"  {reason}")
         click.echo(results.summary(-1))
+        if note:
+            click.echo(f"  {note}")
     if math.isnan(results.score[-1]):
         sys.exit(1)
 

@@ -360,6 +360,7 @@ class Daemon:
                 done.append(f"{subject} {week}")
                 continue
             report = build_report(store, self.catalog, self.profile, subject, sunday,
+                                  rules=load_rules(self.rules_path, self.catalog),
                                   out_dir=Path(self.config.get("paths", "reports")))  # fmt: skip
             if self.mail.report_recipients:
                 queue_report_email(store, self.mail, report)

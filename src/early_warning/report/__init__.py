@@ -1,6 +1,7 @@
 """The weekly escalation-risk report (PDF).
 
-    report = build_report(store, catalog, profile, "BLR", as_of, out_dir=Path("reports"))
+    report = build_report(store, catalog, profile, "BLR", as_of, rules=rules,
+                          out_dir=Path("reports"))
     report.path, report.sha256, report.pages, report.timings
 
 `data` gathers the numbers, `charts` draws them (matplotlib), `pdf` lays them out
@@ -15,10 +16,11 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..alerts import MailSettings, Notifier
+from ..alerts import MailSettings, Notifier, Rule
 from ..catalog import Catalog
 from ..errors import StoreError
 from ..scoring import Profile
@@ -71,12 +73,14 @@ def build_report(
     subject: str,
     as_of: dt.date,
     *,
+    rules: Sequence[Rule],
     out: Path | None = None,
     out_dir: Path = Path("reports"),
 ) -> Report:
-    """Gather, draw, lay out and write the report; record it in the store."""
+    """Gather, draw, lay out and write the report; record it in the store. `rules` are
+    the alert rules whose red lines page 1 leads with (the week's warning level)."""
     start = time.perf_counter()
-    data = gather(store, catalog, profile, subject, as_of)
+    data = gather(store, catalog, profile, subject, as_of, rules)
     gathered = time.perf_counter()
     content, pages, timings = render_pdf(data)
     path = out or out_dir / report_name(subject, data.week)

@@ -12,19 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
-from ..alerts import Alert, list_alerts
+from ..alerts import Alert, Rule, list_alerts
+from ..alerts.warning import Warning
 from ..catalog import Catalog
 from ..forecast import Forecast
-from ..panel import OK, STALE
+from ..panel import MISSING, OK, STALE
 from ..periods import iso_week, parse_week, week_end
 from ..scoring import Profile, ScoreResults, SensitivityResult
-from ..services import forecast_at, score, sensitivity
+from ..services import assess_week, forecast_at, ranking_note, score, sensitivity
 from ..store import Store
 
 __all__ = ["IndicatorRow", "ReportData", "gather", "parse_week"]
@@ -67,6 +69,8 @@ class ReportData:
     alerts: list[Alert] = field(default_factory=list)  # fired in the trend window
     active_alerts: list[Alert] = field(default_factory=list)  # firing in the report week
     alerts_checked: bool = False
+    warning: Warning | None = None  # the week's one level, as every face shows it
+    ranking_note: str | None = None  # the stored backtest: the score does not rank
     events: list[dict[str, Any]] = field(default_factory=list)
     indicators: list[IndicatorRow] = field(default_factory=list)
     band_changes: list[dict[str, Any]] = field(default_factory=list)
@@ -98,7 +102,12 @@ class ReportData:
 
 
 def gather(
-    store: Store, catalog: Catalog, profile: Profile, subject: str, as_of: dt.date
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    subject: str,
+    as_of: dt.date,
+    rules: Sequence[Rule] = (),
 ) -> ReportData:
     data = ReportData(subject, as_of, iso_week(as_of), profile, catalog)
     data.versions = _versions()
@@ -120,6 +129,10 @@ def gather(
         )
     data.uncertainty = sensitivity(store, catalog, profile, subject, as_of, results=results)
     data.forecast = forecast_at(store, catalog, profile, subject, as_of)
+    data.warning = assess_week(
+        store, catalog, profile, rules, subject, as_of, forecast=data.forecast
+    )
+    data.ranking_note = ranking_note(store, subject, profile)
     data.backtest = _backtest(store, subject, profile)
     _alerts(store, data)
     first_day = results.panel.date(data.trend_rows.start)
@@ -193,18 +206,20 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
             age = panel.age_days[row, j]
             risk = float(results.risk[row, j])
             contribution = float(results.agg.contributions[row, j])
+            events = int(panel.events[row, j])
+            shown = "" if math.isnan(raw) else ind.describe_value(raw, events=events)
             rows.append(
                 IndicatorRow(
                     indicator=ind_id,
                     name=ind.name,
                     family=family.id,
-                    value="-" if math.isnan(raw) else _with_unit(ind.describe_value(raw), ind.unit),
-                    period=str(obs.get("period") or ("event" if ind.kind == "event" else "-")),
+                    value="-" if math.isnan(raw) else _with_unit(shown, ind.unit, ind.lifetime),
+                    period=str(obs.get("period") or ("events" if ind.kind == "event" else "-")),
                     age_days=None if math.isnan(age) else int(age),
                     status=status,
                     risk=None if math.isnan(risk) else risk,
                     weight=float(profile.indicator_weights[ind_id]),
-                    contribution=contribution if status == "current" else None,
+                    contribution=contribution if status != "missing" else None,
                     source=str(obs.get("source") or ""),
                     grade=f"{obs.get('reliability') or ''}{obs.get('credibility') or ''}",
                     change=_change(panel, row, j, ind),
@@ -213,8 +228,8 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
     return rows
 
 
-def _with_unit(text: str, unit: str) -> str:
-    if unit in ("level", "boolean", "true/false", "count") or "(" in text:
+def _with_unit(text: str, unit: str, lifetime: str = "state") -> str:
+    if lifetime == "event" or unit in ("level", "boolean", "true/false", "count") or "(" in text:
         return text
     return f"{text} {unit}"
 
@@ -224,12 +239,18 @@ def _change(panel: Any, row: int, j: int, ind: Any) -> str:
         return ""
     before, after = panel.raw[row - 1, j], panel.raw[row, j]
     was, now = panel.status[row - 1, j], panel.status[row, j]
+    if ind.lifetime == "event":  # a decayed sum: say what happened, not its arithmetic
+        if panel.events[row, j] > panel.events[row - 1, j] or (
+            panel.obs_id[row, j] != panel.obs_id[row - 1, j]
+        ):
+            return "new event"
+        return "decaying" if now == OK and before != after else ""
     if now == OK and was != OK:
         return "new" if was != STALE else "current again"
     if now != OK and was == OK:
         return "went stale" if now == STALE else "gone"
-    if now == OK and before != after:
-        if ind.kind in ("continuous", "event"):
+    if now != MISSING and before != after:
+        if ind.kind == "continuous":
             return f"{after - before:+.4g}"
         return f"{ind.describe_value(before)} -> {ind.describe_value(after)}"
     return ""

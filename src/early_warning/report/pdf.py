@@ -33,6 +33,7 @@ BAND_RGB = {
     for name, colour in charts.BAND_COLOURS.items()
 }
 SEVERITY_RGB = {"watch": (31, 78, 121), "amber": (179, 107, 0), "red": (176, 0, 32)}
+WARNING_RGB = {"none": (225, 225, 225), **SEVERITY_RGB}
 HEADINGS = FontFace(emphasis="BOLD", fill_color=(225, 229, 235))
 
 
@@ -214,7 +215,10 @@ def _summary(pdf: _Document, data: ReportData) -> None:
             9,
         )
         return
+    _warning_box(pdf, data)
     _score_box(pdf, data)
+    if data.ranking_note:
+        pdf.para(data.ranking_note, 8, "I", GREY)
     pdf.h2("Probability of an escalation event")
     _probabilities(pdf, data)
     pdf.h2("Why: the largest changes since last week")
@@ -229,6 +233,27 @@ def _summary(pdf: _Document, data: ReportData) -> None:
     _active_alerts(pdf, data)
     pdf.h2("Data coverage and staleness")
     _coverage(pdf, data)
+
+
+def _warning_box(pdf: _Document, data: ReportData) -> None:
+    """The week's warning level first, with the red lines crossed: a duty officer reads
+    this line before the score (the red lines are tripwires, whatever the score says)."""
+    warning = data.warning
+    if warning is None:
+        return
+    colour = WARNING_RGB[warning.level]
+    top = pdf.get_y()
+    pdf.set_fill_color(*colour)
+    pdf.rect(pdf.l_margin, top, pdf.w - pdf.l_margin - pdf.r_margin, 11, style="F")
+    pdf.set_xy(pdf.l_margin + 4, top + 1.5)
+    if warning.level != "none":
+        pdf.set_text_color(255, 255, 255)
+    pdf.set_font(FONT, "B", 15)
+    pdf.cell(0, 8, f"WARNING LEVEL {warning.level.upper()}")
+    pdf.set_text_color(*INK)
+    pdf.set_y(top + 12)
+    pdf.bullets(list(warning.reasons))
+    pdf.ln(1)
 
 
 def _score_box(pdf: _Document, data: ReportData) -> None:
@@ -314,8 +339,9 @@ def _probabilities(pdf: _Document, data: ReportData) -> None:
 def _active_alerts(pdf: _Document, data: ReportData) -> None:
     if not data.alerts_checked and not data.alerts:
         pdf.para(
-            f"No alert check has been run for {data.subject} in this period, so no rule has "
-            "been evaluated (run `early-warning alerts check`).",
+            f"No alert has been recorded for {data.subject} in this period (alerts are "
+            "recorded, and mailed, by `early-warning alerts check` and the daemon). The "
+            "warning level above does not depend on them: it is computed from the data.",
             9,
             "I",
         )

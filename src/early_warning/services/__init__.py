@@ -7,6 +7,7 @@ back only where its name says so (`record_*`): reading never writes.
     record_scores(store, catalog, results, [results.latest_row])
     forecast = forecast_at(store, catalog, profile, "BLR", as_of)
     record_forecast(store, forecast, profile)
+    warning = assess_week(store, catalog, profile, rules, "BLR", as_of)   # one level
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from .scoring import (
     score,
     sensitivity,
 )
+from .warning import assess_week, ranking_note, record_warning
 
 __all__ = [
+    "assess_week",
     "backtest",
     "forecast_at",
     "load_panel",
     "panel_builder",
+    "ranking_note",
     "record_backtest",
     "record_forecast",
     "record_scores",
     "record_sensitivity",
+    "record_warning",
     "score",
     "sensitivity",
 ]

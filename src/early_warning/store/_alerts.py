@@ -95,13 +95,16 @@ class AlertsRepository(Connected):
             return None
         return int(row[0])
 
-    def resolve_alerts(self, rule: str, subject: str, resolved_week: str, through: str) -> None:
+    def resolve_alerts(
+        self, rule: str, subject: str, resolved_week: str, through: str, resolution: str = ""
+    ) -> None:
         """Resolve the rule's active alerts for the subject of weeks up to `through`
-        (a Sunday), noting the ISO week in which the condition cleared."""
+        (a Sunday), noting the ISO week in which it ended and why (`resolution`)."""
         self.db.execute(
-            "UPDATE alerts SET state = 'resolved', resolved_week = ? WHERE rule = ? AND "
-            "subject = ? AND state IN ('firing', 'acknowledged') AND week_date <= ?",
-            [resolved_week, rule, subject, through],
+            "UPDATE alerts SET state = 'resolved', resolved_week = ?, resolution = ? "
+            "WHERE rule = ? AND subject = ? AND state IN ('firing', 'acknowledged') "
+            "AND week_date <= ?",
+            [resolved_week, resolution or None, rule, subject, through],
         )
 
     def alerts(

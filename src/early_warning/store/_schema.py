@@ -567,6 +567,28 @@ def _m013_one_audit_vocabulary(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_warnings_and_lapses(db: sqlite_utils.Database) -> None:
+    # The one warning level of a week (alerts/warning.py), kept when the pipeline or
+    # `score --record` computes it, so `status` can show it without recomputing; and
+    # why an alert ended: its condition cleared, or its evidence went stale (lapsed).
+    db["warnings"].create(
+        {
+            "id": int,
+            "subject": str,
+            "week": str,
+            "as_of": str,
+            "profile_hash": str,
+            "level": str,
+            "record": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "week", "as_of", "profile_hash", "level", "record", "computed_at"},
+    )
+    db["warnings"].create_index(["subject", "as_of", "profile_hash", "record"], unique=True)
+    db["alerts"].add_column("resolution", str)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -581,6 +603,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("011_event_ids", _m011_event_ids),
     ("012_outbox_deliveries", _m012_outbox_deliveries),
     ("013_one_audit_vocabulary", _m013_one_audit_vocabulary),
+    ("014_warnings_and_lapses", _m014_warnings_and_lapses),
 )
 
 

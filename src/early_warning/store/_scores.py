@@ -39,6 +39,28 @@ class ScoresRepository(Connected):
                 [[row.get(c) for c in columns] for row in rows],
             )
 
+    def record_warning(self, row: dict[str, Any]) -> None:
+        """Keep a week's warning level (`warnings`); the same computation is kept once."""
+        columns = ("subject", "week", "as_of", "profile_hash", "level", "record", "computed_at")
+        row = dict(row, computed_at=self.now())
+        with self.db.atomic():
+            self.conn.execute(
+                f"INSERT INTO warnings ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))}) "
+                "ON CONFLICT(subject, as_of, profile_hash, record) DO NOTHING",
+                [row[c] for c in columns],
+            )
+
+    def latest_warnings(self) -> list[dict[str, Any]]:
+        """Each subject's most recent warning (latest as-of date, then latest computed)."""
+        return list(
+            self.db.query(
+                "SELECT subject, week, as_of, level, record, computed_at FROM warnings AS w "
+                "WHERE id = (SELECT id FROM warnings WHERE subject = w.subject "
+                "ORDER BY as_of DESC, id DESC LIMIT 1) ORDER BY subject"
+            )
+        )
+
     def record_sensitivity(self, row: dict[str, Any]) -> int:
         """Record one sensitivity run (a `sensitivity_runs` row, stamped now); return its
         id. A plain write and nothing else: computing a sensitivity never writes, and
