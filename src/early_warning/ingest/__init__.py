@@ -41,12 +41,7 @@ from ..store import OBSERVATION_RUN_ID as RUN_ID
 from .archive import check_zip, zip_kind
 from .derived import derive
 from .gdelt import ingest_gdelt, looks_like_gdelt, looks_like_gdelt_zip
-from .published import (
-    PUBLISHED_FORMATS,
-    read_published,
-    sniff_published,
-    worldbank_page_count,
-)
+from .published import PUBLISHED_FORMATS, read_published, sniff_published
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
 from .results import IngestResult, Limits, RejectInfo, duplicate_result
 from .validate import (
@@ -56,6 +51,7 @@ from .validate import (
     Problem,
     formula_like,
 )
+from .worldbank import worldbank_page_count
 
 __all__ = [
     "ALL_FORMATS",
