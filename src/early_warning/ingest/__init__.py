@@ -40,7 +40,8 @@ from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
 from ..store import OBSERVATION_RUN_ID as RUN_ID
 from .archive import check_zip, zip_kind
 from .derived import derive
-from .gdelt import ingest_gdelt, looks_like_gdelt, looks_like_gdelt_zip
+from .gdelt import looks_like_gdelt, looks_like_gdelt_zip
+from .gdelt_record import ingest_gdelt
 from .published import PUBLISHED_FORMATS, read_published, sniff_published
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
 from .results import IngestResult, Limits, RejectInfo, duplicate_result
