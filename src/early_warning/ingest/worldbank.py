@@ -3,7 +3,7 @@
   * the WDI bulk CSV (4 lines of preamble, years as columns);
   * the long `Country Name,Country Code,Year,Value` layout of data packages;
   * the API's JSON (`[{page, pages, ...}, [{indicator, countryiso3code, date, value}, ...]]`),
-    a page or all of them (`worldbank_page_count` tells a URL's ingest to fetch the rest).
+    a page or all of them (a URL's ingest fetches the rest: `fetch_remaining_pages`).
 
 Series codes become indicators through mappings/worldbank.yaml; the cells become rows
 through `cells.Rows`.
@@ -15,17 +15,26 @@ import csv
 import datetime as dt
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IngestError
+from ..errors import FetchError, IngestError
 from .cells import YEAR, Cell, Rows, date_or_none, emit, is_iso3
+from .fetch import Fetcher, fetch_bytes
 from .mapping import Series
 from .readers import Record, raw_csv_text
+from .results import Limits
 from .validate import Problem
 
-__all__ = ["WB_LONG_HEADER", "looks_like_worldbank", "read_worldbank", "worldbank_page_count"]
+__all__ = [
+    "WB_LONG_HEADER",
+    "fetch_remaining_pages",
+    "looks_like_worldbank",
+    "read_worldbank",
+    "worldbank_page_count",
+]
 
 WB_LONG_HEADER = ["Country Name", "Country Code", "Year", "Value"]
 
@@ -246,3 +255,33 @@ def worldbank_page_count(path: Path) -> tuple[int, int]:
         return int(meta.get("page", 1)), int(meta.get("pages", 1))
     except (TypeError, ValueError):
         return 1, 1
+
+
+def fetch_remaining_pages(
+    path: Path, url: str, limits: Limits, fetcher: Fetcher | None = None
+) -> None:
+    """A World Bank API answer split into pages: fetch the rest and append them.
+
+    The API pages its answers (50 rows by default). The pages are fetched by setting
+    `page=` in the same URL and joined into one file, so the file hash and the run
+    cover the whole answer.
+    """
+    page, pages = worldbank_page_count(path)
+    if pages <= 1 or page != 1:
+        return
+    if pages > 1000:
+        raise FetchError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
+    combined = json.loads(path.read_text(encoding="utf-8-sig"))
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "page"]
+    for number in range(2, pages + 1):
+        page_url = parts._replace(query=urllib.parse.urlencode([*query, ("page", str(number))]))
+        body = fetch_bytes(urllib.parse.urlunsplit(page_url), limits, fetcher)
+        try:
+            data = json.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            data = None
+        if not isinstance(data, list) or len(data) != 2:
+            raise FetchError(f"{url}: page {number} is not a World Bank API answer")
+        combined += data
+    path.write_text(json.dumps(combined), encoding="utf-8")
