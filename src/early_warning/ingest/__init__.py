@@ -14,23 +14,13 @@ a form, through exactly the same validation.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import hashlib
-import http.client
-import json
-import os
-import socket
 import sqlite3
-import tempfile
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..catalog import Catalog
 from ..errors import CatalogError, FetchError, IngestError, InputError
@@ -40,15 +30,12 @@ from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
 from ..store import OBSERVATION_RUN_ID as RUN_ID
 from .archive import check_zip, zip_kind
 from .derived import derive
-from .gdelt import ingest_gdelt, looks_like_gdelt, looks_like_gdelt_zip
-from .published import (
-    PUBLISHED_FORMATS,
-    read_published,
-    sniff_published,
-    worldbank_page_count,
-)
+from .fetch import Fetcher, UrlFetcher, download
+from .gdelt import looks_like_gdelt, looks_like_gdelt_zip
+from .gdelt_record import ingest_gdelt
+from .published import PUBLISHED_FORMATS, read_published, sniff_published
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
-from .results import IngestResult, Limits, RejectInfo, duplicate_result
+from .results import IngestResult, Limits, RejectInfo, describe_exception, duplicate_result
 from .validate import (
     OBSERVATION_COLUMNS,
     EventRules,
@@ -56,12 +43,15 @@ from .validate import (
     Problem,
     formula_like,
 )
+from .worldbank import fetch_remaining_pages
 
 __all__ = [
     "ALL_FORMATS",
+    "Fetcher",
     "IngestResult",
     "Limits",
     "RejectInfo",
+    "UrlFetcher",
     "derive",
     "expand_sources",
     "finish_pending_derivations",
@@ -81,21 +71,24 @@ def ingest(
     limits: Limits | None = None,
     fmt: str | None = None,
     progress: bool | None = None,
+    fetcher: Fetcher | None = None,
 ) -> IngestResult:
     """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole.
 
     `fmt` is one of ALL_FORMATS (default: from the content and the name). `progress`
     shows a progress bar on stderr for long event-data files (default: if a terminal).
+    `fetcher` downloads a URL (default: `fetch.UrlFetcher`, urllib within `limits`).
     """
     limits = limits or Limits()
     text = str(source)
     finish_pending_derivations(store, catalog)
     if urllib.parse.urlsplit(text).scheme in ("http", "https"):
         try:
-            with _downloaded(text, limits) as (path, declared):
-                _fetch_more_pages(path, text, limits)
+            with download(text, limits, fetcher) as (path, content_type):
+                fetch_remaining_pages(path, text, limits, fetcher)
+                hint = _format_hint(text, content_type)
                 result = _ingest_path(
-                    store, catalog, path, text, default_subject, limits, fmt, declared, progress
+                    store, catalog, path, text, default_subject, limits, fmt, hint, progress
                 )
         except FetchError as exc:
             store.record_refused_run(text, str(exc))
@@ -173,7 +166,7 @@ def _ingest_path(
     except sqlite3.Error:
         raise
     except Exception as exc:  # the file's failure, not ours (RecursionError included)
-        message = f"{uri}: cannot be read ({_describe(exc)})"
+        message = f"{uri}: cannot be read ({describe_exception(exc)})"
     store.record_refused_run(uri, message, sha256, size)
     raise IngestError(message) from None
 
@@ -202,12 +195,6 @@ def _read_and_load(
         )
     finally:
         table.close()
-
-
-def _describe(exc: BaseException) -> str:
-    """An unexpected exception in one line: its kind and the start of its message."""
-    text = " ".join(str(exc).split())[:160]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _ingest_table(
@@ -452,168 +439,12 @@ _CONTENT_TYPES = {
 }
 
 
-class _Deadline:
-    """Shuts every socket of one download when its time is up.
-
-    A socket timeout bounds each read, not the whole: a server that drips one byte
-    every few seconds would hold the daemon's worker for ever. A timer thread shuts the
-    sockets down at the deadline, which ends any read blocked on them at once.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            expired = self.expired
-        if expired:
-            self._shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    def opener(self) -> urllib.request.OpenerDirector:
-        """An opener whose connections (redirects included) are watched."""
-        deadline = self
-
-        class HTTPConnection(http.client.HTTPConnection):
-            def connect(self) -> None:
-                super().connect()
-                deadline.watch(self.sock)
-
-        class HTTPSConnection(http.client.HTTPSConnection):
-            def connect(self) -> None:
-                super().connect()
-                deadline.watch(self.sock)
-
-        class HTTPHandler(urllib.request.HTTPHandler):
-            def http_open(self, req: Any) -> Any:
-                return self.do_open(HTTPConnection, req)
-
-        class HTTPSHandler(urllib.request.HTTPSHandler):
-            def https_open(self, req: Any) -> Any:
-                return self.do_open(HTTPSConnection, req, context=self._context)
-
-        return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
-
-
-@contextmanager
-def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
-    """Fetch a URL into a temporary file, refusing it if it grows past the limit or
-    takes longer than `http_total_seconds` in all."""
+def _format_hint(url: str, content_type: str) -> str | None:
+    """The format a download's content type declares, unless its name already says."""
     suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
-    request = urllib.request.Request(url, headers={"User-Agent": "early-warning"})
-    fd, name = tempfile.mkstemp(prefix="early-warning-", suffix=suffix or ".download")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, _Deadline(limits.http_total_seconds) as deadline:
-            try:
-                content_type = _fetch_into(out, request, url, limits, deadline)
-            except FetchError:
-                raise
-            except Exception as exc:  # a broken or cut answer, however it shows
-                if deadline.expired:
-                    raise FetchError(
-                        f"{url}: not complete within {limits.http_total_seconds:g} s "
-                        "(ingest.http_total_seconds)"
-                    ) from None
-                reason = " ".join(_fetch_reason(exc).split())  # one line, as servers do not
-                raise FetchError(f"{url}: cannot fetch ({reason})") from None
-        declared_format = (
-            None
-            if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
-            else (_CONTENT_TYPES.get(content_type))
-        )
-        yield path, declared_format
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _fetch_into(
-    out: IO[bytes], request: urllib.request.Request, url: str, limits: Limits, deadline: _Deadline
-) -> str:
-    """Copy the answer into `out`; return its content type."""
-    opener = deadline.opener()
-    with opener.open(request, timeout=limits.http_timeout_seconds) as resp:
-        declared = resp.headers.get("Content-Length")
-        too_big = declared and declared.isascii() and declared.isdigit()
-        if too_big and int(declared) > limits.max_file_bytes:
-            raise FetchError(
-                f"{url}: {int(declared):,} bytes is over the limit of "
-                f"{limits.max_file_bytes:,} (ingest.max_file_bytes)"
-            )
-        content_type = resp.headers.get_content_type()
-        received = 0
-        while chunk := resp.read1(1 << 16):
-            received += len(chunk)
-            if received > limits.max_file_bytes:
-                raise FetchError(
-                    f"{url}: more than {limits.max_file_bytes:,} bytes (ingest.max_file_bytes)"
-                )
-            out.write(chunk)
-        if deadline.expired:  # a shut socket can look like a clean end
-            raise TimeoutError
-        return str(content_type)
-
-
-def _fetch_reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "no answer within the read timeout (ingest.http_timeout_seconds)"
-    return _describe(exc)
-
-
-def _fetch_more_pages(path: Path, url: str, limits: Limits) -> None:
-    """A World Bank API answer split into pages: fetch the rest and append them.
-
-    The API pages its answers (50 rows by default). The pages are fetched by setting
-    `page=` in the same URL and joined into one file, so the file hash and the run
-    cover the whole answer.
-    """
-    page, pages = worldbank_page_count(path)
-    if pages <= 1 or page != 1:
-        return
-    if pages > 1000:
-        raise FetchError(f"{url}: the answer claims {pages:,} pages; ask for per_page=20000")
-    combined = json.loads(path.read_text(encoding="utf-8-sig"))
-    parts = urllib.parse.urlsplit(url)
-    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "page"]
-    for number in range(2, pages + 1):
-        page_url = parts._replace(query=urllib.parse.urlencode([*query, ("page", str(number))]))
-        with _downloaded(urllib.parse.urlunsplit(page_url), limits) as (page_path, _):
-            try:
-                data = json.loads(page_path.read_text(encoding="utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-                data = None
-        if not isinstance(data, list) or len(data) != 2:
-            raise FetchError(f"{url}: page {number} is not a World Bank API answer")
-        combined += data
-    path.write_text(json.dumps(combined), encoding="utf-8")
+    if suffix in (".csv", ".xlsx", ".json", ".ndjson", ".jsonl"):
+        return None
+    return _CONTENT_TYPES.get(content_type)
 
 
 # -- one observation by hand ---------------------------------------------------------

@@ -7,12 +7,11 @@ before April 2013, 58 after, when SOURCEURL was added) and the 2.0 15-minute exp
 three layouts; only the position of DATEADDED differs. Layouts: ../shared/real_data/gdelt/
 schema_gdelt*_columns.csv, after the GDELT codebooks.
 
-`ingest_gdelt` streams a file in chunks of rows (pandas' C parser, only the columns
-used), so memory does not grow with the file. It keeps the events between the
+`aggregate_events` streams a file in chunks of rows (pandas' C parser, only the
+columns used), so memory does not grow with the file. It keeps the events between the
 mapping's subject and its counterparts (either actor, by the actors' CAMEO country
-codes), sums them per dyad and ISO week into the `event_counts` table, and then
-recomputes the indicators of every week the file touched from the sums over all files
-ingested so far:
+codes) and sums them per dyad and ISO week (an `Aggregate`). `weekly_fields` turns the
+sums of a week over all files ingested so far (`week_total`) into its indicators:
 
   * `gdelt_events`: events in the week [events per week];
   * `gdelt_quad{1..4}_events`: events per CAMEO quad class (verbal cooperation,
@@ -25,9 +24,12 @@ ingested so far:
 
 Each is written for every dyad (`BLR-RUS`, ...) and for the subject as a whole (the
 events of all its dyads). Shares and means need `min_events` in the week; with fewer
-the week gets counts only and the skipped values are counted in the result. A file is
-committed as a whole, so a long backfill interrupted at any point resumes with the
-next file, and a file already ingested (same SHA-256 and mapping) is skipped.
+the week gets counts only and the skipped values are counted in the result.
+
+This module reads and computes; it touches no database. Recording (the sums into the
+`event_counts` table, the indicators through validation, one transaction per file) is
+`gdelt_record.ingest_gdelt`. Daily dyad scores already computed elsewhere are another
+layout: `gdelt_dyads.py`.
 """
 
 from __future__ import annotations
@@ -36,17 +38,15 @@ import bisect
 import csv
 import datetime as dt
 import functools
-import hashlib
 import io
 import json
 import math
 import re
 import sys
-import time
 import warnings
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,15 +55,20 @@ from typing import IO, Any
 from ..catalog import Catalog
 from ..errors import CatalogError, IngestError
 from ..periods import iso_week
-from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
-from ..store import OBSERVATION_RUN_ID as RUN_ID
-from ..store import Store
 from .archive import check_zip
 from .mapping import load_mapping
-from .results import IngestResult, RejectInfo, duplicate_result
-from .validate import OBSERVATION_COLUMNS, ObservationRules, Problem
+from .validate import OBSERVATION_COLUMNS, Problem
 
-__all__ = ["GdeltSpec", "aggregate_events", "ingest_gdelt", "looks_like_gdelt"]
+__all__ = [
+    "Aggregate",
+    "GdeltSpec",
+    "aggregate_events",
+    "looks_like_gdelt",
+    "looks_like_gdelt_zip",
+    "new_sums",
+    "week_total",
+    "weekly_fields",
+]
 
 # Column positions shared by all layouts, and DATEADDED's position by column count.
 EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE = (
@@ -80,7 +85,6 @@ _NAMES = {
 _DEFAULT_ZIP_LIMITS: dict[str, Any] = {"max_unzipped_bytes": 1 << 30, "max_ratio": 200.0}
 _FILE_NAME = re.compile(r"\d{8}(\d{6})?\.export\.csv(\.zip)?$", re.IGNORECASE)
 _CHUNK_ROWS = 200_000
-_REJECT_SAMPLE = 20
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,7 @@ def _column_count(path: Path, zip_limits: dict[str, Any]) -> int:
 class Aggregate:
     """What one pass over an export found."""
 
-    sums: dict[tuple[str, str], list[Any]]  # (subject, week) -> sums, see _new_sums
+    sums: dict[tuple[str, str], list[Any]]  # (subject, week) -> sums, see new_sums
     rows_read: int
     rows_kept: int
     event_ids: list[int]  # of the events counted
@@ -261,7 +265,7 @@ class Aggregate:
     version: str
 
 
-def _new_sums() -> list[Any]:
+def new_sums() -> list[Any]:
     # events, quad1..4, goldstein sum, tone sum, root counts, last DATEADDED day
     return [0, 0, 0, 0, 0, 0.0, 0.0, Counter(), ""]
 
@@ -290,7 +294,7 @@ def aggregate_events(
     used += [GOLDSTEIN, TONE, added_at]
     state = _State(today or dt.date.today(), already_counted or (lambda ids: set()))
     members = {spec.subject, *spec.counterparts}
-    sums: dict[tuple[str, str], list[Any]] = defaultdict(_new_sums)
+    sums: dict[tuple[str, str], list[Any]] = defaultdict(new_sums)
     rejects: list[tuple[int, str, str, str]] = []
     skipped_lines: list[int] = []
     read = kept = 0
@@ -510,170 +514,39 @@ def _is_float(text: str) -> bool:
     return True
 
 
-# -- into the store ------------------------------------------------------------------
+# -- weekly indicators from the sums -------------------------------------------------
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def week_total(stored: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """The sums of one (subject, week) over the `event_counts` rows of every file so
+    far (as `new_sums`, with the number of files appended)."""
+    total, files = new_sums(), 0
+    for row in stored:
+        files += 1
+        for i, name in enumerate(("events", "quad1", "quad2", "quad3", "quad4")):
+            total[i] += row[name]
+        total[5] += row["goldstein_sum"]
+        total[6] += row["tone_sum"]
+        total[7].update(json.loads(row["roots"]))
+        total[8] = max(total[8], row["last_added"] or "")
+    total.append(files)
+    return total
 
 
-def ingest_gdelt(
-    store: Store,
-    catalog: Catalog,
-    path: Path,
-    *,
-    uri: str,
-    size: int,
-    progress: bool | None = None,
-    limits: Any = None,
-) -> Any:
-    """Aggregate one export into `event_counts` and the weekly indicators it touches.
-
-    The aggregation runs outside the write transaction (it takes seconds); inside it,
-    under the write lock, the events are checked again against what other files
-    counted meanwhile. Another process that ingested an overlapping file in the
-    meantime makes this one aggregate again, so no event is counted twice and no
-    UNIQUE constraint ever fails.
-    """
-
-    spec = GdeltSpec.from_catalog(catalog)
-    sha256 = file_sha256(path)
-    context = f"gdelt;mapping={spec.digest}"
-    earlier = store.completed_run_for(sha256, "event aggregates", context)
-    if earlier is not None:
-        return duplicate_result(uri, "event aggregates", "gdelt", earlier)
-    started = time.perf_counter()
-    show = sys.stderr.isatty() if progress is None else progress
-
-    def already_counted(ids: list[int]) -> set[int]:
-        return store.event_ids_counted_elsewhere(sha256, ids)
-
-    zip_limits = limits.zip_limits() if limits is not None else None
-    for _attempt in range(5):
-        found = aggregate_events(
-            path, spec, today=store.today(), already_counted=already_counted, progress=show,
-            zip_limits=zip_limits,
-        )  # fmt: skip
-        with store.transaction(immediate=True):
-            earlier = store.completed_run_for(sha256, "event aggregates", context)
-            if earlier is not None:  # another process read the same file meanwhile
-                return duplicate_result(uri, "event aggregates", "gdelt", earlier)
-            if already_counted(found.event_ids):
-                continue  # an overlapping file landed meanwhile: aggregate again
-            return _record_aggregate(
-                store, catalog, spec, found, uri=uri, sha256=sha256, size=size,
-                context=context, started=started,
-            )  # fmt: skip
-    raise IngestError(f"{uri}: other imports kept overlapping with this file; try again")
-
-
-def _record_aggregate(
-    store: Store,
+def weekly_fields(
     catalog: Catalog,
     spec: GdeltSpec,
-    found: Aggregate,
-    *,
-    uri: str,
-    sha256: str,
-    size: int,
-    context: str,
-    started: float,
-) -> Any:
-    """Write one file's aggregate (inside the caller's transaction)."""
-
-    fmt = f"gdelt{found.version}"
-    result = IngestResult(uri, "ok", "event aggregates", fmt)
-    run_id = store.begin_run(uri, "event aggregates", fmt, sha256, size, context)
-    result.run_id = run_id
-    # Counts from an earlier mapping of the same file are replaced, not added to.
-    store.forget_event_file(sha256)
-    _store_counts(store, sha256, run_id, found)
-    store.insert_event_ids(sha256, found.event_ids)
-    loaded, unchanged, skipped = _write_indicators(store, catalog, spec, run_id, uri, found)
-    now = store.now()
-    store.insert_rejects(
-        (run_id, uri, line, name, reason, raw, now) for line, name, reason, raw in found.rejects
-    )
-    result.rows_read = found.rows_read
-    result.rows_loaded, result.rows_unchanged = loaded, unchanged
-    result.rows_rejected = len(found.rejects)
-    outside = found.rows_read - found.rows_kept - found.repeated - len(found.rejects)
-    skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
-    skipped["events already counted (same GLOBALEVENTID)"] = found.repeated
-    result.skipped = {k: v for k, v in skipped.items() if v}
-    result.rows_skipped = sum(result.skipped.values())
-    result.rejects = [RejectInfo(r[0], r[1], r[2]) for r in found.rejects[:_REJECT_SAMPLE]]
-    result.status = "partial" if found.rejects else "ok"
-    result.seconds = round(time.perf_counter() - started, 3)
-    result.message = (
-        f"{found.rows_kept:,} events between {spec.subject} and its counterparts in "
-        f"{len({w for _, w in found.sums}):,} week(s)"
-    )
-    store.finish_run(
-        run_id, status=result.status, rows_read=result.rows_read,
-        rows_loaded=loaded, rows_unchanged=unchanged, rows_rejected=result.rows_rejected,
-        message=result.summary(), duration_seconds=result.seconds,
-    )  # fmt: skip
-    if loaded:
-        store.mark_derivation_pending(run_id)
-    return result
-
-
-def _store_counts(store: Store, sha256: str, run_id: int, found: Aggregate) -> None:
-    # In store.EVENT_COUNT_COLUMNS order.
-    rows = [
-        (sha256, run_id, subject, week, *sums[:7], json.dumps(dict(sorted(sums[7].items()))),
-         sums[8])
-        for (subject, week), sums in sorted(found.sums.items())
-    ]  # fmt: skip
-    store.insert_event_counts(rows)
-
-
-def _week_totals(store: Store, keys: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[Any]]]:
-    """Sums over every file ingested so far, for each (subject, week) touched."""
-    for subject, week in keys:
-        rows = store.event_counts(subject, week)
-        total, files = _new_sums(), 0
-        for row in rows:
-            files += 1
-            for i, name in enumerate(("events", "quad1", "quad2", "quad3", "quad4")):
-                total[i] += row[name]
-            total[5] += row["goldstein_sum"]
-            total[6] += row["tone_sum"]
-            total[7].update(json.loads(row["roots"]))
-            total[8] = max(total[8], row["last_added"] or "")
-        total.append(files)
-        yield subject, week, total
-
-
-def _write_indicators(
-    store: Store, catalog: Catalog, spec: GdeltSpec, run_id: int, uri: str, found: Aggregate
-) -> tuple[int, int, Counter[str]]:
-    """Recompute the touched weeks' indicators and write them through validation."""
-    rules = ObservationRules(catalog, spec.subject, store.source_id, store.today(), 4000)
-    recorded_at = store.now()
-    skipped: Counter[str] = Counter()
-    batch: list[list[Any]] = []
-    line = 0
-    for subject, week, total in _week_totals(store, sorted(found.sums)):
-        for indicator, value in _indicator_values(total, spec, skipped):
-            line += 1
-            unit = catalog.indicators[indicator].unit
-            fields = _observation_fields(indicator, unit, value, subject, week, total, spec, found)
-            outcome = rules.check(fields, line)
-            if isinstance(outcome, Problem):
-                # Only a week not begun by the store's clock can get here (a file from the
-                # future): the week is skipped and said so, the counts stay for later.
-                skipped[f"weekly values refused ({outcome.field}: {outcome.reason})"] += 1
-                continue
-            outcome[RECORDED_AT], outcome[RUN_ID] = recorded_at, run_id
-            batch.append(outcome)
-    loaded = store.insert_observations(batch) if batch else 0
-    return loaded, len(batch) - loaded, skipped
+    version: str,
+    subject: str,
+    week: str,
+    total: list[Any],
+    skipped: Counter[str],
+) -> Iterator[list[str]]:
+    """The week's indicators from its total (`week_total`), as canonical fields; the
+    shares and means a thin week cannot carry are counted in `skipped`."""
+    for indicator, value in _indicator_values(total, spec, skipped):
+        unit = catalog.indicators[indicator].unit
+        yield _observation_fields(indicator, unit, value, subject, week, total, spec, version)
 
 
 def _indicator_values(
@@ -703,10 +576,10 @@ def _observation_fields(
     week: str,
     total: list[Any],
     spec: GdeltSpec,
-    found: Aggregate,
+    version: str,
 ) -> list[str]:
     who = subject if "-" in subject else f"{spec.subject} with {', '.join(spec.counterparts)}"
-    citation = f"GDELT {found.version} event export, events between {who}, {week}"
+    citation = f"GDELT {version} event export, events between {who}, {week}"
     note = f"{total[0]:,} event(s) from {total[9]} file(s) ingested so far"
     week_start = dt.date.fromisoformat(f"{week}-1")
     published = max(dt.date.fromisoformat(total[8]), week_start) if total[8] else week_start

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import Config
 
-__all__ = ["IngestResult", "Limits", "RejectInfo", "duplicate_result"]
+__all__ = ["IngestResult", "Limits", "RejectInfo", "describe_exception", "duplicate_result"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,10 @@ def duplicate_result(uri: str, kind: str, fmt: str, earlier: dict[str, Any]) -> 
     result = IngestResult(uri, "duplicate", kind, fmt, earlier["id"], message=message)
     result.rows_rejected = int(earlier["rows_rejected"] or 0)
     return result
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An unexpected exception in one line: its kind and the start of its message (for a
+    refused run's message: a file, or a download, that failed in a way no check foresaw)."""
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
