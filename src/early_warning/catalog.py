@@ -23,6 +23,7 @@ from typing import Any
 
 from .errors import CatalogError, NotFoundError
 from .files import parse_yaml, read_bytes
+from .numbers import format_number, format_range
 
 __all__ = [
     "KINDS",
@@ -128,14 +129,16 @@ class Indicator:
         """A fast parser for this indicator's values (used in bulk ingest)."""
         return _make_value_parser(self)
 
-    def describe_value(self, value: float) -> str:
-        """A value as a reader wants to see it: a label for levels, true/false, a number."""
+    def describe_value(self, value: float, *, unit: bool = True, digits: int = 4) -> str:
+        """A value as a reader wants to see it: a label for levels, true/false, or a
+        number with its unit ("30,000 persons"; `format_number`, four significant digits
+        unless told; `unit=False`: the number alone)."""
         if self.kind == "boolean":
             return "true" if value >= 0.5 else "false"
         if self.kind == "ordinal" and self.levels is not None:
             level = round(value)
             return f"{level} ({self.levels.get(level, '?')})"
-        return f"{value:.4g}"
+        return format_number(value, self.unit if unit else None, digits=digits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -279,8 +282,11 @@ def _make_value_parser(ind: Indicator) -> Callable[[str], float]:
 
     def parse_number_in_range(text: str) -> float:
         number = _parse_number(text)
-        if number < low or number > high:
-            raise ValueError(f"{number:g} is outside the valid range [{low:g}, {high:g}]")
+        if number < low or number > high:  # ten digits: the value as it was typed
+            raise ValueError(
+                f"{format_number(number, digits=10)} is outside the valid range "
+                f"{format_range(low, high, digits=10)}"
+            )
         return number
 
     return parse_number_in_range

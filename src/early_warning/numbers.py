@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["UNITLESS", "format_number", "with_unit"]
+__all__ = ["UNITLESS", "format_number", "format_range", "with_unit"]
 
 # Catalog units that name a kind of value rather than a unit of measure: never printed.
 UNITLESS = frozenset({"", "level", "boolean", "true/false", "count"})
@@ -81,6 +81,18 @@ def format_number(
     else:
         text = sign + text
     return with_unit(text, unit)
+
+
+def format_range(low: float, high: float, unit: str | None = None, *, digits: int = 3) -> str:
+    """A closed range in words: "0 to 1,000,000 persons" (a bracket and a comma between
+    two numbers with thousands separators would read as three numbers).
+
+    >>> format_range(0, 1e6, "persons"), format_range(-10, 10)
+    ('0 to 1,000,000 persons', '-10 to 10')
+    """
+    return with_unit(
+        f"{format_number(low, digits=digits)} to {format_number(high, digits=digits)}", unit
+    )
 
 
 def with_unit(text: str, unit: str | None) -> str:

@@ -143,15 +143,13 @@ def render_alert(alert: Alert) -> tuple[str, str, str]:
     """(subject line, plain text, HTML) for one alert."""
     ev = alert.evidence
     subject = f"[{alert.severity.upper()}] {alert.rule}: {alert.subject}, week {alert.week}"
-    value = "no value" if alert.value is None else f"{alert.value:g}"
-    threshold = "-" if alert.threshold is None else f"{alert.threshold:g}"
     facts = [
         ("Severity", alert.severity),
         ("Rule", f"{alert.rule} ({alert.kind})"),
         ("Subject", alert.subject),
         ("Week", f"{alert.week} (evaluated on {alert.as_of})"),
-        ("Value", value),
-        ("Threshold", f"{threshold}: {alert.condition}"),
+        ("Value", alert.value_text),
+        ("Threshold", f"{alert.threshold_text}: {alert.condition}"),
         ("What changed", ev.get("changed", "")),
     ]
     if ev.get("profile_hash"):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numbers import format_number
 from ..panel import OK, STALE
 from ..scoring import ScoreResults
 from .rules import OPERATORS, Rule
@@ -108,13 +109,13 @@ def _threshold(rule: Rule, series: np.ndarray, p_exceed: np.ndarray | None) -> S
         clear = _holds("<", series, rule.level - rule.hysteresis)
     else:
         clear = _holds(">", series, rule.level + rule.hysteresis)
-    words = f"{rule.target} {rule.op} {rule.level:g}"
+    words = f"{rule.target} {rule.op} {_setting(rule.level)}"
     if rule.min_weeks > 1:
         words += f" for {rule.min_weeks} weeks"
     if rule.hysteresis:
-        words += f" (re-arms below {rule.level - rule.hysteresis:g})"
+        words += f" (re-arms below {_setting(rule.level - rule.hysteresis)})"
     if rule.robust is not None:
-        words += f", with probability >= {rule.robust:g} under weight uncertainty"
+        words += f", with probability >= {_setting(rule.robust)} under weight uncertainty"
     return Signal(series, active, clear, run_lengths(active), rule.level, words)
 
 
@@ -123,7 +124,7 @@ def _change(rule: Rule, series: np.ndarray) -> Signal:
     jump[1:] = series[1:] - series[:-1]
     active = _holds(">=", jump, rule.jump)
     clear = _holds("<", jump, rule.jump)
-    words = f"{rule.target} up by {rule.jump:g} or more in a week"
+    words = f"{rule.target} up by {_setting(rule.jump)} or more in a week"
     return Signal(jump, active, clear, run_lengths(active), rule.jump, words, series)
 
 
@@ -141,12 +142,18 @@ def _red_line(rule: Rule, results: ScoreResults) -> Signal:
         failed |= ~np.isnan(values) & ~holds
         if k == 0:
             first_value = values
-        shown = catalog.indicators[condition.indicator].describe_value(condition.value)
+        indicator = catalog.indicators[condition.indicator]
+        shown = indicator.describe_value(condition.value, digits=6)
         words.append(f"{condition.indicator} {condition.op} {shown}")
     return Signal(
         first_value, active, failed, run_lengths(active), rule.conditions[0].value,
         " and ".join(words),
     )  # fmt: skip
+
+
+def _setting(number: float) -> str:
+    """A number from the rule file, as precise as it was written there (six digits)."""
+    return format_number(number, digits=6)
 
 
 def _staleness(rule: Rule, results: ScoreResults) -> Signal:

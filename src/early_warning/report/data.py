@@ -21,6 +21,7 @@ import numpy as np
 from ..alerts import Alert, list_alerts
 from ..catalog import Catalog
 from ..forecast import Forecast
+from ..numbers import format_number
 from ..panel import OK, STALE
 from ..periods import iso_week, parse_week, week_end
 from ..scoring import Profile, ScoreResults, SensitivityResult
@@ -198,7 +199,7 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
                     indicator=ind_id,
                     name=ind.name,
                     family=family.id,
-                    value="-" if math.isnan(raw) else _with_unit(ind.describe_value(raw), ind.unit),
+                    value="-" if math.isnan(raw) else ind.describe_value(raw),
                     period=str(obs.get("period") or ("event" if ind.kind == "event" else "-")),
                     age_days=None if math.isnan(age) else int(age),
                     status=status,
@@ -213,12 +214,6 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
     return rows
 
 
-def _with_unit(text: str, unit: str) -> str:
-    if unit in ("level", "boolean", "true/false", "count") or "(" in text:
-        return text
-    return f"{text} {unit}"
-
-
 def _change(panel: Any, row: int, j: int, ind: Any) -> str:
     if row == 0:
         return ""
@@ -230,7 +225,7 @@ def _change(panel: Any, row: int, j: int, ind: Any) -> str:
         return "went stale" if now == STALE else "gone"
     if now == OK and before != after:
         if ind.kind in ("continuous", "event"):
-            return f"{after - before:+.4g}"
+            return format_number(after - before, digits=4, signed=True)
         return f"{ind.describe_value(before)} -> {ind.describe_value(after)}"
     return ""
 
