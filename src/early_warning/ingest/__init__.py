@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from ..catalog import Catalog
 from ..errors import CatalogError, FetchError, IngestError, InputError
+from ..numbers import format_number
 from ..store import EVENT_RECORDED_AT, EVENT_RUN_ID, MAX_REJECT_RAW, Store
 from ..store import OBSERVATION_FLAGS as FLAGS
 from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
@@ -533,9 +534,9 @@ def _downloaded(url: str, limits: Limits) -> Iterator[tuple[Path, str | None]]:
                 raise
             except Exception as exc:  # a broken or cut answer, however it shows
                 if deadline.expired:
+                    allowed = format_number(limits.http_total_seconds, "s", digits=6)
                     raise FetchError(
-                        f"{url}: not complete within {limits.http_total_seconds:g} s "
-                        "(ingest.http_total_seconds)"
+                        f"{url}: not complete within {allowed} (ingest.http_total_seconds)"
                     ) from None
                 reason = " ".join(_fetch_reason(exc).split())  # one line, as servers do not
                 raise FetchError(f"{url}: cannot fetch ({reason})") from None

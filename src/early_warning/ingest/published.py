@@ -39,6 +39,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..errors import IngestError
+from ..numbers import format_number, format_range
 from ..periods import iso_week
 from .mapping import Countries, Mapping, Series, load_countries, load_mapping
 from .readers import Record, Table, raw_csv_text
@@ -223,11 +224,12 @@ class _Rows:
         number = float(text)
         value = number * cell.series.scale
         low, high = self.ranges[cell.series.indicator]
+        unit = self.units[cell.series.indicator]
         if not math.isfinite(value) or not low <= value <= high:
             return Problem(
                 str(cell.year),
-                f"{text[:40]} ({value:g} {self.units[cell.series.indicator]}) is outside "
-                f"the catalog range [{low:g}, {high:g}]",
+                f"{text[:40]} ({format_number(value, unit, digits=10)}) is outside "
+                f"the catalog range {format_range(low, high, digits=10)}",
             )
         earlier = self.known.get((cell.series.indicator, cell.subject, str(cell.year)))
         if (
