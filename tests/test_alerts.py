@@ -350,7 +350,7 @@ def test_an_alert_is_queued_with_its_record_and_hostile_text_is_escaped(
     assert subject == "[RED] troops_in: BLR, week 2024-W02; warning level RED"
     assert "<img src=x onerror=alert(1)>" in text
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert "5000" in text and "3000" in text and "A test publication" in text
+    assert "5,000 persons" in text and "3,000" in text and "A test publication" in text
     assert notifier.flush()["sent"] == 1
     assert len(list((tmp_path / "o").glob("*.eml"))) == 1
 

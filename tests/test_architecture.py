@@ -30,7 +30,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "early_warning"
 FLOORS: dict[str, tuple[int, tuple[str, ...]]] = {
     "base": (
         0,
-        ("early_warning", "errors", "clock", "periods", "config", "catalog", "files", "lazy"),
+        (
+            "early_warning",
+            "errors",
+            "clock",
+            "periods",
+            "config",
+            "catalog",
+            "files",
+            "lazy",
+            "numbers",
+        ),
     ),
     "core": (
         1,

@@ -36,7 +36,9 @@ _SQL = re.compile(
 )
 # What the store may import from the package: the base floor (docs/architecture.md), and
 # itself.
-_FLOOR = {"errors", "clock", "periods", "config", "catalog", "files", "lazy", "store"}
+_FLOOR = {
+    "errors", "clock", "periods", "config", "catalog", "files", "lazy", "numbers", "store",
+}  # fmt: skip
 
 
 def _modules(outside_store: bool = True) -> list[Path]:

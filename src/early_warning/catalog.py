@@ -23,6 +23,7 @@ from typing import Any
 
 from .errors import CatalogError, NotFoundError
 from .files import parse_yaml, read_bytes
+from .numbers import format_number, format_range
 
 __all__ = [
     "KINDS",
@@ -150,15 +151,19 @@ class Indicator:
         """A fast parser for this indicator's values (used in bulk ingest)."""
         return _make_value_parser(self)
 
-    def describe_value(self, value: float, *, events: int | None = None) -> str:
-        """A value as a reader wants to see it: a label for levels, true/false, a number;
-        an event's decayed sum as recent activity beside the count of `events` behind it
-        (a weighted sum is not an observed value); 0 of an interval as none in progress."""
+    def describe_value(
+        self, value: float, *, unit: bool = True, digits: int = 4, events: int | None = None
+    ) -> str:
+        """A value as a reader wants to see it: a label for levels, true/false, or a
+        number with its unit ("30,000 persons"; `format_number`, four significant digits
+        unless told; `unit=False`: the number alone). An event's decayed sum reads as
+        recent activity beside the count of `events` behind it (a weighted sum is not an
+        observed value); 0 of an interval as none in progress."""
         if self.lifetime == "event":
             count = "no event" if not events else f"{events} event{'s' * (events != 1)}"
             return (
-                f"recent activity {value:.2f} (weighted; {count} in the last "
-                f"{self.max_age_days} days)"
+                f"recent activity {format_number(value, digits=3)} (weighted; {count} in "
+                f"the last {format_number(self.max_age_days)} days)"
             )
         if self.lifetime == "interval" and value == 0:
             return "none in progress"
@@ -167,7 +172,7 @@ class Indicator:
         if self.kind == "ordinal" and self.levels is not None:
             level = round(value)
             return f"{level} ({self.levels.get(level, '?')})"
-        return f"{value:.4g}"
+        return format_number(value, self.unit if unit else None, digits=digits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,8 +319,11 @@ def _make_value_parser(ind: Indicator) -> Callable[[str], float]:
 
     def parse_number_in_range(text: str) -> float:
         number = _parse_number(text)
-        if number < low or number > high:
-            raise ValueError(f"{number:g} is outside the valid range [{low:g}, {high:g}]")
+        if number < low or number > high:  # ten digits: the value as it was typed
+            raise ValueError(
+                f"{format_number(number, digits=10)} is outside the valid range "
+                f"{format_range(low, high, digits=10)}"
+            )
         return number
 
     return parse_number_in_range

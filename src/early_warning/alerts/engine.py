@@ -34,6 +34,7 @@ from .records import (
     CheckResult,
     alert_from_row,
     alert_message,
+    alert_value_text,
     what_changed,
 )
 from .rules import Rule
@@ -412,6 +413,7 @@ class AlertEngine:
             "observations": observations,
             "citations": citations,
             "changed": what_changed(rule, signal, row, panel),
+            "value_text": alert_value_text(rule, float(signal.value[row]), self.catalog),
             "profile": self.profile.name,
             "profile_hash": self.profile.weights_hash,
             "description": rule.description,

@@ -150,16 +150,14 @@ def render_alert(alert: Alert) -> tuple[str, str, str]:
     warning = ev.get("warning")
     if warning:  # the week's one level (alerts/warning.py), the same as every face shows
         subject += f"; warning level {warning['level'].upper()}"
-    value = "no value" if alert.value is None else f"{alert.value:g}"
-    threshold = "-" if alert.threshold is None else f"{alert.threshold:g}"
     facts = [
         *([("Warning level", _warning_words(warning))] if warning else []),
         ("Severity", alert.severity),
         ("Rule", f"{alert.rule} ({alert.kind})"),
         ("Subject", alert.subject),
         ("Week", f"{alert.week} (evaluated on {alert.as_of})"),
-        ("Value", value),
-        ("Threshold", f"{threshold}: {alert.condition}"),
+        ("Value", alert.value_text),
+        ("Threshold", f"{alert.threshold_text}: {alert.condition}"),
         ("What changed", ev.get("changed", "")),
     ]
     if ev.get("profile_hash"):

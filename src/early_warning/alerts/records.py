@@ -10,10 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..catalog import Catalog
+from ..numbers import format_number
 from .rules import Rule
 from .signals import Signal
 
-__all__ = ["Alert", "AlertSink", "CheckResult", "alert_from_row", "alert_message", "what_changed"]
+__all__ = [
+    "Alert",
+    "AlertSink",
+    "CheckResult",
+    "alert_from_row",
+    "alert_message",
+    "alert_value_text",
+    "what_changed",
+]
 
 
 @dataclass
@@ -35,6 +44,17 @@ class Alert:
     state: str = "firing"
     new: bool = True
     provisional: bool = False  # fired on a week not yet complete (the as-of day)
+
+    @property
+    def value_text(self) -> str:
+        """The value as people read it: as the check wrote it, with its unit ("30,000
+        persons"), or the number alone for an alert recorded before it did."""
+        written = self.evidence.get("value_text")
+        return written or format_number(self.value, digits=4, missing="no value")
+
+    @property
+    def threshold_text(self) -> str:
+        return format_number(self.threshold, digits=6, missing="-")
 
     @property
     def dedupe_key(self) -> str:
@@ -116,8 +136,20 @@ def alert_message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str
         state = "without a current value" if rule.missing else "stale"
         return f"Data quality: {rule.description} ({int(value)} {state})"
     if rule.kind == "change":
-        return f"{rule.description} ({rule.target} {value:+.3g} in a week)"
-    return f"{rule.description} ({rule.target} is {value:.3g}; {signal.condition})"
+        return f"{rule.description} ({rule.target} {format_number(value, signed=True)} in a week)"
+    return f"{rule.description} ({rule.target} is {format_number(value)}; {signal.condition})"
+
+
+def alert_value_text(rule: Rule, value: float, catalog: Catalog) -> str:
+    """What an alert's value is, in words: a red line's first indicator with its unit,
+    a score's points, a count of stale indicators, a forecast's probability."""
+    if math.isnan(value):
+        return "no value"
+    if rule.kind == "red_line":
+        return catalog.indicators[rule.conditions[0].indicator].describe_value(value)
+    if rule.kind == "staleness" or rule.target.startswith("forecast:"):
+        return format_number(value)
+    return format_number(value, "points", digits=4, signed=rule.kind == "change")
 
 
 def what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
@@ -132,5 +164,9 @@ def what_changed(rule: Rule, signal: Signal, row: int, panel: Any) -> str:
         return f"the condition did not hold for the week of {since} and holds now"
     name = rule.target if rule.kind in ("threshold", "change") else "stale key indicators"
     if math.isnan(before):
-        return f"{name}: no value on {since}; {now:.4g} now"
-    return f"{name}: {before:.4g} on {since}, {now:.4g} now ({now - before:+.4g})"
+        return f"{name}: no value on {since}; {format_number(now, digits=4)} now"
+    change = format_number(now - before, digits=4, signed=True)
+    return (
+        f"{name}: {format_number(before, digits=4)} on {since}, "
+        f"{format_number(now, digits=4)} now ({change})"
+    )

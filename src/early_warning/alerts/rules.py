@@ -26,6 +26,7 @@ from typing import Any
 from ..catalog import Catalog
 from ..errors import RuleError
 from ..files import read_yaml
+from ..numbers import format_number
 
 __all__ = ["KINDS", "OPERATORS", "SEVERITIES", "Condition", "Rule", "RuleError", "load_rules"]
 
@@ -186,7 +187,9 @@ def _number(
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise fail(name, f"expected a number, got {value!r}")
     if not low <= value <= high:
-        raise fail(name, f"must be between {low:g} and {high:g}")
+        low_text, high_text = format_number(low, digits=6), format_number(high, digits=6)
+        bounds = f">= {low_text}" if high == math.inf else f"between {low_text} and {high_text}"
+        raise fail(name, f"must be {bounds}")
     return float(value)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numbers import format_number
 from ..panel import MISSING, OK, STALE
 from ..scoring import ScoreResults
 from .rules import OPERATORS, Rule
@@ -112,13 +113,13 @@ def _threshold(rule: Rule, series: np.ndarray, p_exceed: np.ndarray | None) -> S
         clear = _holds("<", series, rule.level - rule.hysteresis)
     else:
         clear = _holds(">", series, rule.level + rule.hysteresis)
-    words = f"{rule.target} {rule.op} {rule.level:g}"
+    words = f"{rule.target} {rule.op} {_setting(rule.level)}"
     if rule.min_weeks > 1:
         words += f" for {rule.min_weeks} weeks"
     if rule.hysteresis:
-        words += f" (re-arms below {rule.level - rule.hysteresis:g})"
+        words += f" (re-arms below {_setting(rule.level - rule.hysteresis)})"
     if rule.robust is not None:
-        words += f", with probability >= {rule.robust:g} under weight uncertainty"
+        words += f", with probability >= {_setting(rule.robust)} under weight uncertainty"
     return Signal(series, active, clear, run_lengths(active), rule.level, words)
 
 
@@ -127,7 +128,7 @@ def _change(rule: Rule, series: np.ndarray) -> Signal:
     jump[1:] = series[1:] - series[:-1]
     active = _holds(">=", jump, rule.jump)
     clear = _holds("<", jump, rule.jump)
-    words = f"{rule.target} up by {rule.jump:g} or more in a week"
+    words = f"{rule.target} up by {_setting(rule.jump)} or more in a week"
     return Signal(jump, active, clear, run_lengths(active), rule.jump, words, series)
 
 
@@ -153,7 +154,8 @@ def _red_line(rule: Rule, results: ScoreResults) -> Signal:
         stale |= aged
         if k == 0:
             first_value = values
-        shown = catalog.indicators[condition.indicator].describe_value(condition.value)
+        indicator = catalog.indicators[condition.indicator]
+        shown = indicator.describe_value(condition.value, digits=6)
         words.append(f"{condition.indicator} {condition.op} {shown}")
     active = holds_all & ~stale
     lapsed = holds_all & stale
@@ -161,6 +163,11 @@ def _red_line(rule: Rule, results: ScoreResults) -> Signal:
         first_value, active, failed | lapsed, run_lengths(active), rule.conditions[0].value,
         " and ".join(words), lapsed=lapsed, stale_since=np.where(lapsed, stale_since, np.nan),
     )  # fmt: skip
+
+
+def _setting(number: float) -> str:
+    """A number from the rule file, as precise as it was written there (six digits)."""
+    return format_number(number, digits=6)
 
 
 def _staleness(rule: Rule, results: ScoreResults) -> Signal:

@@ -67,8 +67,8 @@ def _subjects(app: App, store: Store, subject: str | None) -> list[str]:
 
 def _alert_row(alert: Alert) -> dict[str, Any]:
     shown = alert.to_dict()
-    shown["value"] = "-" if alert.value is None else f"{alert.value:g}"
-    shown["threshold"] = "-" if alert.threshold is None else f"{alert.threshold:g}"
+    shown["value"] = "-" if alert.value is None else alert.value_text
+    shown["threshold"] = alert.threshold_text
     shown["state"] = alert.state + (" (new)" if alert.new else "")
     return shown
 

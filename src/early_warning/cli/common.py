@@ -19,6 +19,7 @@ import click
 
 from ..clock import Clock, SystemClock
 from ..errors import EarlyWarningError, InputError, NotFoundError
+from ..numbers import format_number
 from ..periods import SUBJECT_PATTERN, PeriodError, parse_date
 
 if TYPE_CHECKING:
@@ -124,12 +125,15 @@ def _finite(data: Any) -> Any:
 
 
 def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 48) -> None:
-    """Aligned plain-text columns; long cells are cut with an ellipsis."""
+    """Aligned plain-text columns; long cells are cut with an ellipsis; a float is
+    written by `format_number`."""
     if not rows:
         click.echo("(none)")
         return
 
     def cell(value: Any) -> str:
+        if isinstance(value, float):  # never 1e-05 or 1e+16 (ints are ids and counts)
+            value = format_number(value, digits=6)
         text = "" if value is None else str(value).replace("\n", " ")
         return text if len(text) <= width else text[: width - 1] + "\u2026"
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import InputError, NotFoundError
+from ..numbers import format_number, format_range
 from .common import (
     App,
     as_of_option,
@@ -79,7 +80,7 @@ def indicators_list(app: App, family: str | None, as_json: bool) -> None:
             "kind": i.kind,
             "unit": i.unit,
             "risk": "higher" if i.higher_is_riskier else "lower",
-            "weight": f"{i.weight:g}",
+            "weight": format_number(i.weight, digits=6),
             "max age": f"{i.max_age_days}d",
         }
         for i in chosen
@@ -107,7 +108,7 @@ def indicators_show(app: App, indicator_id: str, as_json: bool) -> None:
         f"  unit         {ind.unit}",
     ]
     if ind.range:
-        lines.append(f"  range        [{ind.range[0]:g}, {ind.range[1]:g}]")
+        lines.append(f"  range        {format_range(*ind.range, ind.unit, digits=6)}")
     for level, label in (ind.levels or {}).items():
         lines.append(f"  level {level}      {label}")
     direction = "higher value = more risk" if ind.higher_is_riskier else "higher value = less risk"
@@ -117,10 +118,10 @@ def indicators_show(app: App, indicator_id: str, as_json: bool) -> None:
         f"  frequency    {ind.frequency}, stale after {ind.max_age_days} days",
     ]
     if ind.half_life_days:
-        lines.append(f"  half-life    {ind.half_life_days:g} days")
+        lines.append(f"  half-life    {format_number(ind.half_life_days, 'days', digits=6)}")
     norm = dict(ind.normalisation)
     lines += [
-        f"  weight       {ind.weight:g}",
+        f"  weight       {format_number(ind.weight, digits=6)}",
         f"  normalise    {norm.pop('method')} {norm if norm else ''}".rstrip(),
         f"  description  {ind.description}",
         "  citations:",

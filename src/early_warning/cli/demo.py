@@ -13,6 +13,7 @@ import click
 
 from ..catalog import Catalog
 from ..demo import DemoResult, run_demo, write_daemon_config
+from ..numbers import format_number
 from .common import App, echo_json, echo_table, json_option, pass_app
 from .ingest import print_ingest
 
@@ -81,7 +82,7 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
         note = " (context only: shown, not counted in the total)" if family.weight == 0 else ""
         click.echo(
             f"  {family.id:<22}{len(family.indicators):>3} indicators, "
-            f"weight {family.weight:g}{note}"
+            f"weight {format_number(family.weight, digits=6)}{note}"
         )
     where = "" if kept else " (temporary, removed at the end; --workdir DIR keeps it)"
     click.echo(f"database: {result.db_path}{where}")

@@ -12,6 +12,7 @@ import click
 
 from ..errors import InputError
 from ..forecast import BacktestResult
+from ..numbers import format_number
 from ..services.forecasting import backtest, forecast_at, record_backtest, record_forecast
 from .common import (
     App,
@@ -334,7 +335,7 @@ def _print_backtest(result: BacktestResult) -> None:
             )
         for alert in info["alerts"]:
             click.echo(
-                f"    alert at p >= {alert['threshold']:g}: "
+                f"    alert at p >= {format_number(alert['threshold'], digits=6)}: "
                 f"hit rate {_percent(alert['hit_rate'])}, "
                 f"false alarms {_percent(alert['false_alarm_rate'])}, lead "
                 + (

@@ -7,12 +7,14 @@ import datetime as dt
 import io
 import math
 import sys
+from typing import Any
 
 import click
 import numpy as np
 
 from ..errors import InputError, NotFoundError, ProfileError
 from ..files import parse_yaml
+from ..numbers import format_number
 from ..scoring import (
     CompositeIndex,
     Profile,
@@ -212,7 +214,7 @@ def weights_show(app: App, profile: str, as_json: bool) -> None:
     click.echo(
         "bands: low < "
         + " <= ".join(
-            f"{b:g} {n}"
+            f"{_setting(b)} {n}"
             for b, n in zip(p.bands, ("guarded", "elevated", "high", "severe"), strict=True)
         )
     )
@@ -221,7 +223,7 @@ def weights_show(app: App, profile: str, as_json: bool) -> None:
     )
     for row in rows:
         row["share"] = f"{row['share']:.1%}"
-        row["weight"] = f"{row['weight']:g}" + (" (catalog)" if row["default"] else "")
+        row["weight"] = _setting(row["weight"]) + (" (catalog)" if row["default"] else "")
     echo_table(
         rows, ["family", "family_weight", "indicator", "weight", "share", "reasoning"], width=60
     )
@@ -316,7 +318,7 @@ def weights_set(
             {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
             for n, w in {**indicators, **families}.items()
         ]
-        summary = "; ".join(f"{c['name']} {c['before']:g} -> {c['after']:g}" for c in changes)
+        summary = "; ".join(_change(c) for c in changes)
         wanted = ProfileChange(after.weights_hash, text, summary)
         save_audited(store, path, lambda _exists: wanted, author=author, note=note)
         new = CompositeIndex(app.catalog, after).fit(old.panel)
@@ -340,7 +342,7 @@ def weights_set(
         echo_json(report)
         return
     for change in changes:
-        click.echo(f"{change['name']}: {change['before']:g} -> {change['after']:g}")
+        click.echo(_change(change, ": "))
     click.echo(f"wrote {path} ({before.weights_hash} -> {after.weights_hash}), audit note recorded")
     if report["score_before"] is None:
         click.echo(f"{subject} has no score as of {day} (insufficient data); try --as-of")
@@ -356,6 +358,16 @@ def weights_set(
         click.echo(f"no prediction from the attribution: {why_not}")
 
 
+def _setting(number: float) -> str:
+    """A weight, a band's bound or a setting as precise as a profile file has it."""
+    return format_number(number, digits=6)
+
+
+def _change(change: dict[str, Any], between: str = " ") -> str:
+    """A weight changed: "ru_troops_in_belarus 1.5 -> 2"."""
+    return f"{change['name']}{between}{_setting(change['before'])} -> {_setting(change['after'])}"
+
+
 def _with_reasons(
     profile: Profile, before: Profile, author: str, note: str, day: dt.date
 ) -> Profile:
@@ -366,8 +378,9 @@ def _with_reasons(
         old = {**before.indicator_weights, **before.family_weights}[name]
         if weight != old:
             earlier = before.reasoning.get(key, "")
-            reasoning[key] = f"Set to {weight:g} (was {old:g}) by {author} on {day}: {note}." + (
-                f" Earlier reasoning: {earlier}" if earlier else ""
+            reasoning[key] = (
+                f"Set to {_setting(weight)} (was {_setting(old)}) by {author} on {day}: {note}."
+                + (f" Earlier reasoning: {earlier}" if earlier else "")
             )
     return dataclasses.replace(profile, reasoning=reasoning)
 
@@ -588,7 +601,7 @@ def sensitivity_command(
     click.echo(
         f"{subject} as of {day}, profile {p.name} ({p.weights_hash}), "
         f"{band['valid_draws']} of {outcome.draws} draws give a score, "
-        f"concentration {outcome.concentration:g}"
+        f"concentration {_setting(outcome.concentration)}"
     )
     click.echo(
         f"score {band['score']:.1f}; 5-95% band {band['low']:.1f} .. {band['high']:.1f} "

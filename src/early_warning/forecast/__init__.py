@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..numbers import format_number
 from ..panel import PanelBuilder
 from ..scoring import CompositeIndex, ScoreResults
 from .metrics import alert_skill, roc_auc, summary
@@ -184,8 +185,9 @@ def forecast(
                 (1 - analyst_weight) * ensemble.probability + analyst_weight * analysts["mean"], 6
             )
             entry["pool_rule"] = (
-                f"linear opinion pool: {1 - analyst_weight:g} x ensemble + "
-                f"{analyst_weight:g} x mean of the analysts' forecasts for the same severity "
+                f"linear opinion pool: {format_number(1 - analyst_weight, digits=6)} x "
+                f"ensemble + {format_number(analyst_weight, digits=6)} x mean of the analysts' "
+                "forecasts for the same severity "
                 "and horizon made in the week up to the as-of date"
             )
         entries.append(entry)

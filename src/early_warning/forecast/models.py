@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..numbers import format_number
+
 __all__ = [
     "BaseRate",
     "ForecastData",
@@ -185,7 +187,7 @@ class Logistic:
             low,
             high,
             "fitted",
-            f"C={penalty:g}, {int(y.sum())} event weeks of {len(y)}",
+            f"C={format_number(penalty, digits=6)}, {int(y.sum())} event weeks of {len(y)}",
             {"penalty_C": penalty},
         )
 
@@ -391,7 +393,8 @@ class Trend:
             low,
             high,
             "fitted",
-            f"reaches {data.high_threshold:g} within {data.horizon_weeks} weeks in "
+            f"reaches {format_number(data.high_threshold, digits=6)} within "
+            f"{data.horizon_weeks} weeks in "
             f"{crosses:.0%} of {paths.shape[1]} simulated paths",
             {"target": "score reaches the high band"},
         )

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import IngestError
+from ..numbers import format_number
 
 __all__ = ["ZipKind", "check_zip", "zip_kind"]
 
@@ -50,7 +51,8 @@ def check_zip(path: Path, *, max_unzipped_bytes: int, max_ratio: float) -> list[
         if info.file_size > _SMALL_MEMBER and ratio > max_ratio:
             raise IngestError(
                 f"{path}: {info.filename[:60]!r} inflates {ratio:,.0f} times "
-                f"(over ingest.max_zip_ratio = {max_ratio:g}); refused as a zip bomb"
+                f"(over ingest.max_zip_ratio = {format_number(max_ratio, digits=6)}); "
+                "refused as a zip bomb"
             )
     return members
 

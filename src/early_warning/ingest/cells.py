@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import Catalog
+from ..numbers import format_number, format_range
 from .mapping import Mapping, Series
 from .readers import Record
 from .validate import Problem
@@ -120,10 +121,11 @@ class Rows:
         value = number * cell.series.scale
         low, high = self.ranges[cell.series.indicator]
         if not math.isfinite(value) or not low <= value <= high:
+            unit = self.units[cell.series.indicator]
             return Problem(
                 str(cell.year),
-                f"{text[:40]} ({value:g} {self.units[cell.series.indicator]}) is outside "
-                f"the catalog range [{low:g}, {high:g}]",
+                f"{text[:40]} ({format_number(value, unit, digits=10)}) is outside "
+                f"the catalog range {format_range(low, high, digits=10)}",
             )
         earlier = self.known.get((cell.series.indicator, cell.subject, str(cell.year)))
         if (

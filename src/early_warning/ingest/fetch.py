@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import FetchError
+from ..numbers import format_number
 from .results import Limits, describe_exception
 
 __all__ = ["USER_AGENT", "Fetcher", "Sink", "UrlFetcher", "download", "fetch_bytes"]
@@ -137,9 +138,9 @@ class UrlFetcher:
                 raise
             except Exception:
                 if deadline.expired:  # whatever the cut socket raised, the cause is time
+                    allowed = format_number(limits.http_total_seconds, "s", digits=6)
                     raise FetchError(
-                        f"{url}: not complete within {limits.http_total_seconds:g} s "
-                        "(ingest.http_total_seconds)"
+                        f"{url}: not complete within {allowed} (ingest.http_total_seconds)"
                     ) from None
                 raise
 

@@ -54,6 +54,7 @@ from typing import IO, Any
 
 from ..catalog import Catalog
 from ..errors import CatalogError, IngestError
+from ..numbers import format_number
 from ..periods import iso_week
 from .archive import check_zip
 from .mapping import load_mapping
@@ -486,9 +487,10 @@ def _parse_event(
     if not math.isfinite(tone):
         return Problem(_NAMES[TONE], f"{tone_text[:20]!r} is not a finite number")
     if not -10 <= goldstein <= 10:
-        return Problem(_NAMES[GOLDSTEIN], f"{goldstein:g} is outside -10..10")
+        shown = format_number(goldstein, digits=10)
+        return Problem(_NAMES[GOLDSTEIN], f"{shown} is outside -10..10")
     if not -100 <= tone <= 100:
-        return Problem(_NAMES[TONE], f"{tone:g} is outside -100..100")
+        return Problem(_NAMES[TONE], f"{format_number(tone, digits=10)} is outside -100..100")
     added_day = _day(added_text[:8])
     if added_day is None:
         return Problem("DATEADDED", f"{added_text[:20]!r} is not a date")

@@ -21,6 +21,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..numbers import format_number
 from ..scoring.profiles import BAND_NAMES
 from .data import ReportData
 
@@ -152,7 +153,7 @@ def families(data: ReportData) -> bytes | None:
             )
             _band_background(axis, data.profile.bands)
             weight = data.profile.family_weights[name]
-            title = f"{name} (weight {weight:g})"
+            title = f"{name} (weight {format_number(weight, digits=6)})"
             if weight == 0:
                 axis.text(
                     0.5,

@@ -23,6 +23,7 @@ from ..alerts import Alert, Rule, list_alerts
 from ..alerts.warning import Warning
 from ..catalog import Catalog
 from ..forecast import Forecast
+from ..numbers import format_number
 from ..panel import MISSING, OK, STALE
 from ..periods import iso_week, parse_week, week_end
 from ..scoring import Profile, ScoreResults, SensitivityResult
@@ -213,7 +214,7 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
                     indicator=ind_id,
                     name=ind.name,
                     family=family.id,
-                    value="-" if math.isnan(raw) else _with_unit(shown, ind.unit, ind.lifetime),
+                    value="-" if math.isnan(raw) else shown,
                     period=str(obs.get("period") or ("events" if ind.kind == "event" else "-")),
                     age_days=None if math.isnan(age) else int(age),
                     status=status,
@@ -226,12 +227,6 @@ def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:
                 )
             )
     return rows
-
-
-def _with_unit(text: str, unit: str, lifetime: str = "state") -> str:
-    if lifetime == "event" or unit in ("level", "boolean", "true/false", "count") or "(" in text:
-        return text
-    return f"{text} {unit}"
 
 
 def _change(panel: Any, row: int, j: int, ind: Any) -> str:
@@ -251,7 +246,7 @@ def _change(panel: Any, row: int, j: int, ind: Any) -> str:
         return "went stale" if now == STALE else "gone"
     if now != MISSING and before != after:
         if ind.kind == "continuous":
-            return f"{after - before:+.4g}"
+            return format_number(after - before, digits=4, signed=True)
         return f"{ind.describe_value(before)} -> {ind.describe_value(after)}"
     return ""
 

@@ -19,6 +19,7 @@ import matplotlib
 from fpdf import FPDF, FontFace, XPos, YPos
 from fpdf.enums import TableCellFillMode
 
+from ..numbers import format_number
 from . import charts
 from .data import ReportData
 
@@ -458,7 +459,7 @@ def _indicators(pdf: _Document, data: ReportData) -> None:
                 r.period,
                 age,
                 "-" if r.risk is None else f"{r.risk:.2f}",
-                f"{r.weight:g}",
+                _weight(r.weight),
                 "-" if r.contribution is None else f"{r.contribution:.2f}",
                 source,
                 r.change,
@@ -700,8 +701,8 @@ def _alerts_log(pdf: _Document, data: ReportData) -> None:
             a.week,
             a.severity,
             a.rule,
-            _g(a.value),
-            _g(a.threshold),
+            "-" if a.value is None else a.value_text,
+            a.threshold_text,
             a.state + (f" ({a.evidence.get('resolved_week')})" if a.state == "resolved" else ""),
             a.message,
         ]
@@ -710,14 +711,15 @@ def _alerts_log(pdf: _Document, data: ReportData) -> None:
     pdf.table(
         ["week", "severity", "rule", "value", "threshold", "state", "message"],
         rows,
-        (15, 12, 47, 11, 13, 23, 59),
+        (15, 12, 44, 18, 13, 23, 55),
         size=6.5,
         aligns="LLLRRLL",
     )
 
 
-def _g(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _weight(weight: float) -> str:
+    """A weight as the profile file has it (six significant digits, as `:g` had)."""
+    return format_number(weight, digits=6)
 
 
 # -- appendix -----------------------------------------------------------------------
@@ -755,9 +757,10 @@ def _appendix(pdf: _Document, data: ReportData) -> None:
     rows, groups = [], []
     for family in data.catalog.families.values():
         groups.append(len(rows))
-        rows.append([f"{family.name} (family weight {profile.family_weights[family.id]:g})", ""])
+        weight = _weight(profile.family_weights[family.id])
+        rows.append([f"{family.name} (family weight {weight})", ""])
         for ind in family.indicators:
-            rows.append([ind, f"{profile.indicator_weights[ind]:g}"])
+            rows.append([ind, _weight(profile.indicator_weights[ind])])
     pdf.table(["indicator", "weight"], rows, (140, 40), size=6.5, aligns="LR", group_rows=groups)
     pdf.h2("Appendix: inputs and versions")
     inputs = data.inputs()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
+from ..numbers import format_number
 from ..panel import MISSING, STALE, Panel
 from ..periods import iso_week
 from .aggregate import Aggregate, Structure, aggregate
@@ -316,7 +317,7 @@ class ScoreResults:
             verb = "rose" if after > before else "fell"
             risk_change = float(self.risk[row, j] - self.risk[row - 1, j])
             reason = (
-                f"{ind.name} {verb} from {ind.describe_value(before)} to "
+                f"{ind.name} {verb} from {ind.describe_value(before, unit=False)} to "
                 f"{ind.describe_value(after)}"
             )
             if risk_change * change < 0 or abs(risk_change) < 1e-12:
@@ -366,7 +367,8 @@ class ScoreResults:
             k_fam = structure.families.index(family)
             if (weight > 0) != (self.profile.family_weights[family] > 0):
                 raise ValueError(
-                    f"setting {family} to {weight:g} changes which families are scored"
+                    f"setting {family} to {format_number(weight, digits=6)} changes which "
+                    "families are scored"
                 )
             if not self.agg.sufficient[row, k_fam]:
                 return score
@@ -393,8 +395,8 @@ class ScoreResults:
         fam = self.index.structure.families[k_fam]
         if self.profile.family_weights[fam] > 0 and still != bool(self.agg.sufficient[row, k_fam]):
             raise ValueError(
-                f"setting {indicator} to {weight:g} moves {fam} across the minimum coverage; "
-                "the attribution cannot predict that, recompute the score"
+                f"setting {indicator} to {format_number(weight, digits=6)} moves {fam} across "
+                "the minimum coverage; the attribution cannot predict that, recompute the score"
             )
 
     # -- text -----------------------------------------------------------------------

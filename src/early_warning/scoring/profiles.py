@@ -27,6 +27,7 @@ import yaml
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
 from ..files import read_yaml
+from ..numbers import format_number
 
 __all__ = [
     "AGGREGATIONS",
@@ -179,7 +180,8 @@ def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ProfileError(f"{where}: expected a number, got {value!r}")
     if not low <= value <= high:
-        bounds = f">= {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+        low_text, high_text = format_number(low, digits=6), format_number(high, digits=6)
+        bounds = f">= {low_text}" if high == math.inf else f"between {low_text} and {high_text}"
         raise ProfileError(f"{where}: must be {bounds}, got {value!r}")
     return float(value)
 
@@ -236,8 +238,8 @@ def parse_profile(data: Any, catalog: Catalog, source: str = "<profile>") -> Pro
         members = catalog.families[fam].indicators
         if weight > 0 and not any(indicator_weights[i] > 0 for i in members):
             raise ProfileError(
-                f"{source}: family {fam!r}: empty family: it weighs {weight:g} but all its "
-                "indicators weigh 0"
+                f"{source}: family {fam!r}: empty family: it weighs "
+                f"{format_number(weight, digits=6)} but all its indicators weigh 0"
             )
 
     extra = {

@@ -25,6 +25,7 @@ from ..errors import InputError, NotFoundError, ProfileError
 from ..files import parse_yaml
 from ..forecast.metrics import roc_auc
 from ..forecast.targets import event_within, events_from_rows
+from ..numbers import format_number
 from ..panel import Panel
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
 
@@ -313,7 +314,8 @@ class Workbench:
             profile = dataclasses.replace(edited, name=name, path=path)
             written["profile"] = profile
             written["changes"] = [  # what changed in the file written
-                f"{key} {old:g} -> {new:g}" for key, old, new in _differences(target, profile)
+                f"{key} {format_number(old, digits=6)} -> {format_number(new, digits=6)}"
+                for key, old, new in _differences(target, profile)
             ]
             text = self._text(profile, target, description)
             return ProfileChange(profile.weights_hash, text, "; ".join(written["changes"]))
@@ -520,7 +522,9 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(f"{where}: expected a number, got {value!r}")
     if not 0 <= value <= MAX_WEIGHT:
-        raise InputError(f"{where}: must be between 0 and {MAX_WEIGHT:g}, got {value!r}")
+        raise InputError(
+            f"{where}: must be between 0 and {format_number(MAX_WEIGHT, digits=6)}, got {value!r}"
+        )
     return float(value)
 
 
