@@ -400,3 +400,24 @@ def test_acknowledging_twice_keeps_the_first_note(
     with pytest.raises(InputError, match="already acknowledged by duty"):
         acknowledge(store, alert.id, "second thoughts", by="other")
     assert list_alerts(store)[0].evidence["ack_note"] == "called the desk officer"
+
+
+def test_a_red_line_on_stale_evidence_lapses_with_a_notice_of_why(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    # Issue 16: a red line of 2019 was still carried as firing in 2026 on evidence that
+    # `score` itself called stale. Now it lapses, and says since when.
+    from early_warning.clock import FixedClock
+
+    with Store(tmp_path / "lapse.db", clock=FixedClock("2025-03-01T12:00:00")) as store:
+        store.sync_catalog(catalog)
+        _troops(store, catalog, tmp_path, {2: 5000})  # troops: stale 180 days after 14 Jan
+        engine = _engine(store, catalog, tmp_path)
+        assert [a.rule for a in engine.check("BLR", sunday(3)).fired] == ["troops_in"]
+        later = engine.check("BLR", dt.date(2024, 8, 4))
+        assert "troops_in" in later.resolved and not later.active
+        (alert,) = list_alerts(store)
+    assert alert.state == "resolved"
+    assert alert.evidence["resolution"] == (
+        "lapsed: the evidence is stale since 2024-07-13 (the condition is not known to hold)"
+    )

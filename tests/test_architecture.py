@@ -52,6 +52,7 @@ FLOORS: dict[str, tuple[int, tuple[str, ...]]] = {
             "alerts.signals",
             "alerts.states",
             "alerts.records",
+            "alerts.warning",
         ),
     ),
     "store": (1, ("store",)),

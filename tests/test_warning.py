@@ -168,5 +168,6 @@ def test_every_face_gives_the_same_level_for_the_same_week(buildup: Path) -> Non
     ]
     assert subject.endswith("warning level RED")
     # The e-mail cites every observation that made the rule fire, the size among them.
-    assert "joint_exercise_scale: NATO, Allied Resolve 2022" in body
-    assert "exercise_transparency: OSCE, Allied Resolve 2022" in body
+    assert "joint_exercise_scale = 30,000 persons: NATO, Allied Resolve 2022" in body
+    assert "exercise_transparency = 1 (notification only" in body
+    assert "OSCE, Allied Resolve 2022: no observers invited" in body and "[B2]" in body

@@ -402,7 +402,8 @@ class AlertEngine:
             if obs.get("source"):
                 grade = f" [{obs['grade']}]" if obs.get("grade") else ""
                 where = f", {obs['citation']}" if obs.get("citation") else ""
-                citations.append(f"{obs['indicator']}: {obs['source']}{where}{grade}")
+                value = f" = {obs['display']}" if obs.get("display") else ""
+                citations.append(f"{obs['indicator']}{value}: {obs['source']}{where}{grade}")
         if not drivers:
             drivers = [
                 {"indicator": o["indicator"], "change": None, "reason": o["text"]}

@@ -82,6 +82,7 @@ def assess(
     found = signals(red_rules, results)
     level, reasons = "none", []
     holding, lapsed = [], []
+    lapsed_since: dict[str, str] = {}
     for rule in red_rules:
         signal = found[rule.id]
         if signal.active[row]:
@@ -93,6 +94,7 @@ def assess(
             lapsed.append(rule.id)
             assert signal.stale_since is not None
             since = dt.date.fromordinal(int(signal.stale_since[row])).isoformat()
+            lapsed_since[rule.id] = since
             reasons.append(
                 f"red line lapsed: {_clause(rule.description)}, held only on evidence stale "
                 f"since {since}"
@@ -129,7 +131,7 @@ def assess(
         red_lines=tuple(holding),
         lapsed=tuple(lapsed),
         details={"score": None if band is None else round(score, 4), "band": band,
-                 "forecast": forecast},
+                 "forecast": forecast, "lapsed_since": lapsed_since},
     )  # fmt: skip
 
 

@@ -70,6 +70,9 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
     shown["value"] = "-" if alert.value is None else alert.value_text
     shown["threshold"] = alert.threshold_text
     shown["state"] = alert.state + (" (new)" if alert.new else "")
+    resolution = alert.evidence.get("resolution") or ""
+    if alert.state == "resolved" and resolution.startswith("lapsed"):
+        shown["state"] = f"lapsed {alert.evidence.get('resolved_week') or ''}".strip()
     return shown
 
 
@@ -253,6 +256,7 @@ def _extra(alert: Alert) -> dict[str, Any]:
         "acknowledged_by": ev.get("acknowledged_by"),
         "note": ev.get("ack_note"),
         "resolved_week": ev.get("resolved_week"),
+        "resolution": ev.get("resolution"),
         "outbox_id": ev.get("outbox_id"),
         "delivery": ev.get("delivery"),
     }

@@ -358,6 +358,11 @@ def _active_alerts(pdf: _Document, data: ReportData) -> None:
         pdf.set_text_color(*INK)
         pdf.set_font(FONT, "", 9)
         state = "" if alert.state == "firing" else f" [{alert.state}]"
+        since = (data.warning.details.get("lapsed_since", {}) if data.warning else {}).get(
+            alert.rule
+        )
+        if since:  # never a years-old red carried as current
+            state += f" [lapsed: its evidence is stale since {since}]"
         pdf.multi_cell(
             0,
             4.8,
