@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .alerts import Alert, AlertEngine, MailSettings, Notifier, Rule, list_alerts, load_rules
+from .alerts.warning import Warning
 from .catalog import Catalog, load_catalog
 from .forecast import BacktestResult, Forecast
 from .ingest import IngestResult, Limits, ingest
@@ -40,6 +41,7 @@ class DemoResult:
     scores: ScoreResults | None = None
     uncertainty: SensitivityResult | None = None
     forecast: Forecast | None = None
+    warning: Warning | None = None  # the week's one level, as every face shows it
     backtest: BacktestResult | None = None
     alerts: list[Alert] = field(default_factory=list)
     mail: dict[str, int] = field(default_factory=dict)
@@ -107,6 +109,7 @@ def run_demo(
             )
             result.scores = outcome.subjects[0].scores
             result.forecast = outcome.subjects[0].forecast
+            result.warning = outcome.subjects[0].warning
             result.alerts = list_alerts(store, subject=default_subject)
             result.mail = outcome.mail or {}
             # Beyond the pipeline, what a first look at a subject wants: the band, and

@@ -97,6 +97,11 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
     if result.as_of is None:
         return
     _print_latest(catalog, result.latest, result.as_of)
+    if result.warning is not None:
+        click.echo("")
+        click.echo(f"warning level for {result.warning.week}: {result.warning.headline()}")
+        for reason in result.warning.reasons[1:]:
+            click.echo(f"  {reason}")
     if result.scores is not None:
         click.echo("")
         click.echo(f"the score as of {result.as_of}, when the last embedded figure became public:")
@@ -195,9 +200,16 @@ def _uncertainty_summary(result: DemoResult) -> dict[str, Any] | None:
 
 
 def _status(ind: Any, age: int) -> str:
-    if age <= ind.max_age_days:
-        return "current"
-    return "no recent event" if ind.kind == "event" else "stale"
+    if ind.lifetime == "event":
+        return "recent event" if age <= ind.max_age_days else "no recent event"
+    return "current" if age <= ind.stale_after_days else "stale (kept)"
+
+
+def _latest_value(ind: Any, value: float) -> str:
+    """The latest observation as recorded: an event's own magnitude, not a decayed sum."""
+    if ind.lifetime == "event":
+        return f"one event, magnitude {format_number(value)}"
+    return str(ind.describe_value(value))
 
 
 def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.date) -> None:
@@ -213,7 +225,7 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.
             {
                 "indicator": row["indicator"],
                 "period": row["period"],
-                "value": ind.describe_value(row["value"]),
+                "value": _latest_value(ind, row["value"]),
                 "source": row["source"],
                 "grade": f"{row['reliability'] or '-'}{row['credibility'] or '-'}",
                 "age": f"{max(age, 0)}d",
@@ -222,7 +234,7 @@ def _print_latest(catalog: Catalog, latest: Iterable[dict[str, Any]], as_of: dt.
         )
     click.echo(
         f"latest value of each indicator as of {as_of} (stale: older than its maximum age, "
-        "so not used; an event counts only within its maximum age):"
+        "kept as the value used with a wider band; an event: its own size, which decays):"
     )
     echo_table(rows, ["indicator", "period", "value", "source", "grade", "age", "status"], width=56)
     empty = [i.id for i in catalog if i.id not in seen]

@@ -263,7 +263,7 @@ def _score_box(pdf: _Document, data: ReportData) -> None:
     fill = BAND_RGB.get(record["band"] or "", (235, 235, 235))
     top = pdf.get_y()
     pdf.set_fill_color(*fill)
-    pdf.rect(pdf.l_margin, top, pdf.w - pdf.l_margin - pdf.r_margin, 33, style="F")
+    pdf.rect(pdf.l_margin, top, pdf.w - pdf.l_margin - pdf.r_margin, 37, style="F")
     pdf.set_fill_color(255, 255, 255)
     pdf.set_xy(pdf.l_margin + 4, top + 3)
     pdf.set_font(FONT, "B", 26)
@@ -274,6 +274,12 @@ def _score_box(pdf: _Document, data: ReportData) -> None:
     pdf.set_xy(pdf.l_margin + 4, top + 15)
     pdf.set_font(FONT, "", 8.5)
     lines = [f"Score 0-100; bands: {_bands(data)}.", _change_line(data)]
+    if record.get("stale_share") and record.get("age_band"):
+        aged = record["age_band"]
+        lines.append(
+            f"{record['stale_share']:.0%} of its weight rests on stale values; with their "
+            f"uncertainty widened by age: {aged['low']:.1f} to {aged['high']:.1f}."
+        )
     if data.uncertainty is not None and data.uncertainty.band["score"] is not None:
         b = data.uncertainty.band
         p_high = data.uncertainty.p_high_or_worse
@@ -285,7 +291,7 @@ def _score_box(pdf: _Document, data: ReportData) -> None:
     for line in lines:
         pdf.set_x(pdf.l_margin + 4)
         pdf.cell(0, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(top + 35)
+    pdf.set_y(top + 39)
 
 
 def _change_line(data: ReportData) -> str:
@@ -386,7 +392,7 @@ def _coverage(pdf: _Document, data: ReportData) -> None:
     missing = record["missing"]
     if stale:
         pdf.para(
-            f"Stale (older than their maximum age, not used, {len(stale)}): "
+            f"Stale (older than their maximum age; still used, with a wider band; {len(stale)}): "
             + ", ".join(stale)
             + ".",
             8.5,
@@ -438,8 +444,8 @@ def _indicators(pdf: _Document, data: ReportData) -> None:
     pdf.h2(f"Indicators in week {data.week}")
     pdf.para(
         "Value as the catalog describes it; age in days since the period ended "
-        "(STALE: older than the indicator's maximum age, not used); risk 0-1 after "
-        "normalisation; the profile weight; the contribution in score points; the "
+        "(STALE: older than the indicator's maximum age, still used with a wider band); "
+        "risk 0-1 after normalisation; the profile weight; the contribution in score points; the "
         "source and its Admiralty grade; the change since last week.",
         7.5,
         "I",
