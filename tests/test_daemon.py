@@ -26,7 +26,7 @@ import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from early_warning import ConfigError, load_config
+from early_warning import ConfigError, bundled_path, ingest, load_config
 from early_warning.daemon import (
     REPORT,
     Daemon,
@@ -36,7 +36,7 @@ from early_warning.daemon import (
 )
 from early_warning.store import open_store
 
-from .conftest import HEADER
+from .conftest import HEADER, run_cli
 from .test_cli import run
 from .test_mail import SmtpServer
 
@@ -177,7 +177,7 @@ def test_a_watched_file_is_processed_once_and_a_bad_one_failed_with_its_reason(
     assert not (incoming / "processed").exists()  # just written: perhaps still changing
     for path in incoming.iterdir():
         os.utime(path, (time.time() - 10, time.time() - 10))
-    assert daemon.run_job("ingest:incoming") == "ok"
+    assert daemon.run_job("ingest:incoming") == "partial"  # a failed file: said, not hidden
     assert (incoming / "processed" / "troops.csv").exists()
     assert (incoming / "failed" / "broken.csv").exists()
     reason = (incoming / "failed" / "broken.csv.reason.txt").read_text()
@@ -211,6 +211,88 @@ def test_a_failing_source_is_recorded_and_operators_hear_once(
     assert len(ops) == 1  # after the second failure, not again for the third and fourth
 
 
+def _some_data(daemon: Daemon, tmp_path: Path) -> None:
+    with open_store(daemon.config.db_path) as store:
+        csv = tmp_path / "seed.csv"
+        csv.write_text(HEADER + "\n" + TROOPS.format(week="2026-W40") + "\n")
+        assert ingest(store, daemon.catalog, csv).rows_loaded == 1
+
+
+def _sources(tmp_path: Path) -> dict[str, dict]:
+    status = run_cli("--config", str(tmp_path / "ew.toml"), "status", "--json", cwd=tmp_path)
+    return {s["name"]: s for s in json.loads(status.stdout)["sources"]}
+
+
+def test_a_failed_file_makes_its_source_unhealthy_until_a_clean_run(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    incoming = tmp_path / "incoming"
+    (incoming / "broken.csv").write_text("no,header,here\n1,2,3\n")
+    os.utime(incoming / "broken.csv", (time.time() - 10, time.time() - 10))
+    assert daemon.run_job("ingest:incoming") == "partial"
+    source = _sources(tmp_path)["incoming"]
+    assert not source["healthy"] and source["problem"].startswith("its last run partial")
+    assert "broken.csv: failed" in source["last_file"]["detail"]  # status names the file
+    good = _drop(incoming, "troops.csv", TROOPS.format(week="2026-W40"))
+    os.utime(good, (time.time() - 10, time.time() - 10))
+    assert daemon.run_job("ingest:incoming") == "ok"
+    source = _sources(tmp_path)["incoming"]
+    assert source["healthy"] and source["last_success"] and source["problem"] is None
+    assert "troops.csv" in source["last_file"]["detail"]
+
+
+def test_a_silent_source_raises_one_operator_alert_and_turns_status_red(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, "expected_every_seconds = 1\n"), env={})
+    daemon = Daemon(config)
+    with open_store(config.db_path, create=True) as store:
+        store.sync_catalog(daemon.catalog)
+    assert daemon.run_job("ingest:incoming") == "ok"  # nothing there yet: not silent yet
+    assert _sources(tmp_path)["incoming"]["healthy"]
+    time.sleep(1.2)
+    for _ in range(3):  # silent now: one operator alert for this silence, not three
+        assert daemon.run_job("ingest:incoming") == "ok"
+    source = _sources(tmp_path)["incoming"]
+    assert not source["healthy"] and source["problem"].startswith("silent since")
+    assert source["expected_every"] == 1 and source["last_success"] is None
+    daemon.run_job("flush")
+    ops = [p for p in (tmp_path / "outbox").glob("*.eml")
+           if b"[OPS] source incoming is silent" in p.read_bytes()]  # fmt: skip
+    assert len(ops) == 1
+
+
+def test_a_new_daemon_waits_for_data_before_its_first_report(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    # It used to mail a report of an empty database, saying it "fell due while the
+    # daemon was down" on its very first start.
+    assert not daemon._report_overdue()
+    assert daemon.run_job(REPORT) == "skipped"
+    (run,) = _runs(tmp_path, REPORT)
+    assert run["detail"] == "no data yet for BLR: the report waits for data"
+    with open_store(tmp_path / "ew.db") as store:
+        assert store.reports() == [] and store.count("outbox") == 0
+
+
+def test_the_demo_watched_folder_is_ingested_at_once(tmp_path: Path) -> None:
+    # `make demo` starts the daemon right after the demo wrote its folder: the file must
+    # not look "still changing" (it used to, on both runs).
+    from early_warning.demo import write_daemon_config
+
+    config = load_config(write_daemon_config(tmp_path, bundled_path("indicators")), env={})
+    daemon = Daemon(config)
+    with open_store(config.db_path, create=True) as store:
+        store.sync_catalog(daemon.catalog)
+    assert daemon.run_job("ingest:incoming") == "ok"
+    assert (tmp_path / "incoming" / "processed" / "military_posture.csv").exists()
+    (run,) = _runs_of(config.db_path, "ingest:incoming")
+    assert "still changing" not in run["detail"] and run["rows_loaded"] > 0
+
+
+def _runs_of(db: Path, job: str) -> list[dict]:
+    with open_store(db) as store:
+        return store.job_runs(job)
+
+
 def _weekly_next_run(jobstore: Path) -> float:
     with sqlite3.connect(jobstore) as db:
         return db.execute(
@@ -221,6 +303,7 @@ def _weekly_next_run(jobstore: Path) -> float:
 def test_restarts_keep_next_runs_and_a_missed_report_runs_once(
     daemon: Daemon, tmp_path: Path
 ) -> None:
+    _some_data(daemon, tmp_path)  # a report of an empty database is never made
     daemon.start()
     daemon.stop()
     jobstore = daemon.settings.jobstore

@@ -95,7 +95,7 @@ _CHOICES = {
     ("mail", "security"): ("none", "starttls", "tls"),
     ("daemon", "report_weekday"): ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
 }
-_SOURCE_KEYS = {"url", "folder", "cron", "every_seconds", "subject"}
+_SOURCE_KEYS = {"url", "folder", "cron", "every_seconds", "subject", "expected_every_seconds"}
 
 
 def bundled_path(name: str) -> Path:
@@ -223,9 +223,9 @@ def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
             raise ConfigError(f'{where}: give cron ("*/5 * * * *") or every_seconds (one of them)')
         entry = {"name": name}
         for key, value in spec.items():
-            if key == "every_seconds":
+            if key in ("every_seconds", "expected_every_seconds"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError(f"{where} every_seconds: a whole number >= 1, got {value!r}")
+                    raise ConfigError(f"{where} {key}: a whole number >= 1, got {value!r}")
             elif not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{where} {key}: expected text, got {value!r}")
             entry[key] = value

@@ -7,6 +7,8 @@ user's database: it works in a folder of its own (a temporary one unless told wh
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,7 +184,12 @@ def write_daemon_config(workdir: Path, catalog_dir: Path) -> Path:
     incoming.mkdir(parents=True, exist_ok=True)
     sample = catalog_dir / "data" / "military_posture.csv"
     if sample.exists():
-        (incoming / sample.name).write_bytes(sample.read_bytes())
+        # A finished copy keeps its file's time (copy2): the daemon leaves a file it sees
+        # changing for `settle_seconds`, and `make demo` starts the daemon at once.
+        target = incoming / sample.name
+        partial = target.with_name(target.name + ".part")
+        shutil.copy2(sample, partial)
+        os.replace(partial, target)
     path = workdir / "daemon.toml"
     path.write_text(DAEMON_CONFIG, encoding="utf-8")
     return path

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..daemon.settings import DaemonSettings, lock_path
+from ..daemon.settings import DaemonSettings, lock_path, source_health
 from ..store import scheduled_jobs
 from .common import (
     App,
@@ -66,8 +66,16 @@ def status_command(app: App, as_json: bool) -> None:
         runs = {r["job"]: r for r in reversed(store.job_runs(limit=500))}
         reports = store.reports(limit=1)
         warnings = [_warning(row) for row in store.latest_warnings()]
+        now = dt.datetime.now(dt.UTC)
+        sources = []
+        for name in settings.sources:
+            seen = store.source_runs(f"ingest:{name}")
+            first = seen["first"]["started_at"] if seen["first"] else None
+            every = settings.expected_every(name)
+            sources.append(source_health(name, seen, every, now, first_run=first))
     status = {
         "warnings": warnings,
+        "sources": sources,
         "daemon": _daemon_state(app.config.db_path),
         "jobs": _jobs(settings.jobstore, runs),
         "outbox": info["outbox"],
@@ -79,7 +87,10 @@ def status_command(app: App, as_json: bool) -> None:
     if as_json:
         echo_json(status)
         return
-    for w in warnings:  # first: what a duty officer acts on
+    shown = [
+        w for w in warnings if w["subject"] in settings.report_subjects or w["level"] != "none"
+    ]
+    for w in shown:  # first: what a duty officer acts on
         click.echo(
             f"warning    {w['subject']} {w['week']}: {w['level'].upper()}, {w['reasons'][0]}"
         )
@@ -89,6 +100,16 @@ def status_command(app: App, as_json: bool) -> None:
         )
     pid = status["daemon"]["pid"]
     click.echo(f"daemon     {status['daemon']['state']}" + (f" (pid {pid})" if pid else ""))
+    for source in sources:
+        state = "healthy" if source["healthy"] else f"UNHEALTHY: {source['problem']}"
+        click.echo(
+            f"source     {source['name']}: {state}; last run {source['last_outcome'] or '-'} "
+            f"at {source['last_run'] or '-'}"
+        )
+        if source["last_file"]:
+            item = source["last_file"]
+            click.echo(f"           last file or fetch ({item['outcome']}, {item['at']}): "
+                       f"{item['detail'][:160]}")  # fmt: skip
     echo_table(status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"])
     outbox = ", ".join(f"{n} {k}" for k, n in status["outbox"].items()) or "empty"
     click.echo(f"outbox     {outbox}")

@@ -38,6 +38,7 @@ from .settings import (
     DaemonSettings,
     last_complete_week,
     lock_path,
+    source_health,
     weekly_trigger,
 )
 
@@ -143,6 +144,8 @@ class Daemon:
             return False
         sunday = last_complete_week(due, self.settings.timezone)
         with open_store(self.config.db_path) as store:
+            if not store.ever_ran():
+                return False  # a new daemon: nothing fell due while it was down
             for subject in self.settings.report_subjects:
                 if not store.report_made(subject, sunday.isoformat()):
                     return True
@@ -244,50 +247,89 @@ class Daemon:
         with open_store(self.config.db_path) as store:
             run_id = store.start_job_run(name)
             log.info("start %s (run %d)", name, run_id)
+            loaded: int | None = None
             try:
-                outcome, detail = self._dispatch(name, store)
+                outcome, detail, loaded = self._dispatch(name, store)
             except Exception as exc:  # a failing job must not stop the daemon
                 message = f"{type(exc).__name__}: {exc}"
                 store.finish_job_run(run_id, "failed", error=message)
                 log.error("failed %s: %s", name, message)
                 self._after_failure(store, name)
-                return "failed"
-            store.finish_job_run(run_id, outcome, detail)
-            log.info("%s %s: %s", outcome, name, detail)
+                outcome = "failed"
+            else:
+                store.finish_job_run(run_id, outcome, detail, rows_loaded=loaded)
+                log.info("%s %s: %s", outcome, name, detail)
+            if name.startswith("ingest:"):
+                self._warn_if_silent(store, name.split(":", 1)[1])
             return outcome
 
-    def _dispatch(self, name: str, store: Store) -> tuple[str, str]:
+    def _dispatch(self, name: str, store: Store) -> tuple[str, str, int | None]:
         if name == FLUSH:
             counts = Notifier(store, self.mail).flush()
-            return "ok", ", ".join(f"{n} {k}" for k, n in counts.items())
+            return "ok", ", ".join(f"{n} {k}" for k, n in counts.items()), None
         if name == REPORT:
-            return self._weekly_report(store)
+            return (*self._weekly_report(store), None)
         if name == PIPELINE:
-            return "ok", self._pipeline(store)
+            return "ok", self._pipeline(store), None
         if name.startswith("ingest:"):
             return self._ingest(store, name.split(":", 1)[1])
         raise ValueError(f"unknown job {name!r}")
 
-    def _ingest(self, store: Store, source: str) -> tuple[str, str]:
+    def _ingest(self, store: Store, source: str) -> tuple[str, str, int]:
+        """One source's run: "ok", or "partial" when a file (or rows) failed, which makes
+        the source unhealthy in `status` until a clean run."""
         spec = self.settings.sources[source]
         subject = spec.get("subject", self.config.default_subject)
         limits = Limits.from_config(self.config)
         if "url" in spec:
             result = ingest(store, self.catalog, spec["url"], default_subject=subject,
                             limits=limits)  # fmt: skip
-            loaded, parts = result.rows_loaded, [result.summary()]
+            loaded, parts, failed = result.rows_loaded, [result.summary()], result.rows_rejected
         else:
-            loaded, parts = self._ingest_folder(store, Path(spec["folder"]), subject, limits)
+            loaded, parts, failed = self._ingest_folder(
+                store, Path(spec["folder"]), subject, limits
+            )
         if loaded:
             parts.append(self._pipeline(store))
-        return "ok", "; ".join(parts) or "nothing new"
+        return ("partial" if failed else "ok"), "; ".join(parts) or "nothing new", loaded
+
+    def _warn_if_silent(self, store: Store, source: str) -> None:
+        """A source that brought no data for longer than it is expected to is an operator
+        alert, once per silence (keyed by the last run that brought data)."""
+        job = f"ingest:{source}"
+        runs = store.source_runs(job)
+        first = runs["first"]["started_at"] if runs["first"] else self.clock.now().isoformat()
+        every = self.settings.expected_every(source)
+        health = source_health(source, runs, every, self.clock.now(), first_run=first)
+        if health["healthy"] or not (health["problem"] or "").startswith("silent"):
+            return
+        ops = list(self.config.get("mail", "to_ops")) or list(self.mail.recipients_for("red"))
+        if not ops:
+            log.error("%s is %s; nobody to tell ([mail] to_ops)", job, health["problem"])
+            return
+        data = runs.get("data")
+        Notifier(store, self.mail).outbox.queue(
+            key=f"ops:silent:{source}:{data['id'] if data else 'never'}",
+            sender=self.mail.sender,
+            recipients=ops,
+            subject=f"[OPS] source {source} is silent",
+            text=(
+                f"The source {source} has brought no data since "
+                f"{health['last_success'] or 'it was first run, ' + first}; it is expected "
+                f"every {every:,} seconds.\n\nLast run: {health['last_outcome']} at "
+                f"{health['last_run']}: {health['last_detail'] or '-'}\n"
+                f"Last error: {health['last_error'] or '-'}\n\n"
+                "See `early-warning status`.\n"
+            ),
+        )
 
     def _ingest_folder(
         self, store: Store, folder: Path, subject: str, limits: Limits
-    ) -> tuple[int, list[str]]:
-        """Each file once: ingested, then moved to processed/ or failed/ (with the reason)."""
+    ) -> tuple[int, list[str], int]:
+        """Each file once: ingested, then moved to processed/ or failed/ (with the reason).
+        Returns the rows loaded, what happened to each file, and how many failed."""
         folder.mkdir(parents=True, exist_ok=True)
-        loaded, parts = 0, []
+        loaded, parts, failed = 0, [], 0
         for path in sorted(folder.iterdir()):
             if path.name.startswith(".") or path.name.endswith(_SKIP_SUFFIXES):
                 continue
@@ -296,6 +338,7 @@ class Daemon:
                 # reason file) any file it can read, such as its own secrets.
                 self._refuse(path, folder, "a symbolic link; a watched folder takes files")
                 parts.append(f"{path.name}: failed (a symbolic link)")
+                failed += 1
                 continue
             if not path.is_file():
                 continue
@@ -310,6 +353,7 @@ class Daemon:
                 reason = str(exc) if isinstance(exc, EarlyWarningError) else _describe(exc)
                 target = self._refuse(path, folder, reason)
                 parts.append(f"{path.name}: failed ({reason})")
+                failed += 1
                 continue
             if result.rows_read and result.rows_rejected == result.rows_read:
                 target = _move(path, folder / "failed")
@@ -321,11 +365,13 @@ class Daemon:
                 )
                 parts.append(f"{path.name}: failed (every row rejected)")
                 log.warning("every row of %s rejected, moved to %s", path.name, target.parent)
+                failed += 1
                 continue
             _move(path, folder / "processed")
             loaded += result.rows_loaded
+            failed += bool(result.rows_rejected)
             parts.append(result.summary())
-        return loaded, parts
+        return loaded, parts, failed
 
     @staticmethod
     def _refuse(path: Path, folder: Path, reason: str) -> Path:
@@ -353,8 +399,13 @@ class Daemon:
         """The report of the last complete week for each subject, once per week."""
         sunday = last_complete_week(dt.datetime.now(dt.UTC), self.settings.timezone)
         done, made = [], []
+        waiting = []
+        subjects_with_data = store.subjects()
         for subject in self.settings.report_subjects:
             week = iso_week(sunday)
+            if subject not in subjects_with_data:
+                waiting.append(subject)  # a report of nothing is not a report
+                continue
             mailed = bool(self.mail.report_recipients)
             if store.weekly_report_done(subject, week, sunday.isoformat(), mailed=mailed):
                 done.append(f"{subject} {week}")
@@ -367,9 +418,11 @@ class Daemon:
             made.append(str(report.path))
         if made:
             Notifier(store, self.mail).flush()
+        wait = f"no data yet for {', '.join(waiting)}: the report waits for data" if waiting else ""
         if not made:
-            return "skipped", f"already made for {', '.join(done)}"
-        return "ok", "written: " + ", ".join(made)
+            said = [f"already made for {', '.join(done)}"] * bool(done) + [wait] * bool(wait)
+            return "skipped", "; ".join(said)
+        return "ok", "; ".join(["written: " + ", ".join(made)] + [wait] * bool(wait))
 
     def _after_failure(self, store: Store, job: str) -> None:
         """After N failures in a row, tell the operators once (per run of failures)."""

@@ -26,6 +26,7 @@ __all__ = [
     "DaemonSettings",
     "last_complete_week",
     "lock_path",
+    "source_health",
     "weekly_trigger",
 ]
 
@@ -93,6 +94,21 @@ class DaemonSettings:
             settings.source_trigger(name)  # a bad cron is a configuration error now
         return settings
 
+    def expected_every(self, name: str) -> int:
+        """How long a source may go without bringing data before it counts as silent
+        [seconds]: `expected_every_seconds`, else three of its scheduled runs (a feed may
+        skip a beat; a third missed one is a pattern)."""
+        spec = self.sources[name]
+        if "expected_every_seconds" in spec:
+            return int(spec["expected_every_seconds"])
+        trigger = self.source_trigger(name)
+        start = dt.datetime(2024, 1, 1, tzinfo=self.timezone)
+        first = trigger.get_next_fire_time(None, start)
+        second = trigger.get_next_fire_time(first, first + dt.timedelta(microseconds=1))
+        if first is None or second is None:
+            return 3 * 86400
+        return int(3 * (second - first).total_seconds())
+
     def source_trigger(self, name: str) -> CronTrigger | IntervalTrigger:
         spec = self.sources[name]
         if "every_seconds" in spec:
@@ -118,3 +134,50 @@ def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     """The Sunday that ended the last full week before `moment`, in the local calendar."""
     today = moment.astimezone(zone).date()
     return today - dt.timedelta(days=today.weekday() + 1)
+
+
+def source_health(
+    name: str,
+    runs: dict[str, dict[str, Any] | None],
+    expected_every: int,
+    now: dt.datetime,
+    first_run: str | None = None,
+) -> dict[str, Any]:
+    """How a source stands (`status --json` "sources"): its last run and outcome, the
+    last time it brought data, and whether it is healthy: its last run did not fail
+    (a failed or partly failed file makes it unhealthy) and it brought data within
+    `expected_every` seconds (counted from its first run when it never has).
+
+    `runs` is `Store.source_runs`: the last run, the last clean one, the last with data.
+    """
+    last, data = runs.get("last"), runs.get("data")
+    last_success = data["finished_at"] if data else None
+    since = last_success or first_run
+    silent = (
+        since is not None
+        and (now - dt.datetime.fromisoformat(since)).total_seconds() > expected_every
+    )
+    failed = last is not None and last["outcome"] in ("failed", "partial", "interrupted")
+    problem = None
+    if failed:
+        problem = f"its last run {last['outcome']}: {last['error'] or last['detail'] or '-'}"
+    elif silent:
+        problem = f"silent since {since} (expected every {expected_every:,} s)"
+    return {
+        "name": name,
+        "last_success": last_success,
+        "expected_every": expected_every,
+        "healthy": last is not None and problem is None,
+        "last_error": (last["error"] or (last["detail"] if failed else None)) if last else None,
+        "last_run": None if last is None else last["finished_at"],
+        "last_outcome": None if last is None else last["outcome"],
+        "last_detail": None if last is None else last["detail"],
+        "last_file": None
+        if not runs.get("file")
+        else {  # the last file or fetch it named
+            "at": runs["file"]["finished_at"],
+            "outcome": runs["file"]["outcome"],
+            "detail": runs["file"]["detail"],
+        },
+        "problem": problem if last is not None else "never run",
+    }

@@ -20,11 +20,47 @@ class JobsRepository(Connected):
         )
         return int(cursor.lastrowid or 0)
 
-    def finish_job_run(self, run_id: int, outcome: str, detail: str = "", error: str = "") -> None:
+    def finish_job_run(
+        self,
+        run_id: int,
+        outcome: str,
+        detail: str = "",
+        error: str = "",
+        rows_loaded: int | None = None,
+    ) -> None:
         self.db.execute(
-            "UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ?, error = ? WHERE id = ?",
-            [self.now(), outcome, detail[:2000], error[:2000] or None, run_id],
+            "UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ?, error = ?, "
+            "rows_loaded = ? WHERE id = ?",
+            [self.now(), outcome, detail[:2000], error[:2000] or None, rows_loaded, run_id],
         )
+
+    def source_runs(self, job: str) -> dict[str, dict[str, Any] | None]:
+        """A source's first run, its last run, its last run without failure, its last
+        run that brought data (`rows_loaded` > 0), and its last run that read a file or
+        fetched something: what its health is judged by and what `status` names."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for key, where, order in (
+            ("first", "1 = 1", "ASC"),
+            ("last", "outcome != 'running'", "DESC"),
+            ("answered", "outcome = 'ok'", "DESC"),
+            ("data", "outcome IN ('ok', 'partial') AND rows_loaded > 0", "DESC"),
+            (
+                "file",
+                "outcome != 'running' AND detail IS NOT NULL AND detail != '' "
+                "AND detail != 'nothing new'",
+                "DESC",
+            ),
+        ):
+            rows = self.db.query(
+                f"SELECT * FROM job_runs WHERE job = ? AND {where} ORDER BY id {order} LIMIT 1",
+                [job],
+            )
+            found[key] = next(iter(rows), None)
+        return found
+
+    def ever_ran(self) -> bool:
+        """Whether any daemon job has run on this database before."""
+        return next(iter(self.db.query("SELECT 1 FROM job_runs LIMIT 1")), None) is not None
 
     def job_runs(self, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM job_runs", []

@@ -589,6 +589,12 @@ def _m014_warnings_and_lapses(db: sqlite_utils.Database) -> None:
     db["alerts"].add_column("resolution", str)
 
 
+def _m015_source_runs(db: sqlite_utils.Database) -> None:
+    # How many rows a source's run brought (NULL for other jobs), so that `status` can
+    # tell a source that answers from one that brings data (a feed can fall silent).
+    db["job_runs"].add_column("rows_loaded", int)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -604,6 +610,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("012_outbox_deliveries", _m012_outbox_deliveries),
     ("013_one_audit_vocabulary", _m013_one_audit_vocabulary),
     ("014_warnings_and_lapses", _m014_warnings_and_lapses),
+    ("015_source_runs", _m015_source_runs),
 )
 
 
