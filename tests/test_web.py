@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -210,6 +211,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _driver() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)  # fmt: skip
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
 @pytest.fixture
 def server(demo) -> Iterator[str]:
     import uvicorn
@@ -236,29 +258,13 @@ def server(demo) -> Iterator[str]:
 def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     server: str, demo
 ) -> None:
-    from selenium import webdriver
     from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     work, models = demo
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)  # fmt: skip
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = _driver()
     try:
         driver.get(server + "/")
         # The chart is redrawn while we look: an element read may go stale; read again.
@@ -302,3 +308,52 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["score"] != json.loads(default.stdout)["score"]
     assert json.loads(scored.stdout)["profile"] == "browser-profile"
+
+
+def _ready(driver: Any, url: str) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready")
+    return wait
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian's chromium and chromium-driver are not installed; .ci/run installs them",
+)
+def test_in_a_real_browser_the_band_has_a_gap_wherever_there_is_no_score(server: str) -> None:
+    driver = _driver()
+    try:
+        _ready(driver, server + "/")
+        timeline = json.loads(driver.execute_script(
+            "return document.getElementById('timeline').textContent"))  # fmt: skip
+        drawn = driver.execute_script("return document.getElementById('mc-band').getAttribute('d')")
+    finally:
+        driver.quit()
+    # The weeks the chart shows (from a year before the first score), in runs of weeks
+    # that have a score; the embedded data have a gap of unscored weeks in 2020.
+    first = max(0, timeline["first_scored"] - 52)
+    runs, start = [], None
+    for i in range(first, len(timeline["dates"]) + 1):
+        scored = i < len(timeline["dates"]) and timeline["saved"][i] is not None
+        if scored and start is None:
+            start = i
+        elif not scored and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    assert len(runs) >= 2, runs  # the data have a gap to show
+    for point, low, high in zip(timeline["saved"], timeline["low"], timeline["high"], strict=True):
+        assert (point is None) == (low is None) == (high is None)
+    # One closed shape per run, each spanning only its own weeks: no shape bridges a gap.
+    shapes = [shape for shape in drawn.split("M") if shape]
+    assert len(shapes) == len(runs)
+    width = 900 - 40 - 10
+    span = len(timeline["dates"]) - 1 - first
+    for shape, (lo, hi) in zip(shapes, runs, strict=True):
+        xs = [float(p.split()[0]) for p in shape.rstrip("Z").split("L")]
+        assert min(xs) == pytest.approx(40 + (lo - first) * width / span, abs=0.1)
+        assert max(xs) == pytest.approx(40 + (hi - first) * width / span, abs=0.1)

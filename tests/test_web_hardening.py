@@ -34,7 +34,7 @@ from early_warning.web import create_app
 from early_warning.web.app import MAX_BODY
 
 from .conftest import run_cli
-from .test_web import CHROMEDRIVER, CHROMIUM, _catalog, _csrf, _free_port, _post
+from .test_web import CHROMEDRIVER, CHROMIUM, _catalog, _csrf, _driver, _free_port, _post
 
 INJECTION = '</script><meta http-equiv=refresh content="0;url=http://127.0.0.1:1/">'
 HOSTILE = INJECTION + "<img src=x onerror=alert(1)> & <!-- <b>bold</b>"
@@ -83,24 +83,7 @@ def _serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 @contextlib.contextmanager
 def _browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)  # fmt: skip
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = _driver()
     try:
         yield driver
     finally:

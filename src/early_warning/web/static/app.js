@@ -76,15 +76,23 @@ if (chart) {
     return d;
   }
 
+  // One closed shape per run of weeks that have a band: a week without a score is a
+  // gap, never bridged by a line from the week before it to the week after.
   function bandPolygon(low, high) {
-    let upper = "", lower = [];
+    let d = "", upper = [], lower = [];
+    const close = () => {
+      if (upper.length) d += "M" + upper.join("L") + "L" + lower.reverse().join("L") + "Z";
+      upper = [];
+      lower = [];
+    };
     low.forEach((lo, i) => {
       const hi = high[i];
-      if (lo === null || hi === null || i < firstScored) return;
-      upper += (upper ? "L" : "M") + x(i).toFixed(1) + " " + y(hi).toFixed(1);
+      if (lo === null || hi === null || i < firstScored) { close(); return; }
+      upper.push(x(i).toFixed(1) + " " + y(hi).toFixed(1));
       lower.push(x(i).toFixed(1) + " " + y(lo).toFixed(1));
     });
-    return upper ? upper + "L" + lower.reverse().join("L") + "Z" : "";
+    close();
+    return d;
   }
 
   function draw(result) {
@@ -114,7 +122,7 @@ if (chart) {
         lastYear = year;
       }
     });
-    chart.append(svg("path", { d: bandPolygon(timeline.low, timeline.high), class: "mc" }));
+    chart.append(svg("path", { d: bandPolygon(timeline.low, timeline.high), class: "mc", id: "mc-band" }));
     for (const e of timeline.events) {
       const i = timeline.dates.findIndex((d) => d >= e.date);
       if (i < firstScored) continue;
