@@ -93,6 +93,8 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
     [
         ({"indicators": {"no_such_thing": 1}}, 400, "'no_such_thing': not in the catalog"),
         ({"indicators": {"ru_base_status": -1}}, 400, "between 0 and 100"),
+        ({"indicators": {"ru_base_status": 150}}, 400, "between 0 and 100, got 150"),
+        ({"families": {"transparency": 1e9}}, 400, "between 0 and 100"),
         ({"indicators": {"ru_base_status": "heavy"}}, 400, "expected a number"),
         ({"families": {k: 0 for k in ("economic_dependence", "integration_political",
           "military_posture", "transparency", "other")}}, 400, "family"),
@@ -180,6 +182,9 @@ def test_the_indicator_page_and_entering_an_observation(client: TestClient) -> N
                 "value": 7})  # fmt: skip
     assert bad.status_code == 422 and bad.json()["status"] == "rejected"
     assert bad.json()["rejects"][0]["field"] == "value"
+    # The reason, where every error answer carries it (the page shows it).
+    assert bad.json()["error"] == "value: " + bad.json()["rejects"][0]["reason"]
+    assert "is not a level of ru_base_status" in bad.json()["error"]
     unit = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-03",
                  "value": "1", "unit": "kg"})  # fmt: skip
     assert unit.status_code == 422 and unit.json()["rejects"][0]["field"] == "unit"
