@@ -337,13 +337,13 @@ def test_the_sobol_note_says_when_the_sample_cannot_tell_first_from_total(
 
 
 def test_the_sobol_note_on_the_demo_weights(demo) -> None:
-    from early_warning.scoring.sensitivity import sobol_indices
+    from early_warning.scoring.sensitivity import SOBOL_SAMPLES, sobol_indices
 
     small = sobol_indices(demo.scores, samples=64, seed=5)
     assert small["note"] and small["base_samples"] == 64
     assert any(i["first_order"] > i["total"] for i in small["indices"])  # noise shows
-    default = demo.uncertainty.sobol  # the default base sample, 1,024
-    assert default["base_samples"] == 1024 and default["note"] is None
+    default = demo.uncertainty.sobol  # the default base sample
+    assert default["base_samples"] == SOBOL_SAMPLES and default["note"] is None
     assert all(i["told_apart"] for i in default["indices"])
 
 
