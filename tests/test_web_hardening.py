@@ -358,6 +358,51 @@ def test_in_a_real_browser_a_rejected_observation_shows_the_servers_reason(work)
     assert "[value: '7' is not a level of ru_base_status" in said
 
 
+@needs_browser
+def test_in_a_real_browser_the_band_has_a_gap_wherever_there_is_no_score(work) -> None:
+    from .test_web import _ready
+
+    db, models = work
+    app = create_app(db, _catalog(), models, author="browser")
+    bench = app.state.bench
+    real = bench.timeline
+
+    def with_gaps(session: Any) -> dict[str, Any]:
+        """The real timeline with two stretches of weeks that have no score (the stored
+        data have none since stale values stay): the band must stop there."""
+        timeline = real(session)
+        n = len(timeline["dates"])
+        for lo, hi in ((n - 60, n - 50), (n - 20, n - 18)):
+            for key in ("saved", "low", "high"):
+                timeline[key][lo : hi + 1] = [None] * (hi - lo + 1)
+        return timeline
+
+    bench.timeline = with_gaps
+    with _serving(app) as base, _browser() as driver:
+        _ready(driver, base + "/")
+        timeline = json.loads(driver.execute_script(
+            "return document.getElementById('timeline').textContent"))  # fmt: skip
+        drawn = driver.execute_script("return document.getElementById('mc-band').getAttribute('d')")
+    first = max(0, timeline["first_scored"] - 52)
+    runs, start = [], None  # the shown weeks that have a band, in runs
+    for i in range(first, len(timeline["dates"]) + 1):
+        banded = i < len(timeline["dates"]) and timeline["low"][i] is not None
+        if banded and start is None:
+            start = i
+        elif not banded and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    assert len(runs) >= 3, runs
+    # One closed shape per run, each spanning only its own weeks: no shape bridges a gap.
+    shapes = [shape for shape in drawn.split("M") if shape]
+    assert len(shapes) == len(runs)
+    width, span = 900 - 40 - 10, len(timeline["dates"]) - 1 - first
+    for shape, (lo, hi) in zip(shapes, runs, strict=True):
+        xs = [float(p.split()[0]) for p in shape.rstrip("Z").split("L")]
+        assert min(xs) == pytest.approx(40 + (lo - first) * width / span, abs=0.1)
+        assert max(xs) == pytest.approx(40 + (hi - first) * width / span, abs=0.1)
+
+
 def test_a_profile_named_by_the_cli_opens_in_the_workbench(work, client) -> None:
     db, models = work
     made = run_cli("--db", str(db), "weights", "set", "ru_base_status=2", "--profile", "Hawkish",
