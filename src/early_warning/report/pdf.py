@@ -283,10 +283,10 @@ def _score_box(pdf: _Document, data: ReportData) -> None:
     if data.uncertainty is not None and data.uncertainty.band["score"] is not None:
         b = data.uncertainty.band
         p_high = data.uncertainty.p_high_or_worse
-        lines.append(
-            f"5-95% when the weights are redrawn ({b.get('method', data.profile.aggregation)} "
-            f"aggregation, {b['valid_draws']} draws): {b['low']:.1f} to {b['high']:.1f}; "
-            f"P(high or worse) {_pct(p_high)}{_other_methods(data)}"
+        lines.append(  # one line of the box, about 120 characters at most
+            f"5-95% as the weights vary ({b.get('method', data.profile.aggregation)}): "
+            f"{b['low']:.1f} to {b['high']:.1f}{_other_methods(data)}; "
+            f"P(high or worse) {_pct(p_high)}"
         )
     for line in lines:
         pdf.set_x(pdf.l_margin + 4)
@@ -299,7 +299,7 @@ def _other_methods(data: ReportData) -> str:
     normalisation included, is on the sensitivity page)."""
     assert data.uncertainty is not None
     return "".join(
-        f"; under {m['method']} aggregation {m['score']:.1f}"
+        f"; under {m['method']} aggregation: {m['score']:.1f}"
         for m in data.uncertainty.method_uncertainty
         if m["choice"] == "aggregation"
     )
