@@ -106,6 +106,41 @@ def test_same_inputs_same_bytes_and_the_report_is_recorded(demo, demo_copy, tmp_
     assert inputs["data_vintage"] and inputs["versions"]["numpy"]
 
 
+def test_the_band_in_the_pdf_is_the_profiles_method_and_leaves_gaps(demo) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from early_warning.report.charts import band_arrays, trend
+    from early_warning.scoring import ScoreResults
+
+    result = demo
+    pages = [" ".join(page.split()) for page in _text(result.report.path)]
+    band = result.uncertainty.band
+    geometric = band["by_aggregation"]["geometric"]["score"]
+    assert (
+        f"5-95% as the weights vary (arithmetic): {band['low']:.1f} to {band['high']:.1f}; "
+        f"under geometric aggregation: {geometric:.1f}; P(high or worse)" in pages[0]
+    )
+    text = " ".join(pages)
+    assert f"under geometric aggregation the score would be {geometric:.1f}" in text
+    assert "not pooled into the band" in text and "95% intervals" in text
+    # A week without a score has no band in the chart, whatever the history holds.
+    data = result.report.data
+    rows = data.trend_rows
+    score = data.results.score.copy()
+    gap = rows.start + len(rows) // 2
+    score[gap] = np.nan
+    r = data.results
+    agg = dataclasses.replace(r.agg, score=score)
+    holed = dataclasses.replace(data, results=ScoreResults(r.index, r.panel, r.risk, agg))
+    low, high = band_arrays(holed, rows)
+    at = gap - rows.start
+    assert np.isnan(low[at]) and np.isnan(high[at])
+    assert not np.isnan(low[at - 1]) and not np.isnan(high[at + 1])
+    assert trend(holed)  # drawn, with a gap
+
+
 def test_an_empty_database_gives_a_report_that_says_so(tmp_path: Path) -> None:
     catalog = load_catalog(bundled_path("indicators"))
     profile = load_profile(bundled_path("models"), "default", catalog)

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -212,6 +213,140 @@ def test_sensitivity_band_contains_the_point_score_and_is_reproducible(demo_copy
     assert totals == sorted(totals, reverse=True) and totals[0] > 0
 
 
+def test_the_band_is_the_profiles_own_method_and_holds_every_point_score(demo) -> None:
+    analysis, results = demo.uncertainty, demo.scores
+    profile = results.profile
+    band = analysis.band
+    assert band["method"] == profile.aggregation == "arithmetic" and band["varies"] == "weights"
+    assert band["low"] <= band["score"] <= band["high"]
+    history = analysis.history
+    weeks = list(zip(history["score"], history["low"], history["high"], strict=True))
+    assert any(point is not None for point, _, _ in weeks)
+    for point, low, high in weeks:  # nothing where there is no score; the point inside
+        assert (point is None) == (low is None) == (high is None)
+        if point is not None:
+            assert low - 1e-6 <= point <= high + 1e-6
+    # Method uncertainty beside the band: the score under the other aggregation, exactly.
+    (geometric,) = [m for m in analysis.method_uncertainty if m["choice"] == "aggregation"]
+    refit = CompositeIndex(demo.catalog, dataclasses.replace(profile, aggregation="geometric"))
+    exact = refit.fit(results.panel).score[results.latest_row]
+    assert geometric["method"] == "geometric"
+    assert geometric["score"] == pytest.approx(exact, abs=1e-3)
+    assert geometric["shift"] == pytest.approx(exact - band["score"], abs=1e-3)
+    assert band["by_aggregation"]["geometric"]["score"] == geometric["score"]
+    assert band["by_aggregation"]["arithmetic"]["score"] == band["score"]
+    assert any("under geometric aggregation the score would be" in line
+               for line in analysis.method_lines())  # fmt: skip
+
+
+def _panel(catalog: Catalog, weeks: list[dict[str, float]]) -> object:
+    """A weekly panel of the fixture catalog from values (NaN or absent: missing)."""
+    from early_warning.panel import MISSING, OK, Panel
+
+    indicators = list(catalog.indicators)
+    raw = np.array([[float(w.get(i, np.nan)) for i in indicators] for w in weeks])
+    days = np.array([D(2020, 1, 5).toordinal() + 7 * k for k in range(len(weeks))])
+    status = np.where(np.isnan(raw), MISSING, OK).astype(np.int8)
+    return Panel("BLR", D.fromordinal(int(days[-1])), False, days, indicators, raw,
+                 np.zeros_like(raw), status, np.zeros(raw.shape, np.int64))  # fmt: skip
+
+
+# Risks far apart (0.9 and 0.95 beside zeros): a geometric mean is far below the arithmetic.
+_APART = {"support_share": 27, "ultimatum": 0, "troops": 30000, "withdrawn": 1, "incidents": 1}
+
+
+def test_pooled_methods_would_put_the_point_outside_the_band_the_new_band_holds_it() -> None:
+    from early_warning.scoring import analyse, monte_carlo
+
+    catalog = FIXTURE_CATALOG
+    # The alternative the analyst asked to test is geometric only: the old band drew each
+    # draw's method from that list, so every draw was geometric.
+    profile = _profile(catalog, uncertainty={"aggregation": ["geometric"], "draws": 400})
+    results = CompositeIndex(catalog, profile).fit(_panel(catalog, [_APART] * 3))
+    point = results.score[-1]
+    pooled = monte_carlo(results, draws=400, concentration=40, seed=1, method="geometric")
+    assert not pooled.low[-1] <= point <= pooled.high[-1]  # the point far above that band
+    analysis = analyse(results, seed=1, sobol_samples=64)
+    band = analysis.band
+    assert band["method"] == "arithmetic" and band["low"] <= band["score"] <= band["high"]
+    assert band["high"] - band["low"] > 1  # a real spread, not a point
+    (geometric,) = [m for m in analysis.method_uncertainty if m["choice"] == "aggregation"]
+    assert geometric["method"] == "geometric" and geometric["shift"] < -20
+    assert geometric["score"] == pytest.approx(
+        CompositeIndex(catalog, dataclasses.replace(profile, aggregation="geometric"))
+        .fit(results.panel).score[-1], abs=1e-3,
+    )  # fmt: skip
+
+
+def test_no_band_in_a_week_without_a_score() -> None:
+    from early_warning.scoring import analyse, monte_carlo
+    from early_warning.scoring.sensitivity import effective_weights
+
+    catalog = FIXTURE_CATALOG
+    # Week 2 has the economic family only: coverage 50% of the families' weight, under the
+    # profile's 55%, so no score; some draws weigh that family more and would pass.
+    thin = {"support_share": 27, "ultimatum": 1}
+    profile = _profile(catalog, min_total_coverage=0.55, families={
+        "economic_dependence": {"weight": 0.5}, "military_posture": {"weight": 0.5}})  # fmt: skip
+    results = CompositeIndex(catalog, profile).fit(_panel(catalog, [_APART, _APART, thin, _APART]))
+    assert np.isnan(results.score[2]) and not np.isnan(results.score[[0, 1, 3]]).any()
+    mc = monte_carlo(results, draws=300, concentration=10, seed=3, exceed_levels=[10.0])
+    observed = ~np.isnan(results.risk[2])
+    _, valid = effective_weights(observed, results.index.structure, mc.indicator_draws,
+                                 mc.family_draws, 0.0, 0.55)  # fmt: skip
+    assert valid.any()  # draws that would have drawn a band here
+    for series in (mc.low, mc.median, mc.high, mc.exceedance[10.0]):
+        assert np.isnan(series[2]) and not np.isnan(series[[0, 1, 3]]).any()
+    history = analyse(results, draws=300, seed=3, sobol_samples=64).history
+    assert history["low"][2] is None and history["high"][2] is None
+    assert history["score"][2] is None and None not in history["low"][:2]
+
+
+# The Ishigami function's exact Sobol indices (a = 7, b = 0.1; Saltelli et al. 2008).
+ISHIGAMI_S1 = (0.3139, 0.4424, 0.0)
+ISHIGAMI_ST = (0.5576, 0.4424, 0.2437)
+
+
+@pytest.mark.parametrize(("base", "note"), [(16, True), (64, True), (4096, False)])
+def test_the_sobol_note_says_when_the_sample_cannot_tell_first_from_total(
+    base: int, note: bool
+) -> None:
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import sobol as sobol_sample
+    from SALib.test_functions import Ishigami
+
+    from early_warning.scoring.sensitivity import sobol_summary
+
+    names = ["x1", "x2", "x3"]
+    problem = {"num_vars": 3, "names": names, "bounds": [[-math.pi, math.pi]] * 3}
+    x = sobol_sample.sample(problem, base, calc_second_order=False, seed=1)
+    analysis = sobol_analyze.analyze(problem, Ishigami.evaluate(x), calc_second_order=False,
+                                     seed=1)  # fmt: skip
+    summary = sobol_summary(names, analysis, base)
+    assert (summary["note"] is not None) == note
+    rows = {row["weight"]: row for row in summary["indices"]}
+    assert all({"first_order_conf", "total_conf", "told_apart"} <= set(r) for r in rows.values())
+    if note:
+        assert "sample too small to tell first-order from total" in summary["note"]
+        assert f"base sample {base}" in summary["note"]
+    else:  # a sample large enough to order them is also close to the exact values
+        for name, s1, st in zip(names, ISHIGAMI_S1, ISHIGAMI_ST, strict=True):
+            assert rows[name]["first_order"] == pytest.approx(s1, abs=0.03)
+            assert rows[name]["total"] == pytest.approx(st, abs=0.03)
+            assert rows[name]["told_apart"]
+
+
+def test_the_sobol_note_on_the_demo_weights(demo) -> None:
+    from early_warning.scoring.sensitivity import SOBOL_SAMPLES, sobol_indices
+
+    small = sobol_indices(demo.scores, samples=64, seed=5)
+    assert small["note"] and small["base_samples"] == 64
+    assert any(i["first_order"] > i["total"] for i in small["indices"])  # noise shows
+    default = demo.uncertainty.sobol  # the default base sample
+    assert default["base_samples"] == SOBOL_SAMPLES and default["note"] is None
+    assert all(i["told_apart"] for i in default["indices"])
+
+
 def test_attribution_predicts_a_weight_change_exactly(demo) -> None:
     results = demo.scores
     row = results.latest_row
@@ -363,7 +498,14 @@ def test_scoring_commands_on_the_embedded_data(demo_copy, tmp_path: Path) -> Non
     assert analysis["band"]["low"] <= analysis["band"]["score"] <= analysis["band"]["high"]
     assert set(analysis["band"]["by_aggregation"]) == {"arithmetic", "geometric"}
     text = invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200")
-    assert "arithmetic draws (this profile's method)" in text and "family ranks" in text
+    assert "under the profile's arithmetic aggregation" in text and "family ranks" in text
+    assert "under geometric aggregation the score would be" in text
+    assert "note: sample too small" not in text  # the default Sobol sample tells them apart
+    small = invoke("sensitivity", "--as-of", "2021-02-28", "--draws", "200", "--samples", "64")
+    assert "sample too small to tell first-order from total" in small
+    assert small.rstrip().endswith("raise --samples")
+    refused = CliRunner().invoke(cli, [*base, "sensitivity", "--samples", "100"])
+    assert refused.exit_code == 2 and "not a power of two" in refused.output
     with Store(demo.db_path) as store:  # reading never writes: kept only with --record
         kept = store.latest_sensitivity("BLR", analysis["profile_hash"])
         assert kept is None or kept["draws"] != 200

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -79,6 +80,10 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
     timeline = json.loads(client.get("/").text.split('type="application/json">', 1)[1]
                           .split("</script>", 1)[0])  # fmt: skip
     assert saved["score"] == timeline["saved"] and saved["band_changed"] == []
+    # The saved profile's band: only in weeks that have a score.
+    for point, low, high in zip(timeline["saved"], timeline["low"], timeline["high"], strict=True):
+        assert (point is None) == (low is None) == (high is None)
+        assert point is None or low - 1e-3 <= point <= high + 1e-3
     heavier = _post(client, "/api/score", {"families": {"transparency": 1.0}}).json()
     assert heavier["profile_hash"] != saved["profile_hash"]
     assert heavier["score"] != saved["score"]
@@ -92,6 +97,8 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
     [
         ({"indicators": {"no_such_thing": 1}}, 400, "'no_such_thing': not in the catalog"),
         ({"indicators": {"ru_base_status": -1}}, 400, "between 0 and 100"),
+        ({"indicators": {"ru_base_status": 150}}, 400, "between 0 and 100, got 150"),
+        ({"families": {"transparency": 1e9}}, 400, "between 0 and 100"),
         ({"indicators": {"ru_base_status": "heavy"}}, 400, "expected a number"),
         ({"families": {k: 0 for k in ("economic_dependence", "integration_political",
           "military_posture", "transparency", "other")}}, 400, "family"),
@@ -179,6 +186,9 @@ def test_the_indicator_page_and_entering_an_observation(client: TestClient) -> N
                 "value": 7})  # fmt: skip
     assert bad.status_code == 422 and bad.json()["status"] == "rejected"
     assert bad.json()["rejects"][0]["field"] == "value"
+    # The reason, where every error answer carries it (the page shows it).
+    assert bad.json()["error"] == "value: " + bad.json()["rejects"][0]["reason"]
+    assert "is not a level of ru_base_status" in bad.json()["error"]
     unit = _post(client, "/api/observations", {"indicator": "ru_base_status", "date": "2021-03",
                  "value": "1", "unit": "kg"})  # fmt: skip
     assert unit.status_code == 422 and unit.json()["rejects"][0]["field"] == "unit"
@@ -210,6 +220,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _driver() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)  # fmt: skip
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
 @pytest.fixture
 def server(demo) -> Iterator[str]:
     import uvicorn
@@ -236,29 +267,13 @@ def server(demo) -> Iterator[str]:
 def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     server: str, demo
 ) -> None:
-    from selenium import webdriver
     from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     work, models = demo
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)  # fmt: skip
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = _driver()
     try:
         driver.get(server + "/")
         # The chart is redrawn while we look: an element read may go stale; read again.
@@ -302,3 +317,14 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["score"] != json.loads(default.stdout)["score"]
     assert json.loads(scored.stdout)["profile"] == "browser-profile"
+
+
+def _ready(driver: Any, url: str) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready")
+    return wait

@@ -9,6 +9,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -34,7 +35,7 @@ from early_warning.web import create_app
 from early_warning.web.app import MAX_BODY
 
 from .conftest import run_cli
-from .test_web import CHROMEDRIVER, CHROMIUM, _catalog, _csrf, _free_port, _post
+from .test_web import CHROMEDRIVER, CHROMIUM, _catalog, _csrf, _driver, _free_port, _post
 
 INJECTION = '</script><meta http-equiv=refresh content="0;url=http://127.0.0.1:1/">'
 HOSTILE = INJECTION + "<img src=x onerror=alert(1)> & <!-- <b>bold</b>"
@@ -83,24 +84,7 @@ def _serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 @contextlib.contextmanager
 def _browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)  # fmt: skip
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = _driver()
     try:
         yield driver
     finally:
@@ -229,10 +213,13 @@ def test_saving_keeps_the_description_reasoning_and_comments(work, client) -> No
     text = (weights / "analyst-b.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     assert data["name"] == "analyst-b" and data["families"]["transparency"]["weight"] == 0.5
-    assert data["description"].startswith("Copy of the 'default' profile")
-    assert (
-        "more CSBMs" in data["description"] and "The shipped default profile" in data["description"]
-    )
+    # Its description says what changed relative to the profile it came from, not the
+    # other profile's prose (written for other weights).
+    description = " ".join(data["description"].split())
+    assert re.match(r"Derived from default \([0-9a-f]{16}\) on \d{4}-\d\d-\d\d in the", description)
+    assert "by A. Analyst: transparency 0.2 -> 0.5. Why: more CSBMs." in description
+    assert "The shipped default profile" not in description
+    assert "The shipped default profile" in default_text
     kept_lines = (
         "# arithmetic | geometric",
         "# --- military_posture ---",
@@ -255,14 +242,165 @@ def test_saving_keeps_the_description_reasoning_and_comments(work, client) -> No
     assert updated.status_code == 201, updated.text
     after = (weights / "keeper.yaml").read_text(encoding="utf-8")
     assert "# keeper: a comment at the top" in after and "# keeper's comment" in after
-    assert "Keeper's own words." in yaml.safe_load(after)["description"]
+    kept = " ".join(yaml.safe_load(after)["description"].split())
+    assert "Keeper's own words." in kept  # its own words, and what changed last
+    assert kept.endswith("by A. Analyst: transparency 0.2 -> 0.45. Why: more CSBMs.")
     assert yaml.safe_load(after)["families"]["transparency"]["weight"] == 0.45
-    changed = [(a, b) for a, b in zip(own.splitlines(), after.splitlines(), strict=True) if a != b]
-    assert changed == [("    weight: 0.20", "    weight: 0.45")]
+    assert "    weight: 0.45" in after.splitlines()  # the value edited in place
+    before_data, after_data = yaml.safe_load(own), yaml.safe_load(after)
+    for data in (before_data, after_data):
+        data.pop("description")
+    before_data["families"]["transparency"]["weight"] = 0.45
+    assert after_data == before_data  # nothing else changed
+    # A second update replaces the sentence saying what changed last.
+    again = _save(client, name="keeper", mode="update", families={"transparency": 0.4},
+                  note="fewer CSBMs")  # fmt: skip
+    assert again.status_code == 201, again.text
+    last = " ".join(yaml.safe_load((weights / "keeper.yaml").read_text())["description"].split())
+    assert last.count("Last changed on") == 1 and "Keeper's own words." in last
+    assert last.endswith("transparency 0.45 -> 0.4. Why: fewer CSBMs.")
     # The file written is the one audited, and it loads.
     listed = {p["name"]: p for p in client.get("/api/profiles").json()}
     assert listed["keeper"]["history"][-1]["action"] == "changed"
     assert "error" not in listed["keeper"] and "error" not in listed["analyst-b"]
+
+
+def _type(driver: Any, selector: str, text: str) -> None:
+    """Type into a field as an analyst does, then leave it (which sends `change`)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    field = driver.find_element(By.CSS_SELECTOR, selector)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", field)
+    field.clear()
+    field.send_keys(text, Keys.TAB)
+
+
+@needs_browser
+def test_in_a_real_browser_a_typed_weight_is_saved_as_typed_or_refused_where_typed(work) -> None:
+    from selenium.webdriver.common.by import By
+
+    from .test_web import _ready
+
+    db, models = work
+    app = create_app(db, _catalog(), models, author="browser")
+    box = 'input.wn[data-for="ru_base_status"]'
+    slider = 'input.w[data-id="ru_base_status"]'
+    note = '.refused[data-note-for="ru_base_status"]'
+    result = "return document.getElementById('save-result').dataset.state || ''"
+    with _serving(app) as base, _browser() as driver:
+        wait = _ready(driver, base + "/")
+
+        def shown(selector: str, attribute: str = "value") -> str:
+            return driver.find_element(By.CSS_SELECTOR, selector).get_attribute(attribute)
+
+        score = driver.find_element(By.ID, "score").text
+        # Above the slider's end (5) but within what a weight may be: used as typed.
+        _type(driver, box, "8")
+        wait.until(lambda d: d.find_element(By.ID, "score").text != score)
+        assert shown(box) == "8" and shown(slider, "max") == "8" and shown(slider) == "8"
+        assert driver.find_element(By.CSS_SELECTOR, note).text == ""
+        _type(driver, "#save-name", "typed-weight")
+        _type(driver, "#save-author", "B. Rowser")
+        _type(driver, "#save-note", "the base weighs more")
+        button = driver.find_element(By.CSS_SELECTOR, "#save-form button")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+        wait.until(lambda d: d.execute_script(result))
+        said = driver.find_element(By.ID, "save-result").text
+        assert driver.execute_script(result) == "saved" and "ru_base_status 2 -> 8" in said
+        saved = yaml.safe_load((models / "weights" / "typed-weight.yaml").read_text())
+        assert saved["indicators"]["ru_base_status"]["weight"] == float(shown(box)) == 8
+        # Below 0, above the maximum, not a number: refused beside the box, nothing sent.
+        score = driver.find_element(By.ID, "score").text
+        for typed, why in (("-1", "-1 is below 0"), ("150", "150 is above 100")):
+            _type(driver, box, typed)
+            wait.until(lambda d, why=why: why in d.find_element(By.CSS_SELECTOR, note).text)
+            message = driver.find_element(By.CSS_SELECTOR, note).text
+            assert message.startswith("refused: ") and "ru_base_status stays 8" in message
+            assert shown(box) == typed and shown(box, "aria-invalid") == "true"
+            assert shown(slider) == "8" and driver.find_element(By.ID, "score").text == score
+        # While a box shows a refused value, nothing is saved.
+        before = (models / "weights" / "typed-weight.yaml").read_bytes()
+        driver.execute_script("document.getElementById('save-result').dataset.state = ''")
+        driver.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="update"]').click()
+        button.click()
+        wait.until(lambda d: d.execute_script(result))
+        said = driver.find_element(By.ID, "save-result").text
+        assert driver.execute_script(result) == "error"
+        assert said.startswith("not saved") and "ru_base_status 150" in said
+        assert (models / "weights" / "typed-weight.yaml").read_bytes() == before
+        # A valid value again: the message goes, the weight is used.
+        _type(driver, box, "3")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, note).text == "")
+        assert shown(box, "aria-invalid") is None and shown(slider) == "3"
+
+
+@needs_browser
+def test_in_a_real_browser_a_rejected_observation_shows_the_servers_reason(work) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    db, models = work
+    app = create_app(db, _catalog(), models, author="browser")
+    with _serving(app) as base, _browser() as driver:
+        driver.get(base + "/indicator/ru_base_status")
+        _type(driver, '#observe-form input[name="date"]', "2021-02")
+        _type(driver, '#observe-form input[name="value"]', "7")
+        button = driver.find_element(By.CSS_SELECTOR, "#observe-form button")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+        state = "return document.getElementById('observe-result').dataset.state || ''"
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script(state))
+        said = driver.find_element(By.ID, "observe-result").text
+    assert "Unprocessable" not in said and "422" not in said
+    assert said.startswith("rejected: ")
+    assert "[value: '7' is not a level of ru_base_status" in said
+
+
+@needs_browser
+def test_in_a_real_browser_the_band_has_a_gap_wherever_there_is_no_score(work) -> None:
+    from .test_web import _ready
+
+    db, models = work
+    app = create_app(db, _catalog(), models, author="browser")
+    bench = app.state.bench
+    real = bench.timeline
+
+    def with_gaps(session: Any) -> dict[str, Any]:
+        """The real timeline with two stretches of weeks that have no score (the stored
+        data have none since stale values stay): the band must stop there."""
+        timeline = real(session)
+        n = len(timeline["dates"])
+        for lo, hi in ((n - 60, n - 50), (n - 20, n - 18)):
+            for key in ("saved", "low", "high"):
+                timeline[key][lo : hi + 1] = [None] * (hi - lo + 1)
+        return timeline
+
+    bench.timeline = with_gaps
+    with _serving(app) as base, _browser() as driver:
+        _ready(driver, base + "/")
+        timeline = json.loads(driver.execute_script(
+            "return document.getElementById('timeline').textContent"))  # fmt: skip
+        drawn = driver.execute_script("return document.getElementById('mc-band').getAttribute('d')")
+    first = max(0, timeline["first_scored"] - 52)
+    runs, start = [], None  # the shown weeks that have a band, in runs
+    for i in range(first, len(timeline["dates"]) + 1):
+        banded = i < len(timeline["dates"]) and timeline["low"][i] is not None
+        if banded and start is None:
+            start = i
+        elif not banded and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    assert len(runs) >= 3, runs
+    # One closed shape per run, each spanning only its own weeks: no shape bridges a gap.
+    shapes = [shape for shape in drawn.split("M") if shape]
+    assert len(shapes) == len(runs)
+    width, span = 900 - 40 - 10, len(timeline["dates"]) - 1 - first
+    for shape, (lo, hi) in zip(shapes, runs, strict=True):
+        xs = [float(p.split()[0]) for p in shape.rstrip("Z").split("L")]
+        assert min(xs) == pytest.approx(40 + (lo - first) * width / span, abs=0.1)
+        assert max(xs) == pytest.approx(40 + (hi - first) * width / span, abs=0.1)
 
 
 def test_a_profile_named_by_the_cli_opens_in_the_workbench(work, client) -> None:

@@ -107,18 +107,15 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
         click.echo(f"the score as of {result.as_of}, when the last embedded figure became public:")
         click.echo(result.scores.summary(-1))
     summary = _uncertainty_summary(result)
-    if summary and summary["band"]["score"] is not None:
+    if summary and summary["band"]["score"] is not None and result.uncertainty is not None:
         band = summary["band"]
         click.echo(
-            f"  uncertainty ({summary['draws']} draws over weights, normalisation, aggregation): "
-            f"5-95% {band['low']:.1f} .. {band['high']:.1f}, "
+            f"  uncertainty ({summary['draws']} draws of the weights, {band['method']} "
+            f"aggregation): 5-95% {band['low']:.1f} .. {band['high']:.1f}, "
             f"P(high or worse) {summary['p_high_or_worse']:.0%}"
         )
-        for method, part in band.get("by_aggregation", {}).items():
-            click.echo(
-                f"    {method} aggregation only: {part['low']:.1f} .. {part['high']:.1f} "
-                f"(median {part['median']:.1f})"
-            )
+        for line in result.uncertainty.method_lines():
+            click.echo(f"    {line}")
     _print_demo_forecast(result)
     _print_demo_alerts(result, kept)
     if result.report is not None:

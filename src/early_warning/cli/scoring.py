@@ -23,6 +23,7 @@ from ..scoring import (
     parse_profile,
 )
 from ..scoring.profiles import check_profile_name
+from ..scoring.sensitivity import SOBOL_SAMPLES
 from ..services import (
     assess_week,
     ranking_note,
@@ -540,6 +541,14 @@ def weights_history(app: App, profile: str | None, as_json: bool) -> None:
 # -- sensitivity ---------------------------------------------------------------------
 
 
+def _power_of_two(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and value & (value - 1):
+        raise click.BadParameter(
+            f"{value} is not a power of two (Sobol sequences need one: 512, 1024, 2048, ...)"
+        )
+    return value
+
+
 @click.command(name="sensitivity")
 @subject_option(default="config")
 @as_of_option(help=SCORE_WEEK)
@@ -554,6 +563,13 @@ def weights_history(app: App, profile: str | None, as_json: bool) -> None:
     help="Dirichlet concentration (default from the profile).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default from the profile).")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=8),
+    callback=_power_of_two,
+    help=f"Sobol base sample, a power of two (default {SOBOL_SAMPLES}); the score is "
+    "computed samples x (weights + 2) times.",
+)
 @record_option
 @json_option
 @pass_app
@@ -566,12 +582,16 @@ def sensitivity_command(
     draws: int | None,
     concentration: float | None,
     seed: int | None,
+    samples: int | None,
     record: bool,
     as_json: bool,
 ) -> None:
     """Uncertainty band, chance of `high` or worse, family rank stability and Sobol indices.
 
-    With --record the analysis is kept in `sensitivity_runs`; without it, it only reads.
+    The band is the 5-95% range of the score when the weights are redrawn, under the
+    profile's own aggregation and normalisation; the score under the other methods is
+    shown beside it, not pooled into it. With --record the analysis is kept in
+    `sensitivity_runs`; without it, it only reads.
     """
     p = load_named_profile(app, profile)
     day = score_as_of(app, as_of)
@@ -586,6 +606,7 @@ def sensitivity_command(
             outcome = sensitivity(
                 store, app.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
                 concentration=concentration, seed=seed, progress=bar.update, results=results,
+                sobol_samples=samples or SOBOL_SAMPLES,
             )  # fmt: skip
         if record:
             record_sensitivity(store, outcome, point_in_time=point_in_time)
@@ -605,20 +626,11 @@ def sensitivity_command(
     )
     click.echo(
         f"score {band['score']:.1f}; 5-95% band {band['low']:.1f} .. {band['high']:.1f} "
-        f"(median {band['median']:.1f}); P(high or worse) = {outcome.p_high_or_worse:.1%}"
+        f"(median {band['median']:.1f}) when the weights are redrawn, under the profile's "
+        f"{band['method']} aggregation; P(high or worse) = {outcome.p_high_or_worse:.1%}"
     )
-    for method, part in band["by_aggregation"].items():
-        mark = " (this profile's method)" if method == p.aggregation else ""
-        click.echo(
-            f"  {method} draws{mark}: {part['low']:.1f} .. {part['high']:.1f} "
-            f"(median {part['median']:.1f}, {part['draws']} draws)"
-        )
-    parts = list(band["by_aggregation"].values())
-    if len(parts) > 1:
-        gap = abs(parts[0]["median"] - parts[1]["median"])
-        width = max(part["high"] - part["low"] for part in parts)
-        if gap > width / 2:
-            click.echo("  the choice of aggregation moves the score more than the weights do")
+    for line in outcome.method_lines():
+        click.echo(f"  {line}")
     if outcome.rank_stability:
         click.echo("family ranks (share of draws keeping the rank; modal rank):")
         ranked = sorted(outcome.rank_stability.items(), key=lambda item: item[1]["rank"])
@@ -627,13 +639,20 @@ def sensitivity_command(
                 f"  {info['rank']}. {fam:<24} {info['share_at_rank']:.0%}, "
                 f"modal {info['modal_rank']}, 90% range {info['rank_range_90']}"
             )
-    if outcome.sobol.get("computed"):
+    sobol = outcome.sobol
+    if sobol.get("computed"):
         click.echo(
-            f"Sobol indices of the weights (+-{outcome.sobol['range']:.0%}), largest total first:"
+            f"Sobol indices of the weights (+-{sobol['range']:.0%}; base sample "
+            f"{sobol['base_samples']}, {sobol['samples']:,} runs; 95% intervals), "
+            "largest total first:"
         )
-        for item in outcome.sobol["indices"][:8]:
+        for item in sobol["indices"][:8]:
             click.echo(
-                f"  {item['weight']:<36} first {item['first_order']:.3f}  total {item['total']:.3f}"
+                f"  {item['weight']:<36} first {item['first_order']:.3f} "
+                f"\u00b1{item['first_order_conf']:.3f}  "
+                f"total {item['total']:.3f} \u00b1{item['total_conf']:.3f}"
             )
+        if sobol["note"]:
+            click.echo(f"  note: {sobol['note']}; raise --samples")
     else:
-        click.echo(f"Sobol indices: not computed ({outcome.sobol.get('reason')})")
+        click.echo(f"Sobol indices: not computed ({sobol.get('reason')})")

@@ -25,7 +25,7 @@ from ..numbers import format_number
 from ..scoring.profiles import BAND_NAMES
 from .data import ReportData
 
-__all__ = ["BAND_COLOURS", "families", "reliability", "trend"]
+__all__ = ["BAND_COLOURS", "band_arrays", "families", "reliability", "trend"]
 
 # Colour-blind-safe, light enough to print behind a dark line.
 BAND_COLOURS = {
@@ -74,6 +74,17 @@ def _band_background(axis: Any, bands: tuple[float, ...]) -> None:
         )
 
 
+def band_arrays(data: ReportData, rows: range) -> tuple[np.ndarray, np.ndarray]:
+    """The 5-95% band of the trend chart's weeks: NaN in every week without a score."""
+    assert data.uncertainty is not None and data.results is not None
+    history = data.uncertainty.history
+    low = np.array([np.nan if v is None else v for v in history["low"]], float)[rows]
+    high = np.array([np.nan if v is None else v for v in history["high"]], float)[rows]
+    gap = np.isnan(data.results.score[rows]) | np.isnan(low) | np.isnan(high)
+    low[gap] = high[gap] = np.nan
+    return low, high
+
+
 def trend(data: ReportData) -> bytes | None:
     """The weekly score with band shading, the 5-95% band, events and alerts."""
     if data.results is None or np.isnan(data.results.score[data.trend_rows]).all():
@@ -85,13 +96,12 @@ def trend(data: ReportData) -> bytes | None:
         figure, axis = plt.subplots(figsize=(7.2, 3.0), layout="constrained")
         _band_background(axis, data.profile.bands)
         if data.uncertainty is not None:
-            history = data.uncertainty.history
-            low = np.array([np.nan if v is None else v for v in history["low"]], float)[rows]
-            high = np.array([np.nan if v is None else v for v in history["high"]], float)[rows]
+            low, high = band_arrays(data, rows)
             axis.fill_between(
                 days,
                 low,
                 high,
+                where=~np.isnan(low),  # a gap where there is no score, never bridged
                 color="#4a6fa5",
                 alpha=0.25,
                 linewidth=0,

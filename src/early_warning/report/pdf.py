@@ -283,15 +283,26 @@ def _score_box(pdf: _Document, data: ReportData) -> None:
     if data.uncertainty is not None and data.uncertainty.band["score"] is not None:
         b = data.uncertainty.band
         p_high = data.uncertainty.p_high_or_worse
-        lines.append(
-            f"5-95% under weight, normalisation and aggregation uncertainty: "
-            f"{b['low']:.1f} to {b['high']:.1f} ({b['valid_draws']} draws); "
+        lines.append(  # one line of the box, about 120 characters at most
+            f"5-95% as the weights vary ({b.get('method', data.profile.aggregation)}): "
+            f"{b['low']:.1f} to {b['high']:.1f}{_other_methods(data)}; "
             f"P(high or worse) {_pct(p_high)}"
         )
     for line in lines:
         pdf.set_x(pdf.l_margin + 4)
         pdf.cell(0, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(top + 39)
+
+
+def _other_methods(data: ReportData) -> str:
+    """The latest score under the other aggregation methods, for page 1 (the full list,
+    normalisation included, is on the sensitivity page)."""
+    assert data.uncertainty is not None
+    return "".join(
+        f"; under {m['method']} aggregation: {m['score']:.1f}"
+        for m in data.uncertainty.method_uncertainty
+        if m["choice"] == "aggregation"
+    )
 
 
 def _change_line(data: ReportData) -> str:
@@ -422,8 +433,8 @@ def _trend(pdf: _Document, data: ReportData, images: dict[str, bytes | None]) ->
         180,
         "no week in this period has a score (too little current data).",
         f"Weekly score from {first} to {data.as_of} with the band shading, the 5-95% band "
-        "under weight uncertainty (shaded blue), escalation events (purple lines, thicker "
-        "for more severe) and alerts (triangles).",
+        "under weight uncertainty (shaded blue; only in weeks with a score), escalation "
+        "events (purple lines, thicker for more severe) and alerts (triangles).",
     )
     pdf.h2("Families")
     pdf.chart(
@@ -629,12 +640,26 @@ def _sensitivity(pdf: _Document, data: ReportData) -> None:
     if data.empty or data.uncertainty is None:
         return
     pdf.h2("Sensitivity: which weights matter, and what would change the band")
+    band = data.uncertainty.band
+    if band["score"] is not None and band["low"] is not None:
+        methods = data.uncertainty.method_lines()
+        pdf.para(
+            f"The band, {band['low']:.1f} to {band['high']:.1f} around the score of "
+            f"{band['score']:.1f}, is the 5-95% range when the weights are redrawn "
+            f"{data.uncertainty.draws:,} times under the profile's own method "
+            f"({band.get('method', data.profile.aggregation)} aggregation); a choice of "
+            "method is not noise around the weights, so it is shown here, one choice at a "
+            "time, not pooled into the band"
+            + (": " + "; ".join(methods) + "." if methods else "."),
+            8.5,
+        )
     sobol = data.uncertainty.sobol
     if sobol.get("computed"):
         rows = [
             [
                 i["weight"],
                 _fmt(i["first_order"], 3),
+                _fmt(i.get("first_order_conf"), 3),
                 _fmt(i["total"], 3),
                 _fmt(i.get("total_conf"), 3),
             ]
@@ -642,16 +667,22 @@ def _sensitivity(pdf: _Document, data: ReportData) -> None:
         ]
         pdf.para(
             f"Sobol indices of the weights (each varied by \u00b1{sobol['range']:.0%}, "
-            f"{sobol['samples']} model runs); the ten largest:",
+            f"{sobol['samples']:,} model runs, 95% intervals); the ten largest:",
             8.5,
         )
         pdf.table(
-            ["weight", "first order", "total", "total \u00b1"],
+            ["weight", "first order", "\u00b1", "total", "\u00b1"],
             rows,
-            (80, 30, 30, 30),
+            (80, 25, 20, 25, 20),
             size=7.5,
-            aligns="LRRR",
+            aligns="LRRRR",
         )
+        if sobol.get("note"):
+            pdf.para(
+                f"Note: {sobol['note']}; a larger sample (`sensitivity --samples`) would "
+                "tell them apart.",
+                8.5,
+            )
     else:
         pdf.para(f"Sobol indices not computed: {sobol.get('reason', 'too little data')}.")
     if data.band_changes:
@@ -743,9 +774,11 @@ METHOD = (
     "goalposts (or by level), weighted within its family, and the families are combined "
     "into a score from 0 to 100 with the profile's weights and aggregation. A family with "
     "too little coverage is not scored, and the weights of the rest are renormalised; no "
-    "missing value is replaced by a neutral one. The uncertainty band redraws the weights, "
-    "the normalisation and the aggregation 2,000 times; the Sobol indices say which "
-    "weights the score is most sensitive to. Forecasts are the probability of an "
+    "missing value is replaced by a neutral one. The uncertainty band redraws the weights "
+    "2,000 times under the profile's own aggregation and normalisation; the score under "
+    "the other methods is reported beside it, not pooled into it. The Sobol indices, with "
+    "their 95% intervals, say which weights the score is most sensitive to. Forecasts "
+    "are the probability of an "
     "escalation event within each horizon from a base rate, a penalised logistic "
     "regression and a Markov-switching model, pooled; each is tested in a point-in-time "
     "backtest, and skill is claimed only where the backtest shows it. Alerts are rules "

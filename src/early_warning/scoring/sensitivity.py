@@ -2,14 +2,24 @@
 
 Monte Carlo: each draw takes family weights and indicator weights from Dirichlet
 distributions centred on the profile's weights (concentration set by the analyst:
-higher means the draws stay closer), a normalisation method for each continuous
-indicator (minmax or log on the same goalposts) and an aggregation method; it rescores
-every week with the same coverage rules. The result is a 5-95% band for every week,
-the probability that the latest score is `high` or worse, and how stable the ranking
-of the families' contributions is.
+higher means the draws stay closer) and rescores every week with the same coverage
+rules, under the profile's own aggregation and the catalog's normalisation. The result
+is a 5-95% band for every week that has a score (none where it has not), the
+probability that the latest score is `high` or worse, and how stable the ranking of
+the families' contributions is. The band is weight uncertainty only, so the point
+score lies inside it.
+
+Method uncertainty is reported beside the band, not pooled into it
+(`method_uncertainty`): the latest score under each other aggregation method, and
+under the other normalisation (minmax or log on the same goalposts), that the
+profile's uncertainty settings allow. Pooling them put the point score at the band's
+edge: a geometric mean of the same risks is lower, by a gap that is a choice of method,
+not noise around the weights.
 
 Sobol indices (SALib, Saltelli sampling): first-order and total indices of every
-positive weight on the latest score, each weight varying uniformly by +-`sobol_range`.
+positive weight on the latest score, each weight varying uniformly by +-`sobol_range`,
+with their 95% intervals and a note when the sample is too small to tell first-order
+from total indices (`sobol_summary`).
 
 Speed: weeks are grouped by their pattern of available indicators. Within a pattern
 the draws' effective weights are fixed, so every draw's score for all those weeks is
@@ -18,7 +28,8 @@ one matrix product; a week pattern costs one small weight computation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,31 +39,44 @@ from ..catalog import Catalog
 from .aggregate import FLOOR, Structure
 from .index import CompositeIndex, ScoreResults
 from .normalise import normalise_panel
-from .profiles import AGGREGATIONS as AGG_METHODS
 
 __all__ = [
+    "SOBOL_RESOLUTION",
+    "SOBOL_SAMPLES",
     "MonteCarlo",
     "SensitivityResult",
     "analyse",
     "effective_weights",
+    "method_uncertainty",
     "monte_carlo",
     "rank_stability",
     "sobol_indices",
+    "sobol_summary",
 ]
 
 Progress = Callable[[int], None]
 
+# Sobol indices closer than this (a share of the score's variance) are not read as
+# different: below it, an interaction is too small to change how the weights are read.
+SOBOL_RESOLUTION = 0.05
+# The Sobol base sample N (a power of two): on the shipped demo (52 weights in the
+# score), 2048 tells every weight's first-order index from its total one at that
+# resolution, in about 1.5 s; 1024 left one weight, 256 four.
+SOBOL_SAMPLES = 2048
+
 
 @dataclass
 class MonteCarlo:
-    """Scores of every draw for every week."""
+    """Scores of every draw for every week, under one aggregation method."""
 
+    method: str  # the aggregation method of every draw (the profile's own by default)
     latest: np.ndarray  # the valid draws' scores in the latest week
-    latest_methods: np.ndarray  # the aggregation method of each of those draws
-    low: np.ndarray  # 5th percentile per week
+    low: np.ndarray  # 5th percentile per week; NaN where the point score is NaN
     median: np.ndarray
     high: np.ndarray  # 95th percentile per week
     family_contribution_latest: np.ndarray  # draws x families, at the latest week
+    indicator_draws: np.ndarray  # draws x indicators: the weights drawn
+    family_draws: np.ndarray  # draws x families
     # P(score >= level) per week over the valid draws, for each level asked for
     exceedance: dict[float, np.ndarray] = field(default_factory=dict)
 
@@ -67,6 +91,7 @@ class SensitivityResult:
     concentration: float
     seed: int
     band: dict[str, Any]
+    method_uncertainty: list[dict[str, Any]]
     p_high_or_worse: float | None
     rank_stability: dict[str, Any]
     sobol: dict[str, Any]
@@ -74,6 +99,31 @@ class SensitivityResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    def method_lines(self) -> list[str]:
+        """The latest score under each other method, in words (one line each), and
+        where a choice of method moves the score more than the weights do."""
+        band = self.band
+        if band["low"] is None or band["high"] is None:
+            return []
+        lines = []
+        for m in self.method_uncertainty:
+            if m["choice"] == "aggregation":
+                where = f"under {m['method']} aggregation"
+            else:
+                count = len(m["indicators"])
+                where = f"with the other normalisation (minmax <-> log) of {count} indicator(s)"
+            spread = ""
+            if m.get("low") is not None:
+                spread = f"; 5-95% {m['low']:.1f} .. {m['high']:.1f} with the same weight draws"
+            lines.append(
+                f"{where} the score would be {m['score']:.1f} ({m['shift']:+.1f} points{spread})"
+            )
+            if abs(m["shift"]) > (band["high"] - band["low"]) / 2:
+                lines.append(
+                    f"the choice of {m['choice']} moves the score more than the weights do"
+                )
+        return lines
 
 
 def draw_weights(
@@ -171,87 +221,124 @@ def monte_carlo(
     seed: int,
     progress: Progress | None = None,
     exceed_levels: Sequence[float] = (),
+    method: str | None = None,
 ) -> MonteCarlo:
-    """Rescore every week under `draws` perturbations of weights, normalisation, aggregation."""
+    """Rescore every week under `draws` perturbations of the weights.
+
+    The aggregation is the profile's own (or `method`) and the normalisation the
+    catalog's, in every draw: the band is the uncertainty of the weights alone, so the
+    point score lies inside it. Other methods are compared at the latest week by
+    `method_uncertainty`, never pooled into the band. A week without a point score gets
+    no band (NaN): a draw's weights may pass the coverage rules where the profile's do
+    not, but that is not a score anyone was shown.
+    """
     index, panel, profile = results.index, results.panel, results.profile
-    u = profile.uncertainty
+    method = method or profile.aggregation
     rng = np.random.default_rng(seed)
     w, families = index.weight_arrays()
     ind, fam = draw_weights(rng, index.structure, w, families, concentration, draws)
-    methods = np.array(u.aggregation)[rng.integers(0, len(u.aggregation), size=draws)]
-    risk_a, risk_b, alternative = _normalisations(
-        index.catalog, index, panel.values, u.normalisation
-    )
-    pick_b = alternative[None, :] & (rng.random((draws, len(index.indicators))) < 0.5)
-    # Draws grouped by aggregation method, so each group is a slice (a view, no copy).
-    by_method = np.argsort(methods, kind="stable")
-    ind, fam, methods, pick_b = (
-        ind[by_method],
-        fam[by_method],
-        methods[by_method],
-        pick_b[by_method],
-    )
-    # One weight matrix over [declared normalisation | alternative]: one product per block.
-    weight_ab = np.hstack([ind * ~pick_b, ind * pick_b])
-
-    observed = ~np.isnan(risk_a)
+    risk = results.risk
+    observed = ~np.isnan(risk)
     patterns, pattern_of_week = np.unique(observed, axis=0, return_inverse=True)
     pattern_of_week = pattern_of_week.ravel()
     coefficient, valid = _pattern_coefficients(
         patterns, index.structure, ind, fam, profile.min_family_coverage, profile.min_total_coverage
     )
     # Weeks sorted by pattern: each pattern's weeks are one block, scored for all draws
-    # by one product per method, and summarised (percentiles) without keeping the block.
+    # by one product, and summarised (percentiles) without keeping the block.
     order = np.argsort(pattern_of_week, kind="stable")
     bounds = np.searchsorted(pattern_of_week[order], np.arange(len(patterns) + 1))
-    both = np.hstack([np.nan_to_num(risk_a), np.nan_to_num(risk_b)])[order]
-    terms = {"arithmetic": both, "geometric": np.log(np.maximum(both, FLOOR))}
-    n_ind = len(index.indicators)
-    groups = {}
-    for method in AGG_METHODS:
-        found = np.flatnonzero(methods == method)
-        if len(found):
-            groups[method] = slice(found[0], found[-1] + 1)
+    filled = np.nan_to_num(risk)[order]
+    terms = np.log(np.maximum(filled, FLOOR)) if method == "geometric" else filled
+    scored = ~np.isnan(results.score[order])
     bands = np.full((3, panel.n_weeks), np.nan)  # in pattern order
     exceed = np.full((len(exceed_levels), panel.n_weeks), np.nan)
     latest_row = int(np.flatnonzero(order == results.latest_row)[0])
-    latest_draws, latest_methods = np.empty(0), np.empty(0, dtype=str)
+    latest_draws = np.empty(0)
     for p in range(len(patterns)):
         lo, hi = bounds[p], bounds[p + 1]
         cols = np.flatnonzero(patterns[p])
-        if lo == hi or not len(cols):
-            continue
-        cols_ab = np.concatenate([cols, cols + n_ind])
-        family_ab = np.concatenate([index.structure.family_of[cols]] * 2)
-        parts, labels = [], []
-        for method, rows in groups.items():
-            scaled = weight_ab[rows][:, cols_ab] * coefficient[rows, family_ab, p]
-            part = terms[method][lo:hi][:, cols_ab] @ scaled.T
-            if method == "geometric":
-                np.exp(part, out=part)
-            ok = valid[rows, p]
-            parts.append(part if ok.all() else part[:, ok])
-            labels.append(np.full(int(ok.sum()), method))
-        if not parts:
-            continue
-        block = np.hstack(parts) if len(parts) > 1 else parts[0]  # weeks of p x valid draws
-        if not block.shape[1]:
-            continue  # no draw gives a score for these weeks
-        block *= 100.0
-        if lo <= latest_row < hi:
-            latest_draws = block[latest_row - lo].copy()
-            latest_methods = np.concatenate(labels)
-        for k, level in enumerate(exceed_levels):
-            exceed[k, lo:hi] = (block >= level).mean(axis=1)
-        bands[:, lo:hi] = _row_percentiles(block, (0.05, 0.5, 0.95))
+        ok = valid[:, p]
+        weeks = np.flatnonzero(scored[lo:hi])  # only weeks with a point score get a band
         if progress:
             progress(1)
+        if not len(cols) or not len(weeks) or not ok.any():
+            continue
+        scaled = ind[ok][:, cols] * coefficient[ok][:, index.structure.family_of[cols], p]
+        block = terms[lo:hi][weeks][:, cols] @ scaled.T  # scored weeks of p x valid draws
+        if method == "geometric":
+            np.exp(block, out=block)
+        block *= 100.0
+        at = lo + weeks
+        if lo <= latest_row < hi and scored[latest_row]:
+            latest_draws = block[int(np.flatnonzero(at == latest_row)[0])].copy()
+        for k, level in enumerate(exceed_levels):
+            exceed[k, at] = (block >= level).mean(axis=1)
+        bands[:, at] = _row_percentiles(block, (0.05, 0.5, 0.95))
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     low, median, high = (b[inverse] for b in bands)
-    latest = _family_contributions_latest(results, ind, fam, pick_b, risk_a, risk_b)
+    latest = _family_contributions_latest(results, ind, fam)
     exceedance = {float(level): exceed[k][inverse] for k, level in enumerate(exceed_levels)}
-    return MonteCarlo(latest_draws, latest_methods, low, median, high, latest, exceedance)
+    return MonteCarlo(
+        method=method, latest=latest_draws, low=low, median=median, high=high,
+        family_contribution_latest=latest, indicator_draws=ind, family_draws=fam,
+        exceedance=exceedance,
+    )  # fmt: skip
+
+
+def method_uncertainty(results: ScoreResults, mc: MonteCarlo) -> list[dict[str, Any]]:
+    """The latest score under each method the profile's uncertainty settings allow.
+
+    One choice at a time, against the profile's own: each other aggregation method, and
+    the other normalisation (minmax or log on the same goalposts) for every continuous
+    indicator that allows it. Each gives the point score under that method (the
+    profile's weights), its shift from the profile's score, and the 5-95% band of the
+    same weight draws as the profile's band. Reported beside the band, never pooled
+    into it: a method is a choice, not noise around the weights.
+    """
+    index, profile = results.index, results.profile
+    u = profile.uncertainty
+    row = results.latest_row
+    point = results.score[row]
+    if np.isnan(point):
+        return []
+    observed = ~np.isnan(results.risk[row])
+    v, valid = effective_weights(
+        observed, index.structure, mc.indicator_draws, mc.family_draws,
+        profile.min_family_coverage, profile.min_total_coverage,
+    )  # fmt: skip
+    out = []
+
+    def entry(choice: str, method: str, risk: np.ndarray, aggregation: str) -> dict[str, Any]:
+        score = index.aggregate(risk, method=aggregation).score[row]
+        r = np.nan_to_num(risk[row])
+        if aggregation == "geometric":
+            draws = 100.0 * np.exp(v[valid] @ np.log(np.maximum(r, FLOOR)))
+        else:
+            draws = 100.0 * (v[valid] @ r)
+        return {
+            "choice": choice,
+            "method": method,
+            "score": _round(score),
+            "shift": _round(score - point),
+            **(_band_of(draws) if len(draws) else {"draws": 0}),
+        }
+
+    for aggregation in u.aggregation:
+        if aggregation != profile.aggregation:
+            out.append(entry("aggregation", aggregation, results.risk, aggregation))
+    if len(u.normalisation) > 1:
+        _, alternative, swapped = _normalisations(
+            index.catalog, index, results.panel.values, u.normalisation
+        )
+        swapped &= observed  # only the indicators that enter the latest score
+        if swapped.any():
+            out.append(
+                entry("normalisation", "minmax<->log", alternative, profile.aggregation)
+                | {"indicators": [i for i, s in zip(index.indicators, swapped, strict=True) if s]}
+            )
+    return out
 
 
 def _row_percentiles(block: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
@@ -288,22 +375,17 @@ def _normalisations(
 
 
 def _family_contributions_latest(
-    results: ScoreResults,
-    ind: np.ndarray,
-    fam: np.ndarray,
-    pick_b: np.ndarray,
-    risk_a: np.ndarray,
-    risk_b: np.ndarray,
+    results: ScoreResults, ind: np.ndarray, fam: np.ndarray
 ) -> np.ndarray:
     """Each draw's arithmetic contribution of each family to the latest score."""
     index, profile = results.index, results.profile
     row = results.latest_row
-    observed = ~np.isnan(risk_a[row])
+    risk = results.risk[row]
+    observed = ~np.isnan(risk)
     v, valid = effective_weights(
         observed, index.structure, ind, fam, profile.min_family_coverage, profile.min_total_coverage
     )
-    risk = np.where(pick_b, np.nan_to_num(risk_b[row]), np.nan_to_num(risk_a[row]))
-    per_indicator = 100.0 * v * risk
+    per_indicator = 100.0 * v * np.nan_to_num(risk)
     out = np.full((ind.shape[0], len(index.structure.families)), np.nan)
     for k in range(len(index.structure.families)):
         out[:, k] = per_indicator[:, index.structure.members(k)].sum(axis=1)
@@ -345,8 +427,13 @@ def rank_stability(results: ScoreResults, mc: MonteCarlo) -> dict[str, Any]:
     return out
 
 
-def sobol_indices(results: ScoreResults, samples: int = 256, seed: int = 0) -> dict[str, Any]:
-    """First-order and total Sobol indices of the positive weights on the latest score."""
+def sobol_indices(
+    results: ScoreResults, samples: int = SOBOL_SAMPLES, seed: int = 0
+) -> dict[str, Any]:
+    """First-order and total Sobol indices of the positive weights on the latest score,
+    with their 95% intervals and a note when the sample cannot order them
+    (`sobol_summary`). `samples` is SALib's base sample N (a power of two); the model
+    runs N * (k + 2) times for k weights."""
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
@@ -358,7 +445,7 @@ def sobol_indices(results: ScoreResults, samples: int = 256, seed: int = 0) -> d
     names, bounds, slots = [], [], []
     spread = profile.uncertainty.sobol_range
     for j, ind_id in enumerate(index.indicators):
-        if w[j] > 0 and results.panel.status[row, j] == 0:
+        if w[j] > 0 and not np.isnan(results.risk[row, j]):  # in the score (stale too)
             names.append(ind_id)
             bounds.append([w[j] * (1 - spread), w[j] * (1 + spread)])
             slots.append(("indicator", j))
@@ -386,19 +473,60 @@ def sobol_indices(results: ScoreResults, samples: int = 256, seed: int = 0) -> d
     if np.ptp(y) < 1e-12:
         return {"computed": False, "reason": "the latest score does not depend on the weights"}
     analysis = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
-    table = [
-        {
-            "weight": name,
-            "first_order": round(float(s1), 4),
-            "total": round(float(st), 4),
-            "total_conf": round(float(conf), 4),
-        }
-        for name, s1, st, conf in zip(
-            names, analysis["S1"], analysis["ST"], analysis["ST_conf"], strict=True
+    summary = sobol_summary(names, analysis, samples)
+    return {"computed": True, "samples": len(sample), "range": spread, **summary}
+
+
+def sobol_summary(
+    names: Sequence[str], analysis: Mapping[str, Any], base_samples: int
+) -> dict[str, Any]:
+    """SALib's Sobol analysis as a table, largest total index first, and whether the
+    sample is large enough to tell each weight's first-order index from its total one.
+
+    In theory S1 <= ST, and ST - S1 is the share of the variance a weight causes through
+    interactions. Estimated from a sample, both carry noise (SALib's 95% bootstrap
+    intervals, `S1_conf` and `ST_conf`), and a small sample shows S1 > ST. A weight is
+    *told apart* unless its first-order estimate exceeds the total by more than
+    `SOBOL_RESOLUTION`, or the noise on the difference, c = sqrt(S1_conf^2 + ST_conf^2),
+    is at least `SOBOL_RESOLUTION` while the difference |ST - S1| is within it (the
+    sample can neither show an interaction nor rule one out). With any weight not told
+    apart, `note` says so; `None` otherwise.
+    """
+    table = []
+    for k, name in enumerate(names):
+        s1, st = float(analysis["S1"][k]), float(analysis["ST"][k])
+        s1_conf, st_conf = float(analysis["S1_conf"][k]), float(analysis["ST_conf"][k])
+        noise = math.hypot(s1_conf, st_conf)
+        unresolved = s1 - st > SOBOL_RESOLUTION or (
+            noise >= SOBOL_RESOLUTION and abs(st - s1) <= noise
         )
-    ]
+        table.append(
+            {
+                "weight": name,
+                "first_order": round(s1, 4),
+                "first_order_conf": round(s1_conf, 4),
+                "total": round(st, 4),
+                "total_conf": round(st_conf, 4),
+                "told_apart": not unresolved,
+            }
+        )
     table.sort(key=lambda item: -item["total"])
-    return {"computed": True, "samples": len(sample), "range": spread, "indices": table}
+    unresolved = [item for item in table if not item["told_apart"]]
+    note = None
+    if unresolved:
+        widest = max(math.hypot(i["first_order_conf"], i["total_conf"]) for i in unresolved)
+        note = (
+            f"sample too small to tell first-order from total indices for {len(unresolved)} "
+            f"of {len(table)} weights (base sample {base_samples}: the noise on their "
+            f"difference reaches \u00b1{widest:.3f}, and it must stay under "
+            f"\u00b1{SOBOL_RESOLUTION:.2f} to be read)"
+        )
+    return {
+        "base_samples": base_samples,
+        "resolution": SOBOL_RESOLUTION,
+        "indices": table,
+        "note": note,
+    }
 
 
 def analyse(
@@ -407,10 +535,11 @@ def analyse(
     draws: int | None = None,
     concentration: float | None = None,
     seed: int | None = None,
-    sobol_samples: int = 256,
+    sobol_samples: int = SOBOL_SAMPLES,
     progress: Callable[[int], None] | None = None,
 ) -> SensitivityResult:
-    """Monte Carlo band, probability of `high` or worse, rank stability and Sobol indices
+    """Monte Carlo band (weights only, the profile's own methods), the latest score under
+    the other methods, probability of `high` or worse, rank stability and Sobol indices
     of a scored series (the profile's own uncertainty settings unless given)."""
     profile = results.profile
     u = profile.uncertainty
@@ -420,25 +549,35 @@ def analyse(
     mc = monte_carlo(
         results, draws=draws, concentration=concentration, seed=seed, progress=progress
     )
+    methods = method_uncertainty(results, mc)
     row = results.latest_row
     valid = mc.latest
+    point = _round(results.score[row])
     high_floor = profile.band_floor("high")
     p_high = round(float(np.mean(valid >= high_floor)), 4) if len(valid) else None
+    by_aggregation = {}
+    if point is not None:
+        by_aggregation[profile.aggregation] = {"score": point, **_band_of(valid)}
+    for m in methods:
+        if m["choice"] == "aggregation":
+            by_aggregation[m["method"]] = {
+                k: m[k] for k in ("score", "draws", "low", "median", "high") if k in m
+            }
     band = {
-        "score": _round(results.score[row]),
+        "score": point,
         "low": _round(mc.low[row]),
         "median": _round(mc.median[row]),
         "high": _round(mc.high[row]),
         "valid_draws": len(valid),
-        "by_aggregation": {
-            method: _band_of(valid[mc.latest_methods == method])
-            for method in sorted(set(mc.latest_methods.tolist()))
-        },
+        "method": profile.aggregation,
+        "varies": "weights",
+        "by_aggregation": dict(sorted(by_aggregation.items())),
     }
     history = {
         "dates": [results.panel.date(r).isoformat() for r in range(results.panel.n_weeks)],
         "score": [_round(x) for x in results.score],
         "low": [_round(x) for x in mc.low],
+        "median": [_round(x) for x in mc.median],
         "high": [_round(x) for x in mc.high],
     }
     return SensitivityResult(
@@ -450,6 +589,7 @@ def analyse(
         concentration=concentration,
         seed=seed,
         band=band,
+        method_uncertainty=methods,
         p_high_or_worse=p_high,
         rank_stability=rank_stability(results, mc),
         sobol=sobol_indices(results, samples=sobol_samples, seed=seed),
@@ -458,6 +598,8 @@ def analyse(
 
 
 def _band_of(draws: np.ndarray) -> dict[str, Any]:
+    if not len(draws):
+        return {"draws": 0, "low": None, "median": None, "high": None}
     low, median, high = np.percentile(draws, [5, 50, 95])
     return {"draws": len(draws), "low": _round(low), "median": _round(median), "high": _round(high)}
 

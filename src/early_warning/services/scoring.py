@@ -16,6 +16,7 @@ import numpy as np
 from ..catalog import Catalog
 from ..panel import Panel, PanelBuilder
 from ..scoring import CompositeIndex, Profile, ScoreResults, SensitivityResult, analyse
+from ..scoring.sensitivity import SOBOL_SAMPLES
 from ..store import Store
 
 __all__ = [
@@ -117,11 +118,13 @@ def sensitivity(
     draws: int | None = None,
     concentration: float | None = None,
     seed: int | None = None,
-    sobol_samples: int = 256,
+    sobol_samples: int = SOBOL_SAMPLES,
     progress: Callable[[int], None] | None = None,
     results: ScoreResults | None = None,
 ) -> SensitivityResult:
-    """Monte Carlo band, probability of `high` or worse, rank stability and Sobol indices.
+    """Monte Carlo band (weight uncertainty under the profile's own methods), the latest
+    score under the other methods, probability of `high` or worse, rank stability and
+    Sobol indices with their intervals (`scoring.sensitivity.analyse`).
 
     Reads only; `record_sensitivity` keeps the result in `sensitivity_runs`.
     """

@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..ingest import Limits, observe
 from ..ingest.validate import OBSERVATION_COLUMNS
-from .workbench import PROFILE_NAME, Workbench
+from .workbench import MAX_WEIGHT, PROFILE_NAME, Workbench
 
 __all__ = ["MIN_TOKEN", "create_app"]
 
@@ -131,7 +131,7 @@ def create_app(
         ]  # fmt: skip
         return page(
             "index.html", families=families, profile=session.saved, as_of=session.as_of,
-            profiles=bench.profiles(), timeline=bench.timeline(session),
+            profiles=bench.profiles(), timeline=bench.timeline(session), max_weight=MAX_WEIGHT,
         )  # fmt: skip
 
     async def indicator(request: Request) -> Response:
@@ -217,6 +217,10 @@ def create_app(
             "rejects": [vars(r) for r in result.rejects],
             "message": scrub(result.summary()),
         }  # fmt: skip
+        if result.rows_rejected:  # the reason, where every error answer has it
+            body["error"] = scrub(
+                "; ".join(f"{r.field}: {r.reason}" for r in result.rejects) or body["message"]
+            )
         status = 201 if result.rows_loaded else (422 if result.rows_rejected else 200)
         return JSONResponse(body, status_code=status)
 

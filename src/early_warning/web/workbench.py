@@ -45,7 +45,7 @@ from ..services import panel_builder
 from ..services.profiles import ProfileChange, save_audited
 from ..store import Store
 
-__all__ = ["Session", "Workbench"]
+__all__ = ["MAX_WEIGHT", "Session", "Workbench"]
 
 MAX_WEIGHT = 100.0
 HORIZONS = (4, 12)
@@ -275,10 +275,12 @@ class Workbench:
         """Write the edited profile as a new profile or over an existing one, audited.
 
         The file keeps its prose: the changed values are edited in the file's own text,
-        so its description, reasoning and comments stay (a new profile starts from the
-        text of the one it was edited from). The shipped `default` is read-only. The
-        write lock is taken first: a busy database refuses before the file changes, and
-        the file and its audit row are written together or not at all.
+        so its reasoning and comments stay (a new profile starts from the text of the one
+        it was edited from). The description says what changed relative to the profile
+        it came from (`_description`): a new profile's is written afresh, an update's
+        keeps its own words and says what changed last. The shipped `default` is
+        read-only. The write lock is taken first: a busy database refuses before the file
+        changes, and the file and its audit row are written together or not at all.
         """
         name = str(payload.get("name", ""))
         mode = payload.get("mode", "new")
@@ -300,23 +302,13 @@ class Workbench:
                 raise InputError(f"name: a profile {name!r} exists; choose update to change it")
             if mode == "update" and not exists:
                 raise NotFoundError(f"name: no profile {name!r} to update")
-            if mode == "update":
-                target, description = self.load(name), None
-            else:
-                target = before
-                description = (
-                    f"Copy of the {before.name!r} profile saved in the workbench by {author} "
-                    f"on {today}: {note.rstrip('.')}. The audit trail "
-                    f"(`weights history {name}`) lists every change."
-                    + (f" The {before.name!r} profile: {before.description}"
-                       if before.description else "")
-                )  # fmt: skip
+            target = self.load(name) if mode == "update" else before
             profile = dataclasses.replace(edited, name=name, path=path)
             written["profile"] = profile
-            written["changes"] = [  # what changed in the file written
-                f"{key} {format_number(old, digits=6)} -> {format_number(new, digits=6)}"
-                for key, old, new in _differences(target, profile)
-            ]
+            written["changes"] = _differences(target, profile)  # in the file written
+            description = _description(
+                target, name, mode, written["changes"], author=author, note=note, day=today
+            )
             text = self._text(profile, target, description)
             return ProfileChange(profile.weights_hash, text, "; ".join(written["changes"]))
 
@@ -496,15 +488,56 @@ def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:
     return ScoreResults(index, part, risk, index.aggregate(risk)).week(-1, top=12)
 
 
-def _differences(before: Profile, after: Profile) -> list[tuple[str, float, float]]:
+def _differences(before: Profile, after: Profile) -> list[str]:
+    """What differs between two profiles, in words: `name old -> new` for each weight,
+    then the aggregation and the bands."""
     out = []
+    weights_after = {**after.family_weights, **after.indicator_weights}
     for key, old in {**before.family_weights, **before.indicator_weights}.items():
-        new = {**after.family_weights, **after.indicator_weights}[key]
+        new = weights_after[key]
         if abs(new - old) > 1e-12:
-            out.append((key, old, new))
+            out.append(f"{key} {format_number(old, digits=6)} -> {format_number(new, digits=6)}")
     if after.aggregation != before.aggregation:
-        out.append((f"aggregation {before.aggregation}->{after.aggregation}", 0.0, 0.0))
+        out.append(f"aggregation {before.aggregation} -> {after.aggregation}")
+    if after.bands != before.bands:
+        bounds = ("/".join(format_number(b, digits=6) for b in p.bands) for p in (before, after))
+        out.append("bands {} -> {}".format(*bounds))
     return out
+
+
+LAST_CHANGED = "Last changed on "
+
+
+def _description(
+    target: Profile,
+    name: str,
+    mode: str,
+    changes: list[str],
+    *,
+    author: str,
+    note: str,
+    day: dt.date,
+) -> str:
+    """The description of a saved profile: what changed relative to the profile it came
+    from, when, by whom and why, so its prose never claims the other profile's weights.
+
+    A new profile is described from scratch (the prose of the profile it came from was
+    written for that profile's weights); an update keeps the profile's own words and
+    replaces the sentence that said what changed last."""
+    what = "; ".join(changes) if changes else "no weight changed"
+    why = note.strip().rstrip(".")
+    if mode == "new":
+        return (
+            f"Derived from {target.name} ({target.weights_hash}) on {day} in the workbench "
+            f"by {author}: {what}. Why: {why}. The reasoning beside each weight is "
+            f"{target.name}'s, written for its values; `weights history {name}` lists every "
+            "change."
+        )
+    own = " ".join(target.description.split())
+    if LAST_CHANGED in own:
+        own = own[: own.index(LAST_CHANGED)].rstrip()
+    sentence = f"{LAST_CHANGED}{day} in the workbench by {author}: {what}. Why: {why}."
+    return f"{own} {sentence}" if own else sentence
 
 
 def _weights(raw: Any, known: dict[str, Any], what: str) -> dict[str, float]:

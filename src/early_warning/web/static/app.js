@@ -17,8 +17,10 @@ async function post(url, body) {
     data = {}; // not JSON (a proxy's page): the status says enough
   }
   if (!response.ok) {
-    const err = new Error(data.error || response.status + " " + response.statusText);
+    // The server's reason, never only the status line.
+    const err = new Error(data.error || data.message || response.status + " " + response.statusText);
     err.status = response.status;
+    err.data = data;
     err.retryAfter = Number(response.headers.get("Retry-After")) || null;
     throw err;
   }
@@ -76,15 +78,23 @@ if (chart) {
     return d;
   }
 
+  // One closed shape per run of weeks that have a band: a week without a score is a
+  // gap, never bridged by a line from the week before it to the week after.
   function bandPolygon(low, high) {
-    let upper = "", lower = [];
+    let d = "", upper = [], lower = [];
+    const close = () => {
+      if (upper.length) d += "M" + upper.join("L") + "L" + lower.reverse().join("L") + "Z";
+      upper = [];
+      lower = [];
+    };
     low.forEach((lo, i) => {
       const hi = high[i];
-      if (lo === null || hi === null || i < firstScored) return;
-      upper += (upper ? "L" : "M") + x(i).toFixed(1) + " " + y(hi).toFixed(1);
+      if (lo === null || hi === null || i < firstScored) { close(); return; }
+      upper.push(x(i).toFixed(1) + " " + y(hi).toFixed(1));
       lower.push(x(i).toFixed(1) + " " + y(lo).toFixed(1));
     });
-    return upper ? upper + "L" + lower.reverse().join("L") + "Z" : "";
+    close();
+    return d;
   }
 
   function draw(result) {
@@ -114,7 +124,7 @@ if (chart) {
         lastYear = year;
       }
     });
-    chart.append(svg("path", { d: bandPolygon(timeline.low, timeline.high), class: "mc" }));
+    chart.append(svg("path", { d: bandPolygon(timeline.low, timeline.high), class: "mc", id: "mc-band" }));
     for (const e of timeline.events) {
       const i = timeline.dates.findIndex((d) => d >= e.date);
       if (i < firstScored) continue;
@@ -160,8 +170,37 @@ if (chart) {
     const body = { profile, indicators: {}, families: {}, row: selected,
       aggregation: document.getElementById("aggregation").value,
       bands: [...document.querySelectorAll(".band-input")].map((b) => Number(b.value)) };
-    for (const s of document.querySelectorAll("input.w")) body[s.dataset.kind][s.dataset.id] = Number(s.value);
+    // The weight each box last accepted: exactly what was typed (or slid to).
+    for (const s of document.querySelectorAll("input.w")) {
+      body[s.dataset.kind][s.dataset.id] = Number(boxOf(s).dataset.accepted);
+    }
     return body;
+  }
+
+  // -- typed weights: sent exactly as typed, or refused where they were typed ------------
+
+  const MAX_WEIGHT = Number(document.getElementById("weights").dataset.maxWeight);
+  const boxOf = (s) => document.querySelector('input.wn[data-for="' + s.dataset.id + '"]');
+  const noteOf = (s) => document.querySelector('.refused[data-note-for="' + s.dataset.id + '"]');
+
+  // Why a typed weight cannot be used, or null: the server's own range, 0 to MAX_WEIGHT.
+  function refusal(text) {
+    const value = Number(text);
+    if (text.trim() === "" || !Number.isFinite(value)) return "not a number";
+    if (value < 0) return text + " is below 0";
+    if (value > MAX_WEIGHT) return text + " is above " + MAX_WEIGHT;
+    return null;
+  }
+
+  function accept(s, value) {
+    const box = boxOf(s);
+    box.dataset.accepted = String(value);
+    box.removeAttribute("aria-invalid");
+    noteOf(s).textContent = "";
+  }
+
+  function refusedBoxes() {
+    return [...document.querySelectorAll("input.w")].filter((s) => boxOf(s).getAttribute("aria-invalid"));
   }
 
   // Coalesce: while a request runs, only the latest slider position is sent next.
@@ -180,9 +219,24 @@ if (chart) {
   }
 
   for (const s of document.querySelectorAll("input.w")) {
-    const number = document.querySelector('input.wn[data-for="' + s.dataset.id + '"]');
-    s.addEventListener("input", () => { number.value = s.value; rescore(); });
-    number.addEventListener("change", () => { s.value = number.value; rescore(); });
+    const number = boxOf(s);
+    number.dataset.accepted = number.value;
+    s.addEventListener("input", () => { number.value = s.value; accept(s, s.value); rescore(); });
+    number.addEventListener("change", () => {
+      const why = refusal(number.value);
+      if (why) {
+        // Shown where it was typed; the weight in use stays the last one accepted.
+        number.setAttribute("aria-invalid", "true");
+        noteOf(s).textContent = "refused: " + why + " (a weight is from 0 to " + MAX_WEIGHT +
+          "); " + s.dataset.id + " stays " + number.dataset.accepted;
+        return;
+      }
+      const value = Number(number.value);
+      if (value > Number(s.max)) s.max = String(value); // the slider reaches the typed value
+      s.value = String(value);
+      accept(s, number.value);
+      rescore();
+    });
   }
   document.getElementById("aggregation").addEventListener("change", rescore);
   for (const b of document.querySelectorAll(".band-input")) b.addEventListener("change", rescore);
@@ -214,6 +268,14 @@ if (chart) {
   document.getElementById("save-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = document.getElementById("save-result");
+    const refused = refusedBoxes();
+    if (refused.length) {
+      out.textContent = "not saved: a box shows a refused weight (" +
+        refused.map((s) => s.dataset.id + " " + boxOf(s).value).join(", ") +
+        "); correct it or move its slider first";
+      out.dataset.state = "error";
+      return;
+    }
     const body = Object.assign(payload(), {
       name: document.getElementById("save-name").value,
       mode: document.querySelector('input[name="mode"]:checked').value,
@@ -223,7 +285,7 @@ if (chart) {
     try {
       const result = await post("/api/profiles", body);
       out.textContent = "saved " + result.name + " (" + result.hash + ") as " + result.path +
-        " in the models folder";
+        " in the models folder" + (result.changes.length ? ": " + result.changes.join("; ") : "");
       out.dataset.state = "saved";
     } catch (err) {
       out.textContent = notDone(err, "saved");
@@ -243,12 +305,18 @@ if (observeForm) {
     const out = document.getElementById("observe-result");
     const body = { indicator: observeForm.dataset.indicator };
     for (const input of observeForm.querySelectorAll("input")) if (input.value) body[input.name] = input.value;
+    const said = (result) => result.status + ": " + result.message +
+      result.rejects.map((r) => " [" + r.field + ": " + r.reason + "]").join("");
     try {
       const result = await post("/api/observations", body);
-      out.textContent = result.status + ": " + result.message +
-        result.rejects.map((r) => " [" + r.field + ": " + r.reason + "]").join("");
+      out.textContent = said(result);
       out.dataset.state = result.status;
     } catch (err) {
+      if (err.data && err.data.status === "rejected") { // refused with its reasons
+        out.textContent = said(err.data);
+        out.dataset.state = "rejected";
+        return;
+      }
       out.textContent = notDone(err, "recorded");
       out.dataset.state = err.status === 503 ? "busy" : "error";
     }
