@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pypdf import PdfReader
+from starlette.testclient import TestClient
 
 from early_warning import bundled_path, load_catalog
 from early_warning.alerts import load_rules, signals
@@ -33,6 +34,7 @@ from early_warning.demo import DemoResult
 from early_warning.scoring import CompositeIndex, load_profile
 from early_warning.services import panel_builder
 from early_warning.store import Store
+from early_warning.web import create_app
 
 from .conftest import run_cli
 
@@ -162,10 +164,19 @@ def test_every_face_gives_the_same_level_for_the_same_week(buildup: Path) -> Non
     subject = str(red_lines[0]["Subject"])
     body = red_lines[0].get_body(("plain",)).get_content()
 
+    # The workbench opens the same week and shows the level first.
+    catalog = load_catalog(bundled_path("indicators"))
+    app = create_app(buildup.parent / "buildup.db", catalog, bundled_path("models"))
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        html = client.get("/", params={"as_of": week}).text
+    bench = html.split('id="warning"', 1)[1].split("</div>", 1)[0]
+
     assert level == "red"
     assert [(w["week"], w["level"]) for w in stored if w["subject"] == "BLR"] == [
         ("2022-W06", "red")
     ]
+    assert 'data-level="red"' in bench and "Warning level RED</b> for 2022-W06" in bench
+    assert html.index('id="warning"') < html.index('id="headline"')  # shown first
     assert subject.endswith("warning level RED")
     # The e-mail cites every observation that made the rule fire, the size among them.
     assert "joint_exercise_scale = 30,000 persons: NATO, Allied Resolve 2022" in body

@@ -18,6 +18,7 @@ write waits at most `BUSY_MS` for the lock and then answers 503 with `Retry-Afte
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -51,6 +52,7 @@ from ..errors import (
 )
 from ..ingest import Limits, observe
 from ..ingest.validate import OBSERVATION_COLUMNS
+from ..periods import PeriodError, parse_date
 from .workbench import MAX_WEIGHT, PROFILE_NAME, Workbench
 
 __all__ = ["MIN_TOKEN", "create_app"]
@@ -114,10 +116,10 @@ def create_app(
                                 samesite="strict")  # fmt: skip
             return response
         chosen = _profile_name(request.query_params.get("profile", "default"))
-        return await run_in_threadpool(index_page, chosen)
+        return await run_in_threadpool(index_page, chosen, _as_of(request))
 
-    def index_page(chosen: str) -> Response:
-        session = bench.session(subject, chosen)
+    def index_page(chosen: str, as_of: dt.date | None = None) -> Response:
+        session = bench.session(subject, chosen, as_of)
         families = [
             {
                 "id": f.id, "name": f.name, "weight": session.saved.family_weights[f.id],
@@ -132,6 +134,7 @@ def create_app(
         return page(
             "index.html", families=families, profile=session.saved, as_of=session.as_of,
             profiles=bench.profiles(), timeline=bench.timeline(session), max_weight=MAX_WEIGHT,
+            warning=bench.warning(session),
         )  # fmt: skip
 
     async def indicator(request: Request) -> Response:
@@ -294,6 +297,17 @@ def script_json(value: Any) -> Markup:
     text = json.dumps(value, ensure_ascii=True, allow_nan=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)  # escaped above
+
+
+def _as_of(request: Request) -> dt.date | None:
+    """`?as_of=YYYY-MM-DD`: the week to open (default: the newest data)."""
+    text = request.query_params.get("as_of")
+    if not text:
+        return None
+    try:
+        return parse_date(text)
+    except PeriodError as exc:
+        raise RequestError(f"as_of: {exc}") from None
 
 
 def _profile_name(value: Any) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..alerts.rules import load_rules
+from ..alerts.warning import Warning
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
 from ..files import parse_yaml
@@ -41,7 +43,7 @@ from ..scoring.profiles import (
     parse_profile,
 )
 from ..scoring.sensitivity import monte_carlo
-from ..services import panel_builder
+from ..services import assess_week, panel_builder
 from ..services.profiles import ProfileChange, save_audited
 from ..store import Store
 
@@ -137,6 +139,15 @@ class Workbench:
         with self._lock:
             self._sessions[key] = session
         return session
+
+    def warning(self, session: Session) -> Warning:
+        """The warning level of the session's week under its saved profile: the level
+        every face shows for that week (`services.assess_week`), not the edited one."""
+        rules = load_rules(self.models_dir / "alerts.yaml", self.catalog)
+        with self.store() as store:
+            return assess_week(
+                store, self.catalog, session.saved, rules, session.subject, session.as_of
+            )
 
     def forget(self) -> None:
         """Drop cached sessions (after new data or a saved profile)."""
