@@ -416,18 +416,19 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
     controller = SmtpServer().start()
     inbox = controller.inbox
     try:
-        config = _config(tmp_path, smtp_port=controller.port)
+        # A source that stays quiet for an hour is silent; not here, in a minute's test.
+        config = _config(tmp_path, "expected_every_seconds = 3600\n", smtp_port=controller.port)
         process = _start(tmp_path, config, "--once")
         assert _wait(lambda: _running(tmp_path), 60)
         week = dt.date.today().isocalendar()
         _drop(tmp_path / "incoming", "troops.csv", TROOPS.format(week=f"{week[0]}-W{week[1]:02d}"))
         done = lambda: any("red_line_forces_move_in" in str(m[1]) for m in inbox.messages)  # noqa: E731
         assert _wait(done, 120), "no alert e-mail arrived"
-        assert _wait(lambda: any(b"[report]" in m[1] for m in inbox.messages), 120)
         process.kill()  # SIGKILL: no clean-up at all
         process.communicate(timeout=60)
         with open_store(tmp_path / "ew.db") as store:
-            assert store.count("forecasts") >= 1 and store.count("reports") == 1
+            # The first cycle's report waited for data (the database was empty then).
+            assert store.count("forecasts") >= 1 and store.count("reports") == 0
             fired = [a for a in store.db.query("SELECT rule FROM alerts")]
         assert {"rule": "red_line_forces_move_in"} in fired
         assert (tmp_path / "incoming" / "processed" / "troops.csv").exists()
@@ -437,6 +438,7 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
         again = _start(tmp_path, config, "--once")  # runs every job once more at start
         assert _wait(lambda: _running(tmp_path), 60)
         assert _wait(lambda: len(_runs(tmp_path, REPORT)) >= 2, 120)
+        assert _wait(lambda: any(b"[report]" in m[1] for m in inbox.messages), 120)
         time.sleep(3)
         again.send_signal(signal.SIGTERM)
         _, err = again.communicate(timeout=120)
@@ -452,10 +454,16 @@ def test_end_to_end_file_to_alert_then_sigkill_and_restart(tmp_path: Path) -> No
     # None lost: each message was received, or is still in the outbox for the next flush.
     missing = {m: outbox[m] for m in set(outbox) - received}
     assert all(status != "sent" for status, _ in missing.values()), (subjects, missing)
-    # Sent after the restart only what was still waiting at the SIGKILL: no repeat.
-    late = {_message_id(c) for _, c in inbox.messages[sent_before:]}
-    assert late <= waiting_at_kill, (subjects, waiting_at_kill)
-    assert [r["outcome"] for r in _runs(tmp_path, REPORT)] == ["skipped", "ok"]
+    # Sent after the restart: what was still waiting at the SIGKILL, and the weekly
+    # report, which waited for data before the kill and is made now; nothing again.
+    late = {_message_id(c): _subject(c) for _, c in inbox.messages[sent_before:]}
+    early = {_message_id(c) for _, c in inbox.messages[:sent_before]}
+    assert not set(late) & early, subjects
+    new = {m for m in late if m not in waiting_at_kill}
+    assert all(late[m].startswith("[report]") for m in new), (subjects, waiting_at_kill)
+    made, waited = _runs(tmp_path, REPORT)  # newest first
+    assert (made["outcome"], waited["outcome"]) == ("ok", "skipped")
+    assert waited["detail"] == "no data yet for BLR: the report waits for data"
     status = json.loads(run("--config", str(config), "status", "--json", cwd=tmp_path).stdout)
     jobs = {j["job"]: j for j in status["jobs"]}
     assert set(jobs) >= {REPORT, "flush", "ingest:incoming", "pipeline"}  # no job lost

@@ -310,8 +310,9 @@ def _change_line(data: ReportData) -> str:
     if previous is None or previous.get("score") is None or record["score"] is None:
         return "No score last week to compare with."
     change = record["score"] - previous["score"]
+    moved = "No change" if abs(change) < 0.05 else f"Change: {change:+.1f} points"
     return (
-        f"Change since last week: {change:+.1f} points (week {previous['week']}: "
+        f"{moved} since last week (week {previous['week']}: "
         f"{previous['score']:.1f}, {previous['band']})."
     )
 
