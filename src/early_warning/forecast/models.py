@@ -8,9 +8,11 @@ severity >= S within H weeks of the origin, given only what was known at the ori
   logistic     L2-penalised logistic regression on family scores, indicator risks and
                changes of the composite; the penalty chosen by rolling-origin
                cross-validation (log loss), sigmoid-calibrated when events allow
-  markov       two-regime Markov-switching regression on the composite: the
-               probability of the high-tension regime, turned into an event
-               probability with each regime's event rate in the training weeks
+  markov       two-regime Markov-switching regression on the standardised composite
+               (statsmodels' default start values fail far from zero, so the series is
+               centred and scaled first): the probability of the high-tension regime,
+               turned into an event probability with each regime's event rate in the
+               training weeks
   trend        Holt's damped trend on the composite, simulated forward: the
                probability that the score reaches the `high` band within H weeks
                (a different target, reported beside the others, not pooled)
@@ -18,7 +20,10 @@ severity >= S within H weeks of the origin, given only what was known at the ori
                (logistic, markov); the base rate when none could
 
 "Insufficient history" is a status, never a fitted-looking number: a model that cannot
-be fitted answers with the base rate and says so.
+be fitted answers with the base rate and says so, in one of two words: INSUFFICIENT
+("insufficient history (base rate)": too few training weeks, events or quiet weeks to
+try) or NOT_FITTED ("not fitted (base rate)": tried, and the fit failed or the regimes
+did not separate), with the reason in its note.
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ from typing import Any
 import numpy as np
 
 from ..numbers import format_number
+from .metrics import log_loss
 
 __all__ = [
+    "INSUFFICIENT",
+    "NOT_FITTED",
     "BaseRate",
     "ForecastData",
     "Logistic",
@@ -43,6 +51,10 @@ __all__ = [
     "Trend",
     "pool",
 ]
+
+
+INSUFFICIENT = "insufficient history (base rate)"  # too little to try a fit
+NOT_FITTED = "not fitted (base rate)"  # tried: the fit failed or says nothing
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class Prediction:
     probability: float
     low: float | None = None
     high: float | None = None
-    status: str = "fitted"  # fitted | insufficient history (base rate) | base rate | ...
+    status: str = "fitted"  # fitted | INSUFFICIENT | NOT_FITTED | base rate | ...
     note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -141,9 +153,7 @@ class BaseRate:
         return Prediction(self.name, rate, min(low, rate), max(high, rate), "fitted", note)
 
 
-def _fallback(
-    name: str, data: ForecastData, reason: str, status: str = "insufficient history (base rate)"
-) -> Prediction:
+def _fallback(name: str, data: ForecastData, reason: str, status: str = INSUFFICIENT) -> Prediction:
     base = BaseRate().fit(data)
     return Prediction(name, base.probability, base.low, base.high, status, reason)
 
@@ -284,10 +294,10 @@ class MarkovRegime:
         scored = ~np.isnan(data.composite)
         series = data.composite[scored]
         if np.ptp(series) < 1e-6:
-            return _fallback(self.name, data, "the composite does not move")
+            return _fallback(self.name, data, "the composite does not move", NOT_FITTED)
         regimes = self._regimes(series)
         if isinstance(regimes, str):
-            return _fallback(self.name, data, regimes, "not fitted (base rate)")
+            return _fallback(self.name, data, regimes, NOT_FITTED)
         high_regime_probability = regimes
         p_high = np.full(len(data.composite), np.nan)
         p_high[scored] = high_regime_probability
@@ -297,11 +307,14 @@ class MarkovRegime:
         rate_low = _weighted_rate(y, 1 - w)
         recent = p_high[-4:][~np.isnan(p_high[-4:])]
         if np.isnan(p_high[-1]) and not len(recent):
-            return _fallback(self.name, data, "no score at the origin", "not fitted (base rate)")
+            return _fallback(self.name, data, "no score at the origin", NOT_FITTED)
         now = float(p_high[-1]) if not np.isnan(p_high[-1]) else float(recent.mean())
         if min(w.sum(), (1 - w).sum()) < self.spec.min_events:
             return _fallback(
-                self.name, data, "the regimes did not separate: one regime holds almost every week"
+                self.name,
+                data,
+                "the regimes did not separate: one regime holds almost every week",
+                NOT_FITTED,
             )
         p = now * rate_high[0] + (1 - now) * rate_low[0]
         low = now * rate_high[1] + (1 - now) * rate_low[1]
@@ -320,9 +333,13 @@ class MarkovRegime:
     def _regimes(self, series: np.ndarray) -> np.ndarray | str:
         """Filtered P(high-tension regime) per week, or why the model did not fit.
 
-        The fit depends only on the composite, not on the horizon, so the last one is
-        kept and reused when the same series comes again (a backtest asks once per
-        horizon at every origin).
+        Fitted on the standardised series: statsmodels starts the regime means and
+        variances near zero and one, and on the raw 0-100 score the fit stops in a
+        degenerate corner (one regime with all the weeks). Standardising changes
+        nothing else: the regimes, their order and the filtered probabilities are the
+        same functions of the data. The fit depends only on the composite, not on the
+        horizon, so the last one is kept and reused when the same series comes again
+        (a forecast or a backtest asks once per horizon at every origin).
         """
         key = hash(series.tobytes())
         if self._cache and self._cache[0] == key:
@@ -332,8 +349,12 @@ class MarkovRegime:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels warns on flat likelihood regions
             try:
-                fitted = MarkovRegression(series, k_regimes=2, switching_variance=True).fit(
-                    disp=False, maxiter=200
+                z = (series - series.mean()) / series.std()
+                # EM to convergence (statsmodels' tolerance), no quasi-Newton polish and
+                # no numerical Hessian: the regime probabilities are what is used, and
+                # the polish moved the log-likelihood by under 1 unit at ten times the cost.
+                fitted = MarkovRegression(z, k_regimes=2, switching_variance=True).fit(
+                    disp=False, em_iter=200, maxiter=0, cov_type="none"
                 )
                 means = np.asarray(fitted.params[2:4])
                 filtered = np.asarray(fitted.filtered_marginal_probabilities)
@@ -345,13 +366,9 @@ class MarkovRegime:
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
-    """sklearn's `log_loss(y, proba[:, 1], labels=[0, 1])`, the same number computed
-    the same way (1 - p and p clipped to [eps, 1 - eps], the mean of -log of the one
-    given to the outcome) without its input checks, a third of a backtest's time."""
-    eps = np.finfo(float).eps
-    p = proba[:, 1].astype(float)
-    both = np.clip(np.column_stack([1 - p, p]), eps, 1 - eps)
-    return float(np.mean(-np.log(both[np.arange(len(y)), y.astype(int)])))
+    """sklearn's `log_loss(y, proba[:, 1], labels=[0, 1])` without its input checks
+    (`metrics.log_loss`, the one the backtest reports)."""
+    return log_loss(proba[:, 1], y)
 
 
 def _weighted_rate(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
