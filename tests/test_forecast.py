@@ -199,7 +199,7 @@ def test_targets_count_events_in_the_next_h_weeks() -> None:
 def test_the_penalty_search_log_loss_is_sklearns() -> None:
     from sklearn.metrics import log_loss
 
-    from early_warning.forecast.models import _log_loss
+    from early_warning.forecast.metrics import log_loss as ours
 
     rng = np.random.default_rng(7)
     for trial in range(300):
@@ -207,8 +207,44 @@ def test_the_penalty_search_log_loss_is_sklearns() -> None:
         y = (rng.random(n) < rng.random()).astype(float)
         p = [rng.random(n), rng.random(n) ** 30, 1 - rng.random(n) ** 30,
              rng.choice([0.0, 1.0, 1e-17, 1 - 1e-17, 0.5], n)][trial % 4]  # fmt: skip
-        proba = np.column_stack([1 - p, p])
-        assert _log_loss(y, proba) == log_loss(y, p, labels=[0, 1]), (y, p)
+        assert ours(p, y) == log_loss(y, p, labels=[0, 1]), (y, p)
+
+
+def test_the_logistic_solver_finds_sklearns_coefficients() -> None:
+    """Reference: sklearn's LogisticRegression (lbfgs, tight tolerance) on the same
+    standardised data, from a cold and from a warm start (the problem is convex)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from early_warning.forecast.models import fit_logistic
+
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        n, k = 300, 12
+        x = rng.normal(size=(n, k))
+        x[:, -1] = 0.0  # a constant column, as a feature with no data yet
+        y = (rng.random(n) < 1 / (1 + np.exp(-(x[:, 0] - 1.5)))).astype(float)
+        c = [0.01, 0.1, 1.0, 10.0, 1.0, 0.1][trial]
+        reference = LogisticRegression(C=c, tol=1e-10, max_iter=10_000).fit(x, y)
+        cold = fit_logistic(x, y, c)
+        warm = fit_logistic(x, y, c, cold + rng.normal(0, 0.1, k + 1))
+        for theta in (cold, warm):  # within the solver's tolerance (gradient 1e-5)
+            np.testing.assert_allclose(theta[0], reference.intercept_[0], atol=5e-4)
+            np.testing.assert_allclose(theta[1:], reference.coef_[0], atol=5e-4)
+
+
+def test_the_calibration_is_platts_sigmoid_as_sklearn_fits_it() -> None:
+    # Reference: the sigmoid sklearn's CalibratedClassifierCV(method="sigmoid") fits.
+    from sklearn.calibration import _SigmoidCalibration
+
+    from early_warning.forecast.models import _platt
+
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-(2 * scores - 1)))).astype(float)
+    a, b = _platt(scores, y)
+    reference = _SigmoidCalibration().fit(scores, y)
+    # sklearn writes it 1 / (1 + exp(a f + b)): the same curve with the signs turned.
+    assert (-a, -b) == pytest.approx((reference.a_, reference.b_), abs=1e-3)
 
 
 def test_metrics() -> None:
@@ -350,7 +386,9 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
     horizon = result.to_dict()["horizons"][0]
     # cy forecast another severity, and "late" was not known on 2021-02-28.
     assert [f["analyst"] for f in horizon["analysts"]["forecasts"]] == ["ana"]
-    assert horizon["pooled_with_analysts"] == pytest.approx(0.5 * horizon["probability"] + 0.2)
+    assert horizon["pooled_with_analysts"] == pytest.approx(
+        0.5 * horizon["probability"] + 0.2, abs=1e-6
+    )  # both rounded to 6 decimals
 
 
 def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> None:
@@ -367,3 +405,80 @@ def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> Non
             p, low, high = model["probability"], model["low"], model["high"]
             if p is not None and low is not None:
                 assert low <= p <= high
+
+
+def _track(n: int, skill_noise: float, seed: int = 0):
+    from early_warning.forecast.models import TrackRecord
+
+    rng = np.random.default_rng(seed)
+    truth = np.clip(rng.beta(1, 4, n), 0, 1)
+    y = (rng.random(n) < truth).astype(float)
+    good = np.clip(truth + rng.normal(0, skill_noise, n), 0, 1)
+    bad = np.clip(rng.random(n), 0, 1)
+    return TrackRecord(y, {"base_rate": np.full(n, y.mean()), "logistic": good, "markov": bad})
+
+
+def test_the_ensemble_weighs_by_demonstrated_skill_and_leaves_out_negative_skill() -> None:
+    from early_warning.forecast.models import NO_SKILL, Prediction
+
+    base = Prediction("base_rate", 0.2, 0.1, 0.3)
+    models = [Prediction("logistic", 0.6, 0.5, 0.7), Prediction("markov", 0.9, 0.8, 1.0)]
+    skilled = pool(models, base, _track(400, 0.02))
+    assert skilled.status == "fitted"
+    weights = skilled.detail["weights"]
+    assert "markov" not in weights  # negative skill: never in the headline
+    assert 0 < weights["logistic"] <= 1 and weights["base_rate"] == pytest.approx(
+        1 - weights["logistic"]
+    )
+    assert skilled.probability == pytest.approx(0.2 + weights["logistic"] * 0.4)
+    # Nothing with demonstrated skill: the pooled prior, in words.
+    unskilled = pool(models, base, _track(400, 0.6))
+    assert unskilled.status == NO_SKILL and unskilled.probability == 0.2
+    assert "no model beats the base rate" in unskilled.note
+    short = pool(models, base, _track(10, 0.02))
+    assert short.status == NO_SKILL and "needs 20" in short.note
+    # The seam for a structural prior: it replaces the base rate as the pooled prior.
+    structural = Prediction("structural", 0.05, 0.02, 0.1)
+    assert pool(models, base, _track(400, 0.6), prior=structural).probability == 0.05
+
+
+def _quiet_weeks(db: object, pairs: int) -> list[dt.date]:
+    """Sundays in 2019-2021 after which nothing was published or became known for a week."""
+    import sqlite3
+
+    with sqlite3.connect(str(db)) as connection:
+        known = {
+            row[0]
+            for table in ("observations", "events")
+            for row in connection.execute(f"select substr(known_from, 1, 10) from {table}")
+        }
+    known_days = sorted(D.fromisoformat(k).toordinal() for k in known if k)
+    found = []
+    day = D(2019, 3, 3)
+    while len(found) < pairs and day < D(2021, 6, 1):
+        lo, hi = day.toordinal(), day.toordinal() + 7
+        if not any(lo < k <= hi for k in known_days):
+            found.append(day)
+            day += dt.timedelta(weeks=23)
+        else:
+            day += dt.timedelta(weeks=1)
+    return found
+
+
+def test_the_headline_moves_at_most_5_points_in_a_week_with_no_new_data(demo) -> None:
+    from early_warning import load_catalog
+    from early_warning.scoring import load_profile
+    from early_warning.services import forecast_at
+
+    catalog = load_catalog(bundled_path("indicators"))
+    profile = load_profile(bundled_path("models"), "default", catalog)
+    days = _quiet_weeks(demo.db_path, 2)
+    assert len(days) == 2
+    with Store(demo.db_path) as store:
+        for day in days:
+            before, after = (
+                forecast_at(store, catalog, profile, "BLR", d, spec=ModelSpec()).horizons
+                for d in (day, day + dt.timedelta(weeks=1))
+            )
+            for h0, h1 in zip(before, after, strict=True):
+                assert abs(h1["probability"] - h0["probability"]) <= 0.05, (day, h0, h1)
