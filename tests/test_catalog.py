@@ -106,6 +106,8 @@ def _break(catalog_dir: Path, file: str, indicator: str, field: str, value: obje
         ("support_share", "citations", [], "at least one citation"),
         ("support_share", "normalisation", {"method": "ordinal"}, "does not fit kind"),
         ("support_share", "normalisation", {"method": "minmax", "goalposts": [0, 500]}, "outside"),
+        ("support_share", "normalisation", {"method": "ln", "goalposts": [0, 50]}, "must be > 0"),
+        ("support_share", "normalisation", {"method": "ln"}, "'goalposts' must be"),
         ("support_share", "max_age_days", 0, "whole number of days"),
         ("support_share", "frequency", "sometimes", "is not one of"),
         ("support_share", "wieght", 1, "unknown field"),

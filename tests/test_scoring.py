@@ -41,7 +41,16 @@ def test_log_ordinal_boolean() -> None:
     log = normalise(
         np.array([0.0, 99.0, 9999.0]), "log", {"goalposts": [0, 9999]}, higher_is_riskier=True
     )
-    np.testing.assert_allclose(log, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(log, [0.0, 0.5, 1.0])  # log is log(1 + x): log1p
+    # ln is the plain natural logarithm: each tenfold rise adds a third on [1, 1000].
+    x = np.array([0.5, 1.0, 10.0, 100.0, 1000.0, 5000.0, np.nan])
+    ln = normalise(x, "ln", {"goalposts": [1, 1000]}, higher_is_riskier=True)
+    np.testing.assert_allclose(ln[:6], [0, 0, 1 / 3, 2 / 3, 1, 1])
+    assert np.isnan(ln[6])
+    np.testing.assert_allclose(
+        normalise(x[:5], "log", {"goalposts": [1, 1000]}, higher_is_riskier=True),
+        np.clip((np.log1p(x[:5]) - np.log1p(1)) / (np.log1p(1000) - np.log1p(1)), 0, 1),
+    )
     levels = normalise(np.array([0, 1, 2, 4.0]), "ordinal", {}, higher_is_riskier=True, top_level=4)
     np.testing.assert_allclose(levels, [0, 0.25, 0.5, 1])
     flags = normalise(np.array([1.0, 0.0]), "boolean", {}, higher_is_riskier=False)

@@ -49,10 +49,10 @@ FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily", "irregular")
 #             its frequency plus `release_lag_days`), then stale as a state.
 LIFETIMES = ("state", "interval", "event", "release")
 CYCLE_DAYS = {"annual": 365, "quarterly": 92, "monthly": 31, "weekly": 7, "daily": 1}
-NORMALISATIONS = ("minmax", "log", "zscore", "ordinal", "boolean")
+NORMALISATIONS = ("minmax", "log", "ln", "zscore", "ordinal", "boolean")
 _METHODS_FOR_KIND = {
-    "continuous": ("minmax", "log", "zscore"),
-    "event": ("minmax", "log", "zscore"),
+    "continuous": ("minmax", "log", "ln", "zscore"),
+    "event": ("minmax", "log", "ln", "zscore"),
     "ordinal": ("ordinal",),
     "boolean": ("boolean",),
 }
@@ -596,7 +596,7 @@ def _parse_normalisation(
     if method not in allowed:
         raise fail("normalisation", f"method {method!r} does not fit kind {kind!r} (use {allowed})")
     result = dict(raw)
-    if method in ("minmax", "log"):
+    if method in ("minmax", "log", "ln"):
         goalposts = raw.get("goalposts")
         if (
             not isinstance(goalposts, list)
@@ -609,7 +609,9 @@ def _parse_normalisation(
         if goalposts[0] < low or goalposts[1] > high:
             raise fail("normalisation", f"goalposts {goalposts} lie outside the range")
         if method == "log" and goalposts[0] < 0:
-            raise fail("normalisation", "log goalposts must be >= 0")
+            raise fail("normalisation", "log goalposts must be >= 0 (log is log(1 + x))")
+        if method == "ln" and goalposts[0] <= 0:
+            raise fail("normalisation", "ln goalposts must be > 0 (ln is the plain logarithm)")
         result["goalposts"] = [float(goalposts[0]), float(goalposts[1])]
     if method == "zscore":
         window = raw.get("baseline_weeks")

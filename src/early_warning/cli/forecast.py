@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 import sys
 from typing import Any
@@ -238,10 +237,13 @@ def backtest_command(
         if first >= last:
             raise InputError(f"--start {first} is not before --end {last}")
         origins = max(1, ((last - first).days // 7) // step + 1)
-        show = sys.stderr.isatty()
-        with click.progressbar(
-            length=origins, label="Backtest", file=sys.stderr if show else io.StringIO()
-        ) as bar:
+        from tqdm import tqdm
+
+        # On a terminal: origins done, the rate and the time left ([elapsed<remaining]).
+        with tqdm(
+            total=origins, desc="Backtest", unit="origin", file=sys.stderr,
+            disable=not sys.stderr.isatty(), dynamic_ncols=True,
+        ) as bar:  # fmt: skip
             result = backtest(
                 store, app.catalog, weights, subject, first, last, horizons=_horizons(horizons),
                 severity=severity, step_weeks=step, progress=bar.update,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from .models import (
     MarkovRegime,
     ModelSpec,
     Prediction,
+    TrackRecord,
     Trend,
     pool,
 )
@@ -51,10 +52,13 @@ __all__ = [
     "features",
     "forecast",
     "score_analysts",
+    "track_record",
 ]
 
 DEFAULT_HORIZONS = (4, 12)
 EVENT_MODELS = ("logistic", "markov")
+TRACK_STEP_WEEKS = 4  # `forecast`'s track record: an origin every 4 weeks ...
+TRACK_WEEKS = 104  # ... over the two years before the as-of date
 
 
 def features(results: ScoreResults) -> tuple[np.ndarray, list[str]]:
@@ -85,6 +89,9 @@ def features(results: ScoreResults) -> tuple[np.ndarray, list[str]]:
 
 
 def _models(spec: ModelSpec, only: Sequence[str] = EVENT_MODELS) -> dict[str, Any]:
+    """One object per model, kept across horizons and origins: the Markov and trend
+    fits depend only on the series and are shared across horizons; the logistic's
+    fits start where the same fit ended at the last origin."""
     every = {"logistic": Logistic(spec), "markov": MarkovRegime(spec)}
     return {name: every[name] for name in only}
 
@@ -127,15 +134,64 @@ class Forecast:
 
 
 def _predict(
-    data: ForecastData, spec: ModelSpec, fitters: dict[str, Any] | None = None
+    data: ForecastData,
+    spec: ModelSpec,
+    fitters: dict[str, Any] | None = None,
+    track: TrackRecord | None = None,
+    prior: Prediction | None = None,
+    trend: Trend | None = None,
 ) -> dict[str, Prediction]:
     base = BaseRate(spec).fit(data)
     out = {"base_rate": base}
     for name, model in (fitters or _models(spec)).items():
         out[name] = model.fit(data)
-    out["ensemble"] = pool([out[m] for m in EVENT_MODELS], base)
-    out["trend"] = Trend(spec).fit(data)
+    out["ensemble"] = pool([out[m] for m in EVENT_MODELS if m in out], base, track, prior)
+    out["trend"] = (trend or Trend(spec)).fit(data)
     return out
+
+
+def track_record(
+    days: np.ndarray,
+    composite: np.ndarray,
+    x: np.ndarray,
+    names: list[str],
+    recorded: EventSet,
+    events: EventSet,
+    as_of: dt.date,
+    horizon: int,
+    spec: ModelSpec,
+    fitters: dict[str, Any],
+    *,
+    step_weeks: int = TRACK_STEP_WEEKS,
+    weeks: int = TRACK_WEEKS,
+) -> TrackRecord:
+    """The models' out-of-sample forecasts at past origins, scored on what was known
+    by `as_of`: an origin every `step_weeks` over the `weeks` before it whose horizon
+    has passed; at each, the models see the series up to that origin and the labels
+    known then (the series itself as known at `as_of`: revisions published later are
+    in it, outcomes are not)."""
+    origin = as_of.toordinal()
+    known = events.known_by(origin)
+    # On one grid for every horizon, so the Markov fits (by series) are shared.
+    grid = [origin - 7 * step_weeks * k for k in range(1, weeks // step_weeks + 1)]
+    past = [d for d in grid if d + 7 * horizon <= origin]
+    rows: dict[str, list[float]] = {"base_rate": [], **{m: [] for m in fitters}}
+    kept = []
+    for day in sorted(d for d in past if d >= int(days[0])):
+        upto = int(np.searchsorted(days, day, side="right"))
+        if upto < spec.min_weeks or np.isnan(composite[upto - 1]):
+            continue
+        labels = _labels(days[:upto], day, events, horizon, _record_start(recorded, day))
+        data = ForecastData(composite[:upto], x[:upto], names, labels, 0.0, horizon)
+        base = BaseRate(spec).fit(data)
+        if np.isnan(base.probability):
+            continue
+        rows["base_rate"].append(base.probability)
+        for m, model in fitters.items():
+            rows[m].append(model.fit(data).probability)
+        kept.append(day)
+    outcomes = event_within(np.array(kept, dtype=np.int64), known, horizon)
+    return TrackRecord(outcomes, {m: np.array(v) for m, v in rows.items()})
 
 
 def forecast(
@@ -147,11 +203,15 @@ def forecast(
     severity: int = 2,
     spec: ModelSpec | None = None,
     analyst_weight: float = 0.5,
+    prior: dict[int, Prediction] | None = None,
 ) -> Forecast:
     """Every model's probability for each horizon, from a series scored point in time.
 
     `recorded` is the event record, `analyst_rows` the analysts' own forecasts (both
-    as stored); only what was known at the series' as-of date is used.
+    as stored); only what was known at the series' as-of date is used. The ensemble
+    weighs the models by their skill in a track record of out-of-sample forecasts at
+    past origins (`track_record`); `prior` (per horizon in weeks) replaces the base
+    rate as the pooled prior, the seam for a structural model's probability.
     """
     spec = spec or ModelSpec(bootstrap=40)
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
@@ -162,10 +222,21 @@ def forecast(
     no_score = bool(np.isnan(results.score[-1])) if len(results.score) else True
     entries = []
     fitters = _models(spec)
+    track_spec = replace(spec, bootstrap=0, reselect_weeks=26)
+    track_fitters = _models(track_spec)
+    trend = Trend(spec)
     for horizon in horizons:
         labels = _labels(results.panel.dates, origin, events, horizon, start)
         data = ForecastData(results.score, x, names, labels, profile.band_floor("high"), horizon)
-        predictions = _predict(data, spec, fitters)
+        track = None
+        if not no_score:
+            track = track_record(
+                results.panel.dates, results.score, x, names, recorded, events, as_of,
+                horizon, track_spec, track_fitters,
+            )  # fmt: skip
+        predictions = _predict(
+            data, spec, fitters, track, (prior or {}).get(horizon), trend
+        )  # fmt: skip
         ensemble = predictions["ensemble"]
         if no_score:
             ensemble = Prediction(
@@ -406,6 +477,17 @@ def _origins(start: dt.date, end: dt.date, step_weeks: int) -> list[dt.date]:
     return days
 
 
+def _running_track(
+    days: list[int], forecasts: dict[str, list[float]], events: EventSet, day: int, horizon: int
+) -> TrackRecord:
+    """The forecasts made at earlier origins whose horizon has passed by `day`, with
+    their outcomes as known on `day`."""
+    resolved = int(np.searchsorted(np.array(days, dtype=np.int64), day - 7 * horizon, "right"))
+    when = np.array(days[:resolved], dtype=np.int64)
+    outcomes = event_within(when, events.known_by(day), horizon)
+    return TrackRecord(outcomes, {m: np.array(v[:resolved]) for m, v in forecasts.items()})
+
+
 def backtest_series(
     series_at: SeriesAt,
     origins: Sequence[dt.date],
@@ -437,6 +519,12 @@ def backtest_series(
     last_known = until.toordinal()
     preparing = fitting = 0.0
     fitters = _models(spec, models)  # one set, so fits shared across horizons are reused
+    # Each horizon's running track record: the forecasts made so far, for the ensemble's
+    # weights at later origins once their outcomes are known there.
+    track_days: dict[int, list[int]] = {h: [] for h in horizons}
+    track_p: dict[int, dict[str, list[float]]] = {
+        h: {m: [] for m in ["base_rate", *models]} for h in horizons
+    }
     for origin in origins:
         began = time.perf_counter()
         results, composite, x, feature_names = series_at(origin)
@@ -454,7 +542,12 @@ def backtest_series(
             began = time.perf_counter()
             base = BaseRate(spec).fit(data)
             fitted = {m: model.fit(data) for m, model in fitters.items()}
-            fitted["ensemble"] = pool([fitted[m] for m in models], base)
+            track = _running_track(track_days[horizon], track_p[horizon], events, day, horizon)
+            fitted["ensemble"] = pool([fitted[m] for m in models], base, track)
+            if not np.isnan(base.probability):
+                track_days[horizon].append(day)
+                for m, values in track_p[horizon].items():
+                    values.append((base if m == "base_rate" else fitted[m]).probability)
             if np.isnan(composite[-1]):  # no score at the origin: as `forecast` does
                 fitted["ensemble"] = Prediction(
                     "ensemble", base.probability, base.low, base.high, "insufficient data"

@@ -10,7 +10,11 @@ Methods (OECD/JRC Handbook on Constructing Composite Indicators, 2008, section 5
   minmax   (x - lower) / (upper - lower) against fixed goalposts, clipped to [0, 1].
            Fixed goalposts, not the data's own range, so that a score does not move
            when new data arrive.
-  log      the same on log(1 + x): each tenfold rise counts alike.
+  log      the same on log(1 + x) (log1p, natural logarithm of one plus the value), so
+           0 is allowed and small values are near linear; kept under this name for
+           the catalogs that use it.
+  ln       the same on the plain natural logarithm ln(x): each tenfold rise counts
+           alike; the lower goalpost must be > 0 (values at or below it give risk 0).
   zscore   standard score against a trailing baseline window of `baseline_weeks`,
            mapped to [0, 1] by the normal distribution function; cells with fewer
            than 8 baseline values are NaN ("insufficient history").
@@ -27,7 +31,9 @@ import numpy as np
 
 from ..catalog import Catalog, Indicator
 
-__all__ = ["MIN_BASELINE", "normalise", "normalise_column", "normalise_panel"]
+__all__ = ["GOALPOST_METHODS", "MIN_BASELINE", "normalise", "normalise_column", "normalise_panel"]
+
+GOALPOST_METHODS = ("minmax", "log", "ln")  # the methods on fixed goalposts
 
 MIN_BASELINE = 8  # fewest baseline values a z-score may rest on [weeks]
 
@@ -39,6 +45,13 @@ def _minmax(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
 def _log(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
     low, high = np.log1p(lower), np.log1p(upper)
     return np.clip((np.log1p(np.maximum(x, 0.0)) - low) / (high - low), 0.0, 1.0)
+
+
+def _ln(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    low, high = np.log(lower), np.log(upper)
+    with np.errstate(invalid="ignore"):
+        clipped = np.where(np.isnan(x), np.nan, np.maximum(x, lower))
+    return np.clip((np.log(clipped) - low) / (high - low), 0.0, 1.0)
 
 
 def _zscore(x: np.ndarray, window: int) -> np.ndarray:
@@ -77,6 +90,9 @@ def normalise(
     elif method == "log":
         lower, upper = spec["goalposts"]
         risk = _log(x, lower, upper)
+    elif method == "ln":
+        lower, upper = spec["goalposts"]
+        risk = _ln(x, lower, upper)
     elif method == "zscore":
         risk = _zscore(x, int(spec["baseline_weeks"]))
     elif method == "ordinal":
@@ -92,10 +108,12 @@ def normalise_column(ind: Indicator, x: np.ndarray, method: str | None = None) -
     """Normalise one indicator's column with its declared (or an alternative) method."""
     spec = dict(ind.normalisation)
     chosen = method or spec["method"]
-    if chosen in ("minmax", "log") and "goalposts" not in spec:
+    if chosen in GOALPOST_METHODS and "goalposts" not in spec:
         chosen = spec["method"]  # no goalposts to try an alternative with
     elif chosen == "log" and spec.get("goalposts", (0, 0))[0] < 0:
         chosen = spec["method"]  # a scale with negative values (tone, Goldstein) has no log
+    elif chosen == "ln" and spec.get("goalposts", (0, 0))[0] <= 0:
+        chosen = spec["method"]  # ln needs a lower goalpost above 0
     top = max(ind.levels) if ind.levels else 1
     return normalise(x, chosen, spec, higher_is_riskier=ind.higher_is_riskier, top_level=top)
 

@@ -305,8 +305,8 @@ def _parse_uncertainty(raw: Any, source: str) -> Uncertainty:
     if not aggregation or not set(aggregation) <= set(AGGREGATIONS):
         raise ProfileError(f"{where}: aggregation must list methods from {AGGREGATIONS}")
     normalisation = tuple(raw.get("normalisation", base.normalisation))
-    if not normalisation or not set(normalisation) <= {"minmax", "log"}:
-        raise ProfileError(f"{where}: normalisation must list methods from ('minmax', 'log')")
+    if not normalisation or not set(normalisation) <= {"minmax", "log", "ln"}:
+        raise ProfileError(f"{where}: normalisation must list methods from ('minmax', 'log', 'ln')")
     draws = raw.get("draws", base.draws)
     if isinstance(draws, bool) or not isinstance(draws, int) or not 10 <= draws <= 1_000_000:
         raise ProfileError(f"{where}: draws must be a whole number from 10 to 1,000,000")

@@ -366,7 +366,7 @@ def _normalisations(
     other = {}
     for ind_id in index.indicators:
         method = catalog.indicators[ind_id].normalisation["method"]
-        if method in ("minmax", "log"):
+        if method in ("minmax", "log", "ln"):
             choices = [m for m in allowed if m != method]
             if choices and method in allowed:
                 other[ind_id] = choices[0]
