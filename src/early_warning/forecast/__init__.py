@@ -36,6 +36,7 @@ from .models import (
     Trend,
     pool,
 )
+from .prior import StructuralPrior, with_prior
 from .targets import EventSet, event_within
 
 __all__ = [
@@ -147,11 +148,14 @@ def forecast(
     severity: int = 2,
     spec: ModelSpec | None = None,
     analyst_weight: float = 0.5,
+    prior: StructuralPrior | None = None,
 ) -> Forecast:
     """Every model's probability for each horizon, from a series scored point in time.
 
     `recorded` is the event record, `analyst_rows` the analysts' own forecasts (both
-    as stored); only what was known at the series' as-of date is used.
+    as stored); only what was known at the series' as-of date is used. `prior`, the
+    structural model's yearly probability (`prior.py`), is shown per horizon and
+    stands in where the subject's own history cannot give a base rate.
     """
     spec = spec or ModelSpec(bootstrap=40)
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
@@ -165,7 +169,7 @@ def forecast(
     for horizon in horizons:
         labels = _labels(results.panel.dates, origin, events, horizon, start)
         data = ForecastData(results.score, x, names, labels, profile.band_floor("high"), horizon)
-        predictions = _predict(data, spec, fitters)
+        predictions = with_prior(_predict(data, spec, fitters), prior, horizon)  # prior.py
         ensemble = predictions["ensemble"]
         if no_score:
             ensemble = Prediction(
@@ -178,6 +182,8 @@ def forecast(
             **{k: v for k, v in ensemble.to_dict().items() if k != "detail"},
             "models": [p.to_dict() for name, p in predictions.items() if name != "ensemble"],
         }
+        if prior is not None:  # prior.py: the structural prior over this horizon
+            entry["prior"] = prior.to_dict(horizon)
         analysts = analyst_pool(analyst_rows, as_of, horizon, severity)
         if analysts is not None and not np.isnan(ensemble.probability):
             entry["analysts"] = analysts
