@@ -6,7 +6,8 @@ UCDP/PRIO importer writes them); a year counts as covered from the day the UCDP
 release holding it became known (the earliest `known_from` of that year's UCDP
 events), so an event typed in by hand never makes a year look complete. GDP and
 military spending come from `country_years` (every country); the states and their
-regions from mappings/gleditsch_ward.csv.
+regions from mappings/gleditsch_ward.csv; the panel holds the states for which
+`country_years` has any value.
 """
 
 from __future__ import annotations
@@ -49,7 +50,19 @@ def structural_panel(
 ) -> CountryYearPanel:
     """The country-year panel from the store: every row as known on its origin."""
     mapping = load_ucdp_mapping(catalog)
-    states = [State(s.iso3, s.start, s.end, s.region) for s in load_states(catalog).values()]
+    values = [
+        ValueRow(r["subject"], r["indicator"], int(r["year"]), float(r["value"]),
+                 dt.date.fromisoformat(r["known_from"]))
+        for r in store.country_year_values([GDP, MILEX])
+    ]  # fmt: skip
+    # The states the data speak for: those with any country-year value (a state with
+    # none would look peaceful for want of data, as the world would to a regional file).
+    present = {v.subject for v in values}
+    states = [
+        State(s.iso3, s.start, s.end, s.region)
+        for s in load_states(catalog).values()
+        if s.iso3 in present
+    ]
     conflicts, coverage = [], {}
     for row in store.year_events(mapping.kind):
         year = int(row["date"][:4])
@@ -57,11 +70,6 @@ def structural_panel(
         conflicts.append(ConflictRow(row["subject"], year, int(row["severity"]), known))
         if row["source"] == mapping.source:
             coverage[year] = min(coverage.get(year, known), known)
-    values = [
-        ValueRow(r["subject"], r["indicator"], int(r["year"]), float(r["value"]),
-                 dt.date.fromisoformat(r["known_from"]))
-        for r in store.country_year_values([GDP, MILEX])
-    ]  # fmt: skip
     if coverage:
         last_year = max(last_year or 0, max(coverage) + 2)
     return CountryYearPanel.build(states, conflicts, values, coverage, last_year=last_year)
