@@ -197,9 +197,7 @@ def _read_and_load(
     country_years: bool = False,
 ) -> IngestResult:
     if country_years:
-        table = read_country_years(
-            path, fmt, catalog, store.today(), store.country_year_known
-        )
+        table = read_country_years(path, fmt, catalog, store.today(), store.country_year_known)
     elif fmt in PUBLISHED_FORMATS:
         table = read_published(path, fmt, catalog, store.today(), store.known_values)
     else:
