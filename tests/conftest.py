@@ -48,6 +48,14 @@ def real_catalog() -> Catalog:
 
 
 @pytest.fixture
+def rstore(tmp_path: Path, real_catalog: Catalog) -> Iterator[Store]:
+    """A store on the real catalog (which has the mappings), clock at 2024-06-01."""
+    with Store(tmp_path / "real.db", clock=FixedClock("2024-06-01T12:00:00")) as s:
+        s.sync_catalog(real_catalog)
+        yield s
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock("2024-06-01T12:00:00")
 

@@ -281,6 +281,7 @@ def test_demo_forecasts_and_backtests_the_embedded_data(demo) -> None:
             "base_rate",
             "logistic",
             "markov",
+            "structural_prior",  # the demo records the structural model's forecast first
             "trend",
         }
     headline = demo.backtest.headline(4)

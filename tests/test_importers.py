@@ -28,14 +28,6 @@ REAL = SHARED / "real_data"
 NEIGHBOURS = {"BLR", "RUS", "UKR", "POL", "LTU", "LVA", "EST"}
 
 
-@pytest.fixture
-def rstore(tmp_path: Path, real_catalog: Catalog) -> Iterator[Store]:
-    """A store on the real catalog (which has the mappings), clock at 2024-06-01."""
-    with Store(tmp_path / "real.db", clock=FixedClock("2024-06-01T12:00:00")) as s:
-        s.sync_catalog(real_catalog)
-        yield s
-
-
 def values(store: Store, indicator: str, subject: str = "BLR") -> dict[str, float]:
     rows = store.db.query(
         "SELECT period, value FROM observations WHERE indicator = ? AND subject = ? "

@@ -62,6 +62,14 @@ def faces(tmp_path_factory: pytest.TempPathFactory, demo_session: DemoResult) ->
     assert run_cli("--config", str(prepared), "init", cwd=base).returncode == 0
     files = [str(p) for p in embedded_files(catalog_dir)]
     assert run_cli("--config", str(prepared), "ingest", *files, cwd=base).returncode in (0, 1)
+    # As the demo does: the structural model on the shipped extract, the forecast for the
+    # as-of year recorded, so each face's weekly forecast finds the same prior.
+    extract = [str(p) for p in sorted((catalog_dir / "structural").glob("*.csv"))]
+    loaded = run_cli("--config", str(prepared), "structural", "ingest", *extract, cwd=base)
+    assert loaded.returncode == 0, loaded.stderr
+    year = str(dt.date.fromisoformat(AS_OF).year - 1)
+    kept = run_cli("--config", str(prepared), "structural", "--as-of", year, "--record", cwd=base)
+    assert kept.returncode == 0, kept.stderr
     armed = run_cli("--config", str(prepared), "alerts", "check", "--as-of", str(BACKTEST_START),
                     cwd=base)  # fmt: skip
     assert armed.returncode in (0, 1), armed.stderr

@@ -27,6 +27,7 @@ from .services import (
     record_sensitivity,
     sensitivity,
 )
+from .services.structural import record_structural, structural_at, structural_panel
 from .store import Store
 
 __all__ = ["DemoResult", "embedded_files", "run_demo"]
@@ -49,10 +50,12 @@ class DemoResult:
     mail: dict[str, int] = field(default_factory=dict)
     outbox_dir: Path | None = None
     report: Report | None = None
+    structural_files: list[IngestResult] = field(default_factory=list)
+    structural: dict[str, Any] | None = None  # the outlooks for the as-of year and the latest
 
     @property
     def rejected(self) -> int:
-        return sum(r.rows_rejected for r in self.results)
+        return sum(r.rows_rejected for r in [*self.results, *self.structural_files])
 
 
 def embedded_files(catalog_dir: Path) -> list[Path]:
@@ -97,6 +100,7 @@ def run_demo(
         result.latest = list(
             store.latest_values(subject=default_subject, as_of=result.as_of).values()
         )
+        result.structural = _structural(store, catalog, catalog_dir, default_subject, result)
         if models_dir is not None:
             weights = load_profile(models_dir, profile, catalog)
             notifier, rules = _duty_desk(store, catalog, models_dir, workdir)
@@ -132,6 +136,28 @@ def run_demo(
                 out_dir=reports_dir or workdir / "reports",
             )  # fmt: skip
     return result
+
+
+def _structural(
+    store: Store, catalog: Catalog, catalog_dir: Path, subject: str, result: DemoResult
+) -> dict[str, Any] | None:
+    """The structural model on the shipped extract (indicators/structural: UCDP/PRIO and
+    World Bank rows for Europe and the former Soviet Union), recorded so that the
+    pipeline's weekly forecast finds its prior: the forecast for the as-of year, as
+    known at the end of the year before, and the latest year the data allow."""
+    folder = catalog_dir / "structural"
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        result.structural_files.append(ingest(store, catalog, path, country_years=True))
+    assert result.as_of is not None
+    panel = structural_panel(store, catalog, last_year=result.as_of.year)
+    outlooks = {}
+    for name, year in (("as_of", result.as_of.year), ("latest", None)):
+        found = structural_at(store, catalog, subject, year, panel=panel)
+        if found is None:
+            return None
+        record_structural(store, found)
+        outlooks[name] = found.to_dict()
+    return outlooks
 
 
 def _duty_desk(

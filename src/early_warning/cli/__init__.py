@@ -121,6 +121,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve_command",
         "The analyst workbench in a browser: tune weights, compare, backtest, audit.",
     ),
+    "structural": (
+        "structural",
+        "structural_group",
+        "Pooled country-year model of armed conflict: every country ranked, one shown.",
+    ),
     "status": (
         "daemon",
         "status_command",

@@ -68,6 +68,7 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 "score": result.scores.week(-1) if result.scores else None,
                 "uncertainty": _uncertainty_summary(result),
                 "forecast": result.forecast.to_dict() if result.forecast else None,
+                "structural": result.structural,
                 "backtest": result.backtest.to_dict() if result.backtest else None,
                 "alerts": [a.to_dict() for a in result.alerts],
                 "mail": result.mail,
@@ -117,6 +118,7 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
         for line in result.uncertainty.method_lines():
             click.echo(f"    {line}")
     _print_demo_forecast(result)
+    _print_demo_structural(result)
     _print_demo_alerts(result, kept)
     if result.report is not None:
         click.echo("")
@@ -124,6 +126,44 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
             f"weekly report for {result.report.data.week}: {result.report.path} "
             f"({result.report.pages} pages)"
         )
+
+
+def _print_demo_structural(result: DemoResult) -> None:
+    click.echo("")
+    for r in result.structural_files:
+        print_ingest(r)
+    if result.structural is None:
+        click.echo("structural model: no country-year data loaded (see README, Forecasts)")
+        return
+    click.echo(
+        "structural model (pooled country-year logistic, fitted on the shipped extract: "
+        "UCDP/PRIO and World Bank rows for the 55 states of Europe and the former Soviet "
+        "Union, so ranks are among those, not the world; see indicators/structural):"
+    )
+    for key in ("as_of", "latest"):
+        data = result.structural[key]
+        for outcome in ("incidence", "onset"):
+            block = data[outcome]
+            mine = block["subject"]
+            where = (
+                f"{format_number(mine['probability'] * 100, '%')}, rank {mine['rank']} of "
+                f"{block['ranked']}"
+                if mine
+                else block["subject_note"]
+            )
+            click.echo(
+                f"  {data['subject']} {outcome} {data['year']} (as known on {data['as_of']}, "
+                f"record to {data['data_year']}): {where}"
+            )
+    forecast = result.forecast.to_dict() if result.forecast else None
+    for horizon in (forecast or {}).get("horizons", []):
+        prior = horizon.get("prior")
+        if prior:
+            click.echo(
+                f"  the weekly forecast's prior over {horizon['weeks']} weeks: "
+                f"{format_number(prior['probability'] * 100, '%')} = 1 - (1 - "
+                f"{format_number(prior['probability_year'] * 100, '%')})^({horizon['weeks']}/52)"
+            )
 
 
 def _print_demo_alerts(result: DemoResult, kept: bool) -> None:

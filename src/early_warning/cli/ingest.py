@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -11,7 +12,7 @@ from ..errors import EarlyWarningError
 from ..ingest import ALL_FORMATS, IngestResult, expand_sources, ingest, observe
 from .common import App, echo_json, json_option, pass_app
 
-__all__ = ["ingest_command", "observe_command", "print_ingest"]
+__all__ = ["ingest_command", "ingest_each", "observe_command", "print_ingest"]
 
 
 @click.command(name="ingest")
@@ -43,26 +44,30 @@ def ingest_command(
     Canonical files: CSV, XLSX, JSON, NDJSON. Published layouts, mapped to catalog
     indicators by indicators/mappings/*.yaml: World Bank WDI (bulk CSV, long CSV, API
     JSON), IMF WEO (DataMapper .xls, release file), SIPRI milex workbook, GDELT 1.0
-    and 2.0 event exports (zipped or not; aggregated into weekly dyad indicators). A
+    and 2.0 event exports (zipped or not; aggregated into weekly dyad indicators), the
+    UCDP/PRIO Armed Conflict Dataset (events per country and year). A
     folder is read file by file; files already ingested are skipped.
 
     Valid rows land; invalid rows are kept in `rejects` with their line and reason.
     Exit status: 0 all loaded, 1 some rows rejected, 2 a file was refused.
     """
+    sys.exit(
+        ingest_each(
+            app, sources, as_json,
+            default_subject=subject or app.config.default_subject, fmt=fmt, progress=progress,
+        )
+    )  # fmt: skip
+
+
+def ingest_each(app: App, sources: Sequence[str], as_json: bool, **options: Any) -> int:
+    """Ingest each source (a folder: its files) in turn, printing each result; a refused
+    file is reported and the rest go on. Returns the exit status (0, 1 or 2)."""
     code = 0
     reports: list[dict[str, Any]] = []
     with app.store() as store:
         for source in expand_sources(sources):
             try:
-                result = ingest(
-                    store,
-                    app.catalog,
-                    source,
-                    default_subject=subject or app.config.default_subject,
-                    limits=app.limits,
-                    fmt=fmt,
-                    progress=progress,
-                )
+                result = ingest(store, app.catalog, source, limits=app.limits, **options)
             except EarlyWarningError as exc:
                 code = 2
                 reports.append({"uri": source, "status": "refused", "message": str(exc)})
@@ -75,7 +80,7 @@ def ingest_command(
                 print_ingest(result)
     if as_json:
         echo_json(reports)
-    sys.exit(code)
+    return code
 
 
 def print_ingest(result: IngestResult) -> None:

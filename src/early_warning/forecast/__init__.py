@@ -37,6 +37,7 @@ from .models import (
     Trend,
     pool,
 )
+from .prior import StructuralPrior, with_prior
 from .targets import EventSet, event_within
 
 __all__ = [
@@ -203,15 +204,17 @@ def forecast(
     severity: int = 2,
     spec: ModelSpec | None = None,
     analyst_weight: float = 0.5,
-    prior: dict[int, Prediction] | None = None,
+    prior: StructuralPrior | None = None,
 ) -> Forecast:
     """Every model's probability for each horizon, from a series scored point in time.
 
     `recorded` is the event record, `analyst_rows` the analysts' own forecasts (both
     as stored); only what was known at the series' as-of date is used. The ensemble
     weighs the models by their skill in a track record of out-of-sample forecasts at
-    past origins (`track_record`); `prior` (per horizon in weeks) replaces the base
-    rate as the pooled prior, the seam for a structural model's probability.
+    past origins (`track_record`). `prior`, the structural model's yearly probability
+    (`prior.py`), converted to each horizon, is the pooled prior: the headline when no
+    model shows skill, shown beside the models, and the stand-in where the subject's
+    own history cannot give a base rate.
     """
     spec = spec or ModelSpec(bootstrap=40)
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
@@ -234,9 +237,10 @@ def forecast(
                 results.panel.dates, results.score, x, names, recorded, events, as_of,
                 horizon, track_spec, track_fitters,
             )  # fmt: skip
-        predictions = _predict(
-            data, spec, fitters, track, (prior or {}).get(horizon), trend
-        )  # fmt: skip
+        pooled = None if prior is None else prior.as_prediction(horizon)
+        predictions = with_prior(
+            _predict(data, spec, fitters, track, pooled, trend), prior, horizon
+        )  # prior.py
         ensemble = predictions["ensemble"]
         if no_score:
             ensemble = Prediction(
@@ -249,6 +253,8 @@ def forecast(
             **{k: v for k, v in ensemble.to_dict().items() if k != "detail"},
             "models": [p.to_dict() for name, p in predictions.items() if name != "ensemble"],
         }
+        if prior is not None:  # prior.py: the structural prior over this horizon
+            entry["prior"] = prior.to_dict(horizon)
         analysts = analyst_pool(analyst_rows, as_of, horizon, severity)
         if analysts is not None and not np.isnan(ensemble.probability):
             entry["analysts"] = analysts

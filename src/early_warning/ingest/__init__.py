@@ -29,6 +29,9 @@ from ..store import OBSERVATION_FLAGS as FLAGS
 from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
 from ..store import OBSERVATION_RUN_ID as RUN_ID
 from .archive import check_zip, zip_kind
+from .country_years import RECORDED_AT as CY_RECORDED_AT
+from .country_years import RUN_ID as CY_RUN_ID
+from .country_years import CountryYearRules, read_country_years
 from .derived import derive
 from .fetch import Fetcher, UrlFetcher, download
 from .gdelt import looks_like_gdelt, looks_like_gdelt_zip
@@ -72,8 +75,12 @@ def ingest(
     fmt: str | None = None,
     progress: bool | None = None,
     fetcher: Fetcher | None = None,
+    country_years: bool = False,
 ) -> IngestResult:
     """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole.
+
+    `country_years`: a World Bank or SIPRI file goes into `country_years` for every
+    country (the structural model's inputs, `country_years.py`), not into observations.
 
     `fmt` is one of ALL_FORMATS (default: from the content and the name). `progress`
     shows a progress bar on stderr for long event-data files (default: if a terminal).
@@ -88,8 +95,9 @@ def ingest(
                 fetch_remaining_pages(path, text, limits, fetcher)
                 hint = _format_hint(text, content_type)
                 result = _ingest_path(
-                    store, catalog, path, text, default_subject, limits, fmt, hint, progress
-                )
+                    store, catalog, path, text, default_subject, limits, fmt, hint, progress,
+                    country_years,
+                )  # fmt: skip
         except FetchError as exc:
             store.record_refused_run(text, str(exc))
             raise IngestError(str(exc)) from None
@@ -97,8 +105,9 @@ def ingest(
         raise IngestError(f"{text}: only files and http(s) URLs can be ingested")
     else:
         result = _ingest_path(
-            store, catalog, Path(text), text, default_subject, limits, fmt, None, progress
-        )
+            store, catalog, Path(text), text, default_subject, limits, fmt, None, progress,
+            country_years,
+        )  # fmt: skip
     _derive_after(store, catalog, result)
     return result
 
@@ -140,6 +149,7 @@ def _ingest_path(
     fmt: str | None,
     hint: str | None = None,
     progress: bool | None = None,
+    country_years: bool = False,
 ) -> IngestResult:
     """One file is one unit of failure: whatever goes wrong while reading it (a damaged
     zip, a number too long to convert, a bug met by a hostile file) refuses this file
@@ -156,9 +166,12 @@ def _ingest_path(
             )
         if fmt in ("xlsx", "sipri"):
             check_zip(path, **limits.zip_limits())
-        text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges")
+        text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges", "ucdp")
         sha256 = _hash_and_check_text(path, text=fmt in text_formats)
-        return _read_and_load(store, catalog, path, uri, fmt, sha256, size, default_subject, limits)
+        return _read_and_load(
+            store, catalog, path, uri, fmt, sha256, size, default_subject, limits,
+            country_years and fmt != "ucdp",
+        )  # fmt: skip
     except CatalogError as exc:  # a mapping the published layout needs is missing or wrong
         message = f"{uri}: read as {fmt}, but {exc}"
     except IngestError as exc:
@@ -181,14 +194,19 @@ def _read_and_load(
     size: int,
     default_subject: str,
     limits: Limits,
+    country_years: bool = False,
 ) -> IngestResult:
-    if fmt in PUBLISHED_FORMATS:
+    if country_years:
+        table = read_country_years(path, fmt, catalog, store.today(), store.country_year_known)
+    elif fmt in PUBLISHED_FORMATS:
         table = read_published(path, fmt, catalog, store.today(), store.known_values)
     else:
         table = read_table(path, fmt, limits)
     context = f"subject={default_subject};catalog={catalog.version}"
     if table.mapping_digest:
         context += f";mapping={table.mapping_digest}"
+    if country_years:
+        context += ";country_years"
     try:
         return _ingest_table(
             store, catalog, table, uri, fmt, sha256, size, default_subject, limits, context
@@ -345,8 +363,11 @@ def _load(
     raw_kept = _RawBudget(size)
     args = (default_subject, store.source_id, store.today(), limits.max_field_chars)
     if table.kind == "observations":
-        rules: ObservationRules | EventRules = ObservationRules(catalog, *args)
+        rules: ObservationRules | EventRules | CountryYearRules = ObservationRules(catalog, *args)
         insert, at_recorded, at_run = store.insert_observations, RECORDED_AT, RUN_ID
+    elif table.kind == "country_years":
+        rules = CountryYearRules()
+        insert, at_recorded, at_run = store.insert_country_years, CY_RECORDED_AT, CY_RUN_ID
     else:
         rules = EventRules(*args)
         insert, at_recorded, at_run = store.insert_events, EVENT_RECORDED_AT, EVENT_RUN_ID

@@ -1,7 +1,8 @@
 """Data sets in the layouts their publishers use: which layout a file is, and its reader.
 
 One module per publisher reads its layouts (`worldbank`, `imf`, `sipri`, and
-`gdelt_dyads` for daily GDELT dyad scores; GDELT's event exports are `gdelt`), on the
+`gdelt_dyads` for daily GDELT dyad scores, `ucdp` for the UCDP/PRIO conflict-years,
+read as events; GDELT's event exports are `gdelt`), on the
 building blocks of `cells`: each turns a published file into canonical observation
 records, so the rows go through exactly the validation, rejects and provenance of any
 other file. What becomes which indicator, with which grades and citation, is read from
@@ -22,12 +23,13 @@ from .imf import looks_like_imf, read_imf
 from .mapping import load_countries, load_mapping
 from .readers import Table
 from .sipri import looks_like_sipri, read_sipri
+from .ucdp import looks_like_ucdp, read_ucdp
 from .validate import OBSERVATION_COLUMNS
 from .worldbank import looks_like_worldbank, read_worldbank
 
 __all__ = ["PUBLISHED_FORMATS", "read_published", "sniff_published"]
 
-PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges")
+PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges", "ucdp")
 MAPPING_FOR_FORMAT = {
     "worldbank": "worldbank",
     "imf": "imf_weo",
@@ -46,6 +48,8 @@ def sniff_published(path: Path, head: bytes) -> str | None:
         return "sipri"
     if looks_like_dyad_scores(head):
         return "gdelt-edges"
+    if looks_like_ucdp(head):
+        return "ucdp"
     return None
 
 
@@ -62,7 +66,10 @@ def read_published(
     source, by (indicator, subject, period): a value that differs from them is a
     revision and counts as known from the file's date, or today, never from the lag
     date of the first release.
+    The UCDP/PRIO conflict-years are read as events (`ucdp.read_ucdp`).
     """
+    if fmt == "ucdp":
+        return read_ucdp(path, catalog, today)
     mapping = load_mapping(catalog, MAPPING_FOR_FORMAT[fmt])
     indicators = sorted({s.indicator for s in mapping.series.values()})
     rows = Rows(mapping, catalog, today, known(mapping.source, indicators) if known else {})

@@ -16,10 +16,12 @@ from ..catalog import Catalog
 from ..forecast import DEFAULT_HORIZONS, BacktestResult, Forecast, ModelSpec
 from ..forecast import backtest as backtest_panel
 from ..forecast import forecast as forecast_series
+from ..forecast.prior import StructuralPrior
 from ..forecast.targets import events_from_rows
 from ..scoring import CompositeIndex, Profile
 from ..store import Store
 from .scoring import panel_builder
+from .structural import structural_prior
 
 __all__ = ["backtest", "forecast_at", "forecast_rows", "record_backtest", "record_forecast"]
 
@@ -36,12 +38,18 @@ def forecast_at(
     spec: ModelSpec | None = None,
     analyst_weight: float = 0.5,
 ) -> Forecast:
-    """Every model's probability for each horizon, as known on `as_of` (reads only)."""
+    """Every model's probability for each horizon, as known on `as_of` (reads only).
+
+    The structural probability recorded for the subject (`services.structural`) that
+    stood on `as_of` is the forecast's prior, if there is one.
+    """
     builder = panel_builder(store, catalog, subject, end=as_of)
     results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
+    stood = structural_prior(store, subject, as_of)
     return forecast_series(
         results, events_from_rows(store.events(subject)), store.analyst_forecasts(subject),
         horizons=horizons, severity=severity, spec=spec, analyst_weight=analyst_weight,
+        prior=StructuralPrior.from_dict(stood) if stood else None,
     )  # fmt: skip
 
 

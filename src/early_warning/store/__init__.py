@@ -15,7 +15,8 @@ Layout, by concept (every module but this one is private):
     derivations, counts, `status`), `_scores` (scores, sensitivity, forecasts,
     backtests), `_profiles` (the weight-profile audit), `_alerts` (alerts and alert
     state), `_outbox` (messages and their deliveries), `_reports`, `_jobs` (daemon job
-    runs, and the scheduler's job store read-only), `_gdelt` (event counts and ids);
+    runs, and the scheduler's job store read-only), `_gdelt` (event counts and ids),
+    `_structural` (country-year values for every country, structural forecasts);
   * `_spill`: validation's private temporary table of first-seen keys.
 
 The repositories are mixins composed into `Store`, not attributes (`store.outbox...`):
@@ -34,7 +35,8 @@ tests; code outside this package goes through the named methods.
 Tables: meta, migrations, families, indicators, sources, ingest_runs, observations,
 rejects, events, weight_profiles, scores, sensitivity_runs, forecasts, backtests,
 analyst_forecasts, outbox, outbox_deliveries, alert_state, alerts, reports, job_runs,
-event_counts, event_ids. Views: observations_current, latest_values, rejects_recent.
+event_counts, event_ids, country_years, structural_forecasts. Views: observations_current,
+latest_values, rejects_recent.
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ from ._reports import ReportsRepository
 from ._schema import MIGRATIONS, SchemaMixin
 from ._scores import ScoresRepository
 from ._spill import SpilledKeys
+from ._structural import COUNTRY_YEAR_COLUMNS, StructuralRepository
 
 __all__ = [
+    "COUNTRY_YEAR_COLUMNS",
     "EVENT_COLUMNS",
     "EVENT_COUNT_COLUMNS",
     "EVENT_RECORDED_AT",
@@ -116,6 +120,7 @@ class Store(
     ReportsRepository,
     JobsRepository,
     GdeltRepository,
+    StructuralRepository,
 ):
     """A handle on one SQLite file: every table group's statements, one connection."""
 

@@ -595,6 +595,56 @@ def _m015_source_runs(db: sqlite_utils.Database) -> None:
     db["job_runs"].add_column("rows_loaded", int)
 
 
+def _m016_country_years(db: sqlite_utils.Database) -> None:
+    # The structural model's inputs for every country (forecast/structural.py): one row
+    # per published country-year value (GDP, military spending), a revision a new row
+    # known from its file, as observations are; and its recorded forecasts, one row per
+    # country, year and outcome, which the weekly forecast reads as its prior.
+    db["country_years"].create(
+        {
+            "id": int,
+            "subject": str,
+            "year": int,
+            "indicator": str,
+            "value": float,
+            "source": str,
+            "citation": str,
+            "note": str,
+            "known_from": str,
+            "recorded_at": str,
+            "run_id": int,
+        },
+        pk="id",
+        not_null={"subject", "year", "indicator", "value", "source", "known_from"},
+    )
+    db["country_years"].create_index(
+        ["indicator", "subject", "year", "source", "value"], unique=True
+    )
+    db["structural_forecasts"].create(
+        {
+            "id": int,
+            "subject": str,
+            "as_of": str,
+            "year": int,
+            "outcome": str,
+            "probability": float,
+            "rank": int,
+            "ranked": int,
+            "status": str,
+            "data_year": int,
+            "drivers": str,
+            "spec_hash": str,
+            "data_vintage": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "as_of", "year", "outcome", "probability", "computed_at"},
+    )
+    db["structural_forecasts"].create_index(
+        ["subject", "year", "outcome", "as_of", "spec_hash", "data_vintage"], unique=True
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -611,6 +661,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("013_one_audit_vocabulary", _m013_one_audit_vocabulary),
     ("014_warnings_and_lapses", _m014_warnings_and_lapses),
     ("015_source_runs", _m015_source_runs),
+    ("016_country_years", _m016_country_years),
 )
 
 
