@@ -230,9 +230,14 @@ def test_a_failed_file_makes_its_source_unhealthy_until_a_clean_run(
     (incoming / "broken.csv").write_text("no,header,here\n1,2,3\n")
     os.utime(incoming / "broken.csv", (time.time() - 10, time.time() - 10))
     assert daemon.run_job("ingest:incoming") == "partial"
+    assert daemon.run_job("ingest:incoming") == "ok"  # an empty poll: the failure stays
     source = _sources(tmp_path)["incoming"]
-    assert not source["healthy"] and source["problem"].startswith("its last run partial")
+    assert not source["healthy"] and source["problem"].startswith("a run partial at")
     assert "broken.csv: failed" in source["last_file"]["detail"]  # status names the file
+    daemon.run_job("flush")  # the operators hear of it once (the file is out of the way)
+    told = [p for p in (tmp_path / "outbox").glob("*.eml")
+            if b"[OPS] ingest:incoming: a file failed" in p.read_bytes()]  # fmt: skip
+    assert len(told) == 1
     good = _drop(incoming, "troops.csv", TROOPS.format(week="2026-W40"))
     os.utime(good, (time.time() - 10, time.time() - 10))
     assert daemon.run_job("ingest:incoming") == "ok"

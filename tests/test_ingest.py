@@ -375,6 +375,7 @@ def test_observe_validates_like_the_importer(store: Store, catalog: Catalog) -> 
         ("troops,2021-06,5,,,,,,,,,2021-07-31", "end", "only a value that lives over"),
         ("exercise,2021-06-10,5,,,,,,,,,2021-06-01", "end", "before the period begins"),
         ("exercise,2021-06-10,5,,,,,,,,,2021-13-01", "end", "2021-13-01"),
+        ("exercise,2021-06-10,5,,,,,,,,,2031-06-16", "end", "over a year (check the date)"),
     ],
 )
 def test_numbers_and_dates_are_read_strictly(

@@ -167,3 +167,18 @@ def test_incremental_panels_equal_panels_built_from_scratch(catalog: Catalog, se
                 direct = incremental._point_row(int(a.dates[r]), cutoff)
                 np.testing.assert_array_equal(a.obs_id[r], direct[2])
                 np.testing.assert_allclose(a.raw[r], direct[0], rtol=1e-12, equal_nan=True)
+
+
+def test_an_interval_in_progress_ages_from_its_start_so_it_cannot_stay_current_for_ever(
+    catalog: Catalog,
+) -> None:
+    # Before, a running interval was 0 days old every week: an end typed years ahead
+    # (ingest now refuses an interval over a year) kept its red line current for ever.
+    row = {"id": 1, "indicator": "exercise", "period_start": "2021-01-03",
+           "period_end": "2023-12-31", "value": 30000.0, "known_from": "2021-01-03"}  # fmt: skip
+    end = D(2022, 6, 26)
+    panel = PanelBuilder(catalog, "BLR", [row], D(2021, 1, 3), end).panel(end)
+    j = panel.column("exercise")
+    assert panel.age_days[panel.row_of(D(2021, 1, 10)), j] == 7
+    assert panel.status[panel.row_of(D(2021, 6, 27)), j] == OK
+    assert panel.values[-1, j] == 30000 and panel.status[-1, j] == STALE  # 539 days in

@@ -178,6 +178,12 @@ def test_every_face_gives_the_same_level_for_the_same_week(buildup: Path) -> Non
     assert 'data-level="red"' in bench and "Warning level RED</b> for 2022-W06" in bench
     assert html.index('id="warning"') < html.index('id="headline"')  # shown first
     assert subject.endswith("warning level RED")
+    # Each e-mail carries its own week's level, not the week the check ran in (the
+    # check caught up over W05 and W06).
+    for mail in mails:
+        week = str(mail["Subject"]).split("week ", 1)[1].split(";")[0]
+        text = mail.get_body(("plain",)).get_content()
+        assert f"Warning level: RED for {week}" in text or "[report]" in str(mail["Subject"])
     # The e-mail cites every observation that made the rule fire, the size among them.
     assert "joint_exercise_scale = 30,000 persons: NATO, Allied Resolve 2022" in body
     assert "exercise_transparency = 1 (notification only" in body

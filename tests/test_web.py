@@ -328,3 +328,11 @@ def _ready(driver: Any, url: str) -> Any:
     wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready")
     return wait
+
+
+def test_the_page_opens_a_week_and_refuses_one_that_has_not_happened(client) -> None:
+    page = client.get("/", params={"as_of": "2021-02-28"}).text
+    assert 'id="warning"' in page and "for 2021-W08" in page
+    for bad, said in (("2099-01-01", "is in the future"), ("<script>", "not a date")):
+        answer = client.get("/", params={"as_of": bad})
+        assert answer.status_code == 400 and said in answer.text and "<script>" not in answer.text

@@ -367,7 +367,9 @@ def _interval_cells(
         end[after], ids[after] = stop, oid
     for _, start, stop, size, oid in sorted(intervals, key=lambda r: (r[3], r[4])):
         during = (days >= start) & (days - (_WEEK - 1) <= stop)  # ascending sizes: max wins
-        value[during], end[during], ids[during] = size, np.minimum(stop, days[during]), oid
+        # In progress, its age counts from its start: an interval that never ends (an
+        # end mistyped years ahead) grows stale like any value, and its red line lapses.
+        value[during], end[during], ids[during] = size, start, oid
     return value, end, ids
 
 

@@ -34,6 +34,7 @@ from .records import (
     CheckResult,
     alert_from_row,
     alert_message,
+    alert_threshold_text,
     alert_value_text,
     what_changed,
 )
@@ -196,12 +197,7 @@ class AlertEngine:
             if r.applies_to(subject) and np.isnan(sig[r.id].value[last]) and r.kind != "staleness"
         ]
         undelivered: list[Alert] = []
-        if fired:
-            warning = warning or assess_week(
-                self.store, self.catalog, self.profile, self.rules, subject, as_of
-            )
-            for alert in fired:
-                alert.evidence["warning"] = warning.to_dict()
+        self._attach_warnings(subject, fired, warning)
         if not dry_run:
             self._record(subject, updates, fired, resolutions, panel, sig)
             undelivered = self._deliver_pending(subject)
@@ -220,6 +216,23 @@ class AlertEngine:
             dry_run=dry_run,
             undelivered=undelivered,
         )
+
+    def _attach_warnings(
+        self, subject: str, fired: list[Alert], given: Warning | None
+    ) -> None:
+        """Each new alert carries the warning level of its own week (a check that
+        catches up fires for past weeks): the given one where it is that week's, else
+        assessed once per week."""
+        levels: dict[str, dict[str, Any]] = {}
+        if given is not None:
+            levels[given.week] = given.to_dict()
+        for alert in fired:
+            if alert.week not in levels:
+                day = dt.date.fromisoformat(alert.as_of)
+                levels[alert.week] = assess_week(
+                    self.store, self.catalog, self.profile, self.rules, subject, day
+                ).to_dict()
+            alert.evidence["warning"] = levels[alert.week]
 
     # -- replay ------------------------------------------------------------------------
 
@@ -415,6 +428,7 @@ class AlertEngine:
             "citations": citations,
             "changed": what_changed(rule, signal, row, panel),
             "value_text": alert_value_text(rule, float(signal.value[row]), self.catalog),
+            "threshold_text": alert_threshold_text(rule, signal.threshold, self.catalog),
             "profile": self.profile.name,
             "profile_hash": self.profile.weights_hash,
             "description": rule.description,

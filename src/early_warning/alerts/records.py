@@ -20,6 +20,7 @@ __all__ = [
     "CheckResult",
     "alert_from_row",
     "alert_message",
+    "alert_threshold_text",
     "alert_value_text",
     "what_changed",
 ]
@@ -54,7 +55,10 @@ class Alert:
 
     @property
     def threshold_text(self) -> str:
-        return format_number(self.threshold, digits=6, missing="-")
+        """The threshold as the check wrote it ("false", "13,000 persons"), or the
+        number alone for an alert recorded before it did."""
+        written = self.evidence.get("threshold_text")
+        return written or format_number(self.threshold, digits=6, missing="-")
 
     @property
     def dedupe_key(self) -> str:
@@ -138,6 +142,15 @@ def alert_message(rule: Rule, signal: Signal, row: int, catalog: Catalog) -> str
     if rule.kind == "change":
         return f"{rule.description} ({rule.target} {format_number(value, signed=True)} in a week)"
     return f"{rule.description} ({rule.target} is {format_number(value)}; {signal.condition})"
+
+
+def alert_threshold_text(rule: Rule, threshold: float | None, catalog: Catalog) -> str:
+    """A red line's level as its indicator reads it (a boolean's "false", not 0)."""
+    if threshold is None:
+        return "-"
+    if rule.kind == "red_line":
+        return catalog.indicators[rule.conditions[0].indicator].describe_value(threshold)
+    return format_number(threshold, digits=6)
 
 
 def alert_value_text(rule: Rule, value: float, catalog: Catalog) -> str:

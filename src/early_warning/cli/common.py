@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import json
 import math
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -134,7 +135,7 @@ def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: in
     def cell(value: Any) -> str:
         if isinstance(value, float):  # never 1e-05 or 1e+16 (ints are ids and counts)
             value = format_number(value, digits=6)
-        text = "" if value is None else str(value).replace("\n", " ")
+        text = "" if value is None else _printable(str(value))
         return text if len(text) <= width else text[: width - 1] + "\u2026"
 
     cells = [[cell(row.get(c)) for c in columns] for row in rows]
@@ -143,6 +144,16 @@ def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: in
     click.echo("  ".join("-" * w for w in widths))
     for r in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+# Line breaks, tabs, other control characters and the bidirectional overrides that can
+# make a terminal show text other than what is stored (a citation with "\r" or U+202E).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200b-\u200f]")
+
+
+def _printable(text: str) -> str:
+    """A cell as a terminal should show it: one line, no control characters."""
+    return _UNPRINTABLE.sub(lambda m: " " if m.group() in "\r\n\t" else "\ufffd", text)
 
 
 # -- the options every command spells the same way ------------------------------------

@@ -80,13 +80,23 @@ def indicators_list(app: App, family: str | None, as_json: bool) -> None:
             "kind": i.kind,
             "unit": i.unit,
             "risk": "higher" if i.higher_is_riskier else "lower",
+            "lifetime": i.lifetime,
             "weight": format_number(i.weight, digits=6),
             "max age": f"{i.max_age_days}d",
         }
         for i in chosen
     ]
-    echo_table(rows, ["id", "family", "kind", "unit", "risk", "weight", "max age"], width=30)
+    columns = ["id", "family", "kind", "lifetime", "unit", "risk", "weight", "max age"]
+    echo_table(rows, columns, width=30)
     click.echo(f"{len(chosen)} indicators, catalog version {catalog.version}")
+
+
+_LIFETIME_WORDS = {
+    "state": "holds until the next value; stale, it stays with a wider band",
+    "interval": "holds from its date to its `end`; the largest in progress, 0 between",
+    "event": "decays with its half-life; shown as recent activity",
+    "release": "holds until the next release is due, then stale as a state",
+}
 
 
 @indicators.command(name="show")
@@ -115,14 +125,15 @@ def indicators_show(app: App, indicator_id: str, as_json: bool) -> None:
     lines += [
         f"  direction    {direction}{' (contested)' if ind.contested else ''}",
         f"  reasoning    {ind.direction_reasoning}",
-        f"  frequency    {ind.frequency}, stale after {ind.max_age_days} days",
+        f"  frequency    {ind.frequency}, stale after {ind.stale_after_days} days",
+        f"  lifetime     {ind.lifetime} ({_LIFETIME_WORDS[ind.lifetime]})",
     ]
     if ind.half_life_days:
         lines.append(f"  half-life    {format_number(ind.half_life_days, 'days', digits=6)}")
     norm = dict(ind.normalisation)
     lines += [
         f"  weight       {format_number(ind.weight, digits=6)}",
-        f"  normalise    {norm.pop('method')} {norm if norm else ''}".rstrip(),
+        f"  normalise    {norm.pop('method')} {_normalisation_words(norm)}".rstrip(),
         f"  description  {ind.description}",
         "  citations:",
     ]
@@ -281,3 +292,16 @@ def config_show(app: App, as_json: bool) -> None:
         for key, value in entries.items():
             origin = app.config.origins.get(f"{section}.{key}", "")
             click.echo(f"{key} = {json.dumps(value)}  # {origin}")
+
+
+def _normalisation_words(spec: dict[str, Any]) -> str:
+    """ "goalposts 1,000 to 50,000", not a Python dict."""
+    parts = []
+    for key, value in spec.items():
+        if isinstance(value, list | tuple) and len(value) == 2:
+            parts.append(f"{key} {format_range(*value, digits=6)}")
+        else:
+            parts.append(
+                f"{key} {format_number(value, digits=6) if isinstance(value, float) else value}"
+            )
+    return ", ".join(parts)

@@ -555,7 +555,9 @@ def _power_of_two(ctx: click.Context, param: click.Parameter, value: int | None)
 @profile_option
 @pit_option
 @click.option(
-    "--draws", type=click.IntRange(min=10), help="Monte Carlo draws (default from the profile)."
+    "--draws",
+    type=click.IntRange(min=10, max=1_000_000),
+    help="Monte Carlo draws, 10 to 1,000,000 (default from the profile).",
 )
 @click.option(
     "--concentration",
@@ -565,7 +567,7 @@ def _power_of_two(ctx: click.Context, param: click.Parameter, value: int | None)
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default from the profile).")
 @click.option(
     "--samples",
-    type=click.IntRange(min=8),
+    type=click.IntRange(min=8, max=65536),  # 65,536 x (weights + 2) scores: minutes, not GiB
     callback=_power_of_two,
     help=f"Sobol base sample, a power of two (default {SOBOL_SAMPLES}); the score is "
     "computed samples x (weights + 2) times.",

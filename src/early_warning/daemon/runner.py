@@ -248,6 +248,7 @@ class Daemon:
             run_id = store.start_job_run(name)
             log.info("start %s (run %d)", name, run_id)
             loaded: int | None = None
+            detail = ""
             try:
                 outcome, detail, loaded = self._dispatch(name, store)
             except Exception as exc:  # a failing job must not stop the daemon
@@ -260,6 +261,8 @@ class Daemon:
                 store.finish_job_run(run_id, outcome, detail, rows_loaded=loaded)
                 log.info("%s %s: %s", outcome, name, detail)
             if name.startswith("ingest:"):
+                if outcome == "partial":
+                    self._tell_of_failed_files(store, name, run_id, detail)
                 self._warn_if_silent(store, name.split(":", 1)[1])
             return outcome
 
@@ -292,6 +295,23 @@ class Daemon:
         if loaded:
             parts.append(self._pipeline(store))
         return ("partial" if failed else "ok"), "; ".join(parts) or "nothing new", loaded
+
+    def _tell_of_failed_files(self, store: Store, job: str, run_id: int, detail: str) -> None:
+        """A run in which a file failed tells the operators once (a watched folder moves
+        the file aside, so the failures would not repeat and add up to a streak)."""
+        ops = list(self.config.get("mail", "to_ops")) or list(self.mail.recipients_for("red"))
+        if not ops:
+            log.error("%s: a file failed; nobody to tell ([mail] to_ops)", job)
+            return
+        Notifier(store, self.mail).outbox.queue(
+            key=f"ops:partial:{job}:{run_id}",
+            sender=self.mail.sender,
+            recipients=ops,
+            subject=f"[OPS] {job}: a file failed",
+            text=f"The daemon job {job} (run {run_id}) could not take everything:\n\n"
+            f"{detail}\n\nFailed files are in failed/, each with its reason beside it. "
+            "See `early-warning status` and `early-warning rejects list`.\n",
+        )
 
     def _warn_if_silent(self, store: Store, source: str) -> None:
         """A source that brought no data for longer than it is expected to is an operator

@@ -144,11 +144,11 @@ def source_health(
     first_run: str | None = None,
 ) -> dict[str, Any]:
     """How a source stands (`status --json` "sources"): its last run and outcome, the
-    last time it brought data, and whether it is healthy: its last run did not fail
-    (a failed or partly failed file makes it unhealthy) and it brought data within
+    last time it brought data, and whether it is healthy: no run failed (or failed a
+    file) since the last run that brought data cleanly, and it brought data within
     `expected_every` seconds (counted from its first run when it never has).
 
-    `runs` is `Store.source_runs`: the last run, the last clean one, the last with data.
+    `runs` is `Store.source_runs`.
     """
     last, data = runs.get("last"), runs.get("data")
     last_success = data["finished_at"] if data else None
@@ -157,10 +157,15 @@ def source_health(
         since is not None
         and (now - dt.datetime.fromisoformat(since)).total_seconds() > expected_every
     )
-    failed = last is not None and last["outcome"] in ("failed", "partial", "interrupted")
+    # A failure stays until a later run brings data cleanly: an empty poll after a
+    # refused file (moved to failed/) does not make the source healthy again.
+    failure, clean = runs.get("failure"), runs.get("clean_data")
+    failed = failure is not None and (clean is None or clean["id"] < failure["id"])
     problem = None
     if failed:
-        problem = f"its last run {last['outcome']}: {last['error'] or last['detail'] or '-'}"
+        assert failure is not None
+        what = failure["error"] or failure["detail"] or "-"
+        problem = f"a run {failure['outcome']} at {failure['finished_at']}: {what}"
     elif silent:
         problem = f"silent since {since} (expected every {expected_every:,} s)"
     return {
@@ -168,7 +173,7 @@ def source_health(
         "last_success": last_success,
         "expected_every": expected_every,
         "healthy": last is not None and problem is None,
-        "last_error": (last["error"] or (last["detail"] if failed else None)) if last else None,
+        "last_error": None if failure is None else (failure["error"] or failure["detail"]),
         "last_run": None if last is None else last["finished_at"],
         "last_outcome": None if last is None else last["outcome"],
         "last_detail": None if last is None else last["detail"],

@@ -61,6 +61,7 @@ _BUILT_EVENT = (
 if _BUILT_OBSERVATION != STORED_OBSERVATION or _BUILT_EVENT != STORED_EVENT:
     raise ImportError("ingest.validate builds rows in another order than the store's columns")
 
+MAX_INTERVAL_DAYS = 366  # an exercise lasts days or weeks; a longer one is a typo
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RELIABILITY = frozenset("ABCDEF")
 CREDIBILITY = frozenset("123456")
@@ -241,6 +242,11 @@ class ObservationRules(_Rules):
             return Problem("end", str(exc))
         if last < start:
             return Problem("end", f"{end!r} is before the period begins ({start})")
+        days = (dt.date.fromisoformat(last) - dt.date.fromisoformat(start)).days + 1
+        if days > MAX_INTERVAL_DAYS:
+            return Problem(
+                "end", f"{end!r}: an interval of {days:,} days, over a year (check the date)"
+            )
         return last
 
     def check(self, row: Sequence[str], line: int) -> Problem | list[Any]:

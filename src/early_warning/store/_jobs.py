@@ -44,6 +44,8 @@ class JobsRepository(Connected):
             ("last", "outcome != 'running'", "DESC"),
             ("answered", "outcome = 'ok'", "DESC"),
             ("data", "outcome IN ('ok', 'partial') AND rows_loaded > 0", "DESC"),
+            ("clean_data", "outcome = 'ok' AND rows_loaded > 0", "DESC"),
+            ("failure", "outcome IN ('failed', 'partial', 'interrupted')", "DESC"),
             (
                 "file",
                 "outcome != 'running' AND detail IS NOT NULL AND detail != '' "

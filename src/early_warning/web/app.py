@@ -305,9 +305,12 @@ def _as_of(request: Request) -> dt.date | None:
     if not text:
         return None
     try:
-        return parse_date(text)
-    except PeriodError as exc:
-        raise RequestError(f"as_of: {exc}") from None
+        day = parse_date(text)
+    except PeriodError:
+        raise RequestError("as_of: not a date (YYYY-MM-DD)") from None
+    if day > dt.date.today():  # as `score --as-of` refuses it
+        raise RequestError(f"as_of: {day} is in the future; scores need observed data")
+    return day
 
 
 def _profile_name(value: Any) -> str:
