@@ -183,18 +183,27 @@ def observations_list(
     if as_json:
         echo_json([_public_observation(r) for r in rows])
         return
+    catalog = app.catalog
     for row in rows:
         row["grade"] = f"{row['reliability'] or '-'}{row['credibility'] or '-'}"
+        ind = catalog.indicators.get(row["indicator"])
+        # The value as read (with its unit), not as typed ("1e6"), and what it spans.
+        row["value"] = ind.describe_value(row["value"]) if ind else row["value_text"]
+        start, end = row["period_start"][:10], row["period_end"][:10]
+        if ind is not None and ind.lifetime == "interval" and start != end:
+            row["period"] = f"{row['period']} to {end}"
+        row["flags"] = row.get("flags") or ""
     echo_table(
         rows,
         [
             "indicator",
             "subject",
             "period",
-            "value_text",
+            "value",
             "source",
             "grade",
             "known_from",
+            "flags",
             "citation",
         ],
         width=40,

@@ -106,6 +106,7 @@ def print_ingest(result: IngestResult) -> None:
 @click.option("--credibility", metavar="1-6", help="Admiralty information credibility.")
 @click.option("--unit", help="Unit, if given must equal the catalog unit.")
 @click.option("--note", help="Free text.")
+@click.option("--end", metavar="DATE", help="Last day the value holds (an interval: an exercise).")
 @json_option
 @pass_app
 def observe_command(
@@ -129,7 +130,9 @@ def observe_command(
         reject = result.rejects[0]
         click.echo(f"early-warning: rejected: {reject.field}: {reject.reason}", err=True)
     elif result.rows_loaded:
-        click.echo(f"recorded {indicator} = {value} for {date} (run {result.run_id})")
+        until = f" to {optional['end']}" if optional.get("end") else ""
+        ahead = "; announced ahead of its period" if result.announced else ""
+        click.echo(f"recorded {indicator} = {value} for {date}{until}{ahead} (run {result.run_id})")
     else:
         click.echo(f"{indicator} = {value} for {date} is already recorded; nothing added")
     sys.exit(result.exit_code)
