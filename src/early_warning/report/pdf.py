@@ -334,7 +334,9 @@ def _probabilities(pdf: _Document, data: ReportData) -> None:
             [
                 f"within {h['weeks']} weeks",
                 _pct(h["probability"]),
-                f"{_pct(h['low'])} to {_pct(h['high'])}",
+                "no interval"
+                if h["low"] is None or h["high"] is None
+                else f"{_pct(h['low'])} to {_pct(h['high'])}",
                 str(h.get("status", "")),
             ]
         )
@@ -523,7 +525,9 @@ def _forecasts(pdf: _Document, data: ReportData, images: dict[str, bytes | None]
                 f"{h['weeks']} weeks",
                 "ensemble",
                 _pct(h["probability"]),
-                f"{_pct(h['low'])} to {_pct(h['high'])}",
+                "no interval"
+                if h["low"] is None or h["high"] is None
+                else f"{_pct(h['low'])} to {_pct(h['high'])}",
                 str(h.get("status", "")),
             ]
         )
