@@ -120,8 +120,12 @@ def assess(
     if lapsed:
         level = _higher(level, "watch")
     if not reasons:
-        shown = "no score (insufficient data)" if band is None else f"{score:.1f} ({band})"
-        reasons.append(f"no red line holds; the composite is {shown}")
+        shown = (
+            "there is no composite score (insufficient data)"
+            if band is None
+            else f"the composite is {score:.1f} ({band})"
+        )
+        reasons.append(f"no red line holds; {shown}")
     day = results.panel.date(row)
     return Warning(
         level=level,

@@ -184,5 +184,5 @@ def source_health(
             "outcome": runs["file"]["outcome"],
             "detail": runs["file"]["detail"],
         },
-        "problem": problem if last is not None else "never run",
+        "problem": problem if last is not None else "not run yet",
     }

@@ -407,7 +407,7 @@ def _coverage(pdf: _Document, data: ReportData) -> None:
     if stale:
         pdf.para(
             f"Stale (older than their maximum age; still used, with a wider band; {len(stale)}): "
-            + ", ".join(stale)
+            + "; ".join(stale)  # the names have commas of their own
             + ".",
             8.5,
         )
