@@ -421,3 +421,12 @@ def test_a_red_line_on_stale_evidence_lapses_with_a_notice_of_why(
     assert alert.evidence["resolution"] == (
         "lapsed: the evidence is stale since 2024-07-13 (the condition is not known to hold)"
     )
+    # The week's level: watch while the lapse is recent, then only named (not for ever).
+    from early_warning.services import assess_week
+
+    rules, profile = _rules(tmp_path, catalog), _profile(catalog)
+    with Store(tmp_path / "lapse.db", clock=FixedClock("2025-03-01T12:00:00")) as store:
+        soon = assess_week(store, catalog, profile, rules, "BLR", dt.date(2024, 8, 4))
+        late = assess_week(store, catalog, profile, rules, "BLR", dt.date(2025, 2, 2))
+    assert soon.lapsed == ("troops_in",) and soon.level != "red"  # lapsed: not red
+    assert late.lapsed == () and any("too long ago to raise" in r for r in late.reasons)

@@ -8,7 +8,8 @@ how far and how likely. Levels, from the top:
   amber  the composite is in the profile's `high` band or above, or the forecast gives
          an escalation event within its horizon a probability of `FORECAST_AMBER` or more;
   watch  the composite is `elevated`, the forecast gives `FORECAST_WATCH` or more, or a
-         red line held only on stale evidence (it lapsed: the danger is unknown, not gone);
+         red line held only on stale evidence (it lapsed: the danger is unknown, not gone)
+         for less than its indicator's stale age (after that it is named, not counted);
   none   otherwise.
 
 Every face (the `score --json` "warning", page 1 of the report, the alert e-mail's
@@ -83,6 +84,7 @@ def assess(
     level, reasons = "none", []
     holding, lapsed = [], []
     lapsed_since: dict[str, str] = {}
+    notes: list[str] = []  # said after the reasons: they do not raise the level
     for rule in red_rules:
         signal = found[rule.id]
         if signal.active[row]:
@@ -91,14 +93,19 @@ def assess(
                 f"red line crossed: {_clause(rule.description)} ({_values(rule, results, row)})"
             )
         elif signal.lapsed is not None and signal.lapsed[row]:
-            lapsed.append(rule.id)
             assert signal.stale_since is not None
-            since = dt.date.fromordinal(int(signal.stale_since[row])).isoformat()
+            stale_day = int(signal.stale_since[row])
+            since = dt.date.fromordinal(stale_day).isoformat()
             lapsed_since[rule.id] = since
-            reasons.append(
+            words = (
                 f"red line lapsed: {_clause(rule.description)}, held only on evidence stale "
                 f"since {since}"
             )
+            if _lapse_recent(rule, results, row, stale_day):
+                lapsed.append(rule.id)
+                reasons.append(words)
+            else:  # stale for longer than its stale age again: said last, not raising
+                notes.append(f"{words} (too long ago to raise the level)")
     if holding:
         level = "red"
     score = float(results.score[row])
@@ -119,13 +126,11 @@ def assess(
             reasons.append(words)
     if lapsed:
         level = _higher(level, "watch")
-    if not reasons:
-        shown = (
-            "there is no composite score (insufficient data)"
-            if band is None
-            else f"the composite is {score:.1f} ({band})"
-        )
-        reasons.append(f"no red line holds; {shown}")
+    if not reasons and not notes:
+        reasons.append(f"no red line holds; {_composite_words(score, band)}")
+    elif not reasons:
+        reasons.append(f"nothing raises the level; {_composite_words(score, band)}")
+    reasons.extend(notes)
     day = results.panel.date(row)
     return Warning(
         level=level,
@@ -137,6 +142,23 @@ def assess(
         details={"score": None if band is None else round(score, 4), "band": band,
                  "forecast": forecast, "lapsed_since": lapsed_since},
     )  # fmt: skip
+
+
+def _composite_words(score: float, band: str | None) -> str:
+    if band is None:
+        return "there is no composite score (insufficient data)"
+    return f"the composite is {score:.1f} ({band})"
+
+
+def _lapse_recent(rule: Rule, results: ScoreResults, row: int, stale_day: int) -> bool:
+    """A lapsed red line raises the level to watch while its evidence has been stale
+    for less than its own stale age (by then the value's band spans half the scale:
+    nothing is known either way, and a years-old lapse would hold watch for ever)."""
+    panel = results.panel
+    if panel.stale_after is None:
+        return True
+    j = panel.column(rule.conditions[0].indicator)
+    return int(panel.dates[row]) - stale_day <= float(panel.stale_after[j])
 
 
 def _clause(description: str) -> str:
