@@ -211,10 +211,10 @@ def forecast(
     `recorded` is the event record, `analyst_rows` the analysts' own forecasts (both
     as stored); only what was known at the series' as-of date is used. The ensemble
     weighs the models by their skill in a track record of out-of-sample forecasts at
-    past origins (`track_record`). `prior`, the structural model's yearly probability
-    (`prior.py`), converted to each horizon, is the pooled prior: the headline when no
-    model shows skill, shown beside the models, and the stand-in where the subject's
-    own history cannot give a base rate.
+    past origins (`track_record`); when none shows skill the headline is the base rate.
+    `prior`, the structural model's yearly probability (`prior.py`), converted to each
+    horizon, is shown beside the models and stands in where the subject's own history
+    cannot give a base rate (a different question, so never over one).
     """
     spec = spec or ModelSpec(bootstrap=40)
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
@@ -237,10 +237,12 @@ def forecast(
                 results.panel.dates, results.score, x, names, recorded, events, as_of,
                 horizon, track_spec, track_fitters,
             )  # fmt: skip
-        pooled = None if prior is None else prior.as_prediction(horizon)
+        # The structural prior answers another question (UCDP armed conflict, not the
+        # subject's escalation events): shown beside the models, it stands in only where
+        # the subject's own record gives no base rate (prior.py), never over one.
         predictions = with_prior(
-            _predict(data, spec, fitters, track, pooled, trend), prior, horizon
-        )  # prior.py
+            _predict(data, spec, fitters, track, None, trend), prior, horizon
+        )
         ensemble = predictions["ensemble"]
         if no_score:
             ensemble = Prediction(

@@ -595,7 +595,7 @@ def pool(
         resolved = 0 if track is None else len(track)
         return Prediction(
             "ensemble", prior.probability, prior.low, prior.high, NO_SKILL,
-            f"{NO_SKILL}: {resolved} resolved out-of-sample forecasts (needs {MIN_TRACK}) "
+            f"{resolved} resolved out-of-sample forecasts (needs {MIN_TRACK}) "
             f"to weigh the models by; the prior ({prior.model}) stands in",
         )  # fmt: skip
     y, reference = track.outcomes, track.forecasts["base_rate"]
@@ -615,7 +615,7 @@ def pool(
     if not skills:
         return Prediction(
             "ensemble", prior.probability, prior.low, prior.high, NO_SKILL,
-            f"{NO_SKILL}: out-of-sample Brier skill over {len(y)} resolved origins "
+            f"out-of-sample Brier skill over {len(y)} resolved origins "
             f"{', '.join(words)}; no model beats the base rate, so the prior "
             f"({prior.model}) stands in",
         )  # fmt: skip
