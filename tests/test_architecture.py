@@ -53,6 +53,7 @@ FLOORS: dict[str, tuple[int, tuple[str, ...]]] = {
             "alerts.states",
             "alerts.records",
             "alerts.warning",
+            "alerts.skill",
         ),
     ),
     "store": (1, ("store",)),

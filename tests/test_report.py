@@ -173,6 +173,12 @@ def test_a_subject_with_only_one_family(tmp_path: Path) -> None:
     text = " ".join(" ".join(_text(report.path)).split())
     assert "Insufficient data to score UKR" in text
     assert "insufficient" in text and "no score" in text.lower()
+    # No rule score kept for UKR: the rules that apply to it are replayed for the report
+    # (read only: nothing is kept), the red lines written for Belarus are not.
+    assert "replayed for this report over the weeks of the trend chart (not kept)" in text
+    assert "score_jump" in text and "red_line_forces_move_in" not in text
+    with Store(tmp_path / "one.db") as store:
+        assert store.count("rule_scores") == 0
 
 
 @pytest.mark.skipif(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .alerts import Alert, AlertEngine, MailSettings, Notifier, Rule, list_alerts, load_rules
+from .alerts.track_record import record_replay_score, score_replay
 from .alerts.warning import Warning
 from .catalog import Catalog, load_catalog
 from .forecast import BacktestResult, Forecast
@@ -47,6 +48,7 @@ class DemoResult:
     warning: Warning | None = None  # the week's one level, as every face shows it
     backtest: BacktestResult | None = None
     alerts: list[Alert] = field(default_factory=list)
+    rule_scores: dict[str, Any] | None = None  # every rule replayed point in time, scored
     mail: dict[str, int] = field(default_factory=dict)
     outbox_dir: Path | None = None
     report: Report | None = None
@@ -130,6 +132,13 @@ def run_demo(
                 step_weeks=4,
             )  # fmt: skip
             record_backtest(store, result.backtest, weights)
+            # Every rule over the same years, point in time, against the events: kept,
+            # so the report's alerts log shows how each would have done.
+            result.rule_scores = score_replay(
+                AlertEngine(store, catalog, weights, rules), default_subject, BACKTEST_START,
+                result.as_of,
+            )  # fmt: skip
+            record_replay_score(store, result.rule_scores)
             result.outbox_dir = workdir / "outbox"
             result.report = build_report(
                 store, catalog, weights, default_subject, result.as_of, rules=rules,

@@ -6,11 +6,14 @@
     result = engine.check("BLR", as_of)          # new alerts recorded and queued
     notifier.flush()                             # sent, or kept for a retry
     engine.replay("BLR", start, end)             # what would have fired (writes nothing)
+    score_replay(engine, "BLR", start, end)      # each rule's hit rate, false alarms, lead
 
 Modules: `rules` (the rule file), `signals` (each rule as a weekly signal), `states`
-(the state machine), `records` (alerts and a check's result) - all pure - then
-`engine` (the alert service over the store), `notify` (settings, recipients and the
-words of a message), `mail` (the outbox and the SMTP and folder mailers).
+(the state machine), `records` (alerts and a check's result), `warning` (the week's
+level), `skill` (a replayed rule scored against the events) - all pure - then
+`engine` (the alert service over the store), `track_record` (every rule replayed point
+in time and scored, kept and read back), `notify` (settings, recipients and the words
+of a message), `mail` (the outbox and the SMTP and folder mailers).
 """
 
 from typing import TYPE_CHECKING
@@ -32,6 +35,9 @@ __getattr__, __dir__ = lazy.exports(
             ".mail",
         ),
         **dict.fromkeys(["MailSettings", "Notifier", "render_alert"], ".notify"),
+        **dict.fromkeys(
+            ["record_replay_score", "score_replay", "stored_replay_score"], ".track_record"
+        ),
     },
 )  # fmt: skip
 
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
     from .engine import AlertEngine, acknowledge, list_alerts
     from .mail import DeliveryError, FolderMailer, Mailer, Outbox, SmtpMailer, SmtpSettings
     from .notify import MailSettings, Notifier, render_alert
+    from .track_record import record_replay_score, score_replay, stored_replay_score
 
 __all__ = [
     "Alert",
@@ -60,7 +67,10 @@ __all__ = [
     "acknowledge",
     "list_alerts",
     "load_rules",
+    "record_replay_score",
     "render_alert",
+    "score_replay",
     "signals",
+    "stored_replay_score",
     "walk",
 ]

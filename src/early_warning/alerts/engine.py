@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from .records import (
 )
 from .rules import Rule
 from .signals import Signal, run_lengths, signals
-from .states import ACTIVE_STATES, RuleState, walk
+from .states import ACTIVE_STATES, RuleState, Transition, walk
 from .warning import Warning
 
 __all__ = [
@@ -53,6 +54,18 @@ __all__ = [
     "signals",
     "walk",
 ]
+
+
+@dataclass(frozen=True)
+class _Replayed:
+    """A replay walked: the weeks, each rule's signal, its steps, and how to build an
+    alert's evidence at a row (as known then, for a point-in-time replay)."""
+
+    dates: np.ndarray
+    first: int  # the row of the first week replayed
+    signals: dict[str, Signal]
+    evidence_at: Callable[[Rule, int], Alert]
+    steps: list[tuple[Rule, list[Transition]]]
 
 
 class AlertEngine:
@@ -251,6 +264,72 @@ class AlertEngine:
         before it) and writes nothing. With `point_in_time`, each week is judged on the
         data as known that week; otherwise on the best current knowledge.
         """
+        replayed = self._replay(subject, start, end, point_in_time, progress)
+        dates, sig = replayed.dates, replayed.signals
+        alerts = []
+        for rule, steps in replayed.steps:
+            for step in steps:
+                if step.kind == "fire":
+                    alerts.append(replayed.evidence_at(rule, step.row))
+                else:
+                    for alert in reversed(alerts):
+                        if alert.rule == rule.id and alert.state == "firing":
+                            alert.state = "resolved"
+                            alert.evidence["resolved_week"] = iso_week(
+                                dt.date.fromordinal(int(dates[step.row]))
+                            )
+                            alert.evidence["resolution"] = resolution(sig[rule.id], step.row)
+                            break
+        alerts.sort(key=lambda a: (a.as_of, a.rule))
+        return alerts
+
+    def firings(
+        self,
+        subject: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        point_in_time: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[dict[str, list[int]], set[str]]:
+        """The days (ordinal) each rule that applies to `subject` would have fired on
+        from `start` to `end`: the replay's alerts without their evidence (which costs
+        a rebuilt panel per alert), for scoring the rules (`alerts.skill`).
+
+        A firing in the first week whose condition already held the week before (a
+        rule already firing when the replay begins) is no crossing in the period: it
+        is left out, and the rule named in the second item.
+        """
+        replayed = self._replay(subject, start, end, point_in_time, progress)
+        days: dict[str, list[int]] = {}
+        carried: set[str] = set()
+        for rule, steps in replayed.steps:
+            days[rule.id] = []
+            run = replayed.signals[rule.id].run
+            for step in steps:
+                if step.kind != "fire":
+                    continue
+                if step.row == replayed.first and run[step.row] > rule.min_weeks:
+                    carried.add(rule.id)
+                    continue
+                days[rule.id].append(int(replayed.dates[step.row]))
+        return days, carried
+
+    def replay_weeks(self, subject: str, start: dt.date, end: dt.date) -> int:
+        """How many weeks a replay from `start` to `end` judges (for a progress bar)."""
+        builder = panel_builder(self.store, self.catalog, subject, end=end)
+        dates = builder.panel(end, point_in_time=True).dates
+        return int(len(dates) - np.searchsorted(dates, start.toordinal(), side="left"))
+
+    def _replay(
+        self,
+        subject: str,
+        start: dt.date,
+        end: dt.date,
+        point_in_time: bool,
+        progress: Callable[[int], None] | None,
+    ) -> _Replayed:
+        """Every applicable rule walked from a scratch state over the weeks from `start`."""
         if start > end:
             raise InputError(f"--start {start} is after --end {end}")
         if point_in_time:
@@ -264,26 +343,13 @@ class AlertEngine:
 
         dates = results.panel.dates
         first = int(np.searchsorted(dates, start.toordinal(), side="left"))
-        alerts = []
+        steps = []
         for rule in self.rules:
             if not rule.applies_to(subject):
                 continue
             state = RuleState(rule.id, subject)
-            for step in walk(rule, sig[rule.id], dates, state, range(first, len(dates))):
-                if step.kind == "fire":
-                    alert = evidence_at(rule, step.row)
-                    alerts.append(alert)
-                else:
-                    for alert in reversed(alerts):
-                        if alert.rule == rule.id and alert.state == "firing":
-                            alert.state = "resolved"
-                            alert.evidence["resolved_week"] = iso_week(
-                                dt.date.fromordinal(int(dates[step.row]))
-                            )
-                            alert.evidence["resolution"] = resolution(sig[rule.id], step.row)
-                            break
-        alerts.sort(key=lambda a: (a.as_of, a.rule))
-        return alerts
+            steps.append((rule, walk(rule, sig[rule.id], dates, state, range(first, len(dates)))))
+        return _Replayed(dates, first, sig, evidence_at, steps)
 
     def _replay_point_in_time(
         self,

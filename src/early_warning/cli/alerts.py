@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,17 @@ from ..alerts import (
 )
 from ..alerts.mail import check_address
 from ..alerts.rules import Rule
+from ..alerts.skill import (
+    AT_START_NOTE,
+    EXPLAINED,
+    false_alarms_text,
+    firings_text,
+    hit_rate_text,
+    lead_text,
+)
+from ..alerts.track_record import record_replay_score, score_replay
 from ..errors import InputError
+from ..scoring import Profile
 from ..store import Store
 from .common import (
     App,
@@ -30,6 +41,7 @@ from .common import (
     load_named_profile,
     login,
     parse_as_of,
+    parse_horizons,
     pass_app,
     profile_option,
     score_as_of,
@@ -187,6 +199,28 @@ def _check_notes(check: CheckResult) -> None:
     is_flag=True,
     help="Judge each week on the data as known that week (default: current knowledge).",
 )
+@click.option(
+    "--score",
+    is_flag=True,
+    help="Score every rule against the event record: hit rate, false alarms, lead time "
+    "(always point in time).",
+)
+@click.option(
+    "--horizons",
+    metavar="WEEKS",
+    help="With --score: horizons in weeks, comma-separated (default: 4,12).",
+)
+@click.option(
+    "--severity",
+    type=click.IntRange(1, 3),
+    help="With --score: count events of at least this severity (default: 2).",
+)
+@click.option("--record", is_flag=True, help="With --score: keep the score, for the weekly report.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar with --score (default: when stderr is a terminal).",
+)
 @json_option
 @pass_app
 def alerts_replay(
@@ -197,15 +231,37 @@ def alerts_replay(
     profile: str,
     rules_path: str | None,
     point_in_time: bool,
+    score: bool,
+    horizons: str | None,
+    severity: int | None,
+    record: bool,
+    progress: bool | None,
     as_json: bool,
 ) -> None:
     """What the rules would have raised, week by week, from --start to --end.
 
     Runs on a scratch state (every rule armed at --start); records and sends nothing.
+    With --score, every rule is replayed point in time and scored against the events
+    of the period: the share of events it fired in the H weeks before (hit rate), the
+    share of its firings followed by no event within H weeks (false alarms), and the
+    weeks from its first firing to the event (lead time); --record keeps the score.
     """
     first, last = parse_as_of(start, "--start"), score_as_of(app, end, "--end")
     assert first is not None  # --start is required
+    if not score:
+        for name, given in (
+            ("--horizons", horizons),
+            ("--severity", severity),
+            ("--record", record),
+        ):
+            if given:
+                raise InputError(f"{name} goes with --score")
     weights, rules = load_named_profile(app, profile), _rules(app, rules_path)
+    if score:
+        weeks = parse_horizons(horizons or "4,12")
+        _replay_score(app, subject, first, last, weights, rules, weeks, severity or 2, record,
+                      progress, as_json)  # fmt: skip
+        return
     with app.store() as store:
         subject = scored_subject(app, store, subject)
         engine = AlertEngine(store, app.catalog, weights, rules)
@@ -222,6 +278,83 @@ def alerts_replay(
         f"({'as known each week' if point_in_time else 'on current knowledge'})",
         err=True,
     )
+
+
+def _replay_score(
+    app: App,
+    subject: str | None,
+    first: dt.date,
+    last: dt.date,
+    weights: Profile,
+    rules: list[Rule],
+    horizons: list[int],
+    severity: int,
+    record: bool,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """`alerts replay --score`: the replay point in time, scored, printed, kept if asked."""
+    from tqdm import tqdm
+
+    with app.store() as store:
+        subject = scored_subject(app, store, subject)
+        engine = AlertEngine(store, app.catalog, weights, rules)
+        show = sys.stderr.isatty() if progress is None else progress
+        total = engine.replay_weeks(subject, first, last) if show else 0
+        with tqdm(
+            total=total, desc="Replay", unit="week", file=sys.stderr, disable=not show, leave=False
+        ) as bar:
+            scores = score_replay(
+                engine, subject, first, last, horizons=horizons, severity=severity,
+                progress=bar.update,
+            )  # fmt: skip
+        kept = record_replay_score(store, scores) if record else None
+    if as_json:
+        echo_json(scores)
+    else:
+        print_rule_scores(scores)
+    if kept is not None:
+        click.echo(
+            f"kept as rule score {kept}: the weekly report for {last} or later shows it "
+            "(while the rules and the profile stay as they are)",
+            err=True,
+        )
+
+
+def print_rule_scores(scores: dict[str, Any]) -> None:
+    """The scored replay as a table: one line per rule, three columns per horizon."""
+    left_out = scores["excluded_imprecise_events"]
+    click.echo(
+        f"{scores['subject']}: every rule replayed point in time (each week judged on the "
+        f"data as known that week) from {scores['start']} to {scores['end']}, against "
+        f"{scores['n_events']} event(s) of severity >= {scores['severity_at_least']} in "
+        "that period" + (f" ({left_out} dated only to the year left out)" if left_out else "")
+    )
+    rows, columns = [], ["rule", "severity", "firings"]
+    for weeks in scores["horizons"]:
+        columns += [f"hit rate {weeks}w", f"false alarms {weeks}w", f"lead {weeks}w"]
+    for rule in scores["rules"]:
+        row: dict[str, Any] = {
+            "rule": rule["rule"], "severity": rule["severity"], "firings": firings_text(rule),
+        }  # fmt: skip
+        for h in rule["horizons"]:
+            weeks = h["horizon_weeks"]
+            row[f"hit rate {weeks}w"] = hit_rate_text(h)
+            row[f"false alarms {weeks}w"] = false_alarms_text(h)
+            row[f"lead {weeks}w"] = lead_text(h)
+        rows.append(row)
+    echo_table(rows, columns)
+    if any(rule["firing_at_start"] for rule in scores["rules"]):
+        click.echo(AT_START_NOTE)
+    click.echo(EXPLAINED)
+    for rule in scores["rules"]:
+        longest = rule["horizons"][-1]
+        for hit in longest["leads"]:
+            click.echo(
+                f"  {rule['rule']} warned of the event of {hit['event']} "
+                f"{hit['lead_weeks']:.1f} weeks ahead (fired {hit['first_firing']}; within "
+                f"{longest['horizon_weeks']} weeks)"
+            )
 
 
 @alerts.command(name="list")

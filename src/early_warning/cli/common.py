@@ -156,6 +156,17 @@ def _printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: " " if m.group() in "\r\n\t" else "\ufffd", text)
 
 
+def parse_horizons(text: str) -> list[int]:
+    """`--horizons 4,12`: whole weeks, 1 to 104, sorted and without repeats."""
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise InputError(f"--horizons: {text!r}: give whole weeks separated by commas") from None
+    if not values or any(not 1 <= v <= 104 for v in values):
+        raise InputError("--horizons: each horizon is 1 to 104 weeks")
+    return values
+
+
 # -- the options every command spells the same way ------------------------------------
 
 KNOWN_ON = "Use only what was known on DATE (YYYY-MM-DD; a month or year means its last day)."

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..alerts.skill import false_alarms_text, hit_rate_text, lead_text
 from ..catalog import Catalog
 from ..demo import DemoResult, run_demo, write_daemon_config
 from ..numbers import format_number
@@ -71,6 +72,7 @@ def _print_demo(result: DemoResult, as_json: bool, *, kept: bool) -> None:
                 "structural": result.structural,
                 "backtest": result.backtest.to_dict() if result.backtest else None,
                 "alerts": [a.to_dict() for a in result.alerts],
+                "rule_scores": result.rule_scores,
                 "mail": result.mail,
                 "outbox": str(result.outbox_dir) if kept and result.outbox_dir else None,
                 "report": str(result.report.path) if result.report else None,
@@ -189,6 +191,32 @@ def _print_demo_alerts(result: DemoResult, kept: bool) -> None:
             click.echo(f"    {file}")
         if len(files) > 5:
             click.echo(f"    ... and {len(files) - 5} more")
+    _print_demo_rule_scores(result.rule_scores)
+
+
+def _print_demo_rule_scores(scores: dict[str, Any] | None) -> None:
+    """Each rule replayed point in time against the events: what it would have done."""
+    if scores is None:
+        return
+    click.echo(
+        f"  every rule replayed point in time {scores['start']} .. {scores['end']} against "
+        f"the {scores['n_events']} events of severity >= {scores['severity_at_least']} "
+        "(`alerts replay --score` for the table):"
+    )
+    silent = []
+    for rule in scores["rules"]:
+        if not rule["firings"]:
+            at_start = " (already firing at the start: not scored)"
+            silent.append(rule["rule"] + (at_start if rule["firing_at_start"] else ""))
+            continue
+        parts = [
+            f"{h['horizon_weeks']} weeks: hit rate {hit_rate_text(h)}, false alarms "
+            f"{false_alarms_text(h)}, lead {lead_text(h)}"
+            for h in rule["horizons"]
+        ]
+        click.echo(f"    {rule['rule']} fired {rule['firings']} time(s); " + "; ".join(parts))
+    if silent:
+        click.echo(f"    no crossing in the period: {', '.join(silent)}")
 
 
 def _print_demo_forecast(result: DemoResult) -> None:

@@ -20,6 +20,7 @@ from .common import (
     json_option,
     load_named_profile,
     parse_as_of,
+    parse_horizons,
     pass_app,
     profile_option,
     score_as_of,
@@ -27,16 +28,6 @@ from .common import (
 )
 
 __all__ = ["backtest_command", "forecast_group"]
-
-
-def _horizons(text: str) -> list[int]:
-    try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise InputError(f"--horizons: {text!r}: give whole weeks separated by commas") from None
-    if not values or any(not 1 <= v <= 104 for v in values):
-        raise InputError("--horizons: each horizon is 1 to 104 weeks")
-    return values
 
 
 def forecast_options(func: Any) -> Any:
@@ -90,7 +81,7 @@ def forecast_group(
             weights,
             subject,
             day,
-            horizons=_horizons(horizons),
+            horizons=parse_horizons(horizons),
             severity=severity,
         )
         record_forecast(store, result, weights)
@@ -245,8 +236,9 @@ def backtest_command(
             disable=not sys.stderr.isatty(), dynamic_ncols=True,
         ) as bar:  # fmt: skip
             result = backtest(
-                store, app.catalog, weights, subject, first, last, horizons=_horizons(horizons),
-                severity=severity, step_weeks=step, progress=bar.update,
+                store, app.catalog, weights, subject, first, last,
+                horizons=parse_horizons(horizons), severity=severity, step_weeks=step,
+                progress=bar.update,
             )  # fmt: skip
         record_backtest(store, result, weights)
     if as_json:

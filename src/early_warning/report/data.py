@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..alerts import Alert, Rule, list_alerts
+from ..alerts import Alert, AlertEngine, Rule, list_alerts
+from ..alerts.track_record import score_replay, stored_replay_score
 from ..alerts.warning import Warning
 from ..catalog import Catalog
 from ..forecast import Forecast
@@ -70,6 +71,7 @@ class ReportData:
     alerts: list[Alert] = field(default_factory=list)  # fired in the trend window
     active_alerts: list[Alert] = field(default_factory=list)  # firing in the report week
     alerts_checked: bool = False
+    rule_scores: dict[str, Any] | None = None  # every rule's replay, scored (`alerts.skill`)
     warning: Warning | None = None  # the week's one level, as every face shows it
     ranking_note: str | None = None  # the stored backtest: the score does not rank
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -137,6 +139,7 @@ def gather(
     data.backtest = _backtest(store, subject, profile)
     _alerts(store, data)
     first_day = results.panel.date(data.trend_rows.start)
+    data.rule_scores = _rule_scores(store, catalog, profile, rules, subject, as_of, first_day)
     data.events = [
         e
         for e in store.events(subject)
@@ -186,6 +189,27 @@ def _alerts(store: Store, data: ReportData) -> None:
         and week_end(dt.date.fromisoformat(a.as_of)).isoformat() <= end
         and (not a.evidence.get("resolved_week") or a.evidence["resolved_week"] > week)
     ]
+
+
+def _rule_scores(
+    store: Store,
+    catalog: Catalog,
+    profile: Profile,
+    rules: Sequence[Rule],
+    subject: str,
+    as_of: dt.date,
+    first_day: dt.date,
+) -> dict[str, Any] | None:
+    """How each rule would have done: the newest kept score of these very rules under
+    this profile that ended by `as_of` (`alerts replay --score --record`), else a
+    replay over the trend chart's weeks computed now and not kept."""
+    if not any(r.applies_to(subject) for r in rules):
+        return None
+    stored = stored_replay_score(store, subject, profile, rules, as_of)
+    if stored is not None:
+        return stored
+    engine = AlertEngine(store, catalog, profile, rules)
+    return score_replay(engine, subject, first_day, as_of)
 
 
 def _indicator_rows(store: Store, results: ScoreResults) -> list[IndicatorRow]:

@@ -19,6 +19,14 @@ import matplotlib
 from fpdf import FPDF, FontFace, XPos, YPos
 from fpdf.enums import TableCellFillMode
 
+from ..alerts.skill import (
+    AT_START_NOTE,
+    EXPLAINED,
+    false_alarms_text,
+    firings_text,
+    hit_rate_text,
+    lead_text,
+)
 from ..numbers import format_number
 from . import charts
 from .data import ReportData
@@ -742,26 +750,72 @@ def _alerts_log(pdf: _Document, data: ReportData) -> None:
     if not data.alerts:
         checked = "" if data.alerts_checked else " (no alert check has been run in this period)"
         pdf.para(f"No alert fired in the period of the trend chart{checked}.")
-        return
-    rows = [
-        [
-            a.week,
-            a.severity,
-            a.rule,
-            "-" if a.value is None else a.value_text,
-            a.threshold_text,
-            a.state + (f" ({a.evidence.get('resolved_week')})" if a.state == "resolved" else ""),
-            a.message,
+    else:
+        rows = [
+            [
+                a.week,
+                a.severity,
+                a.rule,
+                "-" if a.value is None else a.value_text,
+                a.threshold_text,
+                a.state
+                + (f" ({a.evidence.get('resolved_week')})" if a.state == "resolved" else ""),
+                a.message,
+            ]
+            for a in data.alerts
         ]
-        for a in data.alerts
-    ]
-    pdf.table(
-        ["week", "severity", "rule", "value", "threshold", "state", "message"],
-        rows,
-        (15, 12, 44, 18, 13, 23, 55),
-        size=6.5,
-        aligns="LLLRRLL",
+        pdf.table(
+            ["week", "severity", "rule", "value", "threshold", "state", "message"],
+            rows,
+            (15, 12, 44, 18, 13, 23, 55),
+            size=6.5,
+            aligns="LLLRRLL",
+        )
+    _rule_scores(pdf, data)
+
+
+def _rule_scores(pdf: _Document, data: ReportData) -> None:
+    """How each rule would have done in a point-in-time replay against the events."""
+    scores = data.rule_scores
+    if scores is None:
+        return
+    pdf.h2("How each rule would have done (point-in-time replay)")
+    kept = scores.get("computed_at")
+    where = (
+        f"kept by `alerts replay --score --record` on {kept[:10]}"
+        if kept
+        else "replayed for this report over the weeks of the trend chart (not kept)"
     )
+    left_out = scores["excluded_imprecise_events"]
+    pdf.para(
+        f"Every rule replayed from {scores['start']} to {scores['end']}, each week judged "
+        f"on the data as known that week ({where}), against the "
+        f"{scores['n_events']} event(s) of severity {scores['severity_at_least']} or more in "
+        "that period"
+        + (f" ({left_out} dated only to the year left out)" if left_out else "")
+        + ".",
+        8.5,
+    )
+    headings = ["rule", "severity", "firings"]
+    for weeks in scores["horizons"]:
+        headings += [f"hit rate {weeks}w", f"false alarms {weeks}w", f"lead {weeks}w"]
+    rows = []
+    for rule in scores["rules"]:
+        row = [rule["rule"], rule["severity"], firings_text(rule)]
+        for h in rule["horizons"]:
+            row += [hit_rate_text(h), false_alarms_text(h), lead_text(h)]
+        rows.append(row)
+    n = len(scores["horizons"])
+    rest = (180 - 44 - 14 - 11) / (3 * n)
+    pdf.table(
+        headings,
+        rows,
+        (44, 14, 11, *([rest * 1.05, rest * 1.15, rest * 0.8] * n)),
+        size=6.5,
+        aligns="LLR" + "RRR" * n,
+    )
+    notes = [AT_START_NOTE + "."] if any(r["firing_at_start"] for r in scores["rules"]) else []
+    pdf.para(" ".join([*notes, EXPLAINED]), 7.5, "I", GREY)
 
 
 def _weight(weight: float) -> str:

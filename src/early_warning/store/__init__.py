@@ -13,10 +13,11 @@ Layout, by concept (every module but this one is private):
   * one repository per table group: `_catalog` (families, indicators, sources),
     `_observations` (ingest runs, observations, events, rejects), `_meta` (pending
     derivations, counts, `status`), `_scores` (scores, sensitivity, forecasts,
-    backtests), `_profiles` (the weight-profile audit), `_alerts` (alerts and alert
-    state), `_outbox` (messages and their deliveries), `_reports`, `_jobs` (daemon job
-    runs, and the scheduler's job store read-only), `_gdelt` (event counts and ids),
-    `_structural` (country-year values for every country, structural forecasts);
+    backtests), `_profiles` (the weight-profile audit), `_alerts` (alerts, alert
+    state and rule scores), `_outbox` (messages and their deliveries), `_reports`,
+    `_jobs` (daemon job runs, and the scheduler's job store read-only), `_gdelt`
+    (event counts and ids), `_structural` (country-year values for every country,
+    structural forecasts);
   * `_spill`: validation's private temporary table of first-seen keys.
 
 The repositories are mixins composed into `Store`, not attributes (`store.outbox...`):
@@ -34,9 +35,9 @@ tests; code outside this package goes through the named methods.
 
 Tables: meta, migrations, families, indicators, sources, ingest_runs, observations,
 rejects, events, weight_profiles, scores, sensitivity_runs, forecasts, backtests,
-analyst_forecasts, outbox, outbox_deliveries, alert_state, alerts, reports, job_runs,
-event_counts, event_ids, country_years, structural_forecasts. Views: observations_current,
-latest_values, rejects_recent.
+analyst_forecasts, outbox, outbox_deliveries, alert_state, alerts, rule_scores,
+reports, job_runs, event_counts, event_ids, country_years, structural_forecasts.
+Views: observations_current, latest_values, rejects_recent.
 """
 
 from __future__ import annotations

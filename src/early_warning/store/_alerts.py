@@ -1,5 +1,6 @@
 """Alerts and alert state: each rule's state machine per subject, and one row per
-crossing with its evidence and what became of it (acknowledged, resolved, mailed)."""
+crossing with its evidence and what became of it (acknowledged, resolved, mailed);
+and the rules' scored replays (`rule_scores`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,22 @@ from ._connection import Connected
 
 
 class AlertsRepository(Connected):
-    """The `alerts` and `alert_state` tables."""
+    """The `alerts`, `alert_state` and `rule_scores` tables."""
+
+    # -- rule scores --------------------------------------------------------------------
+
+    def record_rule_scores(self, row: dict[str, Any]) -> int:
+        """Keep one scored replay of the rules, stamped now; return its id."""
+        return int(self.db["rule_scores"].insert(dict(row, computed_at=self.now())).last_pk or 0)
+
+    def rule_scores(self, subject: str, profile_hash: str) -> list[dict[str, Any]]:
+        """Every kept replay score of the subject under this profile, newest first."""
+        return list(
+            self.db.query(
+                "SELECT * FROM rule_scores WHERE subject = ? AND profile_hash = ? ORDER BY id DESC",
+                [subject, profile_hash],
+            )
+        )
 
     # -- alert state --------------------------------------------------------------------
 

@@ -645,6 +645,31 @@ def _m016_country_years(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m017_rule_scores(db: sqlite_utils.Database) -> None:
+    # Every rule's track record: a point-in-time replay scored against the event
+    # record (alerts/skill.py), kept by `alerts replay --score --record` and the demo,
+    # read by the weekly report. `rules` maps each rule to the hash of its definition,
+    # so a score is shown only for the rules it was computed for.
+    db["rule_scores"].create(
+        {
+            "id": int,
+            "subject": str,
+            "start": str,
+            "end": str,
+            "severity": int,
+            "horizons": str,
+            "profile": str,
+            "profile_hash": str,
+            "rules": str,
+            "record": str,
+            "computed_at": str,
+        },
+        pk="id",
+        not_null={"subject", "start", "end", "profile_hash", "rules", "record", "computed_at"},
+    )
+    db["rule_scores"].create_index(["subject", "profile_hash"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -662,6 +687,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("014_warnings_and_lapses", _m014_warnings_and_lapses),
     ("015_source_runs", _m015_source_runs),
     ("016_country_years", _m016_country_years),
+    ("017_rule_scores", _m017_rule_scores),
 )
 
 
