@@ -335,8 +335,13 @@ def test_forecast_backtest_and_analyst_commands(demo_copy) -> None:
         )
     )
     assert {"brier", "brier_skill", "log_loss", "auc", "n_origins", "n_events"} <= set(report)
-    assert report["analysts"]["ben"]["resolved"] == 1
-    assert set(report["analysts"]) == {"ben"}  # ana's forecast is still open on 2021-02-28
+    # Both were entered today for days long past: retrospective, listed and never scored
+    # (tests/test_analysts.py scores forecasts entered on the day they were made).
+    assert report["analysts"] == {}
+    assert {(r["analyst"], r["reason"].split(":")[0]) for r in report["analysts_not_scored"]} == {
+        ("ana", "retrospective"),
+        ("ben", "retrospective"),
+    }
     assert "skill 90%" in invoke(
         "backtest", "--start", "2019-01-01", "--end", "2021-02-28", "--step", "8"
     )
@@ -372,7 +377,7 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
     shutil.copy(demo.db_path, db)
     catalog = load_catalog(bundled_path("indicators"))
     profile = load_profile(bundled_path("models"), "default", catalog)
-    with Store(db, clock=FixedClock("2021-02-26T12:00:00")) as store:
+    with Store(db, clock=FixedClock("2021-02-25T12:00:00")) as store:  # entered on the day
         for analyst, p, severity in (("ana", 0.4, 2), ("cy", 0.9, 1)):
             store.add_analyst_forecast(
                 {"subject": "BLR", "analyst": analyst, "made_on": "2021-02-25",
@@ -384,12 +389,21 @@ def test_analyst_forecasts_are_pooled_only_when_known_and_for_the_same_target(
              "severity": 2, "probability": 0.01, "note": "entered after the as-of date"}
         )  # fmt: skip
         result = forecast_at(store, catalog, profile, "BLR", D(2021, 2, 28), horizons=(4,))
+        (ensemble,) = [
+            b for b in store.backtests("BLR", profile.weights_hash)
+            if b["model"] == "ensemble" and b["horizon_weeks"] == 4
+        ]  # fmt: skip
     horizon = result.to_dict()["horizons"][0]
-    # cy forecast another severity, and "late" was not known on 2021-02-28.
+    # cy forecast another severity, and "late" was not known on 2021-02-28: said so.
     assert [f["analyst"] for f in horizon["analysts"]["forecasts"]] == ["ana"]
+    (late,) = horizon["analysts_not_pooled"]
+    assert late["analyst"] == "late"
+    assert late["reason"] == "not known yet on 2021-02-28: entered on 2021-03-10"
+    # ana has no record yet (the default weight); the ensemble weighs its backtest skill.
+    skill = max(0.0, ensemble["brier_skill"])
     assert horizon["pooled_with_analysts"] == pytest.approx(
-        0.5 * horizon["probability"] + 0.2, abs=1e-6
-    )  # both rounded to 6 decimals
+        (skill * horizon["probability"] + 0.05 * 0.4) / (skill + 0.05), abs=1e-6
+    )
 
 
 def test_no_score_at_the_origin_is_flagged_and_json_has_no_nan(demo_copy) -> None:

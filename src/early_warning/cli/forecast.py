@@ -11,6 +11,7 @@ import click
 
 from ..errors import InputError
 from ..forecast import BacktestResult
+from ..forecast.analysts import recorded_on, retrospective
 from ..numbers import format_number
 from ..services.forecasting import backtest, forecast_at, record_backtest, record_forecast
 from .common import (
@@ -125,12 +126,7 @@ def _print_forecast(data: dict[str, Any]) -> None:
             for m in horizon["models"]
         ]
         echo_table(rows, ["model", "probability", "90%", "status", "note"], width=70)
-        if "analysts" in horizon:
-            click.echo(
-                f"  analysts ({horizon['analysts']['count']}): mean "
-                f"{_percent(horizon['analysts']['mean'])}; pooled "
-                f"{_percent(horizon['pooled_with_analysts'])} ({horizon['pool_rule']})"
-            )
+        _print_pool(horizon, data["as_of"])
     changes = data["change_points"][-8:]
     if changes:
         click.echo("recent abrupt changes (CUSUM):")
@@ -138,6 +134,37 @@ def _print_forecast(data: dict[str, Any]) -> None:
             click.echo(
                 f"  {c['indicator']} {c['direction']} from {c['started']} (flagged {c['detected']})"
             )
+
+
+def _print_pool(horizon: dict[str, Any], as_of: str) -> None:
+    """The analysts' forecasts of the week, each with its weight and why, and the pool."""
+    if "analysts" in horizon:
+        weights = horizon["pool_weights"]
+        click.echo(
+            f"  analysts ({horizon['analysts']['count']}), pooled with the ensemble by track "
+            f"record; the ensemble weighs {_share(weights['ensemble'])} "
+            f"({horizon['ensemble_weight_basis']})"
+        )
+        for f in horizon["analysts"]["forecasts"]:
+            click.echo(
+                f"    {f['analyst']}: {_percent(f['probability'])} made on {f['made_on']}, "
+                f"weighs {_share(weights['analysts'][f['analyst']])} ({f['weight_basis']})"
+            )
+        pooled = horizon.get("pooled_with_analysts")
+        click.echo(
+            f"  pooled {_percent(pooled)} ({horizon['pool_rule']})"
+            if pooled is not None
+            else f"  not pooled: {horizon['pool_rule']}"
+        )
+    for f in horizon.get("analysts_not_pooled", []):
+        click.echo(
+            f"  not pooled: {f['analyst']}'s {_percent(f['probability'])} for the week of "
+            f"{f['made_on']}: {f['reason']}"
+        )
+
+
+def _share(weight: float) -> str:
+    return f"{weight:.0%}"
 
 
 @forecast_group.command(name="add")
@@ -159,9 +186,16 @@ def forecast_add(
     made_on: str | None,
     note: str,
 ) -> None:
-    """Record an analyst's probability of an event within a horizon."""
-    day = parse_as_of(made_on, "--made-on") or app.today()
-    if day > app.today():
+    """Record an analyst's probability of an event within a horizon.
+
+    A forecast is made on the day it is recorded: that is the default --made-on. An
+    earlier --made-on records a retrospective entry, kept and listed but never scored
+    by `backtest` and never pooled by `forecast` (whoever enters it knows what happened
+    since).
+    """
+    today = app.today()
+    day = parse_as_of(made_on, "--made-on") or today
+    if day > today:
         raise InputError(f"--made-on: {day} is in the future; record a forecast once it is made")
     if math.isnan(probability):
         raise InputError("--probability: give a number from 0 to 1")
@@ -176,10 +210,17 @@ def forecast_add(
                 "note": note,
             }
         )  # fmt: skip
+        (row,) = [r for r in store.analyst_forecasts(subject) if r["id"] == row_id]
     click.echo(
         f"recorded forecast {row_id}: {analyst} gives {probability:.0%} for an event of severity "
         f">= {severity} in {subject} within {weeks} weeks of {day}"
     )
+    if retrospective(row):
+        click.echo(
+            f"  retrospective: entered on {recorded_on(row)} for {day}; it is kept and listed, "
+            "but never scored by `backtest` nor pooled by `forecast` (only a forecast recorded "
+            "on the day it is made is held to account)"
+        )
 
 
 @click.command(name="backtest")
@@ -218,7 +259,9 @@ def backtest_command(
 
     At each origin the models are refitted on what was known then (expanding window)
     and their forecasts are scored against what happened: Brier score and skill, log
-    loss, ROC AUC, reliability, and hit rate, false alarms and lead time of alerts.
+    loss, ROC AUC, reliability, and hit rate, false alarms and lead time of alerts;
+    each analyst's resolved forecasts are scored the same way, with the weight their
+    record earns them in the pool (retrospective entries are listed, not scored).
     """
     weights = load_named_profile(app, profile)
     last = score_as_of(app, end, "--end")
@@ -245,6 +288,7 @@ def backtest_command(
         echo_json(_json(result))
         return
     _print_backtest(result)
+    _print_analysts(result)
 
 
 def _default_start(store: Any, subject: str) -> dt.date:
@@ -268,13 +312,22 @@ def _json(result: BacktestResult) -> dict[str, Any]:
 
 
 def _print_analysts(result: BacktestResult) -> None:
+    """Each analyst's resolved forecasts scored like the models, and what was not scored."""
     if not result.analysts:
         click.echo("  analysts: no resolved analyst forecasts")
-        return
     for analyst, info in result.analysts.items():
+        skill = info["brier_skill"]
         click.echo(
             f"  analyst {analyst}: {info['resolved']} resolved ({info['came_true']} came true), "
-            f"Brier {info['brier']:.3f}, log loss {info['log_loss']:.3f}"
+            f"Brier {info['brier']:.3f}, skill over their base rate "
+            f"{'-' if skill is None else f'{skill:+.3f}'}, log loss {info['log_loss']:.3f}; "
+            f"pool weight {format_number(info['pool_weight'], digits=3)} "
+            f"({info['weight_basis']})"
+        )
+    for row in result.analysts_not_scored:
+        click.echo(
+            f"  not scored: {row['analyst']}'s {_percent(row['probability'])} within "
+            f"{row['weeks']} weeks of {row['made_on']}: {row['reason']}"
         )
 
 

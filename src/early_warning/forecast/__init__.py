@@ -9,22 +9,23 @@ records them (`record_forecast`, `record_backtest`).
 At an origin the models see only what was known then: the panel is built point in
 time (`PanelBuilder`), events count only once known, and a week's label (an event in
 the next H weeks) is used for training only once its H weeks have passed. Modules:
-`targets` (labels), `models` (the models and the pool), `metrics` (verification).
+`targets` (labels), `models` (the models and the pool), `metrics` (verification),
+`analysts` (the analysts' own forecasts: retrospective entries, track records, weights).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ..numbers import format_number
 from ..panel import PanelBuilder
 from ..scoring import CompositeIndex, ScoreResults
+from .analysts import analyst_pool, horizon_pool, not_scored, score_analysts
 from .metrics import alert_skill, roc_auc, summary
 from .models import (
     BaseRate,
@@ -203,7 +204,7 @@ def forecast(
     horizons: Sequence[int] = DEFAULT_HORIZONS,
     severity: int = 2,
     spec: ModelSpec | None = None,
-    analyst_weight: float = 0.5,
+    ensemble_records: Mapping[int, Mapping[str, Any]] | None = None,
     prior: StructuralPrior | None = None,
 ) -> Forecast:
     """Every model's probability for each horizon, from a series scored point in time.
@@ -215,6 +216,9 @@ def forecast(
     `prior`, the structural model's yearly probability (`prior.py`), converted to each
     horizon, is shown beside the models and stands in where the subject's own history
     cannot give a base rate (a different question, so never over one).
+    `ensemble_records[h]` is the ensemble's track record at horizon h (`brier_skill`,
+    `n_origins`, `start`, `end` of a backtest over outcomes known by then), which sets
+    its share in the pool with the analysts (`analysts.skill_pool`).
     """
     spec = spec or ModelSpec(bootstrap=40)
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
@@ -228,6 +232,7 @@ def forecast(
     track_spec = replace(spec, bootstrap=0, reselect_weeks=26)
     track_fitters = _models(track_spec)
     trend = Trend(spec)
+    records = score_analysts(analyst_rows, recorded.known_by(origin), as_of)
     for horizon in horizons:
         labels = _labels(results.panel.dates, origin, events, horizon, start)
         data = ForecastData(results.score, x, names, labels, profile.band_floor("high"), horizon)
@@ -257,53 +262,12 @@ def forecast(
         }
         if prior is not None:  # prior.py: the structural prior over this horizon
             entry["prior"] = prior.to_dict(horizon)
-        analysts = analyst_pool(analyst_rows, as_of, horizon, severity)
-        if analysts is not None and not np.isnan(ensemble.probability):
-            entry["analysts"] = analysts
-            entry["pooled_with_analysts"] = round(
-                (1 - analyst_weight) * ensemble.probability + analyst_weight * analysts["mean"], 6
-            )
-            entry["pool_rule"] = (
-                f"linear opinion pool: {format_number(1 - analyst_weight, digits=6)} x "
-                f"ensemble + {format_number(analyst_weight, digits=6)} x mean of the analysts' "
-                "forecasts for the same severity "
-                "and horizon made in the week up to the as-of date"
-            )
+        entry |= horizon_pool(
+            ensemble.probability, analyst_rows, records, as_of, horizon, severity,
+            (ensemble_records or {}).get(horizon),
+        )  # fmt: skip
         entries.append(entry)
     return Forecast(subject, as_of, severity, entries, change_points(results), profile.weights_hash)
-
-
-def analyst_pool(
-    rows: Sequence[dict[str, Any]], as_of: dt.date, horizon: int, severity: int
-) -> dict[str, Any] | None:
-    """The analysts' forecasts for the same target, made in the week up to `as_of`.
-
-    Same severity and horizon, made no more than 6 days before `as_of` (so the windows
-    nearly coincide) and recorded by `as_of` (a forecast entered later was not known
-    then); the latest of each analyst counts.
-    """
-    current: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        made = dt.date.fromisoformat(row["made_on"])
-        recorded = dt.date.fromisoformat(row["recorded_at"][:10])
-        if (
-            row["horizon_weeks"] == horizon
-            and row["severity"] == severity
-            and 0 <= (as_of - made).days <= 6
-            and recorded <= max(as_of, made)
-        ):
-            current[row["analyst"]] = row
-    if not current:
-        return None
-    values = [float(r["probability"]) for r in current.values()]
-    return {
-        "count": len(values),
-        "mean": round(float(np.mean(values)), 6),
-        "forecasts": [
-            {"analyst": a, "probability": r["probability"], "made_on": r["made_on"]}
-            for a, r in sorted(current.items())
-        ],
-    }
 
 
 def _record_start(events: EventSet, origin: int) -> int | None:
@@ -374,6 +338,7 @@ class BacktestResult:
     n_origins: int = 0
     excluded_imprecise_events: int = 0
     analysts: dict[str, Any] = field(default_factory=dict)
+    analysts_not_scored: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -388,6 +353,7 @@ class BacktestResult:
             "seconds_fitting": round(self.seconds_fitting, 3),
             "horizons": {str(h): v for h, v in self.horizons.items()},
             "analysts": self.analysts,
+            "analysts_not_scored": self.analysts_not_scored,
         }
 
     def headline(self, horizon: int | None = None) -> dict[str, Any]:
@@ -438,41 +404,8 @@ def backtest(
     )  # fmt: skip
     result.subject, result.severity, result.profile_hash = subject, severity, profile.weights_hash
     result.analysts = score_analysts(analyst_rows, all_events, end)
+    result.analysts_not_scored = not_scored(analyst_rows, end)
     return result
-
-
-def score_analysts(
-    rows: Sequence[dict[str, Any]], events: EventSet, until: dt.date
-) -> dict[str, Any]:
-    """Analysts' forecasts whose horizon has passed by `until`, scored like the models.
-
-    The reference for the Brier skill is each analyst's own base rate: the share of
-    their forecasts that came true, as a constant forecast (so skill means telling the
-    eventful periods from the quiet ones, not just guessing the overall frequency).
-    """
-    from .metrics import brier, brier_skill, log_loss
-
-    by_analyst: dict[str, tuple[list[float], list[float]]] = {}
-    for row in rows:
-        made = dt.date.fromisoformat(row["made_on"]).toordinal()
-        horizon = int(row["horizon_weeks"])
-        if made + 7 * horizon > until.toordinal():
-            continue  # not resolved yet
-        outcome = event_within(np.array([made]), events.at_least(int(row["severity"])), horizon)[0]
-        p, y = by_analyst.setdefault(row["analyst"], ([], []))
-        p.append(float(row["probability"]))
-        y.append(float(outcome))
-    scored = {}
-    for analyst, (p, y) in sorted(by_analyst.items()):
-        pa, ya = np.array(p), np.array(y)
-        scored[analyst] = {
-            "resolved": len(p),
-            "came_true": int(ya.sum()),
-            "brier": round(brier(pa, ya), 6),
-            "brier_skill": round(brier_skill(pa, ya, np.full(len(ya), ya.mean())), 6),
-            "log_loss": round(log_loss(pa, ya), 6),
-        }
-    return scored
 
 
 def _origins(start: dt.date, end: dt.date, step_weeks: int) -> list[dt.date]:

@@ -23,7 +23,14 @@ from ..store import Store
 from .scoring import panel_builder
 from .structural import structural_prior
 
-__all__ = ["backtest", "forecast_at", "forecast_rows", "record_backtest", "record_forecast"]
+__all__ = [
+    "backtest",
+    "ensemble_records",
+    "forecast_at",
+    "forecast_rows",
+    "record_backtest",
+    "record_forecast",
+]
 
 
 def forecast_at(
@@ -36,21 +43,41 @@ def forecast_at(
     horizons: Sequence[int] = DEFAULT_HORIZONS,
     severity: int = 2,
     spec: ModelSpec | None = None,
-    analyst_weight: float = 0.5,
 ) -> Forecast:
     """Every model's probability for each horizon, as known on `as_of` (reads only).
 
     The structural probability recorded for the subject (`services.structural`) that
-    stood on `as_of` is the forecast's prior, if there is one.
+    stood on `as_of` is the forecast's prior, if there is one. The analysts' forecasts
+    of the week are pooled with the ensemble by track record: theirs as known on
+    `as_of`, the ensemble's from its newest stored backtest under this profile whose
+    outcomes were all known by `as_of` (`ensemble_records`).
     """
     builder = panel_builder(store, catalog, subject, end=as_of)
     results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
     stood = structural_prior(store, subject, as_of)
     return forecast_series(
         results, events_from_rows(store.events(subject)), store.analyst_forecasts(subject),
-        horizons=horizons, severity=severity, spec=spec, analyst_weight=analyst_weight,
+        horizons=horizons, severity=severity, spec=spec,
+        ensemble_records=ensemble_records(store, subject, profile, as_of, severity),
         prior=StructuralPrior.from_dict(stood) if stood else None,
     )  # fmt: skip
+
+
+def ensemble_records(
+    store: Store, subject: str, profile: Profile, as_of: dt.date, severity: int
+) -> dict[int, dict[str, Any]]:
+    """The ensemble's track record per horizon: the newest stored backtest of this
+    profile for this severity that ends by `as_of` (its Brier skill, origins, period)."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in store.backtests(subject, profile.weights_hash):  # oldest first
+        if row["model"] != "ensemble" or row["severity"] != severity:
+            continue
+        if not row["end"] or row["end"] > as_of.isoformat():
+            continue  # it saw outcomes after the as-of date
+        found[int(row["horizon_weeks"])] = {
+            key: row[key] for key in ("brier_skill", "n_origins", "start", "end")
+        }
+    return found
 
 
 def backtest(
