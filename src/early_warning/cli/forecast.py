@@ -66,7 +66,8 @@ def forecast_group(
 
     Uses only what was known on the as-of date (always point in time). `forecast add`
     records an analyst's own probability: `backtest` scores it once resolved, and
-    `forecast` pools it with the ensemble in the week it was made. Exit 1 when there
+    `forecast` pools it with the ensemble in the week it was made, each weighted by its
+    track record (Brier skill; 0 if negative; 0.05 without a record). Exit 1 when there
     is no score at the as-of date (the base rate then stands in, flagged).
     """
     if ctx.invoked_subcommand is not None:
