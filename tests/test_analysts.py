@@ -15,8 +15,9 @@ from sklearn.metrics import brier_score_loss
 
 from early_warning import FixedClock, Store
 from early_warning.forecast.analysts import (
-    DEFAULT_WEIGHT,
     MIN_RESOLVED,
+    NEW_SHARE,
+    NEW_SHARES_AT_MOST,
     analyst_pool,
     pool_weight,
     retrospective,
@@ -46,25 +47,51 @@ def test_a_forecast_entered_later_than_its_day_is_retrospective() -> None:
 def test_weights_from_the_record() -> None:
     assert pool_weight(0.21, 8) == (
         0.21,
-        "Brier skill +0.210 over 8 resolved forecasts: weight 0.21",
+        "Brier skill +0.210 over 8 resolved forecasts: skill weight 0.21",
     )
     weight, words = pool_weight(-0.1, 8)
-    assert weight == 0 and "no better than its base rate, weight 0" in words
+    assert weight == 0 and "no better than its base rate, no share by skill" in words
     weight, words = pool_weight(0.5, MIN_RESOLVED - 1)
-    assert weight == DEFAULT_WEIGHT and "no scored record; default weight 0.05" in words
+    assert weight is None and "(fewer than 5): no scored record" in words
     weight, words = pool_weight(None, 9)
-    assert weight == DEFAULT_WEIGHT and "all with the same outcome" in words
+    assert weight is None and "all with the same outcome" in words
 
 
-def test_the_pool_is_the_weighted_mean_and_nothing_when_no_one_has_weight() -> None:
-    analysts = {"forecasts": [{"analyst": "a", "probability": 0.6, "weight": 0.3},
-                              {"analyst": "b", "probability": 0.2, "weight": 0.0}]}  # fmt: skip
-    pooled = skill_pool(0.1, 0.1, "backtest", analysts)
-    assert pooled["pooled_with_analysts"] == pytest.approx((0.1 * 0.1 + 0.3 * 0.6) / 0.4)
-    assert pooled["pool_weights"] == {"ensemble": 0.25, "analysts": {"a": 0.75, "b": 0.0}}
-    assert "0.25 x the ensemble + 0.75 x a's forecast" in pooled["pool_rule"]
-    nobody = skill_pool(0.1, 0.0, "backtest", {"forecasts": [dict(analysts["forecasts"][1])]})
-    assert "pooled_with_analysts" not in nobody and "nothing is pooled" in nobody["pool_rule"]
+def _forecasts(*rows: tuple[str, float, float | None]) -> dict[str, Any]:
+    return {"forecasts": [{"analyst": a, "probability": p, "skill_weight": w} for a, p, w in rows]}
+
+
+def test_the_pool_shares_by_skill_and_gives_a_newcomer_a_small_fixed_share() -> None:
+    analysts = _forecasts(("a", 0.6, 0.3), ("b", 0.2, 0.0), ("new", 0.9, None))
+    pooled = skill_pool(0.1, 0.15, "backtest", analysts)
+    # new: 5%; the other 95% by skill, ensemble 0.15 against a's 0.3; b (no skill) none.
+    ensemble, a = 0.95 / 3, 0.95 * 2 / 3
+    assert pooled["pool_weights"] == {
+        "ensemble": pytest.approx(ensemble, abs=1e-6),
+        "analysts": {"a": pytest.approx(a, abs=1e-6), "b": 0.0, "new": 0.05},
+    }
+    assert pooled["pooled_with_analysts"] == pytest.approx(
+        ensemble * 0.1 + a * 0.6 + 0.05 * 0.9, abs=1e-6
+    )
+    assert [f["weight"] for f in analysts["forecasts"]] == [round(a, 6), 0.0, 0.05]
+    assert (
+        "0.317 x the ensemble + 0.633 x a's forecast + 0.05 x new's forecast"
+        in (pooled["pool_rule"])
+    )
+
+
+def test_with_no_skill_shown_the_ensemble_keeps_the_rest_and_newcomers_a_quarter() -> None:
+    nobody = skill_pool(0.1, None, "no backtest", _forecasts(("b", 0.2, 0.0)))
+    assert nobody["pool_weights"] == {"ensemble": 1.0, "analysts": {"b": 0.0}}
+    assert nobody["pooled_with_analysts"] == pytest.approx(0.1)
+    assert (
+        "nobody has shown skill, so the rest of the pool stays with it"
+        in (nobody["ensemble_weight_basis"])
+    )
+    crowd = _forecasts(*((f"n{k}", 0.5, None) for k in range(10)))
+    many = skill_pool(0.1, 0.2, "backtest", crowd)
+    assert sum(many["pool_weights"]["analysts"].values()) == pytest.approx(NEW_SHARES_AT_MOST)
+    assert many["pool_weights"]["ensemble"] == pytest.approx(1 - NEW_SHARES_AT_MOST)
 
 
 def test_a_track_record_counts_only_what_had_resolved_and_was_known_by_then() -> None:
@@ -87,7 +114,7 @@ def test_a_track_record_counts_only_what_had_resolved_and_was_known_by_then() ->
     reference = 1 - brier_score_loss(y, p) / (np.mean(y) * (1 - np.mean(y)))
     assert later["a"]["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-6)
     assert later["a"]["brier_skill"] == pytest.approx(reference, abs=1e-6)
-    assert later["a"]["pool_weight"] == DEFAULT_WEIGHT  # 3 resolved: fewer than 5
+    assert later["a"]["skill_weight"] is None  # 3 resolved: fewer than 5
 
 
 def test_the_week_s_forecasts_and_those_left_out_with_the_reason() -> None:
@@ -183,23 +210,29 @@ def test_forecast_weighs_each_analyst_by_their_record(demo, tmp_path: Path) -> N
     ]
     found = {f["analyst"]: f for f in horizon["analysts"]["forecasts"]}
     assert set(found) == {"ana", "cy", "dee"}
-    assert found["ana"]["weight"] == pytest.approx(ana, abs=1e-6)
-    assert found["dee"]["weight"] == 0 and found["cy"]["weight"] == DEFAULT_WEIGHT
-    raw = {"ensemble": max(0.0, ensemble["brier_skill"]), "ana": ana, "cy": DEFAULT_WEIGHT}
-    total = sum(raw.values())
-    expected = (raw["ensemble"] * horizon["probability"] + ana * 0.4 + DEFAULT_WEIGHT * 0.2) / total
+    assert found["ana"]["skill_weight"] == pytest.approx(ana, abs=1e-6)
+    assert found["dee"]["skill_weight"] == 0 and found["cy"]["skill_weight"] is None
+    # cy is new: a fixed 5%; the other 95% by skill between the ensemble and ana (dee,
+    # worse than her base rate, has none).
+    by_skill = {"ensemble": max(0.0, ensemble["brier_skill"]), "ana": ana}
+    total = sum(by_skill.values())
+    share = {k: (1 - NEW_SHARE) * w / total for k, w in by_skill.items()}
+    expected = share["ensemble"] * horizon["probability"] + share["ana"] * 0.4 + NEW_SHARE * 0.2
     assert horizon["pooled_with_analysts"] == pytest.approx(expected, abs=1e-5)
-    assert horizon["pool_weights"]["analysts"]["ana"] == pytest.approx(ana / total, abs=1e-5)
+    assert horizon["pool_weights"]["analysts"] == {
+        "ana": pytest.approx(share["ana"], abs=1e-5), "cy": NEW_SHARE, "dee": 0.0,
+    }  # fmt: skip
     assert {f["analyst"]: f["reason"] for f in horizon["analysts_not_pooled"]} == {
         "late": "not known yet on 2021-02-28: entered on 2021-03-10",
         "retro": "retrospective: entered on 2021-02-27 for 2021-02-24; never pooled",
     }
     text = " ".join(cli("forecast", "--as-of", AS_OF, "--horizons", "4").split())
     assert (
-        f"ana: 40.0% made on 2021-02-26, weighs {ana / total:.0%} (Brier skill {ana:+.3f}" in text
-    )
+        f"ana: 40.0% made on 2021-02-26, weighs {share['ana']:.0%} (Brier skill {ana:+.3f}"
+    ) in text
     assert "dee: 90.0% made on 2021-02-26, weighs 0% (Brier skill" in text
-    assert "no scored record; default weight 0.05" in text
+    assert "cy: 20.0% made on 2021-02-26, weighs 5% (0 resolved forecasts" in text
+    assert "no scored record; a fixed share of 5%" in text
     assert f"pooled {100 * expected:.1f}%" in text
     assert "not pooled: late's 1.0% for the week of 2021-02-26: not known yet on 2021-02-28" in text
     backtest = cli("backtest", "--start", "2020-06-07", "--end", AS_OF, "--step", "26",

@@ -66,8 +66,8 @@ def forecast_group(
 
     Uses only what was known on the as-of date (always point in time). `forecast add`
     records an analyst's own probability: `backtest` scores it once resolved, and
-    `forecast` pools it with the ensemble in the week it was made, each weighted by its
-    track record (Brier skill; 0 if negative; 0.05 without a record). Exit 1 when there
+    `forecast` pools it with the ensemble in the week it was made by track record (a
+    share by Brier skill, none if negative, a fixed 5% without a record). Exit 1 when there
     is no score at the as-of date (the base rate then stands in, flagged).
     """
     if ctx.invoked_subcommand is not None:
@@ -127,7 +127,7 @@ def _print_forecast(data: dict[str, Any]) -> None:
             for m in horizon["models"]
         ]
         echo_table(rows, ["model", "probability", "90%", "status", "note"], width=70)
-        _print_pool(horizon, data["as_of"])
+        _print_pool(horizon)
     changes = data["change_points"][-8:]
     if changes:
         click.echo("recent abrupt changes (CUSUM):")
@@ -137,7 +137,7 @@ def _print_forecast(data: dict[str, Any]) -> None:
             )
 
 
-def _print_pool(horizon: dict[str, Any], as_of: str) -> None:
+def _print_pool(horizon: dict[str, Any]) -> None:
     """The analysts' forecasts of the week, each with its weight and why, and the pool."""
     if "analysts" in horizon:
         weights = horizon["pool_weights"]
@@ -151,12 +151,7 @@ def _print_pool(horizon: dict[str, Any], as_of: str) -> None:
                 f"    {f['analyst']}: {_percent(f['probability'])} made on {f['made_on']}, "
                 f"weighs {_share(weights['analysts'][f['analyst']])} ({f['weight_basis']})"
             )
-        pooled = horizon.get("pooled_with_analysts")
-        click.echo(
-            f"  pooled {_percent(pooled)} ({horizon['pool_rule']})"
-            if pooled is not None
-            else f"  not pooled: {horizon['pool_rule']}"
-        )
+        click.echo(f"  pooled {_percent(horizon['pooled_with_analysts'])} ({horizon['pool_rule']})")
     for f in horizon.get("analysts_not_pooled", []):
         click.echo(
             f"  not pooled: {f['analyst']}'s {_percent(f['probability'])} for the week of "
@@ -322,8 +317,7 @@ def _print_analysts(result: BacktestResult) -> None:
             f"  analyst {analyst}: {info['resolved']} resolved ({info['came_true']} came true), "
             f"Brier {info['brier']:.3f}, skill over their base rate "
             f"{'-' if skill is None else f'{skill:+.3f}'}, log loss {info['log_loss']:.3f}; "
-            f"pool weight {format_number(info['pool_weight'], digits=3)} "
-            f"({info['weight_basis']})"
+            f"in the pool: {info['weight_basis']}"
         )
     for row in result.analysts_not_scored:
         click.echo(

@@ -12,12 +12,15 @@ by then; the Brier score, and the Brier skill against their own base rate (the s
 of their forecasts that came true, as a constant forecast: skill means telling the
 eventful periods from the quiet ones, not guessing the overall frequency).
 
-Pool weights (a skill-weighted linear opinion pool): each forecaster, every analyst
-and the model ensemble (by its stored backtest), weighs its Brier skill when it has a
-*scored record* (at least `MIN_RESOLVED` resolved forecasts, both outcomes among
-them); 0 when that skill is negative (worse than its own base rate); `DEFAULT_WEIGHT`
-while it has no scored record. The pooled probability is the weighted mean; when no
-forecaster has a positive weight nothing is pooled, and the words say so.
+Pool weights (a skill-weighted linear opinion pool of the ensemble and the analysts'
+forecasts of the week): an analyst with no *scored record* yet (fewer than
+`MIN_RESOLVED` resolved forecasts, or no both outcomes among them) has a small fixed
+share, `NEW_SHARE` (together at most `NEW_SHARES_AT_MOST`); the rest of the pool is
+shared by the ensemble and the scored analysts in proportion to their Brier skill, 0
+for a negative one (worse than its own base rate). The ensemble's skill is that of its
+stored backtest; without one it counts as no skill. When nobody has a positive skill
+the rest stays with the ensemble, whose answer is then the prior ("no demonstrated
+skill").
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from .metrics import brier, brier_skill, log_loss
 from .targets import EventSet, event_within
 
 __all__ = [
-    "DEFAULT_WEIGHT",
     "MIN_RESOLVED",
+    "NEW_SHARE",
+    "NEW_SHARES_AT_MOST",
     "analyst_pool",
     "horizon_pool",
     "not_scored",
@@ -46,7 +50,8 @@ __all__ = [
     "skill_pool",
 ]
 
-DEFAULT_WEIGHT = 0.05  # a forecaster with no scored record yet
+NEW_SHARE = 0.05  # the share of the pool of an analyst with no scored record yet
+NEW_SHARES_AT_MOST = 0.25  # of all such analysts together
 MIN_RESOLVED = 5  # resolved forecasts (both outcomes among them) before skill counts
 WINDOW_DAYS = 6  # an analyst's forecast counts for an as-of date up to 6 days after it
 
@@ -65,7 +70,8 @@ def score_analysts(
     rows: Sequence[Mapping[str, Any]], events: EventSet, until: dt.date
 ) -> dict[str, Any]:
     """Each analyst's forecasts whose horizon has passed by `until`, scored like the
-    models, with the weight the analyst would carry in the pool on `until`.
+    models, with the skill weight that record earns in the pool on `until`
+    (`skill_weight`, None without a scored record, and `weight_basis` in words).
 
     Retrospective forecasts are left out (`not_scored` lists them). `events` are the
     events as known when scoring (for the pool on a past day: those known by then).
@@ -94,7 +100,7 @@ def score_analysts(
             "log_loss": round(log_loss(pa, ya), 6),
         }
         weight, basis = pool_weight(record["brier_skill"], len(p))
-        scored[analyst] = record | {"pool_weight": weight, "weight_basis": basis}
+        scored[analyst] = record | {"skill_weight": weight, "weight_basis": basis}
     return scored
 
 
@@ -127,19 +133,19 @@ def not_scored(rows: Sequence[Mapping[str, Any]], until: dt.date) -> list[dict[s
     return out
 
 
-def pool_weight(skill: float | None, resolved: int, what: str = "forecasts") -> tuple[float, str]:
-    """A forecaster's weight in the pool from its record, and the reason in words."""
+def pool_weight(
+    skill: float | None, resolved: int, what: str = "forecasts"
+) -> tuple[float | None, str]:
+    """A forecaster's skill weight from its record (None: no scored record yet), and
+    the reason in words."""
     if skill is None or resolved < MIN_RESOLVED:
-        shown = format_number(DEFAULT_WEIGHT, digits=3)
         if skill is None and resolved >= MIN_RESOLVED:
-            why = f"{resolved} resolved {what}, all with the same outcome: skill not measurable"
-        else:
-            why = f"{resolved} resolved {what} (fewer than {MIN_RESOLVED}): no scored record"
-        return DEFAULT_WEIGHT, f"{why}; default weight {shown}"
+            return None, f"{resolved} resolved {what}, all with the same outcome: no scored record"
+        return None, f"{resolved} resolved {what} (fewer than {MIN_RESOLVED}): no scored record"
     words = f"Brier skill {skill:+.3f} over {resolved} resolved {what}"
     if skill <= 0:
-        return 0.0, f"{words}: no better than its base rate, weight 0"
-    return float(skill), f"{words}: weight {format_number(skill, digits=3)}"
+        return 0.0, f"{words}: no better than its base rate, no share by skill"
+    return float(skill), f"{words}: skill weight {format_number(skill, digits=3)}"
 
 
 def analyst_pool(
@@ -152,8 +158,8 @@ def analyst_pool(
     """The analysts' forecasts for the same target in the week up to `as_of`.
 
     Same severity and horizon, made no more than 6 days before `as_of` (so the windows
-    nearly coincide); the latest of each analyst counts, with the weight its track
-    record on `as_of` gives it (`records`: `score_analysts` on that day). A forecast
+    nearly coincide); the latest of each analyst counts, with the skill weight its
+    track record on `as_of` gives it (`records`: `score_analysts` on that day). A forecast
     that claims that week but was entered later is listed in `not_pooled`: "not known
     yet on <as_of>" when it was entered after `as_of`, "retrospective" otherwise.
     """
@@ -189,12 +195,14 @@ def analyst_pool(
     for analyst, row in sorted(current.items()):
         record = records.get(analyst, {})
         weight, basis = pool_weight(record.get("brier_skill"), int(record.get("resolved", 0)))
+        if weight is None:
+            basis += f"; a fixed share of {NEW_SHARE:.0%}"
         forecasts.append(
             {
                 "analyst": analyst,
                 "probability": float(row["probability"]),
                 "made_on": row["made_on"],
-                "weight": weight,
+                "skill_weight": weight,
                 "weight_basis": basis,
                 "resolved": int(record.get("resolved", 0)),
                 "brier_skill": record.get("brier_skill"),
@@ -210,45 +218,55 @@ def analyst_pool(
 
 
 def skill_pool(
-    probability: float, ensemble_weight: float, ensemble_basis: str, analysts: Mapping[str, Any]
+    probability: float,
+    ensemble_weight: float | None,
+    ensemble_basis: str,
+    analysts: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The skill-weighted linear pool of the ensemble and the analysts' forecasts.
 
-    Returns the normalised weights (`pool_weights`), the pooled probability
-    (`pooled_with_analysts`, absent when no forecaster has a positive weight) and the
-    rule in words (`pool_rule`).
+    `ensemble_weight` is the ensemble's skill weight (`pool_weight` of its backtest;
+    None without one: no skill shown). Sets each forecast's `weight` (its share of the
+    pool) and returns the shares (`pool_weights`), the pooled probability
+    (`pooled_with_analysts`) and the rule in words (`pool_rule`).
     """
-    named = {f["analyst"]: f["weight"] for f in analysts["forecasts"]}
-    total = ensemble_weight + sum(named.values())
-    out: dict[str, Any] = {"ensemble_weight_basis": ensemble_basis}
-    if total <= 0:
-        out["pool_weights"] = {"ensemble": 0.0, "analysts": dict.fromkeys(named, 0.0)}
-        out["pool_rule"] = (
-            "skill-weighted linear pool: no forecaster has a positive weight (none has "
-            "beaten its base rate), so nothing is pooled"
-        )
-        return out
-    share = {name: w / total for name, w in named.items()}
-    pooled = probability * ensemble_weight / total + sum(
-        f["probability"] * share[f["analyst"]] for f in analysts["forecasts"]
+    forecasts = analysts["forecasts"]
+    new = [f for f in forecasts if f["skill_weight"] is None]
+    each = min(NEW_SHARE, NEW_SHARES_AT_MOST / len(new)) if new else 0.0
+    rest = 1.0 - each * len(new)
+    skill = {f["analyst"]: f["skill_weight"] for f in forecasts if f["skill_weight"] is not None}
+    total = (ensemble_weight or 0.0) + sum(skill.values())
+    if total > 0:
+        ensemble = rest * (ensemble_weight or 0.0) / total
+        shares = {name: rest * w / total for name, w in skill.items()}
+    else:  # nobody has shown skill: the rest stays with the ensemble (then the prior)
+        ensemble, shares = rest, dict.fromkeys(skill, 0.0)
+        ensemble_basis += "; nobody has shown skill, so the rest of the pool stays with it"
+    shares |= {f["analyst"]: each for f in new}
+    for f in forecasts:
+        f["weight"] = round(shares[f["analyst"]], 6)
+    pooled = probability * ensemble + sum(
+        f["probability"] * shares[f["analyst"]] for f in forecasts
     )
-    terms = [("the ensemble", ensemble_weight / total)] + [
-        (f"{name}'s forecast", w) for name, w in share.items()
-    ]
+    terms = [("the ensemble", ensemble)] + [(f"{f['analyst']}'s forecast", shares[f["analyst"]])
+                                             for f in forecasts]  # fmt: skip
     shown = " + ".join(f"{format_number(w, digits=3)} x {name}" for name, w in terms if w > 0)
-    out["pool_weights"] = {
-        "ensemble": round(ensemble_weight / total, 6),
-        "analysts": {name: round(w, 6) for name, w in share.items()},
+    return {
+        "ensemble_weight_basis": ensemble_basis,
+        "pool_weights": {
+            "ensemble": round(ensemble, 6),
+            "analysts": {f["analyst"]: f["weight"] for f in forecasts},
+        },
+        "pooled_with_analysts": round(float(pooled), 6),
+        "pool_rule": (
+            f"skill-weighted linear pool: {shown} (an analyst without a scored record, "
+            f"{MIN_RESOLVED} resolved forecasts with both outcomes, has a fixed share of "
+            f"{NEW_SHARE:.0%}; the rest is shared by Brier skill over the forecaster's own "
+            "base rate, 0 if negative, and stays with the ensemble when nobody has shown "
+            "skill; the analysts' latest forecasts for the same severity and horizon made "
+            "in the week up to the as-of date)"
+        ),
     }
-    out["pooled_with_analysts"] = round(float(pooled), 6)
-    out["pool_rule"] = (
-        f"skill-weighted linear pool: {shown} (each forecaster weighs its Brier skill "
-        f"over its own base rate once it has {MIN_RESOLVED} resolved forecasts, 0 if that "
-        f"is negative, {format_number(DEFAULT_WEIGHT, digits=3)} until then; the "
-        "analysts' latest forecasts for the same severity and horizon made in the week "
-        "up to the as-of date)"
-    )
-    return out
 
 
 def horizon_pool(
@@ -274,12 +292,14 @@ def horizon_pool(
     if not analysts["count"] or math.isnan(probability):
         return out
     if ensemble_record is None:
-        weight, basis = pool_weight(None, 0, "origins")
-        basis = f"no backtest of the ensemble on record by {as_of} ({basis})"
+        weight: float | None = None
+        basis = f"no backtest of the ensemble on record by {as_of}: no skill shown"
     else:
         weight, basis = pool_weight(
             ensemble_record.get("brier_skill"), int(ensemble_record.get("n_origins") or 0),
             "origins",
         )  # fmt: skip
         basis = f"backtest {ensemble_record.get('start')} to {ensemble_record.get('end')}: {basis}"
+        if weight is None:
+            basis += ", so no skill shown"
     return out | {"analysts": analysts} | skill_pool(probability, weight, basis, analysts)
