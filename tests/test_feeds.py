@@ -32,6 +32,7 @@ from early_warning.store import open_store
 
 from .conftest import run_cli
 from .test_gdelt import BLR_POL, BLR_RUS, write_export
+from .test_importers import wb_server  # noqa: F401 (the fixture)
 
 # -- the publisher -----------------------------------------------------------------------
 
@@ -464,3 +465,19 @@ def test_a_ucdp_candidate_file_adds_events_that_the_backtest_then_uses(
     assert daemon.run_job("ingest:ged") == "ok"
     daemon.stop()
     assert events_seen() > before
+
+
+# -- the World Bank ----------------------------------------------------------------------
+
+
+def test_a_world_bank_feed_loads_a_release_once(wb_server: str, tmp_path: Path) -> None:  # noqa: F811
+    url = f"{wb_server}/v2/country/BLR/indicator/NY.GDP.MKTP.CD?format=json&per_page=2"
+    daemon = _daemon(_config(tmp_path, f'[sources.wdi]\nfeed = "worldbank"\nurl = "{url}"\n'))
+    assert daemon.run_job("ingest:wdi") == "ok"
+    assert daemon.run_job("ingest:wdi") == "ok"  # the same release: nothing new
+    daemon.stop()
+    with open_store(tmp_path / "ew.db") as store:
+        runs = store.job_runs("ingest:wdi")
+    assert [r["rows_loaded"] for r in reversed(runs)] == [3, 0]  # 2020 is null
+    assert "already ingested" in runs[0]["detail"]
+    assert _sources(tmp_path)["wdi"]["expected_every"] == 400 * 86400
