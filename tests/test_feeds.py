@@ -218,7 +218,7 @@ def test_a_wrong_md5_is_refused_named_and_tried_again(publisher: Publisher, tmp_
     assert "tried again next run" in run["detail"]
     assert _events_counted(tmp_path / "ew.db", "BLR-RUS") == 0  # nothing half-written
     source = _sources(tmp_path)["gdelt"]
-    assert not source["healthy"] and source["problem"].startswith("its last run partial")
+    assert not source["healthy"] and source["problem"].startswith("a run partial at ")
     publisher.files["/gdeltv2/lastupdate.txt"] = right
     assert daemon.run_job("ingest:gdelt") == "ok"
     daemon.stop()
@@ -296,14 +296,15 @@ def test_page_1_lines_name_each_unhealthy_source() -> None:
         {"name": "gdelt", "healthy": False, "silent_since": "2026-11-30T12:00:41+00:00",
          "last_outcome": "ok"},
         {"name": "ged", "healthy": True, "silent_since": None, "last_outcome": "ok"},
-        {"name": "wb", "healthy": False, "silent_since": None, "last_outcome": "failed",
-         "last_error": "FetchError: http://x/wb: cannot fetch (HTTP 503 Service Unavailable)"},
+        {"name": "wb", "healthy": False, "silent_since": None, "last_outcome": "ok",
+         "problem": "a run failed at 2026-11-30T12:00:41+00:00: FetchError: http://x/wb: "
+                    "cannot fetch (HTTP 503 Service Unavailable)"},
         {"name": "new", "healthy": False, "silent_since": None, "last_outcome": None},
     ]  # fmt: skip
     assert source_lines(sources) == [
         "GDELT silent since 2026-11-30T12:00Z",
-        "wb: its last run failed (FetchError: http://x/wb: cannot fetch (HTTP 503 Service "
-        "Unavailable))",
+        "wb: a run failed at 2026-11-30T12:00:41+00:00: FetchError: http://x/wb: cannot fetch "
+        "(HTTP 503 Service Unavailable)",
         "new has not run yet",
     ]
 

@@ -155,7 +155,7 @@ def gather(
 
 def source_lines(sources: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per unhealthy source, for page 1: "GDELT silent since
-    2026-11-30T12:00Z", or its last run's failure."""
+    2026-11-30T12:00Z", or the failure that keeps it unhealthy."""
     lines = []
     for source in sources:
         if source.get("healthy"):
@@ -167,9 +167,8 @@ def source_lines(sources: Sequence[Mapping[str, Any]]) -> list[str]:
         elif source.get("last_outcome") is None:
             lines.append(f"{shown} has not run yet")
         else:
-            why = " ".join(str(source.get("last_error") or source.get("problem") or "").split())
-            cut = why[:160] + ("..." if len(why) > 160 else "")
-            lines.append(f"{shown}: its last run {source['last_outcome']} ({cut})")
+            why = " ".join(str(source.get("problem") or source.get("last_error") or "").split())
+            lines.append(f"{shown}: " + why[:200] + ("..." if len(why) > 200 else ""))
     return lines
 
 
