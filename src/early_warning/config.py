@@ -24,7 +24,7 @@ from typing import Any
 from .errors import ConfigError
 from .files import read_toml
 
-__all__ = ["DEFAULTS", "Config", "bundled_path", "load_config"]
+__all__ = ["DEFAULTS", "FEEDS", "Config", "FeedKind", "bundled_path", "load_config"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SECRET_WORDS = ("password", "token", "secret")
@@ -95,7 +95,30 @@ _CHOICES = {
     ("mail", "security"): ("none", "starttls", "tls"),
     ("daemon", "report_weekday"): ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
 }
-_SOURCE_KEYS = {"url", "folder", "cron", "every_seconds", "subject", "expected_every_seconds"}
+_SOURCE_KEYS = {
+    "url", "folder", "feed", "master_url", "cron", "every_seconds", "subject",
+    "expected_every_seconds",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FeedKind:
+    """A live feed's publisher rhythm (`[sources.NAME] feed = ...`, `ingest/feeds.py`)."""
+
+    cadence: str  # in words, for the docs and messages
+    poll_seconds: int  # how often it is asked, unless cron or every_seconds says
+    expected_every_seconds: int  # silent after this long without a new publication
+
+
+DAY = 86400
+FEEDS: dict[str, FeedKind] = {
+    # A new export every 15 minutes; four missed in a row is an hour: silent.
+    "gdelt": FeedKind("every 15 minutes", 900, 3600),
+    # A release each month (about the middle of the next one): 45 days is a missed one.
+    "ucdp_candidate": FeedKind("monthly", DAY, 45 * DAY),
+    # WDI is updated a few times a year; a series gets its new year about once a year.
+    "worldbank": FeedKind("yearly (a few updates a year)", DAY, 400 * DAY),
+}
 
 
 def bundled_path(name: str) -> Path:
@@ -205,7 +228,8 @@ def _apply_file(
 
 
 def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
-    """`[sources.NAME]`: a `url` or a watched `folder`, on a `cron` or `every_seconds`."""
+    """`[sources.NAME]`: a `url` or a watched `folder`, on a `cron` or `every_seconds`;
+    or a live `feed` (one of FEEDS) at its `url`, polled on its own rhythm unless told."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: [sources] must be tables like [sources.NAME]")
     found = {}
@@ -217,9 +241,21 @@ def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
         if unknown:
             known = ", ".join(sorted(_SOURCE_KEYS))
             raise ConfigError(f"{where} {sorted(unknown)[0]}: unknown key (known: {known})")
+        if "feed" in spec:
+            if spec["feed"] not in FEEDS:
+                kinds = ", ".join(FEEDS)
+                raise ConfigError(f"{where} feed: {spec['feed']!r} is not one of {kinds}")
+            if "url" not in spec or "folder" in spec:
+                raise ConfigError(f"{where}: a feed takes its url (and no folder)")
+        elif "master_url" in spec:
+            raise ConfigError(f'{where} master_url: only for feed = "gdelt"')
+        if "master_url" in spec and spec.get("feed") != "gdelt":
+            raise ConfigError(f'{where} master_url: only for feed = "gdelt"')
         if ("url" in spec) == ("folder" in spec):
             raise ConfigError(f"{where}: give a url or a folder (one of them)")
-        if ("cron" in spec) == ("every_seconds" in spec):
+        if "cron" in spec and "every_seconds" in spec:
+            raise ConfigError(f'{where}: give cron ("*/5 * * * *") or every_seconds, not both')
+        if "feed" not in spec and ("cron" in spec) == ("every_seconds" in spec):
             raise ConfigError(f'{where}: give cron ("*/5 * * * *") or every_seconds (one of them)')
         entry = {"name": name}
         for key, value in spec.items():

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..daemon.settings import DaemonSettings, lock_path, source_health
+from ..daemon.settings import DaemonSettings, lock_path, sources_health
 from ..store import scheduled_jobs
 from .common import (
     App,
@@ -66,13 +66,7 @@ def status_command(app: App, as_json: bool) -> None:
         runs = {r["job"]: r for r in reversed(store.job_runs(limit=500))}
         reports = store.reports(limit=1)
         warnings = [_warning(row) for row in store.latest_warnings()]
-        now = dt.datetime.now(dt.UTC)
-        sources = []
-        for name in settings.sources:
-            seen = store.source_runs(f"ingest:{name}")
-            first = seen["first"]["started_at"] if seen["first"] else None
-            every = settings.expected_every(name)
-            sources.append(source_health(name, seen, every, now, first_run=first))
+        sources = sources_health(settings, store, dt.datetime.now(dt.UTC))
     status = {
         "warnings": warnings,
         "sources": sources,

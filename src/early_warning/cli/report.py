@@ -77,9 +77,13 @@ def report_command(
     if email and not settings.report_recipients:
         raise InputError("--email: no subscribers; set [mail] to_reports")
     with app.store() as store:
+        # A report as of today names the sources that are unhealthy now (as the daemon's
+        # does); one of a past week is that week's, and the same inputs give its bytes.
+        sources = _sources_now(app, store) if not (week or as_of) else []
         report = build_report(
-            store, app.catalog, weights, subject, day, rules=app.rules(), out=out, out_dir=out_dir
-        )
+            store, app.catalog, weights, subject, day, rules=app.rules(), out=out,
+            out_dir=out_dir, sources=sources,
+        )  # fmt: skip
         sent = _email(store, settings, report) if email else None
     _print(report, as_json, sent)
     if sent is not None and sent["status"] != "sent":
@@ -95,6 +99,12 @@ def report_command(
             err=True,
         )
         sys.exit(1)
+
+
+def _sources_now(app: App, store: Any) -> list[dict[str, Any]]:
+    from ..daemon.settings import DaemonSettings, sources_health
+
+    return sources_health(DaemonSettings.from_config(app.config), store, dt.datetime.now(dt.UTC))
 
 
 def _email(store, settings: MailSettings, report: Report) -> dict[str, Any]:

@@ -4,10 +4,12 @@
 
 APScheduler 3 runs the jobs in one worker thread (one writer on the SQLite file):
 
-  ingest:<name>   each `[sources.NAME]` on its own cron or interval: a URL, or a watched
+  ingest:<name>   each `[sources.NAME]` on its own cron or interval: a URL, a watched
                   folder whose files are ingested once and moved to `processed/` or
-                  `failed/` (with the reason beside them); when data changed, every
-                  subject is scored, forecast and its alert rules checked;
+                  `failed/` (with the reason beside them), or a live feed
+                  (`ingest.feeds`: GDELT, UCDP candidate events, the World Bank) on
+                  its own rhythm; when data changed, every subject is scored, forecast
+                  and its alert rules checked;
   weekly-report   the report for the last complete week, at the configured weekday and
                   hour in the configured time zone, e-mailed to `[mail] to_reports`;
   flush           the mail outbox, every `flush_seconds`.

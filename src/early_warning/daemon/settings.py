@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ..config import Config
+from ..config import FEEDS, Config
 from ..errors import ConfigError
 from ..periods import SUBJECT_PATTERN
 
@@ -27,6 +27,7 @@ __all__ = [
     "last_complete_week",
     "lock_path",
     "source_health",
+    "sources_health",
     "weekly_trigger",
 ]
 
@@ -69,8 +70,11 @@ class DaemonSettings:
             if not SUBJECT_PATTERN.fullmatch(subject):
                 raise ConfigError(f"[daemon] report_subjects: {subject!r} is not a subject code")
         for name, spec in config.sources.items():
-            if "url" in spec and not spec["url"].startswith(("http://", "https://")):
-                raise ConfigError(f"[sources.{name}] url: only http(s) URLs, got {spec['url']!r}")
+            for key in ("url", "master_url"):
+                if key in spec and not spec[key].startswith(("http://", "https://")):
+                    raise ConfigError(
+                        f"[sources.{name}] {key}: only http(s) URLs, got {spec[key]!r}"
+                    )
             if "subject" in spec and not SUBJECT_PATTERN.fullmatch(spec["subject"]):
                 raise ConfigError(f"[sources.{name}] subject: {spec['subject']!r} is not a code")
         real_db = config.db_path.resolve()
@@ -96,11 +100,14 @@ class DaemonSettings:
 
     def expected_every(self, name: str) -> int:
         """How long a source may go without bringing data before it counts as silent
-        [seconds]: `expected_every_seconds`, else three of its scheduled runs (a feed may
-        skip a beat; a third missed one is a pattern)."""
+        [seconds]: `expected_every_seconds`, else a feed's own (`config.FEEDS`: GDELT an
+        hour, UCDP 45 days, the World Bank 400 days), else three of its scheduled runs (a
+        source may skip a beat; a third missed one is a pattern)."""
         spec = self.sources[name]
         if "expected_every_seconds" in spec:
             return int(spec["expected_every_seconds"])
+        if "feed" in spec:
+            return FEEDS[spec["feed"]].expected_every_seconds
         trigger = self.source_trigger(name)
         start = dt.datetime(2024, 1, 1, tzinfo=self.timezone)
         first = trigger.get_next_fire_time(None, start)
@@ -113,6 +120,9 @@ class DaemonSettings:
         spec = self.sources[name]
         if "every_seconds" in spec:
             return IntervalTrigger(seconds=spec["every_seconds"], timezone=self.timezone)
+        if "cron" not in spec:  # a feed, polled on its own rhythm
+            seconds = FEEDS[spec["feed"]].poll_seconds
+            return IntervalTrigger(seconds=seconds, timezone=self.timezone)
         try:
             return CronTrigger.from_crontab(spec["cron"], timezone=self.timezone)
         except ValueError as exc:
@@ -185,4 +195,17 @@ def source_health(
             "detail": runs["file"]["detail"],
         },
         "problem": problem if last is not None else "not run yet",
+        "silent_since": since if silent and not failed else None,
     }
+
+
+def sources_health(settings: DaemonSettings, store: Any, now: dt.datetime) -> list[dict[str, Any]]:
+    """`source_health` of every configured source, from the store's job runs (reads
+    only): what `status` shows and the report's page 1 names when unhealthy."""
+    found = []
+    for name in settings.sources:
+        seen = store.source_runs(f"ingest:{name}")
+        first = seen["first"]["started_at"] if seen["first"] else None
+        every = settings.expected_every(name)
+        found.append(source_health(name, seen, every, now, first_run=first))
+    return found

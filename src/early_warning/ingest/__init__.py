@@ -33,10 +33,11 @@ from .country_years import RECORDED_AT as CY_RECORDED_AT
 from .country_years import RUN_ID as CY_RUN_ID
 from .country_years import CountryYearRules, read_country_years
 from .derived import derive
+from .feeds import FeedOutcome, poll_feed
 from .fetch import Fetcher, UrlFetcher, download
 from .gdelt import looks_like_gdelt, looks_like_gdelt_zip
 from .gdelt_record import ingest_gdelt
-from .published import PUBLISHED_FORMATS, read_published, sniff_published
+from .published import EVENT_FORMATS, PUBLISHED_FORMATS, read_published, sniff_published
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
 from .results import IngestResult, Limits, RejectInfo, describe_exception, duplicate_result
 from .validate import (
@@ -50,6 +51,7 @@ from .worldbank import fetch_remaining_pages
 
 __all__ = [
     "ALL_FORMATS",
+    "FeedOutcome",
     "Fetcher",
     "IngestResult",
     "Limits",
@@ -60,6 +62,7 @@ __all__ = [
     "finish_pending_derivations",
     "ingest",
     "observe",
+    "run_feed",
 ]
 
 _REJECT_SAMPLE = 20
@@ -76,8 +79,12 @@ def ingest(
     progress: bool | None = None,
     fetcher: Fetcher | None = None,
     country_years: bool = False,
+    uri: str | None = None,
 ) -> IngestResult:
     """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole.
+
+    `uri` names a local file in the run and its messages (a feed's temporary file by
+    the URL it came from; default: the path).
 
     `country_years`: a World Bank or SIPRI file goes into `country_years` for every
     country (the structural model's inputs, `country_years.py`), not into observations.
@@ -105,11 +112,28 @@ def ingest(
         raise IngestError(f"{text}: only files and http(s) URLs can be ingested")
     else:
         result = _ingest_path(
-            store, catalog, Path(text), text, default_subject, limits, fmt, None, progress,
-            country_years,
+            store, catalog, Path(text), uri or text, default_subject, limits, fmt, None,
+            progress, country_years,
         )  # fmt: skip
     _derive_after(store, catalog, result)
     return result
+
+
+def run_feed(
+    store: Store,
+    catalog: Catalog,
+    name: str,
+    spec: dict[str, Any],
+    *,
+    limits: Limits | None = None,
+    fetcher: Fetcher | None = None,
+    default_subject: str = "BLR",
+) -> FeedOutcome:
+    """One poll of the live feed `[sources.NAME]` (`feeds.py`): fetch what is new and
+    ingest it, each file through `ingest`. An index or API page that cannot be fetched
+    raises FetchError; a file refused is counted in the outcome, and the poll goes on."""
+    return poll_feed(store, catalog, name, spec, ingest=ingest, limits=limits or Limits(),
+                     fetcher=fetcher, default_subject=default_subject)  # fmt: skip
 
 
 def _derive_after(store: Store, catalog: Catalog, result: IngestResult) -> None:
@@ -166,11 +190,11 @@ def _ingest_path(
             )
         if fmt in ("xlsx", "sipri"):
             check_zip(path, **limits.zip_limits())
-        text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges", "ucdp")
+        text_formats = ("csv", "json", "ndjson", "worldbank", "gdelt-edges", *EVENT_FORMATS)
         sha256 = _hash_and_check_text(path, text=fmt in text_formats)
         return _read_and_load(
             store, catalog, path, uri, fmt, sha256, size, default_subject, limits,
-            country_years and fmt != "ucdp",
+            country_years and fmt not in EVENT_FORMATS,
         )  # fmt: skip
     except CatalogError as exc:  # a mapping the published layout needs is missing or wrong
         message = f"{uri}: read as {fmt}, but {exc}"

@@ -1,12 +1,12 @@
 """Data sets in the layouts their publishers use: which layout a file is, and its reader.
 
 One module per publisher reads its layouts (`worldbank`, `imf`, `sipri`, and
-`gdelt_dyads` for daily GDELT dyad scores, `ucdp` for the UCDP/PRIO conflict-years,
-read as events; GDELT's event exports are `gdelt`), on the
-building blocks of `cells`: each turns a published file into canonical observation
-records, so the rows go through exactly the validation, rejects and provenance of any
-other file. What becomes which indicator, with which grades and citation, is read from
-the mapping file of the data set (`mapping.py`).
+`gdelt_dyads` for daily GDELT dyad scores, `ucdp` for the UCDP/PRIO conflict-years
+and `ucdp_ged` for UCDP's candidate events, both read as events; GDELT's event
+exports are `gdelt`), on the building blocks of `cells`: each turns a published file
+into canonical records, so the rows go through exactly the validation, rejects and
+provenance of any other file. What becomes which indicator, with which grades and
+citation, is read from the mapping file of the data set (`mapping.py`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from .mapping import load_countries, load_mapping
 from .readers import Table
 from .sipri import looks_like_sipri, read_sipri
 from .ucdp import looks_like_ucdp, read_ucdp
+from .ucdp_ged import looks_like_ucdp_ged, read_ucdp_ged
 from .validate import OBSERVATION_COLUMNS
 from .worldbank import looks_like_worldbank, read_worldbank
 
-__all__ = ["PUBLISHED_FORMATS", "read_published", "sniff_published"]
+__all__ = ["EVENT_FORMATS", "PUBLISHED_FORMATS", "read_published", "sniff_published"]
 
-PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges", "ucdp")
+PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges", "ucdp", "ucdp-ged")
+EVENT_FORMATS = ("ucdp", "ucdp-ged")  # published layouts read as events
 MAPPING_FOR_FORMAT = {
     "worldbank": "worldbank",
     "imf": "imf_weo",
@@ -50,6 +52,8 @@ def sniff_published(path: Path, head: bytes) -> str | None:
         return "gdelt-edges"
     if looks_like_ucdp(head):
         return "ucdp"
+    if looks_like_ucdp_ged(head):
+        return "ucdp-ged"
     return None
 
 
@@ -66,10 +70,13 @@ def read_published(
     source, by (indicator, subject, period): a value that differs from them is a
     revision and counts as known from the file's date, or today, never from the lag
     date of the first release.
-    The UCDP/PRIO conflict-years are read as events (`ucdp.read_ucdp`).
+    The UCDP/PRIO conflict-years and the UCDP candidate events are read as events
+    (`ucdp.read_ucdp`, `ucdp_ged.read_ucdp_ged`).
     """
     if fmt == "ucdp":
         return read_ucdp(path, catalog, today)
+    if fmt == "ucdp-ged":
+        return read_ucdp_ged(path, catalog, today)
     mapping = load_mapping(catalog, MAPPING_FOR_FORMAT[fmt])
     indicators = sorted({s.indicator for s in mapping.series.values()})
     rows = Rows(mapping, catalog, today, known(mapping.source, indicators) if known else {})

@@ -29,8 +29,8 @@ from .mapping import mappings_folder
 from .readers import Record, Table, raw_csv_text
 from .validate import EVENT_COLUMNS, Problem
 
-__all__ = ["GwState", "UcdpMapping", "load_states", "load_ucdp_mapping", "looks_like_ucdp",
-           "read_ucdp"]  # fmt: skip
+__all__ = ["GwState", "UcdpMapping", "csv_rows", "header_has", "load_states",
+           "load_ucdp_mapping", "looks_like_ucdp", "open_csv", "read_ucdp"]  # fmt: skip
 
 _REQUIRED = ("conflict_id", "side_a", "side_b", "year", "intensity_level", "type_of_conflict")
 _TYPES = {"1": "extrasystemic", "2": "interstate", "3": "intrastate", "4": "internationalised"}
@@ -119,15 +119,20 @@ def load_ucdp_mapping(catalog: Catalog) -> UcdpMapping:
     )
 
 
+def header_has(head: bytes, *columns: str) -> bool:
+    """Whether the first line of a CSV (its first bytes) names all these columns."""
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace")
+    return set(columns) <= {c.strip().strip('"') for c in first.split(",")}
+
+
 def looks_like_ucdp(head: bytes) -> bool:
     """A CSV whose header has UCDP's conflict_id, year, intensity_level and gwno_a."""
-    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace")
-    names = {c.strip().strip('"') for c in first.split(",")}
-    return {"conflict_id", "year", "intensity_level", "gwno_a"} <= names
+    return header_has(head, "conflict_id", "year", "intensity_level", "gwno_a")
 
 
-def read_ucdp(path: Path, catalog: Catalog, today: dt.date) -> Table:
-    mapping = load_ucdp_mapping(catalog)
+def open_csv(path: Path, required: tuple[str, ...], layout: str) -> tuple[Any, Any, list[str]]:
+    """A UCDP CSV opened: its handle, a csv reader past the header, and the header; a
+    missing header or column refuses the file, naming it."""
     handle = path.open(encoding="utf-8-sig", newline="")
     reader = csv.reader(handle)
     try:
@@ -135,10 +140,16 @@ def read_ucdp(path: Path, catalog: Catalog, today: dt.date) -> Table:
     except StopIteration:
         handle.close()
         raise IngestError(f"{path}: the file is empty; expected UCDP's header row") from None
-    missing = [c for c in (*_REQUIRED, *mapping.participants) if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         handle.close()
-        raise IngestError(f"{path}: not the UCDP/PRIO layout: no column {missing[0]!r}")
+        raise IngestError(f"{path}: not the {layout} layout: no column {missing[0]!r}")
+    return handle, reader, header
+
+
+def read_ucdp(path: Path, catalog: Catalog, today: dt.date) -> Table:
+    mapping = load_ucdp_mapping(catalog)
+    handle, reader, header = open_csv(path, (*_REQUIRED, *mapping.participants), "UCDP/PRIO")
     skipped: Counter[str] = Counter()
     table = Table("events", EVENT_COLUMNS, _records(path, handle, reader, header, mapping,
                                                     today, skipped), handle.close)  # fmt: skip
@@ -156,6 +167,19 @@ def _records(
     today: dt.date,
     skipped: Counter[str],
 ) -> Iterator[Record]:
+    for line, row, raw in csv_rows(path, handle, reader, header):
+        if isinstance(row, Problem):
+            yield line, row, raw
+        else:
+            yield from _events(line, row, raw, mapping, today, skipped)
+
+
+def csv_rows(
+    path: Path, handle: Any, reader: Any, header: list[str]
+) -> Iterator[tuple[int, dict[str, str] | Problem, str]]:
+    """A UCDP CSV's rows after its header: (line, {column: stripped cell}, raw text), or
+    a Problem for a row of the wrong width; blank rows are left out, and the file is
+    closed at the end. Malformed CSV refuses the file, naming the line."""
     at = {name: i for i, name in enumerate(header)}
     with handle:
         while True:
@@ -170,11 +194,10 @@ def _records(
                 continue
             raw = raw_csv_text(cells)
             if len(cells) != len(header):
-                yield line, Problem("row", f"{len(cells)} fields but the header has "
-                                           f"{len(header)}"), raw  # fmt: skip
+                reason = f"{len(cells)} fields but the header has {len(header)}"
+                yield line, Problem("row", reason), raw
                 continue
-            row = {name: cells[i].strip() for name, i in at.items()}
-            yield from _events(line, row, raw, mapping, today, skipped)
+            yield line, {name: cells[i].strip() for name, i in at.items()}, raw
 
 
 def _events(

@@ -16,16 +16,17 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..alerts import MailSettings, Notifier, Rule
 from ..catalog import Catalog
 from ..errors import StoreError
 from ..scoring import Profile
 from ..store import Store
-from .data import ReportData, gather, parse_week
+from .data import ReportData, gather, parse_week, source_lines
 from .pdf import render_pdf
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "parse_week",
     "queue_report_email",
     "report_name",
+    "source_lines",
 ]
 
 
@@ -76,11 +78,13 @@ def build_report(
     rules: Sequence[Rule],
     out: Path | None = None,
     out_dir: Path = Path("reports"),
+    sources: Sequence[Mapping[str, Any]] = (),
 ) -> Report:
     """Gather, draw, lay out and write the report; record it in the store. `rules` are
-    the alert rules whose red lines page 1 leads with (the week's warning level)."""
+    the alert rules whose red lines page 1 leads with (the week's warning level);
+    `sources` the data sources' health (`status --json`), page 1 names the unhealthy."""
     start = time.perf_counter()
-    data = gather(store, catalog, profile, subject, as_of, rules)
+    data = gather(store, catalog, profile, subject, as_of, rules, sources)
     gathered = time.perf_counter()
     content, pages, timings = render_pdf(data)
     path = out or out_dir / report_name(subject, data.week)

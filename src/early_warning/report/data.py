@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -31,7 +31,7 @@ from ..scoring import Profile, ScoreResults, SensitivityResult
 from ..services import assess_week, forecast_at, ranking_note, score, sensitivity
 from ..store import Store
 
-__all__ = ["IndicatorRow", "ReportData", "gather", "parse_week"]
+__all__ = ["IndicatorRow", "ReportData", "gather", "parse_week", "source_lines"]
 
 TREND_WEEKS = 156  # three years on the trend chart (at least two, as asked)
 
@@ -80,6 +80,7 @@ class ReportData:
     data_vintage: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what is missing, in words
+    sources: list[str] = field(default_factory=list)  # unhealthy sources, one line each
 
     @property
     def empty(self) -> bool:
@@ -101,6 +102,7 @@ class ReportData:
             "catalog_version": self.catalog.version,
             "data_vintage": self.data_vintage,
             "versions": self.versions,
+            "sources": self.sources,
         }
 
 
@@ -111,8 +113,12 @@ def gather(
     subject: str,
     as_of: dt.date,
     rules: Sequence[Rule] = (),
+    sources: Sequence[Mapping[str, Any]] = (),
 ) -> ReportData:
+    """`sources`: the health of the data sources (`status --json` "sources", which the
+    daemon reads from its job runs); page 1 names each unhealthy one."""
     data = ReportData(subject, as_of, iso_week(as_of), profile, catalog)
+    data.sources = source_lines(sources)
     data.versions = _versions()
     data.data_vintage = store.data_vintage(subject)
     if subject not in store.subjects():
@@ -148,6 +154,36 @@ def gather(
     data.indicators = _indicator_rows(store, results)
     data.band_changes = _band_changes(results)
     return data
+
+
+def source_lines(sources: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per unhealthy source, for page 1: "GDELT silent since
+    2026-11-30T12:00Z", or the failure that keeps it unhealthy."""
+    lines = []
+    for source in sources:
+        if source.get("healthy"):
+            continue
+        name = str(source["name"])
+        shown = name.upper() if name.lower() == "gdelt" else name
+        if source.get("silent_since"):
+            lines.append(f"{shown} silent since {_minute(str(source['silent_since']))}")
+        elif source.get("last_outcome") is None:
+            lines.append(f"{shown} has not run yet")
+        else:
+            why = " ".join(str(source.get("problem") or source.get("last_error") or "").split())
+            lines.append(f"{shown}: " + why[:200] + ("..." if len(why) > 200 else ""))
+    return lines
+
+
+def _minute(stamp: str) -> str:
+    """'2026-11-30T12:00:05.123+00:00' -> '2026-11-30T12:00Z' (UTC, to the minute)."""
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _versions() -> dict[str, str]:

@@ -215,6 +215,9 @@ def _summary(pdf: _Document, data: ReportData) -> None:
         colour=GREY,
     )
     pdf.ln(2)
+    if data.sources:  # first: a silent feed makes everything below older than it looks
+        pdf.h2("Data sources needing attention")
+        pdf.bullets(data.sources)
     if data.empty:
         pdf.h2("No assessment this week")
         pdf.bullets(data.notes or ["No data."])

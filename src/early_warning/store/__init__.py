@@ -17,7 +17,7 @@ Layout, by concept (every module but this one is private):
     state and rule scores), `_outbox` (messages and their deliveries), `_reports`,
     `_jobs` (daemon job runs, and the scheduler's job store read-only), `_gdelt`
     (event counts and ids), `_structural` (country-year values for every country,
-    structural forecasts);
+    structural forecasts), `_feeds` (what each live feed has fetched);
   * `_spill`: validation's private temporary table of first-seen keys.
 
 The repositories are mixins composed into `Store`, not attributes (`store.outbox...`):
@@ -36,8 +36,8 @@ tests; code outside this package goes through the named methods.
 Tables: meta, migrations, families, indicators, sources, ingest_runs, observations,
 rejects, events, weight_profiles, scores, sensitivity_runs, forecasts, backtests,
 analyst_forecasts, outbox, outbox_deliveries, alert_state, alerts, rule_scores,
-reports, job_runs, event_counts, event_ids, country_years, structural_forecasts.
-Views: observations_current, latest_values, rejects_recent.
+reports, job_runs, event_counts, event_ids, country_years, structural_forecasts,
+feed_items. Views: observations_current, latest_values, rejects_recent.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from ._columns import (
     REJECT_RAW,
 )
 from ._connection import connect
+from ._feeds import FeedsRepository
 from ._gdelt import EVENT_COUNT_COLUMNS, GdeltRepository
 from ._jobs import JobsRepository, scheduled_jobs
 from ._meta import MetaRepository
@@ -122,6 +123,7 @@ class Store(
     JobsRepository,
     GdeltRepository,
     StructuralRepository,
+    FeedsRepository,
 ):
     """A handle on one SQLite file: every table group's statements, one connection."""
 

@@ -670,6 +670,30 @@ def _m017_rule_scores(db: sqlite_utils.Database) -> None:
     db["rule_scores"].create_index(["subject", "profile_hash"])
 
 
+def _m018_feed_items(db: sqlite_utils.Database) -> None:
+    # What each live feed ([sources.NAME] feed = ...) has fetched and ingested, one row
+    # per publication (a GDELT 15-minute export, by its URL): a restart fetches none of
+    # them again, and the newest stamp is where a catch-up from the master list starts;
+    # one that failed (a wrong MD5, a cut download) is tried again, five times at most.
+    db["feed_items"].create(
+        {
+            "feed": str,  # the source's name
+            "item": str,  # the URL of the publication
+            "stamp": str,  # its publication time as the publisher names it, sortable
+            "md5": str,  # as the publisher's index gave it (checked)
+            "size": int,
+            "run_id": int,  # the ingest run that read it
+            "outcome": str,  # ok | failed (tried again) | given up (after 5 attempts)
+            "attempts": int,
+            "detail": str,
+            "fetched_at": str,
+        },
+        pk=("feed", "item"),
+        not_null={"feed", "item", "stamp", "fetched_at"},
+    )
+    db["feed_items"].create_index(["feed", "stamp"])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -688,6 +712,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("015_source_runs", _m015_source_runs),
     ("016_country_years", _m016_country_years),
     ("017_rule_scores", _m017_rule_scores),
+    ("018_feed_items", _m018_feed_items),
 )
 
 
