@@ -499,3 +499,31 @@ def test_the_headline_moves_at_most_5_points_in_a_week_with_no_new_data(demo) ->
             )
             for h0, h1 in zip(before, after, strict=True):
                 assert abs(h1["probability"] - h0["probability"]) <= 0.05, (day, h0, h1)
+
+
+def test_a_forecast_is_made_once_per_inputs_and_again_when_they_change(
+    demo_copy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The report, its warning level and the pipeline ask for the same forecast; it is
+    # deterministic, so it is made once, and a new observation makes it anew.
+    from early_warning.ingest import observe
+    from early_warning.scoring import load_profile
+    from early_warning.services import forecast_at, forecasting
+
+    demo = demo_copy
+    profile = load_profile(bundled_path("models"), "default", demo.catalog)
+    with Store(demo.db_path) as store:
+        first = forecast_at(store, demo.catalog, profile, "BLR", D(2021, 2, 28))
+        made = []
+        real = forecasting.forecast_series
+        monkeypatch.setattr(
+            forecasting, "forecast_series", lambda *a, **k: made.append(1) or real(*a, **k)
+        )
+        again = forecast_at(store, demo.catalog, profile, "BLR", D(2021, 2, 28))
+        assert made == [] and again.to_dict() == first.to_dict()
+        again.horizons.clear()  # a caller's change does not reach the next caller
+        assert forecast_at(store, demo.catalog, profile, "BLR", D(2021, 2, 28)).horizons
+        observe(store, demo.catalog, "ru_troops_in_belarus", "30000", date="2021-02-20",
+                published="2021-02-21")  # fmt: skip
+        changed = forecast_at(store, demo.catalog, profile, "BLR", D(2021, 2, 28))
+    assert made == [1] and changed.horizons

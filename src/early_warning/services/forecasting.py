@@ -7,8 +7,12 @@ results only when asked (`record_forecast`, `record_backtest`).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -52,15 +56,44 @@ def forecast_at(
     `as_of`, the ensemble's from its newest stored backtest under this profile whose
     outcomes were all known by `as_of` (`ensemble_records`).
     """
+    stood = structural_prior(store, subject, as_of)
+    events, analysts = store.events(subject), store.analyst_forecasts(subject)
+    records = ensemble_records(store, subject, profile, as_of, severity)
+    # Same inputs, same forecast (deterministic): a report, its warning level, the
+    # pipeline and the workbench ask for the same one several times in one process.
+    key = _fingerprint(
+        catalog.version, profile.weights_hash, subject, as_of.isoformat(), list(horizons),
+        severity, repr(spec), store.data_vintage(subject), events, analysts, records, stood,
+    )  # fmt: skip
+    with _LOCK:  # the workbench asks from several threads
+        cached = _FORECASTS.get(key)
+        if cached is not None:
+            _FORECASTS.move_to_end(key)
+            return copy.deepcopy(cached)
     builder = panel_builder(store, catalog, subject, end=as_of)
     results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
-    stood = structural_prior(store, subject, as_of)
-    return forecast_series(
-        results, events_from_rows(store.events(subject)), store.analyst_forecasts(subject),
-        horizons=horizons, severity=severity, spec=spec,
-        ensemble_records=ensemble_records(store, subject, profile, as_of, severity),
+    made = forecast_series(
+        results, events_from_rows(events), analysts,
+        horizons=horizons, severity=severity, spec=spec, ensemble_records=records,
         prior=StructuralPrior.from_dict(stood) if stood else None,
     )  # fmt: skip
+    with _LOCK:
+        _FORECASTS[key] = copy.deepcopy(made)
+        if len(_FORECASTS) > _CACHED:
+            _FORECASTS.popitem(last=False)
+    return made
+
+
+# The forecasts this process made, by the fingerprint of everything they read: the
+# observations are append-only, so their vintage (newest record, count) names them.
+_FORECASTS: OrderedDict[str, Forecast] = OrderedDict()
+_CACHED = 32
+_LOCK = threading.Lock()
+
+
+def _fingerprint(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def ensemble_records(
