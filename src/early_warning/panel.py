@@ -154,9 +154,7 @@ class PanelBuilder:
         self.catalog = catalog
         self.subject = subject
         self.indicators = [ind.id for ind in catalog]
-        grouped: dict[str, list[_Row]] = {
-            i: [] for i in self.indicators
-        }
+        grouped: dict[str, list[_Row]] = {i: [] for i in self.indicators}
         for row in observations:
             if row["indicator"] in grouped:
                 grouped[row["indicator"]].append(

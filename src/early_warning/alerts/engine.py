@@ -230,9 +230,7 @@ class AlertEngine:
             undelivered=undelivered,
         )
 
-    def _attach_warnings(
-        self, subject: str, fired: list[Alert], given: Warning | None
-    ) -> None:
+    def _attach_warnings(self, subject: str, fired: list[Alert], given: Warning | None) -> None:
         """Each new alert carries the warning level of its own week (a check that
         catches up fires for past weeks): the given one where it is that week's, else
         assessed once per week."""

@@ -245,9 +245,7 @@ def forecast(
         # The structural prior answers another question (UCDP armed conflict, not the
         # subject's escalation events): shown beside the models, it stands in only where
         # the subject's own record gives no base rate (prior.py), never over one.
-        predictions = with_prior(
-            _predict(data, spec, fitters, track, None, trend), prior, horizon
-        )
+        predictions = with_prior(_predict(data, spec, fitters, track, None, trend), prior, horizon)
         ensemble = predictions["ensemble"]
         if no_score:
             ensemble = Prediction(
