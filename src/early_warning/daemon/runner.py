@@ -309,17 +309,23 @@ class Daemon:
             parts.append(self._pipeline(store))
         return ("partial" if failed else "ok"), "; ".join(parts) or "nothing new", loaded
 
+    def _tell_operators(self, store: Store, *, key: str, subject: str, text: str) -> None:
+        """One e-mail to the operators (`[mail] to_ops`, else the red-alert recipients),
+        once per `key` (the outbox keeps a key once); logged when nobody is there."""
+        ops = list(self.config.get("mail", "to_ops")) or list(self.mail.recipients_for("red"))
+        if not ops:
+            log.error("%s; nobody to tell ([mail] to_ops)", subject)
+            return
+        Notifier(store, self.mail).outbox.queue(
+            key=key, sender=self.mail.sender, recipients=ops, subject=subject, text=text
+        )
+
     def _tell_of_failed_files(self, store: Store, job: str, run_id: int, detail: str) -> None:
         """A run in which a file failed tells the operators once (a watched folder moves
         the file aside, so the failures would not repeat and add up to a streak)."""
-        ops = list(self.config.get("mail", "to_ops")) or list(self.mail.recipients_for("red"))
-        if not ops:
-            log.error("%s: a file failed; nobody to tell ([mail] to_ops)", job)
-            return
-        Notifier(store, self.mail).outbox.queue(
+        self._tell_operators(
+            store,
             key=f"ops:partial:{job}:{run_id}",
-            sender=self.mail.sender,
-            recipients=ops,
             subject=f"[OPS] {job}: a file failed",
             text=f"The daemon job {job} (run {run_id}) could not take everything:\n\n"
             f"{detail}\n\nFailed files are in failed/, each with its reason beside it. "
@@ -336,15 +342,10 @@ class Daemon:
         health = source_health(source, runs, every, self.clock.now(), first_run=first)
         if health["healthy"] or not (health["problem"] or "").startswith("silent"):
             return
-        ops = list(self.config.get("mail", "to_ops")) or list(self.mail.recipients_for("red"))
-        if not ops:
-            log.error("%s is %s; nobody to tell ([mail] to_ops)", job, health["problem"])
-            return
         data = runs.get("data")
-        Notifier(store, self.mail).outbox.queue(
+        self._tell_operators(
+            store,
             key=f"ops:silent:{source}:{data['id'] if data else 'never'}",
-            sender=self.mail.sender,
-            recipients=ops,
             subject=f"[OPS] source {source} is silent",
             text=(
                 f"The source {source} has brought no data since "
@@ -471,15 +472,9 @@ class Daemon:
         if len(streak) < n:
             return
         first = streak[-1]
-        recipients = list(self.mail.recipients_for("red")) or []
-        ops = [a for a in self.config.get("mail", "to_ops")] or recipients
-        if not ops:
-            log.error("%s failed %d times in a row; nobody to tell ([mail] to_ops)", job, n)
-            return
-        Notifier(store, self.mail).outbox.queue(
+        self._tell_operators(
+            store,
             key=f"ops:{job}:{first['id']}",
-            sender=self.mail.sender,
-            recipients=ops,
             subject=f"[OPS] {job} has failed {len(streak)} times in a row",
             text=(
                 f"The daemon job {job} has failed {len(streak)} times in a row since "
