@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..forecast import DEFAULT_HORIZONS  # a rule is scored at the forecasts' horizons
 from ..forecast.targets import events_from_rows
 from ..scoring import Profile
 from ..store import Store
@@ -21,8 +22,6 @@ from .rules import Rule
 from .skill import definition_hash, score_rules
 
 __all__ = ["DEFAULT_HORIZONS", "record_replay_score", "score_replay", "stored_replay_score"]
-
-DEFAULT_HORIZONS = (4, 12)
 
 
 def score_replay(
