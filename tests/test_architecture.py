@@ -37,6 +37,7 @@ FLOORS: dict[str, tuple[int, tuple[str, ...]]] = {
             "periods",
             "config",
             "catalog",
+            "theatres",
             "files",
             "lazy",
             "numbers",

@@ -3,6 +3,8 @@
 The catalog is a folder of YAML files (see docs/catalog.md):
 
     sources.yaml          the publications cited, by key
+    theatres.yaml         optional: the subjects scored and each one's slice, profile
+                          and rules (`early_warning.theatres`)
     <family>.yaml         one family and its indicators (every other *.yaml file)
 
 `load_catalog(folder)` reads and validates all of it and returns a `Catalog`. Any
@@ -14,9 +16,10 @@ never turns into a silently wrong score.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 from .errors import CatalogError, NotFoundError
 from .files import parse_yaml, read_bytes
 from .numbers import format_number, format_range
+from .theatres import DEFAULT_PROFILE, DEFAULT_RULES, THEATRES_FILE, Role, Theatre, parse_theatres
 
 __all__ = [
     "KINDS",
@@ -222,7 +226,9 @@ class Catalog:
     families: dict[str, Family]
     indicators: dict[str, Indicator]
     version: str
+    theatres: tuple[Theatre, ...] = ()  # empty: one implicit theatre of every family
     _parsers: dict[str, Callable[[str], float]] = field(default_factory=dict, repr=False)
+    _slices: dict[tuple[str, ...], Catalog] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[Indicator]:
         return iter(self.indicators.values())
@@ -248,6 +254,66 @@ class Catalog:
 
     def in_family(self, family_id: str) -> list[Indicator]:
         return [self.indicators[i] for i in self.families[family_id].indicators]
+
+    def in_theatre(self, subject: str) -> bool:
+        """Whether the subject is scored: every one without theatres, else the declared."""
+        return not self.theatres or any(t.role(subject) for t in self.theatres)
+
+    def role(self, subject: str) -> tuple[Theatre | None, Role]:
+        """The theatre a subject belongs to and what it is scored with there.
+
+        Without theatres every subject is scored with the whole catalog, `default` and
+        `alerts.yaml`; with them, a subject of no theatre is a `NotFoundError`.
+        """
+        if not self.theatres:
+            return None, Role(tuple(self.families), DEFAULT_PROFILE, DEFAULT_RULES)
+        for theatre in self.theatres:
+            role = theatre.role(subject)
+            if role is not None:
+                return theatre, role
+        known = "; ".join(f"{t.id}: {', '.join(t.subjects)}" for t in self.theatres)
+        raise NotFoundError(
+            f"subject {subject} belongs to no theatre of {self.folder / THEATRES_FILE} ({known})"
+        )
+
+    def slice_for_profile(self, name: str) -> Catalog:
+        """The slice a profile is read against when no subject says: that of the first
+        theatre role that names it (the whole catalog for any other profile)."""
+        for theatre in self.theatres:
+            for role in (theatre.country_role, theatre.dyad_role):
+                if role.profile == name:
+                    return self.slice(role.families)
+        return self
+
+    def slice(self, families: Sequence[str]) -> Catalog:
+        """The catalog of some families only (a theatre's slice), in catalog order.
+
+        Its version hashes the definitions it holds (families, indicators, the sources
+        they cite), not the files, so a family or source added for another theatre
+        leaves it as it was. The whole catalog is its own slice when it has no theatres.
+        """
+        key = tuple(f for f in self.families if f in families)
+        if not self.theatres and len(key) == len(self.families):
+            return self
+        cached = self._slices.get(key)
+        if cached is None:
+            cached = self._slices[key] = self._make_slice(key)
+        return cached
+
+    def _make_slice(self, families: tuple[str, ...]) -> Catalog:
+        chosen = {f: self.families[f] for f in families}
+        indicators = {i.id: i for i in self if i.family in chosen}
+        # Every source stays (a rule may cite one no indicator does); the version
+        # hashes only those the slice's indicators cite.
+        cited = {c.source for i in indicators.values() for c in i.citations}
+        content = {
+            "families": [vars(f) | {"file": ""} for f in chosen.values()],
+            "indicators": [i.to_dict() for i in indicators.values()],
+            "sources": [vars(s) for k, s in self.sources.items() if k in cited],
+        }
+        text = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+        version = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return Catalog(self.folder, self.sources, chosen, indicators, version, self.theatres)
 
 
 # -- value parsing -------------------------------------------------------------------
@@ -344,7 +410,9 @@ def load_catalog(folder: str | Path) -> Catalog:
     sources = _load_sources(sources_file, digest)
     families: dict[str, Family] = {}
     indicators: dict[str, Indicator] = {}
-    family_files = sorted(p for p in folder.glob("*.yaml") if p.name != "sources.yaml")
+    family_files = sorted(
+        p for p in folder.glob("*.yaml") if p.name not in ("sources.yaml", THEATRES_FILE)
+    )
     if not family_files:
         raise CatalogError(f"{folder}: no family files (*.yaml) besides sources.yaml")
     for path in family_files:
@@ -352,7 +420,17 @@ def load_catalog(folder: str | Path) -> Catalog:
         families[family.id] = family
         for ind in members:
             indicators[ind.id] = ind
-    return Catalog(folder, sources, families, indicators, digest.hexdigest()[:16])
+    theatres = _load_theatres(folder / THEATRES_FILE, list(families))
+    return Catalog(folder, sources, families, indicators, digest.hexdigest()[:16], theatres)
+
+
+def _load_theatres(path: Path, families: list[str]) -> tuple[Theatre, ...]:
+    # Not part of the catalog's version: theatres say who is scored with which slice,
+    # and each slice's version hashes what it holds (`Catalog.slice`).
+    if not path.is_file():
+        return ()
+    return parse_theatres(parse_yaml(read_bytes(path, CatalogError), path, CatalogError),
+                          families, path)  # fmt: skip
 
 
 def _read_yaml(path: Path, digest: Any) -> Any:
