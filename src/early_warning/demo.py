@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .alerts import Alert, AlertEngine, MailSettings, Notifier, Rule, list_alerts, load_rules
+from .alerts import Alert, AlertEngine, MailSettings, Notifier, list_alerts
 from .alerts.track_record import record_replay_score, score_replay
 from .alerts.warning import Warning
 from .catalog import Catalog, load_catalog
@@ -21,7 +21,7 @@ from .forecast import BacktestResult, Forecast
 from .ingest import IngestResult, Limits, ingest
 from .pipeline import run_pipeline
 from .report import Report, build_report
-from .scoring import ScoreResults, SensitivityResult, load_profile
+from .scoring import ScoreResults, SensitivityResult
 from .services import (
     backtest,
     record_backtest,
@@ -29,6 +29,7 @@ from .services import (
     sensitivity,
 )
 from .services.structural import record_structural, structural_at, structural_panel
+from .services.theatres import subject_scope
 from .store import Store
 
 __all__ = ["DemoResult", "embedded_files", "run_demo"]
@@ -74,7 +75,7 @@ def run_demo(
     workdir: Path,
     default_subject: str = "BLR",
     models_dir: Path | None = None,
-    profile: str = "default",
+    profile: str | None = None,
     reports_dir: Path | None = None,
 ) -> DemoResult:
     """Build `workdir/demo.db` from scratch, load the embedded dataset and score it.
@@ -104,17 +105,17 @@ def run_demo(
         )
         result.structural = _structural(store, catalog, catalog_dir, default_subject, result)
         if models_dir is not None:
-            weights = load_profile(models_dir, profile, catalog)
-            notifier, rules = _duty_desk(store, catalog, models_dir, workdir)
+            # The subject's theatre: its slice of the catalog, profile and rules.
+            scope = subject_scope(catalog, models_dir, default_subject, profile)
+            part, weights, rules = scope.catalog, scope.profile, list(scope.rules)
+            notifier = _duty_desk(store, workdir)
             # The rules armed as by a duty officer who began in the first week the data
             # can score; the pipeline's check at the end of the data then walks every
             # week in between, so each crossing in the history raises its alert once.
-            AlertEngine(store, catalog, weights, rules, sink=notifier).check(
+            AlertEngine(store, part, weights, rules, sink=notifier).check(
                 default_subject, BACKTEST_START
             )
-            outcome = run_pipeline(
-                store, catalog, weights, rules, notifier, [default_subject], result.as_of
-            )
+            outcome = run_pipeline(store, [scope], notifier, result.as_of)
             result.scores = outcome.subjects[0].scores
             result.forecast = outcome.subjects[0].forecast
             result.warning = outcome.subjects[0].warning
@@ -124,24 +125,24 @@ def run_demo(
             # the models' track record at monthly origins over the years the embedded
             # data can score (2017 on).
             result.uncertainty = sensitivity(
-                store, catalog, weights, default_subject, result.as_of, results=result.scores
+                store, part, weights, default_subject, result.as_of, results=result.scores
             )
             record_sensitivity(store, result.uncertainty, point_in_time=False)
             result.backtest = backtest(
-                store, catalog, weights, default_subject, BACKTEST_START, result.as_of,
+                store, part, weights, default_subject, BACKTEST_START, result.as_of,
                 step_weeks=4,
             )  # fmt: skip
             record_backtest(store, result.backtest, weights)
             # Every rule over the same years, point in time, against the events: kept,
             # so the report's alerts log shows how each would have done.
             result.rule_scores = score_replay(
-                AlertEngine(store, catalog, weights, rules), default_subject, BACKTEST_START,
+                AlertEngine(store, part, weights, rules), default_subject, BACKTEST_START,
                 result.as_of,
             )  # fmt: skip
             record_replay_score(store, result.rule_scores)
             result.outbox_dir = workdir / "outbox"
             result.report = build_report(
-                store, catalog, weights, default_subject, result.as_of, rules=rules,
+                store, part, weights, default_subject, result.as_of, rules=rules,
                 out_dir=reports_dir or workdir / "reports",
             )  # fmt: skip
     return result
@@ -169,10 +170,8 @@ def _structural(
     return outlooks
 
 
-def _duty_desk(
-    store: Store, catalog: Catalog, models_dir: Path, workdir: Path
-) -> tuple[Notifier, list[Rule]]:
-    """The shipped rules, and mail to .eml files in the work folder (fresh each run)."""
+def _duty_desk(store: Store, workdir: Path) -> Notifier:
+    """Mail to .eml files in the work folder (fresh each run)."""
     outbox = workdir / "outbox"
     for old in outbox.glob("*.eml"):
         old.unlink()
@@ -181,7 +180,7 @@ def _duty_desk(
         recipients={"watch": ("duty-officer@example.org",), "red": ("crisis-desk@example.org",)},
         outbox_dir=outbox,
     )
-    return Notifier(store, settings), load_rules(models_dir / "alerts.yaml", catalog)
+    return Notifier(store, settings)
 
 
 BACKTEST_START = dt.date(2017, 1, 1)

@@ -17,10 +17,8 @@ from ..alerts import (
     Notifier,
     acknowledge,
     list_alerts,
-    load_rules,
 )
 from ..alerts.mail import check_address
-from ..alerts.rules import Rule
 from ..alerts.skill import (
     AT_START_NOTE,
     EXPLAINED,
@@ -31,14 +29,12 @@ from ..alerts.skill import (
 )
 from ..alerts.track_record import record_replay_score, score_replay
 from ..errors import InputError
-from ..scoring import Profile
 from ..store import Store
 from .common import (
     App,
     echo_json,
     echo_table,
     json_option,
-    load_named_profile,
     login,
     parse_as_of,
     parse_horizons,
@@ -63,15 +59,20 @@ def rules_option(func: Any) -> Any:
     )(func)
 
 
-def _rules(app: App, path: str | None) -> list[Rule]:
-    return load_rules(Path(path) if path else app.config.models_dir / "alerts.yaml", app.catalog)
+def _engine(
+    app: App, store: Store, subject: str, profile: str | None, rules: str | None, **kw: Any
+) -> AlertEngine:
+    """The rule engine of a subject: its theatre's slice, profile and rules (--profile
+    and --rules win)."""
+    scope = app.scope(subject, profile, Path(rules) if rules else None)
+    return AlertEngine(store, scope.catalog, scope.profile, list(scope.rules), **kw)
 
 
 def _subjects(app: App, store: Store, subject: str | None) -> list[str]:
     """One named subject, or every subject with data."""
     if subject:
         return [scored_subject(app, store, subject)]
-    found = sorted(store.subjects())
+    found = [s for s in sorted(store.subjects()) if app.catalog.in_theatre(s)]
     if not found:
         raise InputError("no observations in the database yet (see `early-warning ingest`)")
     return found
@@ -106,7 +107,7 @@ def alerts_check(
     app: App,
     subject: str | None,
     as_of: str | None,
-    profile: str,
+    profile: str | None,
     rules_path: str | None,
     dry_run: bool,
     no_send: bool,
@@ -120,12 +121,14 @@ def alerts_check(
     check, new ones marked. Exit 1 if a new alert could not be delivered.
     """
     day = score_as_of(app, as_of)
-    weights, rules = load_named_profile(app, profile), _rules(app, rules_path)
     settings = MailSettings.from_config(app.config)
     with app.store() as store:
         notifier = Notifier(store, settings)
-        engine = AlertEngine(store, app.catalog, weights, rules, sink=notifier)
-        checks = [engine.check(s, day, dry_run=dry_run) for s in _subjects(app, store, subject)]
+        engines = {
+            s: _engine(app, store, s, profile, rules_path, sink=notifier)
+            for s in _subjects(app, store, subject)
+        }
+        checks = [engine.check(s, day, dry_run=dry_run) for s, engine in engines.items()]
         sent = {"sent": 0, "failed": 0, "dead": 0}
         late: list[str] = []  # new alerts whose e-mail is not accepted yet, and why
         if not dry_run and not no_send:
@@ -228,7 +231,7 @@ def alerts_replay(
     subject: str | None,
     start: str,
     end: str | None,
-    profile: str,
+    profile: str | None,
     rules_path: str | None,
     point_in_time: bool,
     score: bool,
@@ -256,15 +259,14 @@ def alerts_replay(
         ):
             if given:
                 raise InputError(f"{name} goes with --score")
-    weights, rules = load_named_profile(app, profile), _rules(app, rules_path)
     if score:
         weeks = parse_horizons(horizons or "4,12")
-        _replay_score(app, subject, first, last, weights, rules, weeks, severity or 2, record,
-                      progress, as_json)  # fmt: skip
+        _replay_score(app, subject, first, last, (profile, rules_path), weeks, severity or 2,
+                      record, progress, as_json)  # fmt: skip
         return
     with app.store() as store:
         subject = scored_subject(app, store, subject)
-        engine = AlertEngine(store, app.catalog, weights, rules)
+        engine = _engine(app, store, subject, profile, rules_path)
         found = engine.replay(subject, first, last, point_in_time=point_in_time)
     for alert in found:
         alert.new = False
@@ -285,8 +287,7 @@ def _replay_score(
     subject: str | None,
     first: dt.date,
     last: dt.date,
-    weights: Profile,
-    rules: list[Rule],
+    chosen: tuple[str | None, str | None],  # --profile and --rules
     horizons: list[int],
     severity: int,
     record: bool,
@@ -298,7 +299,7 @@ def _replay_score(
 
     with app.store() as store:
         subject = scored_subject(app, store, subject)
-        engine = AlertEngine(store, app.catalog, weights, rules)
+        engine = _engine(app, store, subject, *chosen)
         show = sys.stderr.isatty() if progress is None else progress
         total = engine.replay_weeks(subject, first, last) if show else 0
         with tqdm(

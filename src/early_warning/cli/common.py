@@ -14,6 +14,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..ingest import Limits
     from ..scoring.profiles import Profile
+    from ..services.theatres import Scope
     from ..store import Store
 
 
@@ -56,6 +58,13 @@ class App:
         from ..alerts.rules import load_rules
 
         return load_rules(self.config.models_dir / "alerts.yaml", self.catalog)
+
+    def scope(self, subject: str, profile: str | None = None, rules: Path | None = None) -> Scope:
+        """What the subject is scored with: its theatre's slice of the catalog, its
+        profile (`profile`, a name or path, wins) and its rules (`rules`, a file, wins)."""
+        from ..services.theatres import subject_scope
+
+        return subject_scope(self.catalog, self.config.models_dir, subject, profile, rules)
 
     @property
     def limits(self) -> Limits:
@@ -195,9 +204,8 @@ def subject_option(func: Callable[..., Any] | None = None, *, default: str = "al
 def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--profile",
-        default="default",
-        show_default=True,
-        help="Weight profile (models/weights/NAME.yaml) or a path.",
+        help="Weight profile (models/weights/NAME.yaml) or a path (default: the "
+        "subject's theatre profile; `default` without theatres).",
     )(func)
 
 
@@ -259,10 +267,13 @@ def scored_subject(app: App, store: Store, subject: str | None) -> str:
     return subject
 
 
-def load_named_profile(app: App, name: str) -> Profile:
+def load_named_profile(app: App, name: str, catalog: Catalog | None = None) -> Profile:
+    """A profile read against `catalog`, by default the slice of the theatre that
+    names it (`Catalog.slice_for_profile`; the whole catalog without theatres)."""
     from ..scoring.profiles import load_profile
 
-    return load_profile(app.config.models_dir, name, app.catalog)
+    part = catalog or app.catalog.slice_for_profile(Path(name).stem)
+    return load_profile(app.config.models_dir, name, part)
 
 
 def login() -> str:

@@ -28,11 +28,11 @@ __all__ = ["demo"]
     help="Build the demo database here and keep it (default: a temporary folder, removed).",
 )
 @click.option(
-    "--profile", default="default", show_default=True, help="Weight profile to score with."
+    "--profile", help="Weight profile to score with (default: the subject's theatre profile)."
 )
 @json_option
 @pass_app
-def demo(app: App, workdir: Path | None, profile: str, as_json: bool) -> None:
+def demo(app: App, workdir: Path | None, profile: str | None, as_json: bool) -> None:
     """Build a fresh database from the catalog and the embedded dataset, score it, show it."""
     subject = app.config.default_subject
     reports = Path(app.config.get("paths", "reports"))

@@ -19,7 +19,6 @@ from .common import (
     echo_json,
     echo_table,
     json_option,
-    load_named_profile,
     parse_as_of,
     parse_horizons,
     pass_app,
@@ -57,7 +56,7 @@ def forecast_group(
     ctx: click.Context,
     subject: str | None,
     as_of: str | None,
-    profile: str,
+    profile: str | None,
     severity: int,
     horizons: str,
     as_json: bool,
@@ -73,13 +72,14 @@ def forecast_group(
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.find_object(App)
-    weights = load_named_profile(app, profile)
     day = score_as_of(app, as_of)
     with app.store() as store:
         subject = scored_subject(app, store, subject)
+        scope = app.scope(subject, profile)
+        weights = scope.profile
         result = forecast_at(
             store,
-            app.catalog,
+            scope.catalog,
             weights,
             subject,
             day,
@@ -246,7 +246,7 @@ def backtest_command(
     start: str | None,
     end: str | None,
     step: int,
-    profile: str,
+    profile: str | None,
     severity: int,
     horizons: str,
     as_json: bool,
@@ -259,10 +259,11 @@ def backtest_command(
     each analyst's resolved forecasts are scored the same way, with the weight their
     record earns them in the pool (retrospective entries are listed, not scored).
     """
-    weights = load_named_profile(app, profile)
     last = score_as_of(app, end, "--end")
     with app.store() as store:
         subject = scored_subject(app, store, subject)
+        scope = app.scope(subject, profile)
+        weights = scope.profile
         first = parse_as_of(start, "--start") or _default_start(store, subject)
         if first >= last:
             raise InputError(f"--start {first} is not before --end {last}")
@@ -275,7 +276,7 @@ def backtest_command(
             disable=not sys.stderr.isatty(), dynamic_ncols=True,
         ) as bar:  # fmt: skip
             result = backtest(
-                store, app.catalog, weights, subject, first, last,
+                store, scope.catalog, weights, subject, first, last,
                 horizons=parse_horizons(horizons), severity=severity, step_weeks=step,
                 progress=bar.update,
             )  # fmt: skip

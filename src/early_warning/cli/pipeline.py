@@ -10,7 +10,6 @@ from .common import (
     as_of_option,
     echo_json,
     json_option,
-    load_named_profile,
     pass_app,
     profile_option,
     score_as_of,
@@ -33,7 +32,7 @@ __all__ = ["pipeline_command"]
 @json_option
 @pass_app
 def pipeline_command(
-    app: App, subjects: tuple[str, ...], as_of: str | None, profile: str, as_json: bool
+    app: App, subjects: tuple[str, ...], as_of: str | None, profile: str | None, as_json: bool
 ) -> None:
     """Score, forecast and check the alert rules, recording each, then send the mail.
 
@@ -41,18 +40,19 @@ def pipeline_command(
     score and every model's forecast are stored, new alerts are recorded and queued,
     and the outbox is flushed once.
     """
-    from ..alerts import MailSettings, Notifier, load_rules
-    from ..pipeline import run_pipeline
+    from ..alerts import MailSettings, Notifier
+    from ..pipeline import pipeline_scopes, run_pipeline
 
-    weights = load_named_profile(app, profile)
     day = score_as_of(app, as_of)
-    rules = load_rules(app.config.models_dir / "alerts.yaml", app.catalog)
     settings = MailSettings.from_config(app.config)
     with app.store() as store:
-        chosen = [scored_subject(app, store, s) for s in subjects] or sorted(store.subjects())
-        outcome = run_pipeline(
-            store, app.catalog, weights, rules, Notifier(store, settings), chosen, day
-        )
+        if subjects:  # named: each must have data and a theatre
+            chosen = [scored_subject(app, store, s) for s in subjects]
+            scopes, outside = [app.scope(s, profile) for s in chosen], []
+        else:
+            models = app.config.models_dir
+            scopes, outside = pipeline_scopes(app.catalog, models, store.subjects(), profile)
+        outcome = run_pipeline(store, scopes, Notifier(store, settings), day, outside=outside)
     if as_json:
         echo_json(
             {
@@ -60,6 +60,8 @@ def pipeline_command(
                 "subjects": [
                     {
                         "subject": s.subject,
+                        "theatre": s.theatre,
+                        "profile": s.scores.profile.name,
                         "score": s.scores.week(-1)["score"],
                         "band": s.scores.week(-1)["band"],
                         "forecast": s.forecast.to_dict()["horizons"],
@@ -68,6 +70,7 @@ def pipeline_command(
                     for s in outcome.subjects
                 ],
                 "mail": outcome.mail,
+                "not_scored": outcome.outside,
             }
         )
         return

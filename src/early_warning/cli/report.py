@@ -17,7 +17,6 @@ from .common import (
     App,
     echo_json,
     json_option,
-    load_named_profile,
     pass_app,
     profile_option,
     score_as_of,
@@ -56,7 +55,7 @@ def report_command(
     subject: str | None,
     week: str | None,
     as_of: str | None,
-    profile: str,
+    profile: str | None,
     out: Path | None,
     email: bool,
     as_json: bool,
@@ -71,7 +70,7 @@ def report_command(
     subject = subject or app.config.default_subject
     if not SUBJECT_PATTERN.fullmatch(subject):
         raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
-    weights = load_named_profile(app, profile)
+    scope = app.scope(subject, profile)
     out_dir = Path(app.config.get("paths", "reports"))
     settings = MailSettings.from_config(app.config)
     if email and not settings.report_recipients:
@@ -81,7 +80,7 @@ def report_command(
         # does); one of a past week is that week's, and the same inputs give its bytes.
         sources = _sources_now(app, store) if not (week or as_of) else []
         report = build_report(
-            store, app.catalog, weights, subject, day, rules=app.rules(), out=out,
+            store, scope.catalog, scope.profile, subject, day, rules=list(scope.rules), out=out,
             out_dir=out_dir, sources=sources,
         )  # fmt: skip
         sent = _email(store, settings, report) if email else None

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
 from ..files import parse_yaml
 from ..numbers import format_number
@@ -74,7 +75,7 @@ def score_command(
     app: App,
     subject: str | None,
     as_of: str | None,
-    profile: str,
+    profile: str | None,
     point_in_time: bool,
     history: bool,
     start: str | None,
@@ -98,18 +99,19 @@ def score_command(
     first = parse_as_of(start, "--start")
     if first is not None and first > day:
         raise InputError(f"--start {first} is after the end of the series ({day})")
-    weights = load_named_profile(app, profile)
     with app.store() as store:
         subject = scored_subject(app, store, subject)
-        results = score(store, app.catalog, weights, subject, day, point_in_time=point_in_time)
+        scope = app.scope(subject, profile)
+        catalog, weights = scope.catalog, scope.profile
+        results = score(store, catalog, weights, subject, day, point_in_time=point_in_time)
         rows = _history_rows(results, first) if history else [results.latest_row]
         warning, note = None, None
         if not history:
-            warning = assess_week(store, app.catalog, weights, app.rules(), subject, day,
+            warning = assess_week(store, catalog, weights, list(scope.rules), subject, day,
                                   point_in_time=point_in_time)  # fmt: skip
             note = ranking_note(store, subject, weights)
         if record:
-            record_scores(store, app.catalog, results, rows)
+            record_scores(store, catalog, results, rows)
             if warning is not None:
                 record_warning(store, warning, weights, subject)
     if history:
@@ -117,7 +119,8 @@ def score_command(
         return
     assert warning is not None
     if as_json:
-        echo_json({**results.week(-1), "warning": warning.to_dict(), "ranking_note": note})
+        week = {**results.week(-1), "theatre": scope.theatre_id}
+        echo_json({**week, "warning": warning.to_dict(), "ranking_note": note})
     else:
         click.echo(f"warning {warning.headline()}")
         for reason in warning.reasons[1:]:
@@ -174,8 +177,8 @@ def weights() -> None:
 @pass_app
 def weights_show(app: App, profile: str, as_json: bool) -> None:
     """Show a profile's weights, each indicator's share of the total, and the reasoning."""
-    p = load_named_profile(app, profile)
-    catalog = app.catalog
+    catalog = app.catalog.slice_for_profile(profile)
+    p = load_named_profile(app, profile, catalog)
     total_family = sum(p.family_weights.values())
     rows = []
     for fam in catalog.families.values():
@@ -231,7 +234,7 @@ def weights_show(app: App, profile: str, as_json: bool) -> None:
 
 
 def _parse_assignments(
-    app: App, assignments: tuple[str, ...]
+    catalog: Catalog, assignments: tuple[str, ...]
 ) -> tuple[dict[str, float], dict[str, float]]:
     indicators: dict[str, float] = {}
     families: dict[str, float] = {}
@@ -248,12 +251,14 @@ def _parse_assignments(
         name = name.strip()
         if name in indicators or name in families:
             raise InputError(f"{name!r} is named twice")
-        if name in app.catalog.indicators:
+        if name in catalog.indicators:
             indicators[name] = weight
-        elif name in app.catalog.families:
+        elif name in catalog.families:
             families[name] = weight
         else:
-            raise NotFoundError(f"{name!r} is neither an indicator nor a family of the catalog")
+            raise NotFoundError(
+                f"{name!r} is neither an indicator nor a family of the profile's catalog"
+            )
     return indicators, families
 
 
@@ -287,13 +292,15 @@ def weights_set(
     predicted the new score would be.
     """
     check_profile_name(profile, "--profile")
-    indicators, families = _parse_assignments(app, assignments)
     path = app.config.models_dir / "weights" / f"{profile}.yaml"
+    # A new profile starts as a copy of default, so it is read as default is.
+    part = app.catalog.slice_for_profile(profile if path.is_file() else "default")
+    indicators, families = _parse_assignments(part, assignments)
     author = author or login()
     try:
-        before = load_named_profile(app, profile)
+        before = load_named_profile(app, profile, part)
     except NotFoundError:
-        before = load_named_profile(app, "default")
+        before = load_named_profile(app, "default", part)
         before = dataclasses.replace(
             before,
             name=profile,
@@ -311,10 +318,10 @@ def weights_set(
     day = score_as_of(app, as_of)
     with app.store() as store:
         subject = scored_subject(app, store, subject)
-        old = score(store, app.catalog, before, subject, day)
+        old = score(store, part, before, subject, day)
         predicted, why_not = _predictions(old, indicators, families)
-        text = after.to_yaml(app.catalog)
-        parse_profile(parse_yaml(text, str(path), ProfileError), app.catalog, str(path))
+        text = after.to_yaml(part)
+        parse_profile(parse_yaml(text, str(path), ProfileError), part, str(path))
         changes = [
             {"name": n, "before": (before.indicator_weights | before.family_weights)[n], "after": w}
             for n, w in {**indicators, **families}.items()
@@ -322,8 +329,8 @@ def weights_set(
         summary = "; ".join(_change(c) for c in changes)
         wanted = ProfileChange(after.weights_hash, text, summary)
         save_audited(store, path, lambda _exists: wanted, author=author, note=note)
-        new = CompositeIndex(app.catalog, after).fit(old.panel)
-        record_scores(store, app.catalog, new, [new.latest_row])
+        new = CompositeIndex(part, after).fit(old.panel)
+        record_scores(store, part, new, [new.latest_row])
     report = {
         "profile": after.name,
         "path": str(path),
@@ -442,12 +449,13 @@ def weights_diff(
     as_json: bool,
 ) -> None:
     """How the score history differs under two profiles: largest gaps and band changes."""
-    a, b = load_named_profile(app, first), load_named_profile(app, second)
     subject = subject or app.config.default_subject
+    scope = app.scope(subject, first)  # both read against the subject's slice
+    a, b = scope.profile, load_named_profile(app, second, scope.catalog)
     day = score_as_of(app, as_of)
     with app.store() as store:
-        ra = score(store, app.catalog, a, subject, day, point_in_time=point_in_time)
-    rb = CompositeIndex(app.catalog, b).fit(ra.panel)
+        ra = score(store, scope.catalog, a, subject, day, point_in_time=point_in_time)
+    rb = CompositeIndex(scope.catalog, b).fit(ra.panel)
     rows = _history_rows(ra, parse_as_of(start))
     compared = []
     for r in rows:
@@ -579,7 +587,7 @@ def sensitivity_command(
     app: App,
     subject: str | None,
     as_of: str | None,
-    profile: str,
+    profile: str | None,
     point_in_time: bool,
     draws: int | None,
     concentration: float | None,
@@ -595,18 +603,19 @@ def sensitivity_command(
     shown beside it, not pooled into it. With --record the analysis is kept in
     `sensitivity_runs`; without it, it only reads.
     """
-    p = load_named_profile(app, profile)
     day = score_as_of(app, as_of)
     with app.store() as store:
         subject = scored_subject(app, store, subject)
-        results = score(store, app.catalog, p, subject, day, point_in_time=point_in_time)
+        scope = app.scope(subject, profile)
+        p = scope.profile
+        results = score(store, scope.catalog, p, subject, day, point_in_time=point_in_time)
         patterns = len(np.unique(~np.isnan(results.risk), axis=0))
         show = sys.stderr.isatty()  # a progress bar only where someone watches it
         with click.progressbar(
             length=patterns, label="Monte Carlo", file=sys.stderr if show else io.StringIO()
         ) as bar:
             outcome = sensitivity(
-                store, app.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
+                store, scope.catalog, p, subject, day, point_in_time=point_in_time, draws=draws,
                 concentration=concentration, seed=seed, progress=bar.update, results=results,
                 sobol_samples=samples or SOBOL_SAMPLES,
             )  # fmt: skip

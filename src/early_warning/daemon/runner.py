@@ -20,16 +20,16 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ..alerts import MailSettings, Notifier, load_rules
+from ..alerts import MailSettings, Notifier
 from ..catalog import Catalog, load_catalog
 from ..clock import Clock, SystemClock
 from ..config import Config
 from ..errors import EarlyWarningError, LockError
 from ..ingest import Fetcher, Limits, ingest, run_feed
 from ..periods import iso_week
-from ..pipeline import run_pipeline
+from ..pipeline import pipeline_scopes, run_pipeline
 from ..report import build_report, queue_report_email
-from ..scoring import load_profile
+from ..services.theatres import subject_scope
 from ..store import Store, open_store
 from .settings import (
     FLUSH,
@@ -72,9 +72,9 @@ class Daemon:
         self.settings = DaemonSettings.from_config(config)
         self.mail = MailSettings.from_config(config)
         self.catalog: Catalog = load_catalog(config.catalog_dir)
-        self.profile = load_profile(config.models_dir, "default", self.catalog)
-        self.rules_path = config.models_dir / "alerts.yaml"
-        load_rules(self.rules_path, self.catalog)  # a broken rule file stops the start
+        # A broken profile or rule file of any theatre stops the start, not a later job.
+        for subject in self._declared_subjects():
+            subject_scope(self.catalog, config.models_dir, subject)
         self.scheduler: BackgroundScheduler | None = None
         self._lock_file: Any = None
         self._stop = threading.Event()
@@ -420,13 +420,17 @@ class Daemon:
         with self._pipeline_lock:
             return self._pipeline_locked(store)
 
+    def _declared_subjects(self) -> list[str]:
+        """One subject of each role of each theatre (the implicit one: the default)."""
+        if not self.catalog.theatres:
+            return [self.config.default_subject]
+        return [s for t in self.catalog.theatres for s in (t.country, *t.dyads[:1])]
+
     def _pipeline_locked(self, store: Store) -> str:
-        rules = load_rules(self.rules_path, self.catalog)
+        # Profiles and rules are read on every run, so an edited file takes effect.
+        scopes, outside = pipeline_scopes(self.catalog, self.config.models_dir, store.subjects())
         today = self.clock.now().astimezone(dt.UTC).date()
-        outcome = run_pipeline(
-            store, self.catalog, self.profile, rules, Notifier(store, self.mail),
-            sorted(store.subjects()), today,
-        )  # fmt: skip
+        outcome = run_pipeline(store, scopes, Notifier(store, self.mail), today, outside=outside)
         return outcome.summary()
 
     def _weekly_report(self, store: Store) -> tuple[str, str]:
@@ -445,8 +449,9 @@ class Daemon:
             if store.weekly_report_done(subject, week, sunday.isoformat(), mailed=mailed):
                 done.append(f"{subject} {week}")
                 continue
-            report = build_report(store, self.catalog, self.profile, subject, sunday,
-                                  rules=load_rules(self.rules_path, self.catalog),
+            scope = subject_scope(self.catalog, self.config.models_dir, subject)
+            report = build_report(store, scope.catalog, scope.profile, subject, sunday,
+                                  rules=list(scope.rules),
                                   out_dir=Path(self.config.get("paths", "reports")),
                                   sources=sources)  # fmt: skip
             if self.mail.report_recipients:
