@@ -229,6 +229,12 @@ class Catalog:
     theatres: tuple[Theatre, ...] = ()  # empty: one implicit theatre of every family
     _parsers: dict[str, Callable[[str], float]] = field(default_factory=dict, repr=False)
     _slices: dict[tuple[str, ...], Catalog] = field(default_factory=dict, repr=False)
+    _whole: Catalog | None = field(default=None, repr=False)  # a slice's full catalog
+
+    @property
+    def whole(self) -> Catalog:
+        """The full catalog this one is a slice of (itself when it is not a slice)."""
+        return self._whole or self
 
     def __iter__(self) -> Iterator[Indicator]:
         return iter(self.indicators.values())
@@ -313,7 +319,9 @@ class Catalog:
         }
         text = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
         version = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return Catalog(self.folder, self.sources, chosen, indicators, version, self.theatres)
+        return Catalog(
+            self.folder, self.sources, chosen, indicators, version, self.theatres, _whole=self
+        )
 
 
 # -- value parsing -------------------------------------------------------------------

@@ -38,7 +38,7 @@ __all__ = ["DemoResult", "embedded_files", "run_demo"]
 @dataclass
 class DemoResult:
     db_path: Path
-    catalog: Catalog
+    catalog: Catalog  # the default subject's theatre slice once scored (whole without theatres)
     results: list[IngestResult] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     as_of: dt.date | None = None
@@ -108,6 +108,7 @@ def run_demo(
             # The subject's theatre: its slice of the catalog, profile and rules.
             scope = subject_scope(catalog, models_dir, default_subject, profile)
             part, weights, rules = scope.catalog, scope.profile, list(scope.rules)
+            result.catalog = part  # what the results below were computed with
             notifier = _duty_desk(store, workdir)
             # The rules armed as by a duty officer who began in the first week the data
             # can score; the pipeline's check at the end of the data then walks every

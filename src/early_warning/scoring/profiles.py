@@ -187,7 +187,11 @@ def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf)
 
 
 def parse_profile(data: Any, catalog: Catalog, source: str = "<profile>") -> Profile:
-    """Validate a profile's parsed YAML against the catalog."""
+    """Validate a profile's parsed YAML against the catalog.
+
+    Read against a theatre's slice (`Catalog.slice`), families and indicators of the
+    whole catalog outside the slice are checked and left out, so a profile written for
+    the whole catalog scores a slice; a name the catalog does not have is an error."""
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: expected a mapping")
     unknown = set(data) - _TOP_KEYS
@@ -211,11 +215,13 @@ def parse_profile(data: Any, catalog: Catalog, source: str = "<profile>") -> Pro
     family_weights = {f.id: f.weight for f in catalog.families.values()}
     for fam, entry in (data.get("families") or {}).items():
         where = f"{source}: family {fam!r}"
-        if fam not in catalog.families:
+        if fam not in catalog.whole.families:
             raise ProfileError(
-                f"{where}: not a family of the catalog ({', '.join(catalog.families)})"
+                f"{where}: not a family of the catalog ({', '.join(catalog.whole.families)})"
             )
         weight, text = _weight_entry(entry, where)
+        if fam not in catalog.families:
+            continue  # another theatre's family: checked, but not scored in this slice
         family_weights[fam] = weight
         if text:
             reasoning[f"family:{fam}"] = text
@@ -224,9 +230,11 @@ def parse_profile(data: Any, catalog: Catalog, source: str = "<profile>") -> Pro
     listed = set()
     for ind_id, entry in (data.get("indicators") or {}).items():
         where = f"{source}: indicator {ind_id!r}"
-        if ind_id not in catalog.indicators:
+        if ind_id not in catalog.whole.indicators:
             raise ProfileError(f"{where}: unknown indicator (not in the catalog)")
         weight, text = _weight_entry(entry, where)
+        if ind_id not in catalog.indicators:
+            continue
         indicator_weights[ind_id] = weight
         listed.add(ind_id)
         if text:
