@@ -36,7 +36,7 @@ from .derived import derive
 from .feeds import FeedOutcome, poll_feed
 from .fetch import Fetcher, UrlFetcher, download
 from .gdelt import looks_like_gdelt, looks_like_gdelt_zip
-from .gdelt_record import ingest_gdelt
+from .gdelt_record import Aggregator, ingest_gdelt
 from .published import EVENT_FORMATS, PUBLISHED_FORMATS, read_published, sniff_published
 from .readers import FORMATS, Table, detect_format, raw_csv_text, read_table
 from .results import IngestResult, Limits, RejectInfo, describe_exception, duplicate_result
@@ -51,6 +51,7 @@ from .worldbank import fetch_remaining_pages
 
 __all__ = [
     "ALL_FORMATS",
+    "Aggregator",
     "FeedOutcome",
     "Fetcher",
     "IngestResult",
@@ -80,6 +81,7 @@ def ingest(
     fetcher: Fetcher | None = None,
     country_years: bool = False,
     uri: str | None = None,
+    aggregator: Aggregator | None = None,
 ) -> IngestResult:
     """Ingest one file or http(s) URL; raise IngestError if it is refused as a whole.
 
@@ -92,6 +94,8 @@ def ingest(
     `fmt` is one of ALL_FORMATS (default: from the content and the name). `progress`
     shows a progress bar on stderr for long event-data files (default: if a terminal).
     `fetcher` downloads a URL (default: `fetch.UrlFetcher`, urllib within `limits`).
+    `aggregator` has a local GDELT export's aggregate computed ahead (on a Dask
+    cluster: `gdelt_scale.dask_aggregator`); the rows recorded are the same.
     """
     limits = limits or Limits()
     text = str(source)
@@ -113,7 +117,7 @@ def ingest(
     else:
         result = _ingest_path(
             store, catalog, Path(text), uri or text, default_subject, limits, fmt, None,
-            progress, country_years,
+            progress, country_years, aggregator,
         )  # fmt: skip
     _derive_after(store, catalog, result)
     return result
@@ -174,6 +178,7 @@ def _ingest_path(
     hint: str | None = None,
     progress: bool | None = None,
     country_years: bool = False,
+    aggregator: Aggregator | None = None,
 ) -> IngestResult:
     """One file is one unit of failure: whatever goes wrong while reading it (a damaged
     zip, a number too long to convert, a bug met by a hostile file) refuses this file
@@ -186,7 +191,14 @@ def _ingest_path(
         fmt = _detect_format(path, fmt, hint, limits)
         if fmt == "gdelt":
             return ingest_gdelt(
-                store, catalog, path, uri=uri, size=size, progress=progress, limits=limits
+                store,
+                catalog,
+                path,
+                uri=uri,
+                size=size,
+                progress=progress,
+                limits=limits,
+                aggregator=aggregator,
             )
         if fmt in ("xlsx", "sipri"):
             check_zip(path, **limits.zip_limits())

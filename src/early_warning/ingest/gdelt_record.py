@@ -10,13 +10,14 @@ ingested (same SHA-256 and mapping) is skipped.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..catalog import Catalog
 from ..errors import IngestError
@@ -27,9 +28,33 @@ from .gdelt import Aggregate, GdeltSpec, aggregate_events, week_total, weekly_fi
 from .results import IngestResult, RejectInfo, duplicate_result
 from .validate import ObservationRules, Problem
 
-__all__ = ["ingest_gdelt"]
+__all__ = ["Aggregator", "already_ingested", "file_sha256", "ingest_gdelt"]
 
 _REJECT_SAMPLE = 20
+
+
+class Aggregator(Protocol):
+    """Aggregates computed ahead, elsewhere (`gdelt_scale.DaskAggregator`: on a Dask
+    cluster), that `ingest_gdelt` takes in place of its own pass over a file."""
+
+    def sha256(self, path: Path) -> str:
+        """The file's SHA-256 (the aggregator hashed it already to skip done files)."""
+        ...
+
+    def take(self, path: Path, today: dt.date) -> Aggregate | None:
+        """The file's aggregate, computed with no events counted elsewhere and `today`
+        as the store's day; None if there is none (then the file is read here). An
+        IngestError the file raised is raised again."""
+        ...
+
+
+def _context(spec: GdeltSpec) -> str:
+    return f"gdelt;mapping={spec.digest}"
+
+
+def already_ingested(store: Store, spec: GdeltSpec, sha256: str) -> bool:
+    """The file with this SHA-256 was aggregated with this mapping already."""
+    return store.completed_run_for(sha256, "event aggregates", _context(spec)) is not None
 
 
 def file_sha256(path: Path) -> str:
@@ -49,8 +74,14 @@ def ingest_gdelt(
     size: int,
     progress: bool | None = None,
     limits: Any = None,
+    aggregator: Aggregator | None = None,
 ) -> Any:
     """Aggregate one export into `event_counts` and the weekly indicators it touches.
+
+    With an `aggregator`, its aggregate of the file stands in for the first pass: it is
+    the same pass (`aggregate_events`), made elsewhere without the events counted by
+    other files, so it is used only if none of its events were (checked under the
+    write lock, as below); otherwise the file is aggregated again here.
 
     The aggregation runs outside the write transaction (it takes seconds); inside it,
     under the write lock, the events are checked again against what other files
@@ -60,8 +91,8 @@ def ingest_gdelt(
     """
 
     spec = GdeltSpec.from_catalog(catalog)
-    sha256 = file_sha256(path)
-    context = f"gdelt;mapping={spec.digest}"
+    sha256 = aggregator.sha256(path) if aggregator else file_sha256(path)
+    context = _context(spec)
     earlier = store.completed_run_for(sha256, "event aggregates", context)
     if earlier is not None:
         return duplicate_result(uri, "event aggregates", "gdelt", earlier)
@@ -72,11 +103,13 @@ def ingest_gdelt(
         return store.event_ids_counted_elsewhere(sha256, ids)
 
     zip_limits = limits.zip_limits() if limits is not None else None
+    ahead = aggregator.take(path, store.today()) if aggregator else None
     for _attempt in range(5):
-        found = aggregate_events(
+        found = ahead or aggregate_events(
             path, spec, today=store.today(), already_counted=already_counted, progress=show,
             zip_limits=zip_limits,
         )  # fmt: skip
+        ahead = None
         with store.transaction(immediate=True):
             earlier = store.completed_run_for(sha256, "event aggregates", context)
             if earlier is not None:  # another process read the same file meanwhile
