@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from early_warning.catalog import Catalog
 from early_warning.errors import IngestError
 from early_warning.ingest import ingest
 
+from .conftest import run_cli
 from .test_gdelt import BLR_LTU, BLR_POL, BLR_RUS, NOISE, gdelt_line, write_export
 
 distributed = pytest.importorskip("distributed")
@@ -120,3 +122,18 @@ def test_the_dask_ingest_records_the_same_rows_as_the_streaming_one(
     assert runs == streaming_rows.pop("runs")
     assert dask_rows == streaming_rows
     assert len(dask_rows["event_counts"]) > 10 and len(dask_rows["observations"]) > 50
+
+
+def test_without_the_scale_extra_the_command_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = write_export(tmp_path / "20211110150000.export.CSV", BLR_RUS)
+    assert run_cli("--db", str(tmp_path / "x.db"), "init", cwd=tmp_path).returncode == 0
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    done = run_cli("--db", str(tmp_path / "x.db"), "ingest", "--workers", "2", str(export),
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        "early-warning: error: aggregating on a Dask cluster needs Dask: "
+        "pip install 'early-warning[scale]'\n"
+    )
