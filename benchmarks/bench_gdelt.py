@@ -13,18 +13,33 @@ Prints, for a generated 61-column export (no header, tab-separated, like the
     the file grows (it holds one chunk of 200,000 rows at a time), the baseline's
     grows with it.
 
-Usage: python benchmarks/bench_gdelt.py [ROWS]   (default 1,000,000)
+Then the history at scale (`ingest --workers N`, ingest/gdelt_scale.py), on the same
+number of rows split over FILES exports with distinct event ids: rows per second of
+the whole ingest of the folder (hash, aggregation, event_counts, weekly indicators,
+one transaction per file, into a fresh store each time) by the streaming path and by
+the Dask path on a local cluster of 1, 2 and 4 worker processes, each the median of
+REPEATS runs, and each as a ratio to the floor measured in the same run: pandas'
+C parser reading the same files, only the 9 columns the aggregation uses, as strings,
+in one process. The floor leaves out everything but parsing: the row checks, the
+dyad filter and sums, the SHA-256, the store. The cluster's start (seconds, once per
+worker count) is printed apart and not in the rates. Needs the scale extra.
+
+Usage: python benchmarks/bench_gdelt.py [ROWS] [--scale-only]   (default 1,000,000)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench_scoring import best_of
 
@@ -63,14 +78,14 @@ def _line(rng: random.Random, number: int) -> list[str]:
     return cells
 
 
-def generate(path: Path, rows: int) -> None:
+def generate(path: Path, rows: int, first_id: int = 0) -> None:
     rng = random.Random(20261122)
     block = [_line(rng, n) for n in range(BLOCK)]
     with path.open("w", encoding="utf-8") as out:
         written = 0
         while written < rows:
             for cells in block[: rows - written]:
-                cells[0] = str(written)
+                cells[0] = str(first_id + written)
                 out.write("\t".join(cells) + "\n")
                 written += 1
 
@@ -179,5 +194,93 @@ def main(rows: int) -> None:
         }))  # fmt: skip
 
 
+FILES = 8
+REPEATS = 5
+USED_COLUMNS = [0, 1, 7, 17, 28, 29, 30, 34, 59]
+
+
+def median_of(repeat: int, func: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scale(rows: int) -> None:
+    """Rows per second of a folder's ingest: streaming, and on Dask with 1, 2, 4 workers."""
+    import csv
+
+    import distributed
+    import pandas as pd
+
+    from early_warning.ingest.gdelt_scale import DaskAggregator, local_cluster
+
+    catalog = load_catalog(bundled_path("indicators"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "exports"
+        folder.mkdir()
+        per_file = rows // FILES
+        files = [folder / f"2021010{i}000000.export.CSV" for i in range(FILES)]
+        for i, path in enumerate(files):
+            generate(path, per_file, first_id=i * per_file)
+        total = per_file * FILES
+        runs = {"n": 0}
+
+        def floor() -> None:
+            for path in files:
+                pd.read_csv(path, sep="\t", header=None, quoting=csv.QUOTE_NONE, dtype=str,
+                            usecols=USED_COLUMNS, na_filter=False)  # fmt: skip
+
+        def ingest_folder(client: Any = None) -> None:
+            runs["n"] += 1
+            with Store(Path(tmp) / f"scale{runs['n']}.db") as store:
+                store.sync_catalog(catalog)
+                sources = [str(p) for p in files]
+                agg = DaskAggregator(client, store, catalog, sources) if client else None
+                for source in sources:
+                    result = ingest(store, catalog, source, progress=False, aggregator=agg)
+                    assert result.rows_read == per_file and result.rows_loaded > 0, result
+
+        base = median_of(REPEATS, floor)
+        rates = {"floor": total / base, "streaming": total / median_of(REPEATS, ingest_folder)}
+        starts = {}
+        for workers in (1, 2, 4):
+            started = time.perf_counter()
+            with local_cluster(distributed, workers) as cluster, distributed.Client(cluster) as c:
+                starts[workers] = time.perf_counter() - started
+                ingest_folder(c)  # the workers' first imports, not timed
+                rates[f"dask {workers}"] = total / median_of(REPEATS, lambda c=c: ingest_folder(c))
+        print(f"\nhistory at scale: {total:,} rows in {FILES} exports, median of {REPEATS} runs; "
+              f"{os.cpu_count()} CPU core(s) on this machine")  # fmt: skip
+        for name, rate in rates.items():
+            note = ""
+            if name == "floor":
+                note = "   (pandas, the 9 columns used, one process)"
+            elif name.startswith("dask"):
+                workers = int(name.split()[1])
+                note = f"   (cluster start {starts[workers]:.1f} s, not counted)"
+                if workers > (os.cpu_count() or 1):
+                    note += f"; more workers than the {os.cpu_count()} cores"
+            print(f"  {name:10} {rate:12,.0f} rows/s   ratio to the floor "
+                  f"{rates['floor'] / rate:5.2f}{note}")  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "rows": total,
+                    "files": FILES,
+                    "repeats": REPEATS,
+                    "rows_per_second": {k: round(v) for k, v in rates.items()},
+                    "cluster_start_s": {k: round(v, 2) for k, v in starts.items()},
+                }
+            )
+        )
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    count = int(arguments[0]) if arguments else 1_000_000
+    if "--scale-only" not in sys.argv:
+        main(count)
+    scale(count)
