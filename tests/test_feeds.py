@@ -325,7 +325,11 @@ def test_a_feed_declares_its_cadence_and_bad_feed_settings_name_the_source(
     ]  # fmt: skip
     assert settings.source_trigger("gdelt").interval.total_seconds() == 900
     for extra, message in (
-        ('feed = "acled"\nurl = "http://x"\n', "feed: 'acled' is not one of gdelt"),
+        ('feed = "rss"\nurl = "http://x"\n', "feed: 'rss' is not one of gdelt"),
+        (
+            'feed = "gdelt"\nurl = "http://x"\ntoken_url = "http://y"\n',
+            'token_url: only for feed = "acled"',
+        ),
         ('feed = "gdelt"\nfolder = "in"\n', "a feed takes its url"),
         ('url = "http://x"\nmaster_url = "http://y"\ncron = "* * * * *"\n', "master_url: only"),
         ('feed = "gdelt"\nurl = "http://x"\nmaster_url = "ftp://y"\n', "master_url: only http"),

@@ -24,7 +24,9 @@ from typing import Any
 from .errors import ConfigError
 from .files import read_toml
 
-__all__ = ["DEFAULTS", "FEEDS", "Config", "FeedKind", "bundled_path", "load_config"]
+__all__ = [
+    "DEFAULTS", "FEEDS", "Config", "Credentials", "FeedKind", "bundled_path", "load_config",
+]  # fmt: skip
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SECRET_WORDS = ("password", "token", "secret")
@@ -97,8 +99,15 @@ _CHOICES = {
 }
 _SOURCE_KEYS = {
     "url", "folder", "feed", "master_url", "cron", "every_seconds", "subject",
-    "expected_every_seconds",
+    "expected_every_seconds", "email_env", "password_env", "token_url",
 }  # fmt: skip
+# An ACLED feed's account: the variables that hold it (never the file), and the
+# token endpoint of ACLED's OAuth (the `key` + `email` parameters ended in 2025).
+_ACLED_DEFAULTS = {
+    "email_env": "ACLED_EMAIL",
+    "password_env": "ACLED_PASSWORD",
+    "token_url": "https://acleddata.com/oauth/token",
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,19 @@ FEEDS: dict[str, FeedKind] = {
     "ucdp_candidate": FeedKind("monthly", DAY, 45 * DAY),
     # WDI is updated a few times a year; a series gets its new year about once a year.
     "worldbank": FeedKind("yearly (a few updates a year)", DAY, 400 * DAY),
+    # ACLED updates its data every week; two weeks without a new event is a missed one.
+    "acled": FeedKind("weekly", DAY, 14 * DAY),
 }
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An account read from the environment for a feed (`[sources.NAME]`'s
+    `email_env`, `password_env`): kept in memory only, never shown or stored."""
+
+    user: str = field(repr=False)
+    secret: str = field(repr=False)
+    names: tuple[str, str] = ("", "")  # the variables they came from, for messages
 
 
 def bundled_path(name: str) -> Path:
@@ -178,7 +199,10 @@ class Config:
             for key, value in entries.items():
                 if any(word in key for word in _SECRET_WORDS) and value:
                     shown[section][key] = "***"
-        shown["sources"] = copy.deepcopy(self.sources)
+        shown["sources"] = {
+            name: {k: "***" if k == "credentials" else v for k, v in spec.items()}
+            for name, spec in self.sources.items()
+        }
         shown["catalog"]["dir"] = str(self.catalog_dir)
         shown["paths"]["models"] = str(self.models_dir)
         return shown
@@ -195,16 +219,19 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         path = env["EARLY_WARNING_CONFIG"]
     if path is not None:
         file = Path(path)
-        sources = _apply_file(values, origins, file)
+        sources = _apply_file(values, origins, file, env)
     _apply_env(values, origins, env)
     return Config(values, file, origins, sources)
 
 
 def _apply_file(
-    values: dict[str, dict[str, Any]], origins: dict[str, str], file: Path
+    values: dict[str, dict[str, Any]],
+    origins: dict[str, str],
+    file: Path,
+    env: Mapping[str, str],
 ) -> dict[str, dict[str, Any]]:
     data = read_toml(file, ConfigError, "configuration file")
-    sources = _sources(data.pop("sources", {}), file)
+    sources = _sources(data.pop("sources", {}), file, env)
     for section, entries in data.items():
         if section not in DEFAULTS:
             raise ConfigError(f"{file}: unknown section [{section}] (known: {', '.join(DEFAULTS)})")
@@ -227,7 +254,7 @@ def _apply_file(
     return sources
 
 
-def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
+def _sources(raw: Any, file: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """`[sources.NAME]`: a `url` or a watched `folder`, on a `cron` or `every_seconds`;
     or a live `feed` (one of FEEDS) at its `url`, polled on its own rhythm unless told."""
     if not isinstance(raw, dict):
@@ -251,6 +278,9 @@ def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
             raise ConfigError(f'{where} master_url: only for feed = "gdelt"')
         if "master_url" in spec and spec.get("feed") != "gdelt":
             raise ConfigError(f'{where} master_url: only for feed = "gdelt"')
+        for key in sorted(set(_ACLED_DEFAULTS) & set(spec)):
+            if spec.get("feed") != "acled":
+                raise ConfigError(f'{where} {key}: only for feed = "acled"')
         if ("url" in spec) == ("folder" in spec):
             raise ConfigError(f"{where}: give a url or a folder (one of them)")
         if "cron" in spec and "every_seconds" in spec:
@@ -265,6 +295,9 @@ def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
             elif not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{where} {key}: expected text, got {value!r}")
             entry[key] = value
+        if entry.get("feed") == "acled":
+            entry = {**_ACLED_DEFAULTS, **entry}
+            entry["credentials"] = _credentials(entry, where, env)
         if "folder" in entry:
             folder = Path(entry["folder"]).expanduser()
             entry["folder"] = str(
@@ -272,6 +305,20 @@ def _sources(raw: Any, file: Path) -> dict[str, dict[str, Any]]:
             )
         found[name] = entry
     return found
+
+
+def _credentials(entry: dict[str, Any], where: str, env: Mapping[str, str]) -> Credentials:
+    """The account named by `email_env` and `password_env`, which must be set."""
+    found = []
+    for key, what in (("email_env", "e-mail"), ("password_env", "password")):
+        name = entry[key]
+        if not env.get(name, "").strip():
+            raise ConfigError(
+                f"{where} {key}: the environment variable {name} is not set (the ACLED "
+                f"account's {what}; it is read from the environment only)"
+            )
+        found.append(env[name].strip())
+    return Credentials(found[0], found[1], (entry["email_env"], entry["password_env"]))
 
 
 def _apply_env(

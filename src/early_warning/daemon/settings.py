@@ -70,7 +70,7 @@ class DaemonSettings:
             if not SUBJECT_PATTERN.fullmatch(subject):
                 raise ConfigError(f"[daemon] report_subjects: {subject!r} is not a subject code")
         for name, spec in config.sources.items():
-            for key in ("url", "master_url"):
+            for key in ("url", "master_url", "token_url"):
                 if key in spec and not spec[key].startswith(("http://", "https://")):
                     raise ConfigError(
                         f"[sources.{name}] {key}: only http(s) URLs, got {spec[key]!r}"

@@ -22,6 +22,13 @@ with its validation, rejects, runs and duplicate checks.
                   (`ucdp_ged.py`); the same release again adds nothing.
   worldbank       `url` is a World Bank API or WDI CSV URL (`worldbank.py`); a release
                   with no new values adds nothing.
+  acled           `url` is ACLED's `/api/acled/read` with the query wanted (countries,
+                  dates): an OAuth token is asked of `token_url` for the account in the
+                  environment (`config.Credentials`: a POST of grant_type=password,
+                  client_id=acled, username, password), then the pages (`page=1, 2,
+                  ...` until one comes back short) are fetched with it as a Bearer
+                  header and joined; the events go into `events` (`acled.py`); the same
+                  answer again adds nothing. The account is in no URL, message or row.
 
 `run_feed` returns what arrived: a feed is healthy while publications keep arriving
 (GDELT: new exports, whether or not they hold the dyads; UCDP and the World Bank: new
@@ -101,6 +108,8 @@ def poll_feed(
         return _gdelt(run, name, spec)
     if kind == "ucdp_candidate":
         return _ucdp(run, spec["url"])
+    if kind == "acled":
+        return _acled(run, spec)
     return _one(run, spec["url"], None)
 
 
@@ -298,3 +307,76 @@ def _one(run: _Run, url: str, fmt: str | None, path: Path | None = None) -> Feed
     outcome.failed = int(bool(result.rows_rejected))
     outcome.parts.append(result.summary())
     return outcome
+
+
+# -- ACLED -----------------------------------------------------------------------------
+
+_ACLED_PAGE_ROWS = 5000  # ACLED's own default page size
+
+
+def _acled(run: _Run, spec: dict[str, Any]) -> FeedOutcome:
+    url = spec["url"]
+    token = _acled_token(spec, run)
+    authorized = _with(run.fetcher, headers={"Authorization": f"Bearer {token}"})
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    rows = int(query["limit"][0]) if query.get("limit", [""])[0].isdigit() else _ACLED_PAGE_ROWS
+    items: list[Any] = []
+    for page in range(1, _MAX_PAGES + 1):
+        where = _with_query(url, limit=str(rows), page=str(page))
+        data = _acled_page(fetch_bytes(where, run.limits, authorized), where)
+        items += data
+        if len(data) < rows:
+            break
+    else:
+        raise FetchError(f"{url}: more than {_MAX_PAGES:,} pages")
+    with tempfile.TemporaryDirectory(prefix="early-warning-acled-") as folder:
+        joined = Path(folder) / "acled-api.json"
+        joined.write_text(json.dumps({"data": items}, ensure_ascii=False), encoding="utf-8")
+        return _one(run, url, "acled", joined)
+
+
+def _acled_token(spec: dict[str, Any], run: _Run) -> str:
+    """An access token for the account (ACLED's OAuth password grant)."""
+    account = spec["credentials"]
+    form = {"username": account.user, "password": account.secret,
+            "grant_type": "password", "client_id": "acled"}  # fmt: skip
+    body = fetch_bytes(spec["token_url"], run.limits, _with(run.fetcher, form=form))
+    try:
+        token = json.loads(body.decode("utf-8")).get("access_token")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise FetchError(
+            f"{spec['token_url']}: no access_token in the answer (is the account in "
+            f"{' and '.join(account.names)} right, and has it API access?)"
+        )
+    return token
+
+
+def _acled_page(body: bytes, where: str) -> list[Any]:
+    try:
+        page = json.loads(body.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FetchError(f"{where}: not an ACLED API answer (invalid JSON: {exc})") from None
+    if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+        said = page.get("error") or page.get("message") if isinstance(page, dict) else None
+        reason = f": {' '.join(str(said).split())[:200]}" if said else " (no 'data' list)"
+        raise FetchError(f"{where}: not an ACLED API answer{reason}")
+    return page["data"]
+
+
+def _with(fetcher: Fetcher, **options: Any) -> Fetcher:
+    """The network fetcher with headers or a form: a feed's credentials go to the
+    server as HTTP, never into a URL (which runs, errors and logs name)."""
+    if not isinstance(fetcher, UrlFetcher):
+        raise FetchError("the ACLED feed sends its account as HTTP: it needs the URL fetcher")
+    return UrlFetcher(fetcher.user_agent, **{"headers": fetcher.headers, **options})
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+             if k not in params]  # fmt: skip
+    return urllib.parse.urlunsplit(
+        parts._replace(query=urllib.parse.urlencode([*query, *params.items()], safe="|:"))
+    )

@@ -124,13 +124,29 @@ class _Capped:
 
 
 class UrlFetcher:
-    """http(s) through urllib, within the limits' timeouts; redirects are followed."""
+    """http(s) through urllib, within the limits' timeouts; redirects are followed.
 
-    def __init__(self, user_agent: str = USER_AGENT) -> None:
+    `headers` are sent with every request (an API's `Authorization`); `form` makes it
+    a POST of those fields, URL-encoded (an OAuth token request). Neither is ever put
+    in a message: an error names the URL only.
+    """
+
+    def __init__(
+        self,
+        user_agent: str = USER_AGENT,
+        *,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+    ) -> None:
         self.user_agent = user_agent
+        self.headers = headers or {}
+        self.form = form
 
     def fetch(self, url: str, out: Sink, limits: Limits) -> str:
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent})
+        body = urllib.parse.urlencode(self.form).encode("ascii") if self.form is not None else None
+        request = urllib.request.Request(
+            url, data=body, headers={"User-Agent": self.user_agent, **self.headers}
+        )
         with _Deadline(limits.http_total_seconds) as deadline:
             try:
                 return _copy(request, url, out, limits, deadline)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..errors import IngestError
+from .acled import read_acled
 from .cells import Rows
 from .gdelt_dyads import looks_like_dyad_scores, read_dyad_scores
 from .imf import looks_like_imf, read_imf
@@ -30,8 +31,8 @@ from .worldbank import looks_like_worldbank, read_worldbank
 
 __all__ = ["EVENT_FORMATS", "PUBLISHED_FORMATS", "read_published", "sniff_published"]
 
-PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges", "ucdp", "ucdp-ged")
-EVENT_FORMATS = ("ucdp", "ucdp-ged")  # published layouts read as events
+PUBLISHED_FORMATS = ("worldbank", "imf", "sipri", "gdelt-edges", "ucdp", "ucdp-ged", "acled")
+EVENT_FORMATS = ("ucdp", "ucdp-ged", "acled")  # published layouts read as events
 MAPPING_FOR_FORMAT = {
     "worldbank": "worldbank",
     "imf": "imf_weo",
@@ -70,13 +71,15 @@ def read_published(
     source, by (indicator, subject, period): a value that differs from them is a
     revision and counts as known from the file's date, or today, never from the lag
     date of the first release.
-    The UCDP/PRIO conflict-years and the UCDP candidate events are read as events
-    (`ucdp.read_ucdp`, `ucdp_ged.read_ucdp_ged`).
+    The UCDP/PRIO conflict-years, the UCDP candidate events and ACLED's events are
+    read as events (`ucdp.read_ucdp`, `ucdp_ged.read_ucdp_ged`, `acled.read_acled`).
     """
     if fmt == "ucdp":
         return read_ucdp(path, catalog, today)
     if fmt == "ucdp-ged":
         return read_ucdp_ged(path, catalog, today)
+    if fmt == "acled":
+        return read_acled(path, catalog, today)
     mapping = load_mapping(catalog, MAPPING_FOR_FORMAT[fmt])
     indicators = sorted({s.indicator for s in mapping.series.values()})
     rows = Rows(mapping, catalog, today, known(mapping.source, indicators) if known else {})
