@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_scoring import best_of
+from bench_scoring import best_of, timings
 
 from early_warning import Store, bundled_path, ingest, load_catalog
 
@@ -200,12 +200,7 @@ USED_COLUMNS = [0, 1, 7, 17, 28, 29, 30, 34, 59]
 
 
 def median_of(repeat: int, func: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timings(repeat, func))
 
 
 def scale(rows: int) -> None:

@@ -43,13 +43,17 @@ N_IND, WEEKS, SUBJECTS, DRAWS, ORIGINS = 60, 1040, 200, 10_000, 500
 START = dt.date(2001, 1, 7)
 
 
-def best_of(repeat: int, func: Callable[[], object]) -> float:
+def timings(repeat: int, func: Callable[[], object]) -> list[float]:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return times
+
+
+def best_of(repeat: int, func: Callable[[], object]) -> float:
+    return min(timings(repeat, func))
 
 
 def write_catalog(folder: Path) -> None:

@@ -37,7 +37,36 @@ from .test_importers import wb_server  # noqa: F401 (the fixture)
 # -- the publisher -----------------------------------------------------------------------
 
 
-class Publisher:
+class Quiet(http.server.BaseHTTPRequestHandler):
+    """A handler that logs nothing and answers a body in one call."""
+
+    def answer(self, code: int, body: bytes, content_type: str = "") -> None:
+        self.send_response(code)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1, in a thread, answering with `handler`."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Publisher(LocalServer):
     """Files by path, served on 127.0.0.1, every request counted."""
 
     def __init__(self) -> None:
@@ -45,34 +74,21 @@ class Publisher:
         self.hits: Counter[str] = Counter()
         publisher = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_GET(self) -> None:
                 publisher.hits[self.path] += 1
                 body = publisher.files.get(self.path)
                 if body is None:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def line(self, path: str, *, md5: str | None = None) -> str:
         """The index line GDELT writes for a file: `SIZE MD5 URL`."""
         body = self.files[path]
         return f"{len(body)} {md5 or hashlib.md5(body).hexdigest()} {self.url}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -126,8 +142,8 @@ def _config(tmp_path: Path, sources: str) -> Path:
     return path
 
 
-def _daemon(config: Path) -> Daemon:
-    daemon = Daemon(load_config(config, env={}))
+def _daemon(config: Path, env: dict[str, str] | None = None) -> Daemon:
+    daemon = Daemon(load_config(config, env=env or {}))
     with open_store(daemon.config.db_path, create=True) as store:
         store.sync_catalog(daemon.catalog)
     return daemon
@@ -343,6 +359,16 @@ def test_a_feed_declares_its_cadence_and_bad_feed_settings_name_the_source(
                 raise
 
 
+def run_twice(daemon: Daemon, job: str) -> tuple[list[dict], list[int]]:
+    """Run a feed's job twice (both "ok"); the events then, and each run's rows loaded."""
+    assert daemon.run_job(job) == "ok"
+    assert daemon.run_job(job) == "ok"
+    daemon.stop()
+    with open_store(daemon.config.db_path) as store:
+        runs = store.job_runs(job)
+        return store.events(), [r["rows_loaded"] for r in reversed(runs)]
+
+
 # -- UCDP candidate events -------------------------------------------------------------
 
 GED_HEADER = (
@@ -391,14 +417,8 @@ def test_ucdp_candidate_csv_adds_events_once_with_dates_sides_and_fatalities(
     publisher.files["/candidate/GEDEvent_v20_0_8.csv"] = _ged_csv(GED_ROWS)
     source = (f'[sources.ged]\nfeed = "ucdp_candidate"\n'
               f'url = "{publisher.url}/candidate/GEDEvent_v20_0_8.csv"\n')  # fmt: skip
-    daemon = _daemon(_config(tmp_path, source))
-    assert daemon.run_job("ingest:ged") == "ok"
-    assert daemon.run_job("ingest:ged") == "ok"  # the same release again: nothing added
-    daemon.stop()
-    with open_store(tmp_path / "ew.db") as store:
-        events = store.events()
-        runs = store.job_runs("ingest:ged")
-    assert [r["rows_loaded"] for r in reversed(runs)] == [4, 0]
+    events, loaded = run_twice(_daemon(_config(tmp_path, source)), "ingest:ged")
+    assert loaded == [4, 0]  # the same release again: nothing added
     assert [(e["date"], e["subject"], e["kind"], e["severity"]) for e in events] == [
         ("2020-03-02", "BLR", "state_based_violence", 3),
         ("2020-05-11", "BLR", "state_based_violence", 2),

@@ -11,9 +11,7 @@ country, iso, fatalities, timestamp, ...).
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +20,9 @@ from typing import Any
 import pytest
 
 from early_warning import ConfigError, load_config
-from early_warning.daemon import Daemon
-from early_warning.store import open_store
 
 from .conftest import run_cli
-from .test_feeds import _config
+from .test_feeds import LocalServer, Quiet, _config, _daemon, run_twice
 
 EMAIL, PASSWORD, TOKEN = "analyst@example.org", "pw-Zq81-never-shown", "tok-5f2c-never-shown"
 ENV = {"ACLED_EMAIL": EMAIL, "ACLED_PASSWORD": PASSWORD}
@@ -64,14 +60,14 @@ EVENTS = [
 ]
 
 
-class Acled:
+class Acled(LocalServer):
     """ACLED's token endpoint and read endpoint, every request kept."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         acled = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 form = dict(urllib.parse.parse_qsl(body))
@@ -95,27 +91,16 @@ class Acled:
                                  "count": len(data), "messages": [], "data": data})  # fmt: skip
 
             def _send(self, code: int, answer: dict) -> None:
-                body = json.dumps(answer).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(code, json.dumps(answer).encode(), "application/json")
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
 
 @pytest.fixture
 def acled() -> Iterator[Acled]:
     server = Acled()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 def _source(acled: Acled) -> str:
@@ -124,25 +109,12 @@ def _source(acled: Acled) -> str:
             f'token_url = "{acled.url}/oauth/token"\n')  # fmt: skip
 
 
-def _daemon(config: Path) -> Daemon:
-    daemon = Daemon(load_config(config, env=ENV))
-    with open_store(daemon.config.db_path, create=True) as store:
-        store.sync_catalog(daemon.catalog)
-    return daemon
-
-
 def test_acled_events_arrive_once_with_dates_sides_and_fatalities_and_the_account_stays_hidden(
     acled: Acled, tmp_path: Path
 ) -> None:
     config = _config(tmp_path, _source(acled))
-    daemon = _daemon(config)
-    assert daemon.run_job("ingest:acled") == "ok"
-    assert daemon.run_job("ingest:acled") == "ok"  # the same answer again: nothing added
-    daemon.stop()
-    with open_store(tmp_path / "ew.db") as store:
-        events = store.events()
-        runs = store.job_runs("ingest:acled")
-    assert [r["rows_loaded"] for r in reversed(runs)] == [3, 0]
+    events, loaded = run_twice(_daemon(config, ENV), "ingest:acled")
+    assert loaded == [3, 0]  # the same answer again: nothing added
     assert [(e["date"], e["subject"], e["kind"], e["severity"]) for e in events] == [
         ("2021-11-08", "BLR", "strategic_developments", 1),
         ("2021-11-10", "BLR", "battles", 2),
@@ -175,9 +147,7 @@ def test_a_missing_or_refused_acled_account_is_one_line_naming_the_variable_not_
     config = _config(tmp_path, _source(acled))
     with pytest.raises(ConfigError, match=r"email_env: the environment variable ACLED_EMAIL"):
         load_config(config, env={})
-    daemon = Daemon(load_config(config, env={**ENV, "ACLED_PASSWORD": "wrong-pw-Xy"}))
-    with open_store(daemon.config.db_path, create=True) as store:
-        store.sync_catalog(daemon.catalog)
+    daemon = _daemon(config, {**ENV, "ACLED_PASSWORD": "wrong-pw-Xy"})
     assert daemon.run_job("ingest:acled") == "failed"
     daemon.stop()
     status = run_cli("--config", str(config), "status", "--json", cwd=tmp_path, env=ENV)

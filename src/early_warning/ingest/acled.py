@@ -30,17 +30,15 @@ row beside the first: the events table has no key by ACLED id (as for UCDP).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..errors import IngestError
 from .mapping import Countries, load_countries
 from .readers import Record, Table
-from .ucdp_ged import severity_of
+from .ucdp_ged import api_items, severity_of
 from .validate import EVENT_COLUMNS, Problem
 
 __all__ = ["SOURCE", "read_acled"]
@@ -59,24 +57,11 @@ def read_acled(path: Path, catalog: Catalog, today: dt.date) -> Table:
 
 def _records(path: Path, countries: Countries, today: dt.date) -> Iterator[Record]:
     """The answer's `data` items (item n is "line" n of the answer)."""
-    try:
-        answer = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IngestError(f"{path}: not an ACLED API answer (invalid JSON: {exc})") from None
-    items = answer.get("data") if isinstance(answer, dict) else None
-    if not isinstance(items, list):
-        raise IngestError(f"{path}: not an ACLED API answer (no 'data' list)")
-    for number, item in enumerate(items, 1):
-        raw = json.dumps(item, ensure_ascii=False)[:4000]
-        if not isinstance(item, dict):
-            yield number, Problem("row", "an API data item is not an object"), raw
-            continue
-        missing = [c for c in _REQUIRED if c not in item]
-        if missing:
-            yield number, Problem(missing[0], "missing from the API data item"), raw
-            continue
-        row = {k: "" if v is None else str(v).strip() for k, v in item.items()}
-        yield _event(number, row, raw, countries, today)
+    for number, row, raw in api_items(path, "data", "ACLED", _REQUIRED):
+        if isinstance(row, Problem):
+            yield number, row, raw
+        else:
+            yield _event(number, row, raw, countries, today)
 
 
 def _event(

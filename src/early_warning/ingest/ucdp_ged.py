@@ -42,7 +42,7 @@ from .readers import Record, Table
 from .ucdp import GwState, csv_rows, header_has, load_states, open_csv
 from .validate import EVENT_COLUMNS, Problem
 
-__all__ = ["SOURCE", "looks_like_ucdp_ged", "read_ucdp_ged", "severity_of"]
+__all__ = ["SOURCE", "api_items", "looks_like_ucdp_ged", "read_ucdp_ged", "severity_of"]
 
 SOURCE = "ucdp_ged_candidate"  # its key in sources.yaml
 _REQUIRED = ("id", "type_of_violence", "side_a", "side_b", "country", "date_start", "best")
@@ -88,24 +88,37 @@ def _json_records(
     today: dt.date,
 ) -> Iterator[Record]:
     """The API's `Result` items (item n is "line" n of the answer)."""
+    for number, row, raw in api_items(path, "Result", "UCDP", _REQUIRED):
+        if isinstance(row, Problem):
+            yield number, row, raw
+        else:
+            yield _event(number, row, raw, states, by_name, today)
+
+
+def api_items(
+    path: Path, key: str, publisher: str, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str] | Problem, str]]:
+    """The items of a JSON API answer's list `key` (or of a bare list) as rows of text,
+    item n as "line" n, with its raw JSON; an item that is not an object or lacks a
+    required field is a Problem. UCDP's answers and ACLED's share this shape."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IngestError(f"{path}: not a UCDP API answer (invalid JSON: {exc})") from None
-    items = data.get("Result") if isinstance(data, dict) else data
+        raise IngestError(f"{path}: not a {publisher} API answer (invalid JSON: {exc})") from None
+    items = data.get(key) if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise IngestError(f"{path}: not a UCDP API answer (no 'Result' list)")
+        raise IngestError(f"{path}: not a {publisher} API answer (no {key!r} list)")
+    word = "result" if key == "Result" else key
     for number, item in enumerate(items, 1):
         raw = json.dumps(item, ensure_ascii=False)[:4000]
         if not isinstance(item, dict):
-            yield number, Problem("row", "an API result item is not an object"), raw
+            yield number, Problem("row", f"an API {word} item is not an object"), raw
             continue
-        missing = [c for c in _REQUIRED if c not in item]
+        missing = [c for c in required if c not in item]
         if missing:
-            yield number, Problem(missing[0], "missing from the API result item"), raw
+            yield number, Problem(missing[0], f"missing from the API {word} item"), raw
             continue
-        row = {k: "" if v is None else str(v).strip() for k, v in item.items()}
-        yield _event(number, row, raw, states, by_name, today)
+        yield number, {k: "" if v is None else str(v).strip() for k, v in item.items()}, raw
 
 
 def _day(text: str) -> dt.date | None:
