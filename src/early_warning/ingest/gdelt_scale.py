@@ -153,13 +153,20 @@ class DaskAggregator:
         while self.next < len(self.paths) and len(self.pending) < self.window:
             path = self.paths[self.next]
             self.next += 1
-            sha256 = self.sha256(path)
+            try:
+                sha256 = self.sha256(path)
+            except OSError:
+                continue  # unreadable: `ingest` names it when it comes to this file
             if sha256 in self.submitted_shas or already_ingested(self.store, self.spec, sha256):
                 continue  # a duplicate: `ingest_gdelt` says so without an aggregate
+            try:
+                future = self.client.submit(
+                    _aggregate, path, self.spec, self.today, self.zip_limits, pure=False
+                )
+            except Exception:  # the cluster is gone: the rest is read in this process
+                self.window = 0
+                return
             self.submitted_shas.add(sha256)
-            future = self.client.submit(
-                _aggregate, path, self.spec, self.today, self.zip_limits, pure=False
-            )
             self.pending[path] = future
 
     def _drop(self, path: Path) -> None:
