@@ -303,6 +303,11 @@ def build_message(
         message.add_attachment(
             content, maintype=maintype, subtype=subtype, filename=_header_text(name, "filename")
         )
+    # Boundaries derived from the Message-ID, one per multipart part: the same message
+    # is the same bytes (the email package draws them at random).
+    seed = hashlib.sha256(message_id.encode()).hexdigest()[:24]
+    for n, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_{seed}.{n}")
     return message
 
 
