@@ -27,8 +27,8 @@ from ..config import Config
 from ..errors import EarlyWarningError, LockError
 from ..ingest import Fetcher, Limits, ingest, run_feed
 from ..periods import iso_week
-from ..pipeline import pipeline_scopes, run_pipeline
-from ..report import build_report, queue_report_email
+from ..pipeline import PipelineResult, pipeline_scopes, run_pipeline
+from ..report import Report, build_report, queue_report_email
 from ..services.theatres import subject_scope
 from ..store import Store, open_store
 from .settings import (
@@ -80,6 +80,14 @@ class Daemon:
         self._stop = threading.Event()
         # The scoring pipeline runs one at a time, whichever job starts it.
         self._pipeline_lock = threading.Lock()
+        # What the last pipeline run and report job produced, for a caller that drives
+        # the jobs itself (`demo --replay`) and prints more than the job's one line.
+        self.last_pipeline: PipelineResult | None = None
+        self.last_reports: list[Report] = []
+
+    def open_db(self, *, create: bool = False) -> Store:
+        """The database, stamped by the daemon's clock (a replay's fixed one included)."""
+        return open_store(self.config.db_path, create=create, clock=self.clock)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -107,7 +115,7 @@ class Daemon:
         run every job once (and the scoring pipeline) before the schedule takes over."""
         global _CURRENT
         self.acquire_lock()
-        with open_store(self.config.db_path, create=True) as store:
+        with self.open_db(create=True) as store:
             store.sync_catalog(self.catalog)
             # We hold the lock: a run still marked running died with an earlier daemon.
             store.interrupt_running_jobs()
@@ -142,12 +150,12 @@ class Daemon:
     def _report_overdue(self) -> bool:
         """The last scheduled report time has passed and its week's report is missing
         (the daemon was down, or killed while making it)."""
-        now = dt.datetime.now(self.settings.timezone)
+        now = self.clock.now().astimezone(self.settings.timezone)
         due = weekly_trigger(self.settings).get_next_fire_time(None, now - dt.timedelta(days=7))
         if due is None or due > now:
             return False
         sunday = last_complete_week(due, self.settings.timezone)
-        with open_store(self.config.db_path) as store:
+        with self.open_db() as store:
             if not store.ever_ran():
                 return False  # a new daemon: nothing fell due while it was down
             for subject in self.settings.report_subjects:
@@ -238,7 +246,7 @@ class Daemon:
     def _missed(self, event: JobExecutionEvent) -> None:
         log.warning("missed %s (scheduled %s, beyond the grace period)", event.job_id,
                     _when(event.scheduled_run_time))  # fmt: skip
-        with open_store(self.config.db_path) as store:
+        with self.open_db() as store:
             run_id = store.start_job_run(event.job_id)
             store.finish_job_run(
                 run_id, "missed", f"scheduled {_when(event.scheduled_run_time)}; beyond grace"
@@ -248,7 +256,7 @@ class Daemon:
 
     def run_job(self, name: str) -> str:
         """Run one job and record it; an error is recorded, never raised."""
-        with open_store(self.config.db_path) as store:
+        with self.open_db() as store:
             run_id = store.start_job_run(name)
             log.info("start %s (run %d)", name, run_id)
             loaded: int | None = None
@@ -431,12 +439,14 @@ class Daemon:
         scopes, outside = pipeline_scopes(self.catalog, self.config.models_dir, store.subjects())
         today = self.clock.now().astimezone(dt.UTC).date()
         outcome = run_pipeline(store, scopes, Notifier(store, self.mail), today, outside=outside)
+        self.last_pipeline = outcome
         return outcome.summary()
 
     def _weekly_report(self, store: Store) -> tuple[str, str]:
         """The report of the last complete week for each subject, once per week."""
-        sunday = last_complete_week(dt.datetime.now(dt.UTC), self.settings.timezone)
+        sunday = last_complete_week(self.clock.now(), self.settings.timezone)
         done, made = [], []
+        self.last_reports = []
         waiting = []
         subjects_with_data = store.subjects()
         sources = sources_health(self.settings, store, self.clock.now())
@@ -457,6 +467,7 @@ class Daemon:
             if self.mail.report_recipients:
                 queue_report_email(store, self.mail, report)
             made.append(str(report.path))
+            self.last_reports.append(report)
         if made:
             Notifier(store, self.mail).flush()
         wait = f"no data yet for {', '.join(waiting)}: the report waits for data" if waiting else ""
