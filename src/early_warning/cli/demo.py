@@ -15,7 +15,7 @@ from ..alerts.skill import false_alarms_text, hit_rate_text, lead_text
 from ..catalog import Catalog
 from ..demo import DemoResult, run_demo, write_daemon_config
 from ..numbers import format_number
-from .common import App, echo_json, echo_table, json_option, pass_app
+from .common import App, echo_json, echo_table, fail, json_option, pass_app
 from .ingest import print_ingest
 
 __all__ = ["demo"]
@@ -30,10 +30,47 @@ __all__ = ["demo"]
 @click.option(
     "--profile", help="Weight profile to score with (default: the subject's theatre profile)."
 )
+@click.option(
+    "--replay",
+    nargs=2,
+    metavar="START END",
+    help="Instead: live the daemon's weekly cycle over the weeks START .. END (ISO dates) "
+    "on a fixed clock, each row arriving when it was published, and print each week.",
+)
+@click.option(
+    "--data",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="With --replay: feed this file too, or the GDELT daily dyad file in this folder "
+    "(default: ../shared/real_data beside the project, when it is there).",
+)
+@click.option(
+    "--reports/--no-reports",
+    "with_reports",
+    default=True,
+    show_default=True,
+    help="With --replay: the weekly PDF report (and its e-mail) each Monday.",
+)
 @json_option
 @pass_app
-def demo(app: App, workdir: Path | None, profile: str | None, as_json: bool) -> None:
+def demo(
+    app: App,
+    workdir: Path | None,
+    profile: str | None,
+    replay: tuple[str, str] | None,
+    data: tuple[Path, ...],
+    with_reports: bool,
+    as_json: bool,
+) -> None:
     """Build a fresh database from the catalog and the embedded dataset, score it, show it."""
+    if replay:
+        if as_json or profile is not None:
+            fail("--replay: the daemon's replay prints for people, with the daemon's profiles")
+        from .replay import parse_window, replay_demo
+
+        sys.exit(replay_demo(app, parse_window(replay), workdir, data, with_reports))
+    if data or not with_reports:
+        fail("--data and --no-reports go with --replay START END")
     subject = app.config.default_subject
     reports = Path(app.config.get("paths", "reports"))
     if workdir is not None:
