@@ -54,7 +54,7 @@ def outbox(folder: Path) -> list[tuple[str, str]]:
     found = []
     for path in folder.glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        found.append((str(message["To"]), str(message["Subject"])))
+        found.append((str(message["To"]), " ".join(str(message["Subject"]).split())))
     return sorted(found)
 
 

@@ -338,7 +338,7 @@ def _emails(files: Sequence[Path]) -> list[tuple[str, str]]:
     for path in files:
         with path.open("rb") as handle:
             headers = parser.parse(handle)
-        found.append((str(headers["Subject"]), str(headers["To"])))
+        found.append((" ".join(str(headers["Subject"]).split()), str(headers["To"])))
     return sorted(found)
 
 
