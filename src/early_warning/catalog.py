@@ -53,10 +53,10 @@ FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily", "irregular")
 #             its frequency plus `release_lag_days`), then stale as a state.
 LIFETIMES = ("state", "interval", "event", "release")
 CYCLE_DAYS = {"annual": 365, "quarterly": 92, "monthly": 31, "weekly": 7, "daily": 1}
-NORMALISATIONS = ("minmax", "log", "ln", "zscore", "ordinal", "boolean")
+NORMALISATIONS = ("minmax", "log", "ln", "zscore", "baseline", "ordinal", "boolean")
 _METHODS_FOR_KIND = {
-    "continuous": ("minmax", "log", "ln", "zscore"),
-    "event": ("minmax", "log", "ln", "zscore"),
+    "continuous": ("minmax", "log", "ln", "zscore", "baseline"),
+    "event": ("minmax", "log", "ln", "zscore", "baseline"),
     "ordinal": ("ordinal",),
     "boolean": ("boolean",),
 }
@@ -703,7 +703,25 @@ def _parse_normalisation(
         window = raw.get("baseline_weeks")
         if isinstance(window, bool) or not isinstance(window, int) or window < 8:
             raise fail("normalisation", "'baseline_weeks' must be a whole number >= 8")
+    if method == "baseline":
+        _check_baseline(raw, fail)
     return result
+
+
+def _check_baseline(raw: dict[str, Any], fail: Callable[[str, str], CatalogError]) -> None:
+    """A trailing window of whole weeks and the shortest history a value is judged on:
+    fewer than 8 earlier values give no distribution worth ranking against."""
+    window, least = raw.get("baseline_weeks"), raw.get("min_history")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 8:
+        raise fail("normalisation", "baseline: 'baseline_weeks' must be a whole number >= 8")
+    if isinstance(least, bool) or not isinstance(least, int) or not 8 <= least <= window:
+        raise fail(
+            "normalisation",
+            f"baseline: 'min_history' must be a whole number from 8 to baseline_weeks ({window})",
+        )
+    extra = set(raw) - {"method", "baseline_weeks", "min_history"}
+    if extra:
+        raise fail("normalisation", f"baseline: unknown field {sorted(extra)[0]!r}")
 
 
 def _parse_citations(

@@ -22,7 +22,7 @@ from ..numbers import format_number
 from ..panel import MISSING, STALE, Panel
 from ..periods import iso_week
 from .aggregate import Aggregate, Structure, aggregate
-from .normalise import normalise_panel
+from .normalise import insufficient_history, normalise_panel
 from .profiles import Profile
 
 __all__ = ["DRIVER_FLOOR", "CompositeIndex", "Driver", "ScoreResults", "widening"]
@@ -74,7 +74,9 @@ class CompositeIndex:
 
     def normalise(self, panel: Panel, method_for: dict[str, str] | None = None) -> np.ndarray:
         self._check(panel)
-        return normalise_panel(self.catalog, self.indicators, panel.values, method_for)
+        return normalise_panel(
+            self.catalog, self.indicators, panel.values, method_for, ids=panel.obs_id
+        )
 
     def aggregate(
         self, risk: np.ndarray, profile: Profile | None = None, method: str | None = None
@@ -212,6 +214,7 @@ class ScoreResults:
             "drivers": [vars(d) for d in self.drivers(row)] if previous is not None else [],
             "stale": self._indicators_with(row, STALE),
             "missing": self._indicators_with(row, MISSING),
+            "insufficient_history": self._insufficient_history(row),
         }
 
     def _contributions(self, row: int) -> list[dict[str, Any]]:
@@ -238,6 +241,22 @@ class ScoreResults:
             )
         items.sort(key=lambda item: (-item["contribution"], item["indicator"]))
         return items
+
+    def _insufficient_history(self, row: int) -> list[str]:
+        """Indicators judged against their own past (`baseline`) that have a value this
+        week but too few earlier weeks to judge it by: no risk, and said so."""
+        panel, catalog = self.panel, self.index.catalog
+        out = []
+        for j, ind in enumerate(self.index.indicators):
+            spec = catalog.indicators[ind].normalisation
+            if spec["method"] != "baseline" or not math.isnan(self.risk[row, j]):
+                continue
+            short = insufficient_history(
+                panel.values[: row + 1, j], spec, panel.obs_id[: row + 1, j]
+            )
+            if short[-1]:
+                out.append(ind)
+        return out
 
     def _indicators_with(self, row: int, status: int) -> list[str]:
         return [

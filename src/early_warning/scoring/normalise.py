@@ -18,6 +18,13 @@ Methods (OECD/JRC Handbook on Constructing Composite Indicators, 2008, section 5
   zscore   standard score against a trailing baseline window of `baseline_weeks`,
            mapped to [0, 1] by the normal distribution function; cells with fewer
            than 8 baseline values are NaN ("insufficient history").
+  baseline the value judged against the same subject's own trailing distribution of
+           the indicator: the share of its last `baseline_weeks` weeks (before the
+           week scored, never after) whose value was lower, ties counting half (the
+           mid-rank empirical distribution function). "Higher than 97 % of this
+           dyad's past year" is 0.97 whatever the dyad's volume. With fewer than
+           `min_history` distinct earlier values the cell is NaN ("insufficient
+           history"): missing risk, never a neutral 0.5.
   ordinal  level / highest level.
   boolean  the value itself (true = 1).
 """
@@ -31,7 +38,15 @@ import numpy as np
 
 from ..catalog import Catalog, Indicator
 
-__all__ = ["GOALPOST_METHODS", "MIN_BASELINE", "normalise", "normalise_column", "normalise_panel"]
+__all__ = [
+    "GOALPOST_METHODS",
+    "MIN_BASELINE",
+    "insufficient_history",
+    "normalise",
+    "normalise_column",
+    "normalise_panel",
+    "trailing_percentile",
+]
 
 GOALPOST_METHODS = ("minmax", "log", "ln")  # the methods on fixed goalposts
 
@@ -74,6 +89,61 @@ def _zscore(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def _history(x: np.ndarray, window: int, ids: np.ndarray | None) -> np.ndarray:
+    """For each row, the `window` rows before it that count as its history (NaN where
+    they do not): an observation counts once, in the first row that carries it (a value
+    carried forward into later weeks is not new evidence), and never in the judging of
+    a row that carries that same observation."""
+    n = len(x)
+    fresh = ~np.isnan(x)
+    if ids is not None:
+        ids = np.asarray(ids, dtype=np.int64)
+        fresh &= np.concatenate(([True], ids[1:] != ids[:-1]))
+    padded = np.concatenate((np.full(window, np.nan), np.where(fresh, x, np.nan)))
+    history = np.lib.stride_tricks.sliding_window_view(padded, window)[:n].copy()
+    if ids is not None:
+        padded_ids = np.concatenate((np.full(window, -2, dtype=np.int64), ids))
+        same = np.lib.stride_tricks.sliding_window_view(padded_ids, window)[:n] == ids[:, None]
+        history[same & (ids[:, None] >= 0)] = np.nan
+    return history
+
+
+def trailing_percentile(
+    x: np.ndarray, window: int, min_history: int, ids: np.ndarray | None = None
+) -> np.ndarray:
+    """Each value's mid-rank percentile among the values of the `window` rows before
+    it: (lower + half of equal) / count, in [0, 1]; NaN where the value is missing or
+    fewer than `min_history` earlier values count (`_history`: with `ids`, the
+    observation behind each row, a value carried forward counts once).
+
+    Only earlier rows are read, so a week's risk is the same whenever it is computed
+    (point in time), and the same inputs give the same output.
+    """
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return np.empty(0)
+    history = _history(x, window, ids)
+    counted = ~np.isnan(history)
+    n = counted.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        lower = (history < x[:, None]).sum(axis=1)
+        equal = (history == x[:, None]).sum(axis=1)
+        out = (lower + 0.5 * equal) / np.maximum(n, 1)
+    out[(n < min_history) | np.isnan(x)] = np.nan
+    return out
+
+
+def insufficient_history(
+    x: np.ndarray, spec: Mapping[str, Any], ids: np.ndarray | None = None
+) -> np.ndarray:
+    """Where a `baseline` indicator has a value but too short a history to judge it."""
+    x = np.asarray(x, dtype=float)
+    if spec.get("method") != "baseline" or len(x) == 0:
+        return np.zeros(len(x), dtype=bool)
+    counted = ~np.isnan(_history(x, int(spec["baseline_weeks"]), ids))
+    return ~np.isnan(x) & (counted.sum(axis=1) < int(spec["min_history"]))
+
+
 def normalise(
     x: np.ndarray,
     method: str,
@@ -81,8 +151,10 @@ def normalise(
     *,
     higher_is_riskier: bool,
     top_level: int = 1,
+    ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Risk in [0, 1] for raw values `x` (1-D, NaN for missing)."""
+    """Risk in [0, 1] for raw values `x` (1-D, NaN for missing); `ids`, the observation
+    behind each row, lets `baseline` count a value carried forward only once."""
     x = np.asarray(x, dtype=float)
     if method == "minmax":
         lower, upper = spec["goalposts"]
@@ -95,6 +167,8 @@ def normalise(
         risk = _ln(x, lower, upper)
     elif method == "zscore":
         risk = _zscore(x, int(spec["baseline_weeks"]))
+    elif method == "baseline":
+        risk = trailing_percentile(x, int(spec["baseline_weeks"]), int(spec["min_history"]), ids)
     elif method == "ordinal":
         risk = np.clip(x / top_level, 0.0, 1.0)
     elif method == "boolean":
@@ -104,7 +178,9 @@ def normalise(
     return risk if higher_is_riskier else 1.0 - risk
 
 
-def normalise_column(ind: Indicator, x: np.ndarray, method: str | None = None) -> np.ndarray:
+def normalise_column(
+    ind: Indicator, x: np.ndarray, method: str | None = None, ids: np.ndarray | None = None
+) -> np.ndarray:
     """Normalise one indicator's column with its declared (or an alternative) method."""
     spec = dict(ind.normalisation)
     chosen = method or spec["method"]
@@ -115,7 +191,9 @@ def normalise_column(ind: Indicator, x: np.ndarray, method: str | None = None) -
     elif chosen == "ln" and spec.get("goalposts", (0, 0))[0] <= 0:
         chosen = spec["method"]  # ln needs a lower goalpost above 0
     top = max(ind.levels) if ind.levels else 1
-    return normalise(x, chosen, spec, higher_is_riskier=ind.higher_is_riskier, top_level=top)
+    return normalise(
+        x, chosen, spec, higher_is_riskier=ind.higher_is_riskier, top_level=top, ids=ids
+    )
 
 
 def normalise_panel(
@@ -123,12 +201,15 @@ def normalise_panel(
     indicators: Sequence[str],
     values: np.ndarray,
     method_for: Mapping[str, str] | None = None,
+    ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Normalise every column of a weeks x indicators array."""
+    """Normalise every column of a weeks x indicators array (`ids`: the observation
+    behind each cell, as the panel's `obs_id`, for the `baseline` method)."""
     method_for = method_for or {}
     out = np.empty_like(values, dtype=float)
     for j, indicator in enumerate(indicators):
+        column_ids = None if ids is None else ids[:, j]
         out[:, j] = normalise_column(
-            catalog.indicators[indicator], values[:, j], method_for.get(indicator)
+            catalog.indicators[indicator], values[:, j], method_for.get(indicator), column_ids
         )
     return out

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
+from ..panel import Panel
 from .aggregate import FLOOR, Structure
 from .index import CompositeIndex, ScoreResults
 from .normalise import normalise_panel
@@ -330,7 +331,7 @@ def method_uncertainty(results: ScoreResults, mc: MonteCarlo) -> list[dict[str, 
             out.append(entry("aggregation", aggregation, results.risk, aggregation))
     if len(u.normalisation) > 1:
         _, alternative, swapped = _normalisations(
-            index.catalog, index, results.panel.values, u.normalisation
+            index.catalog, index, results.panel, u.normalisation
         )
         swapped &= observed  # only the indicators that enter the latest score
         if swapped.any():
@@ -359,10 +360,11 @@ def _row_percentiles(block: np.ndarray, quantiles: tuple[float, ...]) -> np.ndar
 
 
 def _normalisations(
-    catalog: Catalog, index: CompositeIndex, values: np.ndarray, allowed: tuple[str, ...]
+    catalog: Catalog, index: CompositeIndex, panel: Panel, allowed: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The declared normalisation and an alternative where the analyst allows one."""
-    declared = normalise_panel(catalog, index.indicators, values)
+    values, ids = panel.values, panel.obs_id
+    declared = normalise_panel(catalog, index.indicators, values, ids=ids)
     other = {}
     for ind_id in index.indicators:
         method = catalog.indicators[ind_id].normalisation["method"]
@@ -371,7 +373,7 @@ def _normalisations(
             if choices and method in allowed:
                 other[ind_id] = choices[0]
     alternative = np.array([i in other for i in index.indicators])
-    return declared, normalise_panel(catalog, index.indicators, values, other), alternative
+    return declared, normalise_panel(catalog, index.indicators, values, other, ids), alternative
 
 
 def _family_contributions_latest(
