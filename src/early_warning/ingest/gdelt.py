@@ -17,7 +17,12 @@ sums of a week over all files ingested so far (`week_total`) into its indicators
   * `gdelt_quad{1..4}_events`: events per CAMEO quad class (verbal cooperation,
     material cooperation, verbal conflict, material conflict) [events per week];
   * `gdelt_material_conflict_share`: quad class 4 as a share of all events [%];
+  * `gdelt_conflict_share`, `gdelt_cooperation_share`: quad classes 3 and 4, and 1
+    and 2, as shares of all events [%] (conflict and cooperation kept apart);
   * `gdelt_goldstein_mean`: mean Goldstein scale [-10..10];
+  * `gdelt_goldstein_weighted`: mean Goldstein scale, each event weighted by its
+    NumMentions [-10..10] (a week summed from files recorded before the mentions
+    were kept, migration 021, gets none);
   * `gdelt_tone_mean`: mean AvgTone of the documents [-100..100];
   * one share per group of CAMEO root codes in the mapping (13 threaten, 15 exhibit
     force posture, 17 coerce, 18-20 assault, fight, mass violence) [% of events].
@@ -72,16 +77,17 @@ __all__ = [
 ]
 
 # Column positions shared by all layouts, and DATEADDED's position by column count.
-EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN, TONE = (
-    0, 1, 7, 17, 28, 29, 30, 34,
+EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS, GOLDSTEIN = (
+    0, 1, 7, 17, 28, 29, 30,
 )  # fmt: skip
+MENTIONS, TONE = 31, 34
 FIRST_DAY = dt.date(1979, 1, 1)  # GDELT's events begin in 1979
 DATEADDED = {57: 56, 58: 56, 61: 59}
 VERSION = {57: "1.0", 58: "1.0", 61: "2.0"}
 _NAMES = {
     EVENT_ID: "GLOBALEVENTID", SQLDATE: "SQLDATE", ACTOR1_COUNTRY: "Actor1CountryCode",
     ACTOR2_COUNTRY: "Actor2CountryCode", ROOT_CODE: "EventRootCode", QUAD_CLASS: "QuadClass",
-    GOLDSTEIN: "GoldsteinScale", TONE: "AvgTone",
+    GOLDSTEIN: "GoldsteinScale", MENTIONS: "NumMentions", TONE: "AvgTone",
 }  # fmt: skip
 _DEFAULT_ZIP_LIMITS: dict[str, Any] = {"max_unzipped_bytes": 1 << 30, "max_ratio": 200.0}
 _FILE_NAME = re.compile(r"\d{8}(\d{6})?\.export\.csv(\.zip)?$", re.IGNORECASE)
@@ -127,7 +133,7 @@ class GdeltSpec:
             if not codes or len(codes) != len(roots):
                 raise CatalogError(f"{where}.root_shares.{indicator}': CAMEO roots are 01-20")
             parsed[indicator] = codes
-        for indicator in (*_COUNT_INDICATORS, *_MEAN_INDICATORS):
+        for indicator in (*_COUNT_INDICATORS, *_MEAN_INDICATORS, _WEIGHTED):
             if indicator not in catalog.indicators:
                 raise CatalogError(f"{mapping.path}: indicator {indicator!r} is not in the catalog")
         min_events = raw.get("min_events", 5)
@@ -149,7 +155,14 @@ _COUNT_INDICATORS = (
     "gdelt_quad3_events",
     "gdelt_quad4_events",
 )
-_MEAN_INDICATORS = ("gdelt_material_conflict_share", "gdelt_goldstein_mean", "gdelt_tone_mean")
+_MEAN_INDICATORS = (
+    "gdelt_material_conflict_share",
+    "gdelt_conflict_share",
+    "gdelt_cooperation_share",
+    "gdelt_goldstein_mean",
+    "gdelt_tone_mean",
+)
+_WEIGHTED = "gdelt_goldstein_weighted"  # needs the mentions, which older sums lack
 
 
 def looks_like_gdelt_zip(path: Path, zip_limits: dict[str, Any]) -> bool:
@@ -266,9 +279,15 @@ class Aggregate:
     version: str
 
 
+# Positions in a sums list past the first nine (events, quad1..4, goldstein sum, tone
+# sum, root counts, last DATEADDED day), and those `week_total` appends.
+MENTIONS_SUM, GOLDSTEIN_BY_MENTIONS, FILES, WITHOUT_MENTIONS = 9, 10, 11, 12
+
+
 def new_sums() -> list[Any]:
-    # events, quad1..4, goldstein sum, tone sum, root counts, last DATEADDED day
-    return [0, 0, 0, 0, 0, 0.0, 0.0, Counter(), ""]
+    # events, quad1..4, goldstein sum, tone sum, root counts, last DATEADDED day,
+    # mentions, sum of goldstein x mentions
+    return [0, 0, 0, 0, 0, 0.0, 0.0, Counter(), "", 0, 0.0]
 
 
 def aggregate_events(
@@ -292,7 +311,7 @@ def aggregate_events(
     width = _column_count(path, zip_limits)
     added_at = DATEADDED[width]
     used = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
-    used += [GOLDSTEIN, TONE, added_at]
+    used += [GOLDSTEIN, MENTIONS, TONE, added_at]
     state = _State(today or dt.date.today(), already_counted or (lambda ids: set()))
     members = {spec.subject, *spec.counterparts}
     sums: dict[tuple[str, str], list[Any]] = defaultdict(new_sums)
@@ -427,7 +446,7 @@ def _add_rows(
     state: _State,
 ) -> None:
     columns = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
-    columns += [GOLDSTEIN, TONE, added_at]
+    columns += [GOLDSTEIN, MENTIONS, TONE, added_at]
     rows = [
         tuple(c if isinstance(c, str) else "" for c in cells)  # short rows: NaN
         for cells in zip(*(hits[c].tolist() for c in columns), strict=True)
@@ -446,7 +465,7 @@ def _add_rows(
         if event_id in counted_before or event_id in state.ids:
             continue  # counted from another file, or earlier in this one
         state.ids.add(event_id)
-        week, root, quad, goldstein, tone, added = parsed
+        week, root, quad, goldstein, mentions, tone, added = parsed
         counterpart = row[3] if row[2] == spec.subject else row[2]
         for key in ((spec.dyad(counterpart), week), (spec.subject, week)):
             entry = sums[key]
@@ -456,12 +475,14 @@ def _add_rows(
             entry[6] += tone
             entry[7][root] += 1
             entry[8] = max(entry[8], added)
+            entry[MENTIONS_SUM] += mentions
+            entry[GOLDSTEIN_BY_MENTIONS] += goldstein * mentions
 
 
 def _parse_event(
     row: tuple[str, ...], today: dt.date
-) -> tuple[str, str, int, float, float, str] | Problem:
-    day_text, _, _, root, quad_text, goldstein_text, tone_text, added_text = row
+) -> tuple[str, str, int, float, int, float, str] | Problem:
+    day_text, _, _, root, quad_text, goldstein_text, mentions_text, tone_text, added_text = row
     if not added_text:
         return Problem("row", "fewer fields than line 1 (no DATEADDED)")
     day = _day(day_text)
@@ -491,10 +512,13 @@ def _parse_event(
         return Problem(_NAMES[GOLDSTEIN], f"{shown} is outside -10..10")
     if not -100 <= tone <= 100:
         return Problem(_NAMES[TONE], f"{format_number(tone, digits=10)} is outside -100..100")
+    if not (mentions_text.isascii() and mentions_text.isdigit()):
+        return Problem(_NAMES[MENTIONS], f"{mentions_text[:20]!r} is not a whole number >= 0")
     added_day = _day(added_text[:8])
     if added_day is None:
         return Problem("DATEADDED", f"{added_text[:20]!r} is not a date")
-    return iso_week(day), root, int(quad_text), goldstein, tone, added_day.isoformat()
+    week = iso_week(day)
+    return week, root, int(quad_text), goldstein, int(mentions_text), tone, added_day.isoformat()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -521,8 +545,9 @@ def _is_float(text: str) -> bool:
 
 def week_total(stored: Iterable[Mapping[str, Any]]) -> list[Any]:
     """The sums of one (subject, week) over the `event_counts` rows of every file so
-    far (as `new_sums`, with the number of files appended)."""
-    total, files = new_sums(), 0
+    far (as `new_sums`, with the number of files appended at FILES, and at
+    WITHOUT_MENTIONS whether any file's row was recorded before mentions were kept)."""
+    total, files, without_mentions = new_sums(), 0, False
     for row in stored:
         files += 1
         for i, name in enumerate(("events", "quad1", "quad2", "quad3", "quad4")):
@@ -531,7 +556,12 @@ def week_total(stored: Iterable[Mapping[str, Any]]) -> list[Any]:
         total[6] += row["tone_sum"]
         total[7].update(json.loads(row["roots"]))
         total[8] = max(total[8], row["last_added"] or "")
-    total.append(files)
+        if row["mentions"] is None:
+            without_mentions = True  # a row from before migration 021
+        else:
+            total[MENTIONS_SUM] += row["mentions"]
+            total[GOLDSTEIN_BY_MENTIONS] += row["goldstein_mentions_sum"]
+    total += [files, without_mentions]
     return total
 
 
@@ -559,13 +589,21 @@ def _indicator_values(
     for quad in (1, 2, 3, 4):
         yield f"gdelt_quad{quad}_events", total[quad]
     if events < spec.min_events:
-        skipped[f"shares and means of weeks with fewer than {spec.min_events} events"] += len(
-            _MEAN_INDICATORS
-        ) + len(spec.root_shares)
+        skipped[f"shares and means of weeks with fewer than {spec.min_events} events"] += (
+            len(_MEAN_INDICATORS) + 1 + len(spec.root_shares)
+        )
         return
     yield "gdelt_material_conflict_share", 100.0 * total[4] / events
+    yield "gdelt_conflict_share", 100.0 * (total[3] + total[4]) / events
+    yield "gdelt_cooperation_share", 100.0 * (total[1] + total[2]) / events
     yield "gdelt_goldstein_mean", total[5] / events
     yield "gdelt_tone_mean", total[6] / events
+    if total[WITHOUT_MENTIONS]:
+        skipped["mention-weighted means of weeks summed before mentions were kept"] += 1
+    elif total[MENTIONS_SUM] == 0:
+        skipped["mention-weighted means of weeks whose events have no mentions"] += 1
+    else:
+        yield _WEIGHTED, total[GOLDSTEIN_BY_MENTIONS] / total[MENTIONS_SUM]
     for indicator, roots in spec.root_shares.items():
         yield indicator, 100.0 * sum(total[7].get(r, 0) for r in roots) / events
 
@@ -582,7 +620,7 @@ def _observation_fields(
 ) -> list[str]:
     who = subject if "-" in subject else f"{spec.subject} with {', '.join(spec.counterparts)}"
     citation = f"GDELT {version} event export, events between {who}, {week}"
-    note = f"{total[0]:,} event(s) from {total[9]} file(s) ingested so far"
+    note = f"{total[0]:,} event(s) from {total[FILES]} file(s) ingested so far"
     week_start = dt.date.fromisoformat(f"{week}-1")
     published = max(dt.date.fromisoformat(total[8]), week_start) if total[8] else week_start
     fields = dict.fromkeys(OBSERVATION_COLUMNS, "")

@@ -24,7 +24,15 @@ from ..errors import IngestError
 from ..store import OBSERVATION_RECORDED_AT as RECORDED_AT
 from ..store import OBSERVATION_RUN_ID as RUN_ID
 from ..store import Store
-from .gdelt import Aggregate, GdeltSpec, aggregate_events, week_total, weekly_fields
+from .gdelt import (
+    GOLDSTEIN_BY_MENTIONS,
+    MENTIONS_SUM,
+    Aggregate,
+    GdeltSpec,
+    aggregate_events,
+    week_total,
+    weekly_fields,
+)
 from .results import IngestResult, RejectInfo, duplicate_result
 from .validate import ObservationRules, Problem
 
@@ -179,7 +187,7 @@ def _store_counts(store: Store, sha256: str, run_id: int, found: Aggregate) -> N
     # In store.EVENT_COUNT_COLUMNS order.
     rows = [
         (sha256, run_id, subject, week, *sums[:7], json.dumps(dict(sorted(sums[7].items()))),
-         sums[8])
+         sums[8], sums[MENTIONS_SUM], sums[GOLDSTEIN_BY_MENTIONS])
         for (subject, week), sums in sorted(found.sums.items())
     ]  # fmt: skip
     store.insert_event_counts(rows)

@@ -11,7 +11,8 @@ from ._connection import Connected
 # Column order of `insert_event_counts` rows.
 EVENT_COUNT_COLUMNS = (
     "file_sha256", "run_id", "subject", "week", "events", "quad1", "quad2", "quad3",
-    "quad4", "goldstein_sum", "tone_sum", "roots", "last_added",
+    "quad4", "goldstein_sum", "tone_sum", "roots", "last_added", "mentions",
+    "goldstein_mentions_sum",
 )  # fmt: skip
 
 
@@ -61,7 +62,8 @@ class GdeltRepository(Connected):
         return list(
             self.db.query(
                 "SELECT events, quad1, quad2, quad3, quad4, goldstein_sum, tone_sum, roots, "
-                "last_added FROM event_counts WHERE subject = ? AND week = ?",
+                "last_added, mentions, goldstein_mentions_sum FROM event_counts "
+                "WHERE subject = ? AND week = ?",
                 [subject, week],
             )
         )

@@ -694,6 +694,16 @@ def _m018_feed_items(db: sqlite_utils.Database) -> None:
     db["feed_items"].create_index(["feed", "stamp"])
 
 
+def _m021_event_mentions(db: sqlite_utils.Database) -> None:
+    # The mentions behind each file's sums (GDELT's NumMentions), and the Goldstein
+    # scale summed weighted by them, for the mention-weighted Goldstein mean. Rows
+    # recorded before this migration keep NULL (not 0: their mentions are unknown),
+    # and a week that adds up such a row gets no weighted mean until its file is
+    # ingested again.
+    db.execute("ALTER TABLE event_counts ADD COLUMN mentions INTEGER")
+    db.execute("ALTER TABLE event_counts ADD COLUMN goldstein_mentions_sum FLOAT")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_views", _m002_views),
@@ -713,6 +723,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("016_country_years", _m016_country_years),
     ("017_rule_scores", _m017_rule_scores),
     ("018_feed_items", _m018_feed_items),
+    ("021_event_mentions", _m021_event_mentions),
 )
 
 
