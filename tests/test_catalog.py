@@ -108,6 +108,18 @@ def _break(catalog_dir: Path, file: str, indicator: str, field: str, value: obje
         ("support_share", "normalisation", {"method": "minmax", "goalposts": [0, 500]}, "outside"),
         ("support_share", "normalisation", {"method": "ln", "goalposts": [0, 50]}, "must be > 0"),
         ("support_share", "normalisation", {"method": "ln"}, "'goalposts' must be"),
+        (
+            "support_share",
+            "normalisation",
+            {"method": "baseline", "baseline_weeks": 52},
+            "'min_history' must be a whole number from 8 to baseline_weeks (52)",
+        ),
+        (
+            "support_share",
+            "normalisation",
+            {"method": "baseline", "baseline_weeks": 4, "min_history": 8},
+            "'baseline_weeks' must be a whole number >= 8",
+        ),
         ("support_share", "max_age_days", 0, "whole number of days"),
         ("support_share", "frequency", "sometimes", "is not one of"),
         ("support_share", "wieght", 1, "unknown field"),

@@ -26,18 +26,19 @@ from early_warning.ingest import ingest
 from .conftest import PROJECT, SHARED, run_cli
 from .test_importers import values
 
-# (actor1, actor2, root code, quad class, Goldstein, tone); day 2021-11-10 (2021-W45).
-BLR_RUS = [
+# (actor1, actor2, root code, quad class, Goldstein, tone[, NumMentions, else 4]);
+# day 2021-11-10 (2021-W45).
+BLR_RUS: list[tuple[Any, ...]] = [
     ("BLR", "RUS", "15", 4, -7.2, -3.0),
     ("RUS", "BLR", "15", 4, -7.2, -5.0),
-    ("BLR", "RUS", "19", 4, -10.0, -9.0),
+    ("BLR", "RUS", "19", 4, -10.0, -9.0, 20),  # fighting, much in the news
     ("RUS", "BLR", "18", 4, -9.0, -8.0),
     ("BLR", "RUS", "13", 3, -4.4, -4.0),
     ("RUS", "BLR", "13", 3, -4.4, -2.0),
     ("BLR", "RUS", "12", 3, -4.0, -1.0),
     ("BLR", "RUS", "04", 1, 1.0, 2.0),
     ("RUS", "BLR", "04", 1, 1.0, 3.0),
-    ("BLR", "RUS", "07", 2, 7.0, 4.0),
+    ("BLR", "RUS", "07", 2, 7.0, 4.0, 1),  # aid, mentioned once
 ]
 BLR_POL = [("POL", "BLR", "17", 4, -5.0, -6.0)] * 3 + [("BLR", "POL", "11", 3, -2.0, -2.0)] * 3
 BLR_LTU = [("LTU", "BLR", "11", 3, -2.0, -1.0)] * 3  # under min_events: counts only
@@ -112,6 +113,11 @@ def test_weekly_dyad_indicators_match_a_count_by_hand(
     assert [rus[f"gdelt_quad{q}_events"] for q in (1, 2, 3, 4)] == [2, 1, 3, 4]
     assert rus["gdelt_material_conflict_share"] == pytest.approx(40.0)
     assert rus["gdelt_goldstein_mean"] == pytest.approx(-37.2 / 10)
+    # Conflict (quads 3, 4) and cooperation (1, 2) apart; Goldstein by NumMentions.
+    assert (rus["gdelt_conflict_share"], rus["gdelt_cooperation_share"]) == (70.0, 30.0)
+    by_mentions = sum(e[4] * (e[6] if len(e) > 6 else 4) for e in BLR_RUS)
+    assert rus["gdelt_goldstein_weighted"] == pytest.approx(by_mentions / (8 * 4 + 20 + 1))
+    assert rus["gdelt_goldstein_weighted"] < rus["gdelt_goldstein_mean"]
     assert rus["gdelt_tone_mean"] == pytest.approx(-23.0 / 10)
     assert rus["gdelt_force_posture_share"] == pytest.approx(20.0)  # two 15s
     assert rus["gdelt_violence_share"] == pytest.approx(20.0)  # 18 and 19
@@ -193,17 +199,18 @@ def test_bad_rows_are_rejects_with_line_and_column_and_the_rest_lands(
     lines[2] = lines[2].replace("20211110", "2021111x", 1)
     lines[4] = "\t".join(c if i != 29 else "7" for i, c in enumerate(lines[4].split("\t")))
     lines[6] = "\t".join(c if i != 30 else "strong" for i, c in enumerate(lines[6].split("\t")))
+    lines[7] = "\t".join(c if i != 31 else "-2" for i, c in enumerate(lines[7].split("\t")))
     lines.insert(8, "BLR\tRUS\tcut short")
     path = tmp_path / "20211110150000.export.CSV"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = ingest(gstore, real_catalog, path)
     assert [(r.line, r.field) for r in result.rejects] == [
-        (3, "SQLDATE"), (5, "QuadClass"), (7, "GoldsteinScale"), (9, "row"),
+        (3, "SQLDATE"), (5, "QuadClass"), (7, "GoldsteinScale"), (8, "NumMentions"), (9, "row"),
     ]  # fmt: skip
     assert result.exit_code == 1
-    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 7}
+    assert values(gstore, "gdelt_events", "BLR-RUS") == {"2021-W45": 6}
     stored = gstore.rejects()
-    assert {r["line"] for r in stored} == {3, 5, 7, 9}
+    assert {r["line"] for r in stored} == {3, 5, 7, 8, 9}
     assert next(r for r in stored if r["line"] == 9)["raw"].startswith("GLOBALEVENTID=BLR")
     # Ingested again: nothing added, and the rejects of the first run are pointed at.
     again = ingest(gstore, real_catalog, path)
@@ -260,9 +267,7 @@ def test_a_folder_backfill_resumes_and_score_uses_the_weekly_dyad_indicators(
     family = week["families"]["event_data"]
     assert family["coverage"] > 0.7 and family["score"] is not None
     # Those judged against the dyad's own past have two weeks of it: no risk, said so.
-    assert {"gdelt_conflict_share", "gdelt_goldstein_weighted"} <= set(
-        week["insufficient_history"]
-    )
+    assert {"gdelt_conflict_share", "gdelt_goldstein_weighted"} <= set(week["insufficient_history"])
     # ... and enters the total once a profile gives the family a weight.
     weighted = run_cli(
         "score", "--subject", "BLR-RUS", "--as-of", "2021-11-21", "--json",
