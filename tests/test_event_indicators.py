@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +70,8 @@ def test_a_value_carried_forward_counts_once_in_the_history() -> None:
 # -- the daily dyad file -------------------------------------------------------------
 
 
-@pytest.fixture
-def gstore(tmp_path: Path, real_catalog: Catalog) -> Iterator[Store]:
-    with Store(tmp_path / "e.db", clock=FixedClock("2024-06-01T12:00:00")) as s:
-        s.sync_catalog(real_catalog)
-        yield s
-
-
 def test_the_daily_file_keeps_the_negative_days_apart_as_a_magnitude(
-    gstore: Store, real_catalog: Catalog, tmp_path: Path
+    rstore: Store, real_catalog: Catalog, tmp_path: Path
 ) -> None:
     path = tmp_path / "edges.csv"
     # 2021-W45: UKR has a day of -1000 among six days of +300 (talks): net +800.
@@ -87,16 +79,16 @@ def test_the_daily_file_keeps_the_negative_days_apart_as_a_magnitude(
     lines += [f"2021-11-{d:02d},{-1000 if d == 10 else 300},{-10 if d < 11 else 0},0,249"
               for d in range(8, 15)]  # fmt: skip
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = ingest(gstore, real_catalog, path)
+    result = ingest(rstore, real_catalog, path)
     assert result.rows_rejected == 0
-    assert values(gstore, "gdelt_edge_score", "BLR-UKR") == {"2021-W45": 800.0}
-    assert values(gstore, "gdelt_edge_conflict", "BLR-UKR") == {"2021-W45": 1000.0}
-    assert values(gstore, "gdelt_edge_conflict", "BLR-POL") == {"2021-W45": 30.0}
+    assert values(rstore, "gdelt_edge_score", "BLR-UKR") == {"2021-W45": 800.0}
+    assert values(rstore, "gdelt_edge_conflict", "BLR-UKR") == {"2021-W45": 1000.0}
+    assert values(rstore, "gdelt_edge_conflict", "BLR-POL") == {"2021-W45": 30.0}
     # Belarus as a whole: the sum over the dyads kept.
-    assert values(gstore, "gdelt_edge_conflict", "BLR") == {"2021-W45": 1030.0}
+    assert values(rstore, "gdelt_edge_conflict", "BLR") == {"2021-W45": 1030.0}
     notes = {
         r["subject"]: r["note"]
-        for r in gstore.db.query(
+        for r in rstore.db.query(
             "SELECT subject, note FROM observations WHERE indicator = 'gdelt_edge_conflict'"
         )
     }
