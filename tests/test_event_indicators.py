@@ -22,9 +22,9 @@ from early_warning.ingest import ingest
 from early_warning.ingest.gdelt import GdeltSpec, weekly_fields
 from early_warning.panel import OK
 from early_warning.periods import iso_week
-from early_warning.scoring import load_profile
 from early_warning.scoring.normalise import normalise, trailing_percentile
 from early_warning.services import score
+from early_warning.services.theatres import subject_scope
 
 from .conftest import PROJECT, SHARED
 from .test_importers import values
@@ -123,6 +123,7 @@ CRISES = {
     "invasion, 21 Feb - 31 Mar 2022": (dt.date(2022, 2, 21), dt.date(2022, 3, 31), ("UKR",)),
 }
 INVASION_WEEK = "2022-W08"  # 24 February 2022
+AS_OF = dt.date(2024, 2, 25)  # the Sunday after the file's last day
 
 
 def _period_weeks(first: dt.date, last: dt.date) -> set[str]:
@@ -142,7 +143,7 @@ def real_series(
     tmp_path_factory: pytest.TempPathFactory, real_catalog: Catalog
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per dyad and measure, week -> value or risk, as the scorer sees them: the real
-    file ingested into a fresh SQLite file and scored under the default profile."""
+    file ingested into a fresh SQLite file and scored as its theatre says."""
     if not EDGES.is_file():
         pytest.skip("../shared/real_data is not here")
     path = tmp_path_factory.mktemp("real") / "real.db"
@@ -150,9 +151,10 @@ def real_series(
     with Store(path, clock=FixedClock("2024-06-01T12:00:00")) as store:
         store.sync_catalog(real_catalog)
         assert ingest(store, real_catalog, EDGES).rows_rejected == 0
-        profile = load_profile(PROJECT / "models", "default", real_catalog)
         for dyad in ("LTU", "POL", "UKR"):
-            results = score(store, real_catalog, profile, f"BLR-{dyad}", dt.date(2024, 2, 25))
+            # As `score --subject BLR-UKR` does: the dyads' slice and profile.
+            scope = subject_scope(real_catalog, PROJECT / "models", f"BLR-{dyad}")
+            results = score(store, scope.catalog, scope.profile, scope.subject, AS_OF)
             out[dyad] = _measures(results)
     return out
 

@@ -141,22 +141,29 @@ def test_a_dyad_scores_from_the_event_family_through_the_cli(tmp_path: Path) -> 
     assert (week["theatre"], week["profile"]) == ("belarus", "dyads")
     assert week["coverage"] > 0 and week["families"]["event_data"]["status"] == "scored"
     assert list(week["families"]) == ["event_data"]  # the dyads' slice: no Belarus family
-    # The one indicator with data is the whole score: its week's sum between the
-    # catalog's goalposts (lower is riskier), worked out here from the file itself.
-    edge = load_catalog(bundled_path("indicators")).get("gdelt_edge_score")
-    low, high = edge.normalisation["goalposts"]
-    total = sum(_week_of(DYAD_FILE, "BLR_UKR", AS_OF))
-    assert week["score"] == pytest.approx(100 * (high - total) / (high - low), abs=1e-3)
+    # The file's weighted indicator is the whole score: the week's negative days as a
+    # magnitude, judged against the weeks before it (the catalog's baseline), worked
+    # out here from the file itself. The net score is there with weight 0.
+    spec = load_catalog(bundled_path("indicators")).get("gdelt_edge_conflict").normalisation
+    weeks = _negative_weeks(DYAD_FILE, "BLR_UKR", AS_OF)
+    now, before = weeks[-1], weeks[:-1][-spec["baseline_weeks"] :]
+    assert len(before) >= spec["min_history"]
+    rank = (sum(b < now for b in before) + 0.5 * sum(b == now for b in before)) / len(before)
+    assert week["score"] == pytest.approx(100 * rank, abs=1e-3)
+    assert [c["indicator"] for c in week["contributions"] if c["contribution"]] == [
+        "gdelt_edge_conflict"
+    ]
 
 
-def _week_of(path: Path, column: str, sunday: str) -> list[float]:
-    """The seven daily values of the ISO week that ends on `sunday`."""
+def _negative_weeks(path: Path, column: str, sunday: str) -> list[float]:
+    """Each whole week's sum of the negative daily values, as a magnitude, up to the
+    week that ends on `sunday` (the file starts on a Monday)."""
     end = _day(sunday)
     with path.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    days = [r for r in rows if 0 <= (end - _day(r["date"])).days < 7]
-    assert len(days) == 7
-    return [float(r[column]) for r in days]
+        rows = [r for r in csv.DictReader(handle) if _day(r["date"]) <= end]
+    assert len(rows) % 7 == 0
+    days = [min(0.0, float(r[column])) for r in rows]
+    return [-sum(days[i : i + 7]) for i in range(0, len(days), 7)]
 
 
 @pytest.mark.skipif(not REAL_DYADS.is_file(), reason="needs ../shared/real_data")
@@ -171,7 +178,9 @@ def test_the_real_gdelt_dyad_file_scores_belarus_ukraine(tmp_path: Path) -> None
     week = json.loads(done.stdout)
     assert week["profile"] == "dyads" and week["coverage"] > 0
     assert week["families"]["event_data"]["status"] == "scored"
-    assert [c["indicator"] for c in week["contributions"]] == ["gdelt_edge_score"]
+    shown = {c["indicator"]: c["contribution"] for c in week["contributions"]}
+    assert shown.keys() == {"gdelt_edge_conflict", "gdelt_edge_score"}
+    assert shown["gdelt_edge_conflict"] > 0 and shown["gdelt_edge_score"] == 0  # weight 0
 
 
 def test_the_pipeline_scores_each_subject_with_its_theatres_profile(
