@@ -30,7 +30,6 @@ that became known in between, which is what backtests with hundreds of origins n
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import numpy as np
 
 from .catalog import Catalog, Indicator
 
-__all__ = ["MISSING", "OK", "STALE", "Panel", "PanelBuilder", "week_grid"]
+__all__ = ["MISSING", "OK", "STALE", "Observations", "Panel", "PanelBuilder", "week_grid"]
 
 OK, STALE, MISSING = 0, 1, 2
 _NO_OBS = -1
@@ -113,33 +112,100 @@ class Panel:
         return pd.DataFrame(self.values, index=index, columns=self.indicators)
 
 
-_Row = tuple[int, int, int, float, int]  # (known, start, end, value, id)
 _WEEK = 7  # an interval counts in a row when it overlaps the 7 days ending on it
+_KEY = 1 << 42  # indicator j's observations have the sort keys j * _KEY + period start
+_NOTHING = -(1 << 41)  # the start of each indicator's first entry, "nothing known yet"
+_ALWAYS = np.iinfo(np.int64).min  # known from: that entry is known at every cut-off
+_BLOCK = 32  # rows per block of the decay recurrence (see `_decay_sum`)
+_MAX_EXPONENT = 900.0  # the largest power of 2 a block scales by (floats end at 2**1023)
 
 
-class _Series:
-    """One indicator's observations, in the order they became known."""
+@dataclass(frozen=True)
+class Observations:
+    """A subject's observations as columns: the catalog position of the indicator
+    (`column`), the observation id, and its period start, period end and known-from
+    date as ordinal days."""
 
-    def __init__(self, ind: Indicator, rows: Sequence[_Row]) -> None:
-        self.indicator = ind
-        self.lifetime = ind.lifetime
-        self.is_event = ind.lifetime == "event"
-        self.max_age = ind.max_age_days
-        self.stale_after = ind.stale_after_days
-        self.half_life = ind.half_life_days or 0.0
-        # rows: (known, start, end, value, id), sorted by known then id
-        self.rows = sorted(rows)
-        self.known = np.array([r[0] for r in self.rows], dtype=np.int64)
-        self.arrived = 0
-        self.starts: list[int] = []  # starts of arrived observations, sorted
-        self.intervals: dict[int, _Row] = {}  # interval lifetime: latest known per start
+    column: np.ndarray
+    ids: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    known: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def from_rows(cls, indicators: Sequence[str], rows: Iterable[dict[str, Any]]) -> Observations:
+        """From mappings (`id`, `indicator`, `period_start`, `period_end`, `value`,
+        `known_from`), dates as ISO text; indicators not in `indicators` are left out."""
+        where = {name: j for j, name in enumerate(indicators)}
+        kept = [r for r in rows if r["indicator"] in where]
+        return cls(
+            np.array([where[r["indicator"]] for r in kept], dtype=np.int64),
+            np.array([int(r["id"]) for r in kept], dtype=np.int64),
+            _ordinals([r["period_start"] for r in kept]),
+            _ordinals([r["period_end"] for r in kept]),
+            _ordinals([r["known_from"] for r in kept]),
+            np.array([float(r["value"]) for r in kept], dtype=float),
+        )
+
+    @classmethod
+    def from_julian(
+        cls, indicators: Sequence[str], rows: Sequence[tuple[str, int, float, float, float, float]]
+    ) -> Observations:
+        """From `(indicator, id, start, end, known, value)` tuples, the dates as Julian
+        day numbers (what `Store.observation_days` returns; a time of day is dropped)."""
+        where = {name: j for j, name in enumerate(indicators)}
+        kept = [r for r in rows if r[0] in where]
+        if not kept:
+            return cls.from_rows(indicators, [])
+        names, ids, start, end, known, value = zip(*kept, strict=True)
+        return cls(
+            np.array([where[n] for n in names], dtype=np.int64),
+            np.array(ids, dtype=np.int64),
+            *(_from_julian(days) for days in (start, end, known)),
+            np.array(value, dtype=float),
+        )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The Sunday rows of the panel built last, kept for the next: a row stays true
+    until an observation that starts on or before it becomes known (or unknown)."""
+
+    cutoff: int
+    value: np.ndarray
+    end: np.ndarray
+    ids: np.ndarray
+    age: np.ndarray
+    status: np.ndarray
+    covered: np.ndarray
+    sums: np.ndarray  # event columns: the decayed sums (0 before the first event)
+    begun: np.ndarray  # event columns: events begun by the row date
+    gone: np.ndarray  # event columns: events older than the maximum age
+
+    @property
+    def n(self) -> int:
+        return len(self.value)
 
 
 class PanelBuilder:
-    """Builds panels for one subject for any number of as-of dates.
+    """Builds panels for one subject for any number of as-of dates, with array operations.
+
+    Every observation sits in one table sorted by indicator, period start, known-from
+    date and id, each indicator's block opened by an entry that means "nothing yet".
+    The cell of week w and indicator j, as known on D, is the last entry of j's block
+    with a start on or before w that was known by D. Events and intervals take their
+    values from their own array passes. Any as-of date, Sunday or not, point in time or
+    not, goes through the same path.
+
+    The Sunday rows of the last panel are kept: the next panel recomputes only the rows
+    from the earliest period start among the observations known by one cut-off and not
+    the other (for ascending as-of dates, the last few weeks), so a backtest's hundreds
+    of point-in-time panels cost little more than copying them out. The result does not
+    depend on what was built before (the decay recurrence restarts on fixed blocks).
 
     >>> builder = PanelBuilder.from_rows(catalog, "BLR", rows, None, None, today=today)
-    >>> for day in origins:                      # ascending dates: incremental
+    >>> for day in origins:
     ...     panel = builder.panel(day, point_in_time=True)
     """
 
@@ -147,117 +213,92 @@ class PanelBuilder:
         self,
         catalog: Catalog,
         subject: str,
-        observations: Iterable[dict[str, Any]],
+        observations: Iterable[dict[str, Any]] | Observations,
         start: dt.date,
         end: dt.date,
     ) -> None:
         self.catalog = catalog
         self.subject = subject
         self.indicators = [ind.id for ind in catalog]
-        grouped: dict[str, list[_Row]] = {i: [] for i in self.indicators}
-        for row in observations:
-            if row["indicator"] in grouped:
-                grouped[row["indicator"]].append(
-                    (
-                        _ordinal(row["known_from"]),
-                        _ordinal(row["period_start"]),
-                        _ordinal(row["period_end"]),
-                        float(row["value"]),
-                        int(row["id"]),
-                    )
-                )
-        self.series = [_Series(catalog.indicators[i], grouped[i]) for i in self.indicators]
+        if not isinstance(observations, Observations):
+            observations = Observations.from_rows(self.indicators, observations)
+        inds = [catalog.indicators[i] for i in self.indicators]
+        self._intervals_at = [j for j, ind in enumerate(inds) if ind.lifetime == "interval"]
+        self._stale_after = np.array([ind.stale_after_days for ind in inds], dtype=float)
+        self._is_event = np.array([ind.lifetime == "event" for ind in inds])
+        self._table(observations)
+        self._events = _EventColumns(self, inds)
         self.start = start
-        self.grid = week_grid(start, end)
         self.end = end
-        self._reset()
+        self._known_cut: tuple[int, np.ndarray] | None = None
+        self._set_grid(week_grid(start, end))
 
     @classmethod
     def from_rows(
         cls,
         catalog: Catalog,
         subject: str,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[dict[str, Any]] | Observations,
         start: dt.date | None,
         end: dt.date | None,
         *,
         today: dt.date,
     ) -> PanelBuilder:
-        """A builder over every revision of a subject's observations (`id`, `indicator`,
-        `period_start`, `period_end`, `value`, `known_from`), from its first period (or
-        `today` when there is none) to `end` (default `today`)."""
+        """A builder over every revision of a subject's observations (mappings with `id`,
+        `indicator`, `period_start`, `period_end`, `value`, `known_from`, or
+        `Observations`), from its first period (or `today` when there is none) to `end`
+        (default `today`)."""
         if start is None:
-            first = min((r["period_start"] for r in rows), default=None)
-            start = dt.date.fromisoformat(first) if first else today
+            if isinstance(rows, Observations):
+                first = dt.date.fromordinal(int(rows.start.min())) if len(rows.start) else None
+            else:
+                text = min((r["period_start"] for r in rows), default=None)
+                first = dt.date.fromisoformat(text[:10]) if text else None
+            start = first or today
         return cls(catalog, subject, rows, start, end or today)
 
-    # -- incremental state ------------------------------------------------------------
+    # -- the table ----------------------------------------------------------------------
 
-    def _reset(self) -> None:
-        shape = (len(self.grid), len(self.series))
-        self._value = np.full(shape, np.nan)
-        self._end = np.full(shape, np.nan)  # period end of the chosen obs, or latest event
-        self._id = np.full(shape, _NO_OBS, dtype=np.int64)
-        self._covered = np.zeros(shape, dtype=np.int32)  # events within max age
-        self._cutoff = -1
-        for s in self.series:
-            s.arrived = 0
-            s.starts = []
-            s.intervals = {}
+    def _table(self, obs: Observations) -> None:
+        m = len(self.indicators)
+        blocks = np.arange(m, dtype=np.int64)
+        column = np.concatenate([obs.column, blocks])
+        start = np.concatenate([obs.start, np.full(m, _NOTHING, dtype=np.int64)])
+        known = np.concatenate([obs.known, np.full(m, _ALWAYS, dtype=np.int64)])
+        ids = np.concatenate([obs.ids, np.full(m, _NO_OBS, dtype=np.int64)])
+        order = np.lexsort((ids, known, start, column))
+        self._column, self._start = column[order], start[order]
+        self._key = self._column * _KEY + self._start
+        self._known, self._id = known[order], ids[order]
+        self._value = np.concatenate([obs.value, np.full(m, np.nan)])[order]
+        self._stop = np.concatenate([obs.end.astype(float), np.full(m, np.nan)])[order]
+        # An event's cell dates from the latest event itself, not from a period's end.
+        self._end = np.where(self._is_event[self._column], self._start, self._stop)
+        self._end[self._start == _NOTHING] = np.nan
+        self._offset = np.searchsorted(self._key, blocks * _KEY + _NOTHING)
+        self._block_keys = blocks * _KEY
+        self._by_known = np.argsort(self._known, kind="stable")
+        self._known_sorted = self._known[self._by_known]
 
-    def _advance(self, cutoff: int) -> None:
-        """Apply every observation known by `cutoff` that is not applied yet."""
-        if cutoff < self._cutoff:
-            self._reset()
-        for j, s in enumerate(self.series):
-            upto = int(np.searchsorted(s.known, cutoff, side="right"))
-            for k in range(s.arrived, upto):
-                if s.is_event:
-                    self._apply_event(j, s, s.rows[k])
-                elif s.lifetime == "interval":
-                    s.intervals[s.rows[k][1]] = s.rows[k]  # the latest known rules
-                else:
-                    self._apply_level(j, s, s.rows[k])
-            if s.lifetime == "interval" and upto > s.arrived:
-                self._fill_intervals(j, s)
-            s.arrived = upto
-        self._cutoff = cutoff
+    def _set_grid(self, grid: np.ndarray) -> None:
+        self.grid = grid
+        self._grid_at = self._at(grid)
+        self._events.set_grid(grid)
+        self._rows: _Rows | None = None
 
-    def _apply_level(self, j: int, s: _Series, row: _Row) -> None:
-        _, start, end, value, oid = row
-        # The newcomer is the latest-known of its start, so it rules from its start
-        # until the next later-starting observation already known.
-        position = bisect.bisect_right(s.starts, start)
-        next_start = s.starts[position] if position < len(s.starts) else _FAR_FUTURE
-        bisect.insort(s.starts, start)
-        lo = int(np.searchsorted(self.grid, start, side="left"))
-        hi = int(np.searchsorted(self.grid, next_start, side="left"))
-        if lo < hi:
-            self._value[lo:hi, j] = value
-            self._end[lo:hi, j] = end
-            self._id[lo:hi, j] = oid
+    def _at(self, days: np.ndarray) -> np.ndarray:
+        """For each day and indicator, the table position of the last entry starting on
+        or before the day (its block's opening entry when none does)."""
+        wanted = self._block_keys[None, :] + days[:, None]
+        return np.searchsorted(self._key, wanted, side="right") - 1
 
-    def _apply_event(self, j: int, s: _Series, row: _Row) -> None:
-        _, start, _end, magnitude, oid = row
-        lo = int(np.searchsorted(self.grid, start, side="left"))
-        if lo >= len(self.grid):
-            return
-        # The decay runs on for good (no cut-off at the maximum age, which would drop
-        # the event's remainder in one step); the count covers the maximum age.
-        ages = (self.grid[lo:] - start).astype(float)
-        decayed = magnitude * np.exp2(-ages / s.half_life)
-        column = self._value[lo:, j]
-        self._value[lo:, j] = np.where(np.isnan(column), decayed, column + decayed)
-        counted = int(np.searchsorted(self.grid, start + s.max_age, side="right"))
-        self._covered[lo:counted, j] += 1
-        newer = np.isnan(self._end[lo:, j]) | (self._end[lo:, j] <= start)
-        self._end[lo:, j] = np.where(newer, start, self._end[lo:, j])
-        self._id[lo:, j] = np.where(newer, oid, self._id[lo:, j])
-
-    def _fill_intervals(self, j: int, s: _Series) -> None:
-        """Recompute an interval column from the latest-known interval of each start."""
-        value, end, ids = _interval_cells(self.grid, list(s.intervals.values()))
-        self._value[:, j], self._end[:, j], self._id[:, j] = value, end, ids
+    def _chosen(self, at: np.ndarray, cutoff: int) -> np.ndarray:
+        """The last entry at or before each position `at` that was known by `cutoff`
+        (every block opens with an entry known at every cut-off)."""
+        if self._known_cut is None or self._known_cut[0] != cutoff:
+            self._known_cut = (cutoff, np.flatnonzero(self._known <= cutoff))
+        known = self._known_cut[1]
+        return known[np.searchsorted(known, at, side="right") - 1]
 
     # -- panels -------------------------------------------------------------------------
 
@@ -265,111 +306,289 @@ class PanelBuilder:
         """The panel for all weeks up to `as_of`, as known on `as_of` (or now)."""
         day = as_of.toordinal()
         if as_of > self.end:
-            self._extend(as_of)
-        self._advance(day if point_in_time else _FAR_FUTURE)
-        rows = int(np.searchsorted(self.grid, day, side="right"))
-        dates = self.grid[:rows]
-        value, end = self._value[:rows], self._end[:rows]
-        ids, covered = self._id[:rows], self._covered[:rows]
-        if not len(dates) or dates[-1] != day:
-            point = self._point_row(day, day if point_in_time else _FAR_FUTURE)
-            dates = np.append(dates, day)
-            value = np.vstack([value, point[0]])
-            end = np.vstack([end, point[1]])
-            ids = np.vstack([ids, point[2]])
-            covered = np.vstack([covered, point[3]])
-        return self._finish(as_of, point_in_time, dates, value, end, ids, covered)
-
-    def _extend(self, as_of: dt.date) -> None:
-        start = dt.date.fromordinal(int(self.grid[0])) if len(self.grid) else self.start
-        self.grid = week_grid(start, as_of)
-        self.end = as_of
-        self._reset()
-
-    def _point_row(self, day: int, cutoff: int) -> tuple[np.ndarray, ...]:
-        """One row computed directly (for an as-of date between two Sundays)."""
-        n = len(self.series)
-        value, end = np.full(n, np.nan), np.full(n, np.nan)
-        ids, covered = np.full(n, _NO_OBS, dtype=np.int64), np.zeros(n, dtype=np.int32)
-        for j, s in enumerate(self.series):
-            known = [r for r in s.rows if r[0] <= cutoff and r[1] <= day]
-            if not known:
-                continue
-            if s.is_event:
-                value[j] = sum(r[3] * 2.0 ** (-(day - r[1]) / s.half_life) for r in known)
-                latest = max(known, key=lambda r: (r[1], r[4]))
-                end[j], ids[j] = latest[1], latest[4]
-                covered[j] = sum(1 for r in known if day - r[1] <= s.max_age)
-            elif s.lifetime == "interval":
-                latest_of: dict[int, _Row] = {}
-                for r in sorted(known):  # known order: the latest known of a start rules
-                    latest_of[r[1]] = r
-                cells = _interval_cells(np.array([day]), list(latest_of.values()))
-                value[j], end[j], ids[j] = cells[0][0], cells[1][0], cells[2][0]
-            else:
-                chosen = max(known, key=lambda r: (r[1], r[0], r[4]))
-                value[j], end[j], ids[j] = chosen[3], chosen[2], chosen[4]
-        return value, end, ids, covered
-
-    def _finish(
-        self,
-        as_of: dt.date,
-        point_in_time: bool,
-        dates: np.ndarray,
-        value: np.ndarray,
-        end: np.ndarray,
-        ids: np.ndarray,
-        covered: np.ndarray,
-    ) -> Panel:
-        age = np.maximum(dates[:, None] - end, 0.0)
-        stale_after = np.array([s.stale_after for s in self.series], dtype=float)
-        is_event = np.array([s.is_event for s in self.series])
-        seen = ~np.isnan(value)
-        status = np.full(value.shape, MISSING, dtype=np.int8)
-        status[seen] = OK
-        # An event's decayed sum is current by construction: it is never stale.
-        status[seen & ~is_event & (age > stale_after)] = STALE
+            first = dt.date.fromordinal(int(self.grid[0])) if len(self.grid) else self.start
+            self.end = as_of
+            self._set_grid(week_grid(first, as_of))
+        cutoff = day if point_in_time else _FAR_FUTURE
+        n = int(np.searchsorted(self.grid, day, side="right"))
+        extra = int(not n or self.grid[n - 1] != day)  # an as-of date between two Sundays
+        out = self._sundays(n, cutoff, extra)
+        if extra:
+            self._as_of_row(day, cutoff, out)
+        dates = np.append(self.grid[:n], [day] * extra)
+        for array in (out.value, out.age, out.status, out.ids, out.covered):
+            array.flags.writeable = False  # shared with the next panel's rows
         return Panel(
             subject=self.subject,
             as_of=as_of,
             point_in_time=point_in_time,
-            dates=dates.copy(),
+            dates=dates,
             indicators=list(self.indicators),
-            raw=value.copy(),
-            age_days=np.where(np.isnan(end), np.nan, age),
-            status=status,
-            obs_id=ids.copy(),
-            events=np.where(is_event, covered, 0).astype(np.int32),
-            stale_after=stale_after,
+            raw=out.value,
+            age_days=out.age,
+            status=out.status,
+            obs_id=out.ids,
+            events=out.covered,
+            stale_after=self._stale_after.copy(),
         )
+
+    def _sundays(self, n: int, cutoff: int, extra: int) -> _Rows:
+        """Arrays for `n` Sunday rows (and `extra` rows after them, left to fill), the
+        rows the last panel got right copied, the others computed."""
+        m, ne = len(self.indicators), len(self._events.columns)
+        kept = self._reusable(n, cutoff)
+        shape = (n + extra, m)
+        out = _Rows(
+            cutoff, np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64),
+            np.empty(shape), np.empty(shape, dtype=np.int8), np.empty(shape, dtype=np.int32),
+            np.empty((n, ne)), np.empty((n, ne), dtype=np.int64), np.empty((n, ne), dtype=np.int64),
+        )  # fmt: skip
+        last = self._rows
+        if kept:
+            assert last is not None
+            for name in (
+                "value",
+                "end",
+                "ids",
+                "age",
+                "status",
+                "covered",
+                "sums",
+                "begun",
+                "gone",
+            ):
+                getattr(out, name)[:kept] = getattr(last, name)[:kept]
+        new = slice(kept, n)
+        dates = self.grid[new]
+        chosen = self._chosen(self._grid_at[new], cutoff)
+        value, end = self._value[chosen], self._end[chosen]
+        out.ids[new] = self._id[chosen]
+        out.covered[new] = 0
+        carry = (last.sums[kept - 1], last.begun[kept - 1], last.gone[kept - 1]) if kept else None
+        assert last is not None or not kept
+        sums, begun, gone = self._events.rows(kept, n, cutoff, carry)
+        out.sums[new], out.begun[new], out.gone[new] = sums, begun, gone
+        ev = self._events.columns
+        value[:, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
+        out.covered[new, ev] = begun - gone
+        for j in self._intervals_at:
+            value[:, j], end[:, j], out.ids[new, j] = _interval_cells(
+                dates, self._intervals(j, cutoff)
+            )
+        out.value[new], out.end[new] = value, end
+        out.age[new], out.status[new] = self._status(dates, value, end)
+        self._rows = _Rows(
+            cutoff, *(getattr(out, f)[:n] for f in _Rows.__dataclass_fields__ if f != "cutoff")
+        )
+        return out
+
+    def _reusable(self, n: int, cutoff: int) -> int:
+        """How many leading Sunday rows of the last panel hold for `cutoff`, on a block
+        boundary of the decay recurrence."""
+        last = self._rows
+        if last is None:
+            return 0
+        lo, hi = sorted((last.cutoff, cutoff))
+        a = int(np.searchsorted(self._known_sorted, lo, side="right"))
+        b = int(np.searchsorted(self._known_sorted, hi, side="right"))
+        rows = min(last.n, n)
+        if b > a:
+            first = int(self._start[self._by_known[a:b]].min())
+            rows = min(rows, int(np.searchsorted(self.grid, first, side="left")))
+        return rows - rows % _BLOCK
+
+    def _as_of_row(self, day: int, cutoff: int, out: _Rows) -> None:
+        """The as-of day's own row (a day between two Sundays), after the Sunday rows."""
+        chosen = self._chosen(self._at(np.array([day])), cutoff)
+        value, end = self._value[chosen], self._end[chosen]
+        out.ids[-1:] = self._id[chosen]
+        out.covered[-1] = 0
+        sunday = int(self.grid[out.n - 2]) if out.n > 1 else None
+        ev = self._events.columns
+        if len(ev):
+            last = (out.sums[-1], out.begun[-1]) if sunday is not None else None
+            row_sum, begun, within = self._events.day(day, cutoff, last, sunday)
+            value[0, ev] = np.where(begun > 0, row_sum, np.nan)
+            out.covered[-1, ev] = within
+        days = np.array([day])
+        for j in self._intervals_at:
+            value[:, j], end[:, j], out.ids[-1:, j] = _interval_cells(
+                days, self._intervals(j, cutoff)
+            )
+        out.value[-1:], out.end[-1:] = value, end
+        out.age[-1:], out.status[-1:] = self._status(days, value, end)
+
+    def _status(
+        self, dates: np.ndarray, value: np.ndarray, end: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        age = np.maximum(dates[:, None] - end, 0.0)  # NaN where there is no value
+        seen = ~np.isnan(value)
+        status = np.full(value.shape, MISSING, dtype=np.int8)
+        status[seen] = OK
+        # An event's decayed sum is current by construction: it is never stale.
+        status[seen & ~self._is_event & (age > self._stale_after)] = STALE
+        return age, status
+
+    def _intervals(self, j: int, cutoff: int) -> np.ndarray:
+        """(start, end, size, id) of indicator j's intervals known by `cutoff`: per
+        start the latest known (then the later recorded) rules."""
+        hi = self._offset[j + 1] if j + 1 < len(self._offset) else None
+        block = slice(self._offset[j] + 1, hi)
+        known = self._known[block] <= cutoff
+        start = self._start[block][known]
+        last = np.append(start[1:] != start[:-1], True) if len(start) else known[:0]
+        picked = [self._stop, self._value, self._id]
+        columns = [start[last]] + [a[block][known][last] for a in picked]
+        return np.stack([c.astype(float) for c in columns], axis=1)
+
+
+class _EventColumns:
+    """The event indicators' decayed sums and counts, for all their events at once.
+
+    Each event is put on the first row date on or after it, decayed to that date; a
+    row's sum is the row before decayed by one week plus what arrived in the week (a
+    first-order recurrence, run in blocks). The count is the events begun by the row
+    date minus those older than the maximum age.
+    """
+
+    def __init__(self, builder: PanelBuilder, inds: Sequence[Indicator]) -> None:
+        self.columns = np.flatnonzero(builder._is_event)
+        where = np.full(len(inds), -1)
+        where[self.columns] = np.arange(len(self.columns))
+        real = builder._start != _NOTHING
+        rows = np.flatnonzero(builder._is_event[builder._column] & real)
+        self.which = where[builder._column[rows]]  # event column of each event
+        self.start = builder._start[rows]
+        self.known = builder._known[rows]
+        self.size = builder._value[rows]
+        picked = [inds[j] for j in self.columns]
+        self.half_life = np.array([ind.half_life_days or 1.0 for ind in picked], dtype=float)
+        self.max_age = np.array([ind.max_age_days for ind in picked], dtype=np.int64)
+        self.factor = np.exp2(-_WEEK / self.half_life)
+        self.slot = self.out = np.empty(0, dtype=np.int64)
+        self.weight = np.empty(0)
+
+    def set_grid(self, grid: np.ndarray) -> None:
+        if not len(self.columns) or not len(grid):
+            return
+        self.slot = np.searchsorted(grid, self.start, side="left")
+        on = np.minimum(self.slot, len(grid) - 1)
+        self.weight = self.size * np.exp2(-(grid[on] - self.start) / self.half_life[self.which])
+        # counted while the row date is at most start + maximum age
+        self.out = np.searchsorted(grid, self.start + self.max_age[self.which], side="right")
+
+    def rows(
+        self, lo: int, n: int, cutoff: int, carry: tuple[np.ndarray, ...] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sums, begun and gone counts of Sunday rows `lo` to `n`, from row `lo - 1`'s."""
+        k, ne = max(n - lo, 0), len(self.columns)
+        if not ne or not k:
+            return np.zeros((k, ne)), np.zeros((k, ne), np.int64), np.zeros((k, ne), np.int64)
+        known = self.known <= cutoff
+        arrive = known & (self.slot >= lo) & (self.slot < n)
+        flat = (self.slot[arrive] - lo) * ne + self.which[arrive]
+        arrived = np.bincount(flat, weights=self.weight[arrive], minlength=k * ne)
+        sums = _decay_sum(arrived.reshape(k, ne), self.factor, carry[0] if carry else None)
+        begun = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
+        leave = known & (self.out >= lo) & (self.out < n)
+        flat = (self.out[leave] - lo) * ne + self.which[leave]
+        gone = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
+        if carry:
+            begun, gone = begun + carry[1], gone + carry[2]
+        return sums, begun, gone
+
+    def day(
+        self, day: int, cutoff: int, last: tuple[np.ndarray, np.ndarray] | None, sunday: int | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sum, begun count and count within the maximum age on a day after the
+        Sunday `sunday`, from that Sunday's sum and count (`last`)."""
+        ne = len(self.columns)
+        known = self.known <= cutoff
+        new = known & (self.start <= day)
+        before, count = np.zeros(ne), np.zeros(ne, dtype=np.int64)
+        if last is not None and sunday is not None:
+            new &= self.start > sunday
+            before = last[0] * np.exp2(-(day - sunday) / self.half_life)
+            count = last[1]
+        which = self.which[new]
+        decayed = self.size[new] * np.exp2(-(day - self.start[new]) / self.half_life[which])
+        row_sum = before + np.bincount(which, weights=decayed, minlength=ne)
+        ages = day - self.start
+        within = known & (ages >= 0) & (ages <= self.max_age[self.which])
+        begun = count + np.bincount(which, minlength=ne)
+        return row_sum, begun, np.bincount(self.which[within], minlength=ne)
+
+
+def _decay_sum(arrived: np.ndarray, factor: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
+    """y[t] = factor * y[t-1] + arrived[t] down each column (y[-1] = `carry`), in blocks
+    of `_BLOCK` rows: within a block a cumulative sum of the arrivals scaled up by the
+    decay, then scaled down, plus the carry from the block before. The caller starts on
+    a block boundary, so a row's sum never depends on where the computation began."""
+    n, ne = arrived.shape
+    if np.any(-np.log2(factor) * _BLOCK > _MAX_EXPONENT):  # a half-life of hours: row by row
+        out, last = np.empty((n, ne)), np.zeros(ne) if carry is None else carry
+        for t in range(n):
+            out[t] = last = factor * last + arrived[t]
+        return out
+    blocks = -(-n // _BLOCK)
+    padded = np.zeros((blocks * _BLOCK, ne))
+    padded[:n] = arrived
+    steps = np.arange(_BLOCK, dtype=float)[:, None]
+    # factor ** -steps stays finite: the block is short enough for the fastest decay
+    up, down = factor**steps, factor ** (-steps)
+    within = np.cumsum(padded.reshape(blocks, _BLOCK, ne) * down, axis=1) * up
+    carry_in = factor ** (steps + 1)
+    last = np.zeros(ne) if carry is None else carry
+    for b in range(blocks):
+        within[b] += carry_in * last
+        last = within[b, -1]
+    return within.reshape(-1, ne)[:n]
 
 
 def _interval_cells(
-    days: np.ndarray, intervals: Sequence[_Row]
+    days: np.ndarray, intervals: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Value, end and observation of an interval indicator on each row date.
+    """Value, end and observation of an interval indicator on each row date, from its
+    intervals as rows (start, end, size, id).
 
     A row sees the intervals that overlap the week ending on it (its date and the six
-    days before) and takes the largest; from the first start on, a row that sees none
-    reads 0 (none in progress) and points at the interval that ended last.
+    days before) and takes the largest (then the later recorded); from the first start
+    on, a row that sees none reads 0 (none in progress) and points at the interval that
+    ended last (then the later recorded).
     """
     n = len(days)
     value, end = np.full(n, np.nan), np.full(n, np.nan)
     ids = np.full(n, _NO_OBS, dtype=np.int64)
-    if not intervals:
+    if not len(intervals):
         return value, end, ids
-    first = min(r[1] for r in intervals)
-    value[days >= first] = 0.0
-    for _, _start, stop, _, oid in sorted(intervals, key=lambda r: (r[2], r[4])):
-        after = days > stop + _WEEK - 1  # ascending ends: the last to end wins
-        end[after], ids[after] = stop, oid
-    for _, start, stop, size, oid in sorted(intervals, key=lambda r: (r[3], r[4])):
-        during = (days >= start) & (days - (_WEEK - 1) <= stop)  # ascending sizes: max wins
-        # In progress, its age counts from its start: an interval that never ends (an
-        # end mistyped years ahead) grows stale like any value, and its red line lapses.
-        value[during], end[during], ids[during] = size, start, oid
+    start, stop, size, oid = intervals.T
+    value[days >= start.min()] = 0.0
+    by_end = np.lexsort((oid, stop))
+    ended = np.searchsorted(stop[by_end], days - _WEEK, side="right") - 1  # stop + 6 < day
+    after = ended >= 0
+    end[after] = stop[by_end][ended[after]]
+    ids[after] = oid[by_end][ended[after]]
+    by_size = np.lexsort((oid, size))
+    s, e = start[by_size], stop[by_size]
+    during = (s[None, :] <= days[:, None]) & (e[None, :] >= days[:, None] - (_WEEK - 1))
+    running = during.any(axis=1)
+    largest = by_size[len(by_size) - 1 - np.argmax(during[:, ::-1], axis=1)][running]
+    # In progress, its age counts from its start: an interval that never ends (an end
+    # mistyped years ahead) grows stale like any value, and its red line lapses.
+    value[running], end[running], ids[running] = size[largest], start[largest], oid[largest]
     return value, end, ids
 
 
-def _ordinal(text: str) -> int:
-    return dt.date.fromisoformat(text[:10]).toordinal()
+def _ordinals(texts: Sequence[str]) -> np.ndarray:
+    """ISO dates (a time after the date is ignored) as ordinal days."""
+    days = np.array([t[:10] for t in texts], dtype="datetime64[D]").astype(np.int64)
+    return days + _EPOCH
+
+
+def _from_julian(days: Sequence[float]) -> np.ndarray:
+    """Julian day numbers (noon-based) as ordinal days."""
+    return np.floor(np.array(days, dtype=float) - _JULIAN_ORDINAL).astype(np.int64)
+
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+_JULIAN_ORDINAL = 1721424.5  # julianday('0001-01-01') - 1: 0001-01-01 is ordinal 1

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..catalog import Catalog
-from ..panel import Panel, PanelBuilder
+from ..panel import Observations, Panel, PanelBuilder
 from ..scoring import CompositeIndex, Profile, ScoreResults, SensitivityResult, analyse
 from ..scoring.sensitivity import SOBOL_SAMPLES
 from ..store import Store
@@ -37,7 +37,7 @@ def panel_builder(
     end: dt.date | None = None,
 ) -> PanelBuilder:
     """A panel builder over every revision of the subject's observations, read once."""
-    rows = store.observation_revisions(subject)
+    rows = Observations.from_julian([i.id for i in catalog], store.observation_days(subject))
     return PanelBuilder.from_rows(catalog, subject, rows, start, end, today=store.today())
 
 

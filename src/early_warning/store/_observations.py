@@ -216,6 +216,17 @@ class ObservationsRepository(Connected):
             )
         )
 
+    def observation_days(self, subject: str) -> list[tuple[str, int, float, float, float, float]]:
+        """`observation_revisions` as `(indicator, id, start, end, known, value)` tuples,
+        the dates as Julian day numbers (SQLite reads the dates: the panel builder takes
+        tens of thousands of rows, and parsing them in Python would cost more than the
+        panel itself)."""
+        return self.db.execute(
+            "SELECT indicator, id, julianday(period_start), julianday(period_end), "
+            "julianday(known_from), value FROM observations WHERE subject = ?",
+            [subject],
+        ).fetchall()
+
     def observations_of_indicators(self, indicators: Sequence[str]) -> list[dict[str, Any]]:
         """Every row of the indicators with its source's name, the one known latest
         (then recorded latest) last: derived indicators read their inputs from here."""
