@@ -44,6 +44,8 @@ from .signals import Signal, run_lengths, signals
 from .states import ACTIVE_STATES, RuleState, Transition, walk
 from .warning import Warning
 
+_TAIL_WEEKS = 8  # weeks a point-in-time replay reads to judge the last one (see below)
+
 __all__ = [
     "Alert",
     "AlertEngine",
@@ -110,6 +112,34 @@ class AlertEngine:
             forecasts=self._forecasts(results),
             exceedance=self._exceedance(results),
         )
+
+    def _signals_of(self, rules: Sequence[Rule], results: ScoreResults) -> dict[str, Signal]:
+        """`signals` of some of the rules (the stored forecasts and the Monte Carlo
+        read only for rules that need them)."""
+        engine = AlertEngine(self.store, self.catalog, self.profile, rules)
+        return engine.signals(results)
+
+    def _last_week_signals(self, results: ScoreResults) -> dict[str, Signal]:
+        """Every rule's signal of the last week (only the last element of each series is
+        for use), from the last few weeks alone: every signal is read week by week, but
+        for a jump on the week before and the run of weeks a condition has held. A run
+        is right up to the weeks read and at least that long beyond, which is all the
+        state machine and `firings` ask (has it reached `min_weeks`? passed it?); a rule
+        of more weeks than that reads the whole history, and so do forecast and Monte
+        Carlo rules."""
+        whole = [r for r in self.rules if r.robust is not None or r.target.startswith("fo")]
+        rest = [r for r in self.rules if r not in whole]
+        out = self._signals_of(whole, results) if whole else {}
+        tail = results.tail(_TAIL_WEEKS)
+        short = signals(rest, tail)
+        longer = [
+            r
+            for r in rest
+            if short[r.id].run[-1] >= tail.panel.n_weeks and r.min_weeks + 1 >= _TAIL_WEEKS
+        ]
+        if longer and tail.panel.n_weeks < results.panel.n_weeks:
+            short |= signals(longer, results)
+        return out | short
 
     def _forecasts(self, results: ScoreResults) -> dict[int, np.ndarray]:
         """Stored ensemble probabilities per horizon, each on the week it was made for."""
@@ -291,14 +321,14 @@ class AlertEngine:
         progress: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, list[int]], set[str]]:
         """The days (ordinal) each rule that applies to `subject` would have fired on
-        from `start` to `end`: the replay's alerts without their evidence (which costs
-        a rebuilt panel per alert), for scoring the rules (`alerts.skill`).
+        from `start` to `end`: the replay's alerts without their evidence, for scoring
+        the rules (`alerts.skill`).
 
         A firing in the first week whose condition already held the week before (a
         rule already firing when the replay begins) is no crossing in the period: it
         is left out, and the rule named in the second item.
         """
-        replayed = self._replay(subject, start, end, point_in_time, progress)
+        replayed = self._replay(subject, start, end, point_in_time, progress, evidence=False)
         days: dict[str, list[int]] = {}
         carried: set[str] = set()
         for rule, steps in replayed.steps:
@@ -326,18 +356,20 @@ class AlertEngine:
         end: dt.date,
         point_in_time: bool,
         progress: Callable[[int], None] | None,
+        *,
+        evidence: bool = True,
     ) -> _Replayed:
-        """Every applicable rule walked from a scratch state over the weeks from `start`."""
+        """Every applicable rule walked from a scratch state over the weeks from `start`
+        (`evidence=False`: the firings alone, no alert built)."""
         if start > end:
             raise InputError(f"--start {start} is after --end {end}")
         if point_in_time:
-            results, sig, evidence_at = self._replay_point_in_time(subject, start, end, progress)
-        else:
-            results = self.results(subject, end)
-            sig = self.signals(results)
+            return self._replay_point_in_time(subject, start, end, progress, evidence)
+        results = self.results(subject, end)
+        sig = self.signals(results)
 
-            def evidence_at(rule: Rule, row: int) -> Alert:
-                return self._alert(rule, sig[rule.id], results, row)
+        def evidence_at(rule: Rule, row: int) -> Alert:
+            return self._alert(rule, sig[rule.id], results, row)
 
         dates = results.panel.dates
         first = int(np.searchsorted(dates, start.toordinal(), side="left"))
@@ -355,56 +387,40 @@ class AlertEngine:
         start: dt.date,
         end: dt.date,
         progress: Callable[[int], None] | None,
-    ) -> tuple[ScoreResults, dict[str, Signal], Callable[[Rule, int], Alert]]:
-        """Signals where week t is read from the panel as known on week t."""
+        evidence: bool,
+    ) -> _Replayed:
+        """Week t read from the panel as known on week t, the rules walked week by week
+        as the weeks are scored, so that an alert's evidence is taken from the week's
+        own scores while they are at hand (no panel rebuilt per alert)."""
         builder = panel_builder(self.store, self.catalog, subject, end=end)
-        final = self.results(subject, end, point_in_time=True, builder=builder)
-        dates = final.panel.dates
+        dates = builder.panel(end, point_in_time=True).dates
         first = int(np.searchsorted(dates, start.toordinal(), side="left"))
         n = len(dates)
-        columns: dict[str, dict[str, np.ndarray]] = {
-            r.id: {
-                "value": np.full(n, np.nan),
-                "active": np.zeros(n, bool),
-                "clear": np.zeros(n, bool),
-                "run": np.zeros(n, np.int64),
-                "lapsed": np.zeros(n, bool),
-                "stale_since": np.full(n, np.nan),
-            }
-            for r in self.rules
-        }
-        template: dict[str, Signal] = {}
+        columns = _SignalColumns(self.rules, n)
+        walking = [(r, RuleState(r.id, subject), []) for r in self.rules if r.applies_to(subject)]
+        alerts: dict[tuple[str, int], Alert] = {}
         for row in range(first, n):
             day = dt.date.fromordinal(int(dates[row]))
             week = self.results(subject, day, point_in_time=True, builder=builder)
-            for rule_id, s in self.signals(week).items():
-                for name in ("value", "active", "clear", "run", "lapsed", "stale_since"):
-                    series = getattr(s, name)
-                    if series is not None:
-                        columns[rule_id][name][row] = series[-1]
-                template[rule_id] = s
+            columns.put(row, self._last_week_signals(week))
+            for rule, state, found in walking:
+                if not columns.may_move(rule, state, row):
+                    continue
+                steps = walk(rule, columns.walked[rule.id], dates, state, range(row, row + 1))
+                found += steps
+                if evidence and any(step.kind == "fire" for step in steps):
+                    before = bool(columns.active(rule.id)[row - 1]) if row > first else None
+                    last = week.panel.n_weeks - 1
+                    signal = self._signals_of([rule], week)[rule.id]
+                    alerts[rule.id, row] = self._alert(rule, signal, week, last, before)
             if progress:
                 progress(1)
-        sig = {}
-        for rule_id, c in columns.items():
-            shape = template.get(rule_id)
-            sig[rule_id] = Signal(
-                c["value"], c["active"], c["clear"], c["run"],
-                shape.threshold if shape else None, shape.condition if shape else "",
-                lapsed=c["lapsed"], stale_since=c["stale_since"],
-            )  # fmt: skip
 
         def evidence_at(rule: Rule, row: int) -> Alert:
-            day = dt.date.fromordinal(int(dates[row]))
-            known = self.results(
-                subject, day, point_in_time=True,
-                builder=panel_builder(self.store, self.catalog, subject, end=day),
-            )  # fmt: skip
-            before = bool(columns[rule.id]["active"][row - 1]) if row > first else None
-            last = known.panel.n_weeks - 1
-            return self._alert(rule, self.signals(known)[rule.id], known, last, before)
+            return alerts[rule.id, row]
 
-        return final, sig, evidence_at
+        steps = [(rule, found) for rule, _, found in walking]
+        return _Replayed(dates, first, columns.signals(), evidence_at, steps)
 
     # -- alerts and their evidence -----------------------------------------------------
 
@@ -665,3 +681,61 @@ def _day(text: str | None) -> dt.date | None:
 
 def _text(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+class _SignalColumns:
+    """Each rule's signal assembled week by week from the signals as known each week
+    (the value of week t as known on week t), for a point-in-time replay."""
+
+    NAMES = ("value", "active", "clear", "run", "lapsed", "stale_since")
+
+    def __init__(self, rules: Sequence[Rule], n: int) -> None:
+        self.columns: dict[str, dict[str, np.ndarray]] = {
+            r.id: {
+                "value": np.full(n, np.nan),
+                "active": np.zeros(n, bool),
+                "clear": np.zeros(n, bool),
+                "run": np.zeros(n, np.int64),
+                "lapsed": np.zeros(n, bool),
+                "stale_since": np.full(n, np.nan),
+            }
+            for r in rules
+        }
+        self.template: dict[str, Signal] = {}
+        # the arrays being filled, seen as signals by the state machine (which reads
+        # `active`, `clear` and `run` of the rows it walks, all filled by then)
+        self.walked = {rule_id: self._signal(c, None) for rule_id, c in self.columns.items()}
+
+    def put(self, row: int, now: dict[str, Signal]) -> None:
+        for rule_id, s in now.items():
+            column = self.columns[rule_id]
+            for name in self.NAMES:
+                series = getattr(s, name)
+                if series is not None:
+                    column[name][row] = series[-1]
+            self.template[rule_id] = s
+
+    def may_move(self, rule: Rule, state: RuleState, row: int) -> bool:
+        """Whether `walk` could fire or resolve `rule` at `row` (else it is not asked:
+        the weeks in between move nothing but the scratch state's run of weeks)."""
+        c = self.columns[rule.id]
+        if state.state in ACTIVE_STATES:
+            return bool(c["clear"][row])
+        return bool(c["active"][row] and c["run"][row] >= rule.min_weeks)
+
+    def active(self, rule_id: str) -> np.ndarray:
+        return self.columns[rule_id]["active"]
+
+    def signals(self) -> dict[str, Signal]:
+        return {
+            rule_id: self._signal(c, self.template.get(rule_id))
+            for rule_id, c in self.columns.items()
+        }
+
+    @staticmethod
+    def _signal(c: dict[str, np.ndarray], shape: Signal | None) -> Signal:
+        return Signal(
+            c["value"], c["active"], c["clear"], c["run"],
+            shape.threshold if shape else None, shape.condition if shape else "",
+            lapsed=c["lapsed"], stale_since=c["stale_since"],
+        )  # fmt: skip

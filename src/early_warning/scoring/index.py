@@ -10,6 +10,7 @@ do to the score, from the attribution alone.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -114,6 +115,17 @@ class ScoreResults:
         self.agg = agg
         self.profile = index.profile
         self._age_band: tuple[np.ndarray, np.ndarray] | None = None
+
+    def tail(self, weeks: int) -> ScoreResults:
+        """The last `weeks` weeks alone, their numbers as they are here (sliced, not
+        recomputed): what reads one week and the weeks just before it."""
+        rows = slice(max(self.panel.n_weeks - weeks, 0), None)
+        panel = self.panel
+        part = dataclasses.replace(
+            panel, dates=panel.dates[rows], raw=panel.raw[rows], age_days=panel.age_days[rows],
+            status=panel.status[rows], obs_id=panel.obs_id[rows], events=panel.events[rows],
+        )  # fmt: skip
+        return ScoreResults(self.index, part, self.risk[rows], self.agg.rows(rows))
 
     # -- series ---------------------------------------------------------------------
 
