@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import shutil
 import socket
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from starlette.testclient import TestClient
@@ -92,6 +95,40 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
     assert week["week_date"] == timeline["dates"][100]
 
 
+def test_the_compact_series_holds_the_same_scores(client: TestClient, demo) -> None:
+    body = {"families": {"transparency": 0.7}, "row": 200}
+    listed = _post(client, "/api/score", body).json()
+    packed = _post(client, "/api/score", {**body, "series": "float32"}).json()
+    assert "score" not in packed and packed["week"] == listed["week"]
+    scores = np.frombuffer(base64.b64decode(packed["score_float32"]), dtype="<f4")
+    expected = np.array([np.nan if v is None else v for v in listed["score"]])
+    np.testing.assert_allclose(scores, expected, atol=1e-3)  # NaN where there is no score
+
+
+def test_the_selected_week_counts_its_own_events(client: TestClient, demo) -> None:
+    # The week's detail is cut from the whole panel: an event indicator's count must be
+    # the selected week's (it once read the second week of the history).
+    work, _ = demo
+    from early_warning import Store
+    from early_warning.services import load_panel
+
+    catalog = _catalog()
+    as_of = dt.date.fromisoformat(_post(client, "/api/score", {}).json()["as_of"])
+    with Store(work / "demo.db") as store:
+        panel = load_panel(store, catalog, "BLR", as_of)
+    events = [j for j, i in enumerate(panel.indicators) if catalog.indicators[i].kind == "event"]
+    rows = [r for r in range(1, panel.n_weeks) if panel.events[r, events].any()]
+    row = rows[len(rows) // 2]
+    week = _post(client, "/api/score", {"row": row - panel.n_weeks}).json()["week"]
+    shown = {c["indicator"]: c["display"] for c in week["contributions"]}
+    for j in events:
+        name = panel.indicators[j]
+        if name in shown:
+            count = int(panel.events[row, j])
+            words = "no event" if not count else f"{count} event{'s' * (count != 1)}"
+            assert words in shown[name]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
@@ -107,6 +144,7 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
         ({"row": 10**6}, 400, "row"),
         ({"profile": "../../etc/passwd"}, 400, "profile"),
         ({"profile": "nosuchprofile"}, 404, "nosuchprofile"),
+        ({"series": "float64"}, 400, "series: 'float64' is not float32"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_clear_error(

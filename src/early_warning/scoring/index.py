@@ -115,6 +115,10 @@ class ScoreResults:
         self.agg = agg
         self.profile = index.profile
         self._age_band: tuple[np.ndarray, np.ndarray] | None = None
+        # The words of each value (by week date and column) depend on the panel alone:
+        # a caller that rescores one panel under many weights (the workbench) lends
+        # the same dictionary to each of its results, so they are written once.
+        self.value_texts: dict[tuple[int, int], str] = {}
 
     def tail(self, weeks: int) -> ScoreResults:
         """The last `weeks` weeks alone, their numbers as they are here (sliced, not
@@ -242,9 +246,7 @@ class ScoreResults:
                     "contribution": round(float(self.agg.contributions[row, j]), 6),
                     "risk": round(float(self.risk[row, j]), 6),
                     "value": float(panel.raw[row, j]),
-                    "display": definition.describe_value(
-                        float(panel.raw[row, j]), events=int(panel.events[row, j])
-                    ),
+                    "display": self._value_text(row, j),
                     "age_days": int(panel.age_days[row, j]),
                     "stale": bool(panel.status[row, j] == STALE),
                     "observation_id": int(panel.obs_id[row, j]),
@@ -269,6 +271,14 @@ class ScoreResults:
             if short[-1]:
                 out.append(ind)
         return out
+
+    def _value_text(self, row: int, j: int) -> str:
+        key = (int(self.panel.dates[row]), j)
+        if key not in self.value_texts:
+            panel, definition = self.panel, self.index.catalog.indicators[self.index.indicators[j]]
+            raw, events = float(panel.raw[row, j]), int(panel.events[row, j])
+            self.value_texts[key] = definition.describe_value(raw, events=events)
+        return self.value_texts[key]
 
     def _indicators_with(self, row: int, status: int) -> list[str]:
         return [

@@ -142,7 +142,13 @@ if (chart) {
     chart.append(svg("line", { x1: x(selected), x2: x(selected), y1: T, y2: H - B, class: "cursor" }));
   }
 
+  function scores(packed) {
+    const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+    return Array.from(new Float32Array(bytes.buffer), (v) => (Number.isNaN(v) ? null : v));
+  }
+
   function show(result) {
+    if (result.score_float32 !== undefined) result.score = scores(result.score_float32);
     const week = result.week;
     document.getElementById("score").textContent =
       week.score === null ? "insufficient data" : week.score.toFixed(1);
@@ -167,7 +173,8 @@ if (chart) {
   }
 
   function payload() {
-    const body = { profile, indicators: {}, families: {}, row: selected,
+    // The scores come back as base64 float32 (a third of the bytes of a JSON list).
+    const body = { profile, indicators: {}, families: {}, row: selected, series: "float32",
       aggregation: document.getElementById("aggregation").value,
       bands: [...document.querySelectorAll(".band-input")].map((b) => Number(b.value)) };
     // The weight each box last accepted: exactly what was typed (or slid to).
