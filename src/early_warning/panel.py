@@ -169,10 +169,8 @@ class Observations:
 
 @dataclass(frozen=True)
 class _Rows:
-    """The Sunday rows of the panel built last, kept for the next: a row stays true
-    until an observation that starts on or before it becomes known (or unknown)."""
+    """Cells of the weekly grid (and, for event columns, what their sums carry over)."""
 
-    cutoff: int
     value: np.ndarray
     end: np.ndarray
     ids: np.ndarray
@@ -183,9 +181,14 @@ class _Rows:
     begun: np.ndarray  # event columns: events begun by the row date
     gone: np.ndarray  # event columns: events older than the maximum age
 
-    @property
-    def n(self) -> int:
-        return len(self.value)
+    @classmethod
+    def empty(cls, rows: int, m: int, ne: int) -> _Rows:
+        shape, events = (rows, m), (rows, ne)
+        return cls(
+            np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
+            np.empty(shape, dtype=np.int8), np.zeros(shape, dtype=np.int32), np.empty(events),
+            np.empty(events, dtype=np.int64), np.empty(events, dtype=np.int64),
+        )  # fmt: skip
 
 
 class PanelBuilder:
@@ -284,7 +287,10 @@ class PanelBuilder:
         self.grid = grid
         self._grid_at = self._at(grid)
         self._events.set_grid(grid)
-        self._rows: _Rows | None = None
+        # The Sunday rows of the panel built last, in the builder's own arrays (a panel
+        # gets copies): rows before `_valid` hold as known by `_valid_cutoff`.
+        self._rows = _Rows.empty(len(grid), len(self.indicators), len(self._events.columns))
+        self._valid, self._valid_cutoff = 0, 0
 
     def _at(self, days: np.ndarray) -> np.ndarray:
         """For each day and indicator, the table position of the last entry starting on
@@ -316,8 +322,6 @@ class PanelBuilder:
         if extra:
             self._as_of_row(day, cutoff, out)
         dates = np.append(self.grid[:n], [day] * extra)
-        for array in (out.value, out.age, out.status, out.ids, out.covered):
-            array.flags.writeable = False  # shared with the next panel's rows
         return Panel(
             subject=self.subject,
             as_of=as_of,
@@ -333,65 +337,38 @@ class PanelBuilder:
         )
 
     def _sundays(self, n: int, cutoff: int, extra: int) -> _Rows:
-        """Arrays for `n` Sunday rows (and `extra` rows after them, left to fill), the
-        rows the last panel got right copied, the others computed."""
-        m, ne = len(self.indicators), len(self._events.columns)
+        """Arrays for `n` Sunday rows (and `extra` rows after them, left to fill): the
+        rows the last panel got right as they were, the others computed."""
         kept = self._reusable(n, cutoff)
-        shape = (n + extra, m)
-        out = _Rows(
-            cutoff, np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64),
-            np.empty(shape), np.empty(shape, dtype=np.int8), np.empty(shape, dtype=np.int32),
-            np.empty((n, ne)), np.empty((n, ne), dtype=np.int64), np.empty((n, ne), dtype=np.int64),
-        )  # fmt: skip
-        last = self._rows
-        if kept:
-            assert last is not None
-            for name in (
-                "value",
-                "end",
-                "ids",
-                "age",
-                "status",
-                "covered",
-                "sums",
-                "begun",
-                "gone",
-            ):
-                getattr(out, name)[:kept] = getattr(last, name)[:kept]
-        new = slice(kept, n)
+        rows, new = self._rows, slice(kept, n)
         dates = self.grid[new]
         chosen = self._chosen(self._grid_at[new], cutoff)
         value, end = self._value[chosen], self._end[chosen]
-        out.ids[new] = self._id[chosen]
-        out.covered[new] = 0
-        carry = (last.sums[kept - 1], last.begun[kept - 1], last.gone[kept - 1]) if kept else None
-        assert last is not None or not kept
+        rows.ids[new], rows.covered[new] = self._id[chosen], 0
+        carry = (rows.sums[kept - 1], rows.begun[kept - 1], rows.gone[kept - 1]) if kept else None
         sums, begun, gone = self._events.rows(kept, n, cutoff, carry)
-        out.sums[new], out.begun[new], out.gone[new] = sums, begun, gone
+        rows.sums[new], rows.begun[new], rows.gone[new] = sums, begun, gone
         ev = self._events.columns
         value[:, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
-        out.covered[new, ev] = begun - gone
+        rows.covered[new, ev] = begun - gone
         for j in self._intervals_at:
-            value[:, j], end[:, j], out.ids[new, j] = _interval_cells(
-                dates, self._intervals(j, cutoff)
-            )
-        out.value[new], out.end[new] = value, end
-        out.age[new], out.status[new] = self._status(dates, value, end)
-        self._rows = _Rows(
-            cutoff, *(getattr(out, f)[:n] for f in _Rows.__dataclass_fields__ if f != "cutoff")
-        )
+            cells = _interval_cells(dates, self._intervals(j, cutoff))
+            value[:, j], end[:, j], rows.ids[new, j] = cells
+        rows.value[new], rows.end[new] = value, end
+        rows.age[new], rows.status[new] = self._status(dates, value, end)
+        self._valid, self._valid_cutoff = n, cutoff
+        out = _Rows.empty(n + extra, len(self.indicators), 0)
+        for name in ("value", "end", "ids", "age", "status", "covered"):
+            getattr(out, name)[:n] = getattr(rows, name)[:n]
         return out
 
     def _reusable(self, n: int, cutoff: int) -> int:
         """How many leading Sunday rows of the last panel hold for `cutoff`, on a block
         boundary of the decay recurrence."""
-        last = self._rows
-        if last is None:
-            return 0
-        lo, hi = sorted((last.cutoff, cutoff))
+        lo, hi = sorted((self._valid_cutoff, cutoff))
         a = int(np.searchsorted(self._known_sorted, lo, side="right"))
         b = int(np.searchsorted(self._known_sorted, hi, side="right"))
-        rows = min(last.n, n)
+        rows = min(self._valid, n)
         if b > a:
             first = int(self._start[self._by_known[a:b]].min())
             rows = min(rows, int(np.searchsorted(self.grid, first, side="left")))
@@ -402,19 +379,18 @@ class PanelBuilder:
         chosen = self._chosen(self._at(np.array([day])), cutoff)
         value, end = self._value[chosen], self._end[chosen]
         out.ids[-1:] = self._id[chosen]
-        out.covered[-1] = 0
-        sunday = int(self.grid[out.n - 2]) if out.n > 1 else None
+        n = len(out.value) - 1  # Sunday rows before it
         ev = self._events.columns
         if len(ev):
-            last = (out.sums[-1], out.begun[-1]) if sunday is not None else None
+            last = (self._rows.sums[n - 1], self._rows.begun[n - 1]) if n else None
+            sunday = int(self.grid[n - 1]) if n else None
             row_sum, begun, within = self._events.day(day, cutoff, last, sunday)
             value[0, ev] = np.where(begun > 0, row_sum, np.nan)
             out.covered[-1, ev] = within
         days = np.array([day])
         for j in self._intervals_at:
-            value[:, j], end[:, j], out.ids[-1:, j] = _interval_cells(
-                days, self._intervals(j, cutoff)
-            )
+            cells = _interval_cells(days, self._intervals(j, cutoff))
+            value[:, j], end[:, j], out.ids[-1:, j] = cells
         out.value[-1:], out.end[-1:] = value, end
         out.age[-1:], out.status[-1:] = self._status(days, value, end)
 
