@@ -358,7 +358,7 @@ class PanelBuilder:
         rows.age[new], rows.status[new] = self._status(dates, value, end)
         self._valid, self._valid_cutoff = n, cutoff
         out = _Rows.empty(n + extra, len(self.indicators), 0)
-        for name in ("value", "end", "ids", "age", "status", "covered"):
+        for name in ("value", "ids", "age", "status", "covered"):  # what a panel holds
             getattr(out, name)[:n] = getattr(rows, name)[:n]
         return out
 
