@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
 	cd benchmarks && ../$(BIN)/python bench_backtest.py
 	cd benchmarks && ../$(BIN)/python bench_alerts.py
+	cd benchmarks && ../$(BIN)/python bench_workbench.py
 	cd benchmarks && ../$(BIN)/python bench_gdelt.py
 	$(BIN)/python benchmarks/bench_hostile.py
 

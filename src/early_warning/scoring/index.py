@@ -199,9 +199,7 @@ class ScoreResults:
                 "status": status,
                 "weight": self.profile.family_weights[fam],
             }
-        contributions = self._contributions(row)
-        if top is not None:
-            contributions = contributions[:top]
+        contributions = self._contributions(row, top)
         previous = row - 1 if row > 0 else None
         low, high = (float(a[row]) for a in self.age_band)
         age_band = None if score is None else {"low": _number(low), "high": _number(high)}
@@ -233,27 +231,31 @@ class ScoreResults:
             "insufficient_history": self._insufficient_history(row),
         }
 
-    def _contributions(self, row: int) -> list[dict[str, Any]]:
+    def _contributions(self, row: int, top: int | None = None) -> list[dict[str, Any]]:
+        """The indicators with a value, largest contribution first (then by id), the
+        first `top` of them (all: None): ordered on arrays, written out only for those
+        shown."""
         panel, catalog = self.panel, self.index.catalog
+        names = self.index.indicators
+        shown = (panel.status[row] != MISSING) & ~np.isnan(self.risk[row])
+        contribution = [round(c, 6) for c in self.agg.contributions[row].tolist()]
+        columns = np.flatnonzero(shown).tolist()
+        order = sorted(columns, key=lambda j: (-contribution[j], names[j]))[:top]
         items = []
-        for j, ind in enumerate(self.index.indicators):
-            if panel.status[row, j] == MISSING or math.isnan(self.risk[row, j]):
-                continue
-            definition = catalog.indicators[ind]
+        for j in order:
             items.append(
                 {
-                    "indicator": ind,
-                    "contribution": round(float(self.agg.contributions[row, j]), 6),
+                    "indicator": names[j],
+                    "contribution": contribution[j],
                     "risk": round(float(self.risk[row, j]), 6),
                     "value": float(panel.raw[row, j]),
                     "display": self._value_text(row, j),
                     "age_days": int(panel.age_days[row, j]),
                     "stale": bool(panel.status[row, j] == STALE),
                     "observation_id": int(panel.obs_id[row, j]),
-                    "family": definition.family,
+                    "family": catalog.indicators[names[j]].family,
                 }
             )
-        items.sort(key=lambda item: (-item["contribution"], item["indicator"]))
         return items
 
     def _insufficient_history(self, row: int) -> list[str]:

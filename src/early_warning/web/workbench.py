@@ -31,6 +31,7 @@ from ..forecast.targets import event_within, events_from_rows
 from ..numbers import format_number
 from ..panel import Panel
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
+from ..scoring.aggregate import Aggregate
 
 # PROFILE_NAME is the one rule `weights set` also uses: a profile made on the command
 # line opens here. No dot or slash, so a name is never a path.
@@ -209,7 +210,7 @@ class Workbench:
         row = payload.get("row", n - 1)
         if isinstance(row, bool) or not isinstance(row, int) or not -n <= row < n:
             raise InputError(f"row: a week number from 0 to {n - 1}")
-        week = _week(index, session, row % n)
+        week = _week(index, session, row % n, agg)
         score = agg.score
         changed = np.flatnonzero(
             _band_index(score, profile.bands) != _band_index(session.saved_results.score,
@@ -486,9 +487,10 @@ def _flow(value: Any) -> str:
     return dumped.removesuffix("\n...\n").rstrip("\n")
 
 
-def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:
+def _week(index: CompositeIndex, session: Session, row: int, agg: Aggregate) -> dict[str, Any]:
     """The selected week's detail (and its change on the week before), from those two
-    weeks alone: the attribution of the whole history is not needed for one week."""
+    weeks of the history's aggregate `agg` alone: the attribution of the whole history
+    is not needed for one week."""
     if row not in session.weeks:
         lo = max(0, row - 1)
         panel = session.panel
@@ -505,7 +507,7 @@ def _week(index: CompositeIndex, session: Session, row: int) -> dict[str, Any]:
         )
         session.weeks[row] = (part, session.risk[lo : row + 1])
     part, risk = session.weeks[row]
-    results = ScoreResults(index, part, risk, index.aggregate(risk))
+    results = ScoreResults(index, part, risk, agg.rows(slice(max(0, row - 1), row + 1)))
     results.value_texts = session.value_texts
     return results.week(-1, top=12)
 
