@@ -95,7 +95,9 @@ def test_rescoring_moves_the_history_and_matches_the_cli(client: TestClient, dem
     assert week["week_date"] == timeline["dates"][100]
 
 
-def test_the_compact_series_holds_the_same_scores(client: TestClient, demo) -> None:
+def test_the_compact_series_holds_the_same_scores_and_a_week_its_own_events(
+    client: TestClient, demo
+) -> None:
     body = {"families": {"transparency": 0.7}, "row": 200}
     listed = _post(client, "/api/score", body).json()
     packed = _post(client, "/api/score", {**body, "series": "float32"}).json()
@@ -103,9 +105,6 @@ def test_the_compact_series_holds_the_same_scores(client: TestClient, demo) -> N
     scores = np.frombuffer(base64.b64decode(packed["score_float32"]), dtype="<f4")
     expected = np.array([np.nan if v is None else v for v in listed["score"]])
     np.testing.assert_allclose(scores, expected, atol=1e-3)  # NaN where there is no score
-
-
-def test_the_selected_week_counts_its_own_events(client: TestClient, demo) -> None:
     # The week's detail is cut from the whole panel: an event indicator's count must be
     # the selected week's (it once read the second week of the history).
     work, _ = demo
