@@ -167,6 +167,7 @@ def test_the_gdelt_weeks_arrive_at_the_end_of_each_week(tmp_path: Path) -> None:
     done = replay(tmp_path, "gdelt", str(EDGES.parent), window=("2019-11-04", "2019-11-17"))
     assert done.returncode == 0, done.stderr
     blocks = weeks(done.stdout)
-    # The backlog in the first week, then each week its own five dyads, known on Sunday.
+    # The backlog in the first week, then each week its own rows, known on Sunday: two
+    # series (the net score and the conflict magnitude) for the five dyads and for BLR.
     assert re.search(r"gdelt2_daily_dyad_edges_BLR_2018-2024 \d{3,}", blocks["2019-W45"][0])
-    assert "gdelt2_daily_dyad_edges_BLR_2018-2024 5)" in blocks["2019-W46"][0]
+    assert f"gdelt2_daily_dyad_edges_BLR_2018-2024 {2 * (5 + 1)})" in blocks["2019-W46"][0]
