@@ -315,7 +315,7 @@ def test_daily_dyad_scores_become_weekly_sums_and_a_short_week_gets_none(
     assert [(r.line, r.field) for r in result.rejects] == [(11, "BLR_RUS")]
     assert result.skipped == {
         "columns that are not dyads": 2,
-        "dyad columns not among the mapping's subjects": 1,  # BLR_USA
+        "dyad columns not among the theatres' dyads": 1,  # BLR_USA
         "weeks with fewer than 5 days in the file": 2,  # 2021-W46 has three days
     }
 

@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 import yaml
 
-from early_warning import Store, bundled_path, load_catalog
+from early_warning import FixedClock, Store, bundled_path, load_catalog
 from early_warning.catalog import Catalog
 from early_warning.demo import DemoResult
 from early_warning.errors import CatalogError, NotFoundError, RuleError
 from early_warning.ingest import Limits, ingest
+from early_warning.ingest.gdelt import GdeltSpec, aggregate_events
 from early_warning.scoring import Profile, load_profile
 from early_warning.services import score
 from early_warning.services.theatres import subject_scope
@@ -272,3 +273,82 @@ def test_a_catalog_with_theatres_refuses_an_undeclared_subject() -> None:
     dyads = catalog.slice(catalog.role("BLR-LVA")[1].families)
     assert list(dyads.families) == ["event_data"]
     assert set(dyads.indicators) == set(catalog.families["event_data"].indicators)
+
+
+# Two GDELT 2.0 exports (61 columns) of one week: events between MDA-ROU, MDA-RUS,
+# BLR-RUS, BLR-UKR and unrelated pairs; the second file repeats two events of the first
+# (same GLOBALEVENTID) and adds one MDA-ROU and one BLR-RUS event.
+GDELT_EXPORTS = sorted(MOLDOVA.glob("theatres_*.export.CSV"))
+_VOLATILE = {"id", "run_id", "recorded_at", "source_id", "revision_rank"}
+
+
+def _event_rows(catalog: Catalog, db: Path, files: list[Path]) -> tuple[list[dict], dict, list]:
+    """The stored observations (every revision) after ingesting the files, the weekly
+    event count each subject has now, and the ingest results."""
+    with Store(db, clock=FixedClock("2024-06-01T12:00:00")) as store:
+        store.sync_catalog(catalog)
+        results = [ingest(store, catalog, path) for path in files]
+        rows = [
+            {k: v for k, v in row.items() if k not in _VOLATILE}
+            for row in store.observations(all_revisions=True)
+        ]
+        events = {r["subject"]: r["value"] for r in store.observations(indicator="gdelt_events")}
+    return sorted(rows, key=lambda r: sorted((k, str(v)) for k, v in r.items())), events, results
+
+
+def _dyad_day_file(path: Path) -> Path:
+    days = [f"2021-11-{d:02d}" for d in range(8, 15)]  # 2021-W45, Monday to Sunday
+    lines = ["date,BLR_RUS,MDA_ROU,MDA_UKR"] + [f"{d},-2.5,-1.0,3.0" for d in days]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_gdelt_counts_each_theatres_dyads_and_leaves_belarus_as_it_was(tmp_path: Path) -> None:
+    shipped = load_catalog(bundled_path("indicators"))
+    both = load_catalog(_with_moldova(tmp_path)[0])
+    files = [*GDELT_EXPORTS, _dyad_day_file(tmp_path / "dyads.csv")]
+    alone, _, _ = _event_rows(shipped, tmp_path / "alone.db", files)
+    together, events, results = _event_rows(both, tmp_path / "both.db", files)
+
+    def of(rows: list[dict], prefix: str) -> list[dict]:
+        return [r for r in rows if r["subject"].split("-")[0] == prefix]
+
+    assert of(alone, "BLR") and of(alone, "BLR") == of(together, "BLR")
+    assert not of(alone, "MDA")
+    # MDA-ROU: six events, the repeat not again, one more; MDA: its two dyads.
+    assert (events["MDA-ROU"], events["MDA-RUS"], events["MDA"]) == (7, 3, 10)
+    assert (events["BLR-RUS"], events["BLR-UKR"], events["BLR"]) == (7, 1, 8)
+    assert results[1].skipped["events already counted (same GLOBALEVENTID)"] == 2
+    edges = {(r["subject"], r["indicator"]) for r in of(together, "MDA")}
+    assert ("MDA-ROU", "gdelt_edge_conflict") in edges  # the daily file's theatre dyad
+    assert not any(s == "MDA-UKR" for s, _ in edges)  # not a dyad of any theatre
+    assert results[2].skipped["dyad columns not among the theatres' dyads"] == 1
+
+
+def test_an_event_two_theatres_pair_counts_for_each_theatres_subjects(tmp_path: Path) -> None:
+    catalog_dir, _ = _with_moldova(tmp_path)
+    theatres = yaml.safe_load((catalog_dir / "theatres.yaml").read_text(encoding="utf-8"))
+    theatres["theatres"]["russia"] = {
+        "country": "RUS", "families": ["event_data"], "dyads": {"counterparts": ["BLR", "MDA"]}
+    }  # fmt: skip
+    (catalog_dir / "theatres.yaml").write_text(yaml.safe_dump(theatres), encoding="utf-8")
+    spec = GdeltSpec.from_catalog(load_catalog(catalog_dir))
+    found = aggregate_events(GDELT_EXPORTS[0], spec, today=dt.date(2024, 6, 1))
+    week = "2021-W45"
+    counts = {s: found.sums[(s, week)][0] for s in spec.subjects if (s, week) in found.sums}
+    assert counts["BLR-RUS"] == counts["RUS-BLR"] == 6
+    assert counts["MDA-RUS"] == counts["RUS-MDA"] == 3
+    assert (counts["RUS"], counts["BLR"], counts["MDA"]) == (9, 7, 9)
+    assert found.rows_kept == 16 and len(found.event_ids) == 16  # each event once
+
+
+def test_an_explicit_gdelt_subject_still_counts_only_its_dyads(tmp_path: Path) -> None:
+    catalog_dir, _ = _with_moldova(tmp_path)
+    mapping = catalog_dir / "mappings" / "gdelt.yaml"
+    data = yaml.safe_load(mapping.read_text(encoding="utf-8"))
+    data["gdelt"].update(subject="MDA", counterparts=["ROU"])
+    mapping.write_text(yaml.safe_dump(data), encoding="utf-8")
+    spec = GdeltSpec.from_catalog(load_catalog(catalog_dir))
+    found = aggregate_events(GDELT_EXPORTS[0], spec, today=dt.date(2024, 6, 1))
+    assert {s for s, _ in found.sums} == {"MDA", "MDA-ROU"}
+    assert found.sums[("MDA-ROU", "2021-W45")][0] == 6

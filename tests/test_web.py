@@ -373,3 +373,41 @@ def test_the_page_opens_a_week_and_refuses_one_that_has_not_happened(client) -> 
     for bad, said in (("2099-01-01", "is in the future"), ("<script>", "not a date")):
         answer = client.get("/", params={"as_of": bad})
         assert answer.status_code == 400 and said in answer.text and "<script>" not in answer.text
+
+
+@pytest.fixture(scope="module")
+def dyad_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the daily dyad file only: BLR and its dyads' event signals."""
+    from early_warning import Store
+    from early_warning.ingest import Limits, ingest
+
+    db = tmp_path_factory.mktemp("dyads") / "dyads.db"
+    with Store(db) as store:
+        store.sync_catalog(_catalog())
+        ingest(store, _catalog(), Path(__file__).parent / "fixtures" / "dyad_edges_2022.csv",
+               limits=Limits())  # fmt: skip
+    return db
+
+
+def test_a_dyad_opens_in_its_theatres_slice_with_the_score_the_cli_prints(
+    dyad_db: Path, demo
+) -> None:
+    _, models = demo
+    app = create_app(dyad_db, _catalog(), models, author="tester")
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        page = client.get("/?subject=BLR-UKR").text
+        week = _post(client, "/api/score", {"subject": "BLR-UKR"}).json()
+        mine = client.get("/?profile=dyads").text  # the server's subject, BLR
+        refused = _post(client, "/api/score", {"subject": "DEU"})
+    # The dyads' slice: the event family's sliders only, the dyads' profile.
+    assert 'data-id="gdelt_edge_conflict"' in page and 'data-id="ru_base_status"' not in page
+    assert 'id="profile-title">dyads<' in page and 'href="/?subject=MDA' not in page
+    assert 'href="/?subject=BLR-POL"' in page  # the scored subjects, to open
+    cli = json.loads(run_cli("--db", str(dyad_db), "score", "--subject", "BLR-UKR", "--as-of",
+                             week["as_of"], "--json", cwd=dyad_db.parent).stdout)  # fmt: skip
+    assert cli["profile"] == "dyads" and cli["score"] is not None
+    assert week["week"]["score"] == pytest.approx(cli["score"], abs=1e-3)
+    assert f'data-level="{cli["warning"]["level"]}"' in page
+    # An explicit profile still wins, read against the subject's own slice.
+    assert 'id="profile-title">dyads<' in mine and 'data-id="ru_base_status"' in mine
+    assert refused.status_code == 404 and "belongs to no theatre" in refused.json()["error"]

@@ -69,6 +69,9 @@ class Rows:
         self.ranges = {ind.id: ind.value_range for ind in catalog}
         self.today = today
         self.known = known
+        # A mapping that lists no subjects keeps the theatres' dyads (every dyad when
+        # the catalog has no theatres).
+        self.dyads = {d for t in catalog.theatres for d in t.dyads} or None
         self._revision_note = ""
         self.skipped: Counter[str] = Counter()
         self.closers: list[Any] = []  # what to close if the records are never read
@@ -78,9 +81,13 @@ class Rows:
             close()
 
     def keeps_dyad(self, dyad: str) -> bool:
-        if self.mapping.subjects is None or dyad.split("-")[1] in self.mapping.subjects:
+        if self.mapping.subjects is not None:
+            kept, among = dyad.split("-")[1] in self.mapping.subjects, "the mapping's subjects"
+        else:
+            kept, among = self.dyads is None or dyad in self.dyads, "the theatres' dyads"
+        if kept:
             return True
-        self.skipped["dyad columns not among the mapping's subjects"] += 1
+        self.skipped[f"dyad columns not among {among}"] += 1
         return False
 
     def keeps(self, subject: str | None, name: str) -> bool:

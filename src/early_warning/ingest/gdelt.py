@@ -8,9 +8,11 @@ three layouts; only the position of DATEADDED differs. Layouts: ../shared/real_d
 schema_gdelt*_columns.csv, after the GDELT codebooks.
 
 `aggregate_events` streams a file in chunks of rows (pandas' C parser, only the
-columns used), so memory does not grow with the file. It keeps the events between the
-mapping's subject and its counterparts (either actor, by the actors' CAMEO country
-codes) and sums them per dyad and ISO week (an `Aggregate`). `weekly_fields` turns the
+columns used), so memory does not grow with the file. It keeps the events between a
+country and one of its counterparts (either actor, by the actors' CAMEO country
+codes): the mapping's `subject` and `counterparts`, or, when it names none, each
+theatre's country and its dyads (`GdeltSpec`). It sums them per dyad and ISO week (an
+`Aggregate`). `weekly_fields` turns the
 sums of a week over all files ingested so far (`week_total`) into its indicators:
 
   * `gdelt_events`: events in the week [events per week];
@@ -27,9 +29,12 @@ sums of a week over all files ingested so far (`week_total`) into its indicators
   * one share per group of CAMEO root codes in the mapping (13 threaten, 15 exhibit
     force posture, 17 coerce, 18-20 assault, fight, mass violence) [% of events].
 
-Each is written for every dyad (`BLR-RUS`, ...) and for the subject as a whole (the
-events of all its dyads). Shares and means need `min_events` in the week; with fewer
-the week gets counts only and the skipped values are counted in the result.
+Each is written for every dyad (`BLR-RUS`, ...) and for its country as a whole (the
+events of all its dyads). An event between two countries that two theatres both pair
+(Belarus's BLR-RUS, a Russia theatre's RUS-BLR) counts for each theatre's own dyad and
+country; an event id is counted once, by the first file that has it, for all of them.
+Shares and means need `min_events` in the week; with fewer the week gets counts only
+and the skipped values are counted in the result.
 
 This module reads and computes; it touches no database. Recording (the sums into the
 `event_counts` table, the indicators through validation, one transaction per file) is
@@ -43,6 +48,7 @@ import bisect
 import csv
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import math
@@ -96,16 +102,19 @@ _CHUNK_ROWS = 200_000
 
 @dataclass(frozen=True)
 class GdeltSpec:
-    """What the `gdelt:` section of mappings/gdelt.yaml asks for."""
+    """What the `gdelt:` section of mappings/gdelt.yaml asks for, with the dyads it
+    counts: the mapping's own `subject` and `counterparts` (a catalog from before
+    theatres), or else each theatre's country and its `dyads.counterparts`."""
 
-    subject: str
-    counterparts: tuple[str, ...]
+    groups: tuple[tuple[str, tuple[str, ...]], ...]  # (country, its counterparts)
     root_shares: dict[str, tuple[str, ...]]  # indicator -> CAMEO root codes
     min_events: int
     source: str
     reliability: str
     credibility: str
-    digest: str
+    digest: str  # of the mapping, and of the theatres' dyads when they are read
+    # (actor, actor) -> the subjects an event between them counts for, either way round
+    pairs: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> GdeltSpec:
@@ -113,15 +122,8 @@ class GdeltSpec:
         raw = mapping.extra.get("gdelt")
         where = f"{mapping.path}: field 'gdelt"
         if not isinstance(raw, dict):
-            raise CatalogError(f"{where}': expected subject, counterparts and root_shares")
-        subject = raw.get("subject")
-        counterparts = raw.get("counterparts")
-        if not isinstance(subject, str) or not re.fullmatch(r"[A-Z]{3}", subject):
-            raise CatalogError(f"{where}.subject': expected an ISO alpha-3 code")
-        if not isinstance(counterparts, list) or not all(
-            isinstance(c, str) and re.fullmatch(r"[A-Z]{3}", c) for c in counterparts
-        ):
-            raise CatalogError(f"{where}.counterparts': expected a list of ISO alpha-3 codes")
+            raise CatalogError(f"{where}': expected min_events and root_shares")
+        groups, digest = _groups(raw, catalog, where, mapping.digest)
         shares = raw.get("root_shares") or {}
         if not isinstance(shares, dict):
             raise CatalogError(f"{where}.root_shares': expected indicator -> [root codes]")
@@ -140,12 +142,69 @@ class GdeltSpec:
         if not isinstance(min_events, int) or min_events < 1:
             raise CatalogError(f"{where}.min_events': expected a whole number >= 1")
         return cls(
-            subject, tuple(counterparts), parsed, min_events, mapping.source,
-            mapping.reliability, mapping.credibility, mapping.digest,
+            groups, parsed, min_events, mapping.source, mapping.reliability,
+            mapping.credibility, digest, _pairs(groups),
         )  # fmt: skip
 
-    def dyad(self, counterpart: str) -> str:
-        return f"{self.subject}-{counterpart}"
+    @property
+    def subject(self) -> str:
+        """The first country: the default subject of the rows written."""
+        return self.groups[0][0]
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Every subject written: each country and its dyads."""
+        return tuple(s for c, cps in self.groups for s in (c, *(f"{c}-{p}" for p in cps)))
+
+    def counterparts_of(self, country: str) -> tuple[str, ...]:
+        return next(cps for c, cps in self.groups if c == country)
+
+    def describe(self) -> str:
+        """`BLR and RUS, POL, ...`, one such clause per country (messages, notes)."""
+        return "; ".join(f"{c} and {', '.join(cps)}" for c, cps in self.groups)
+
+
+def _groups(
+    raw: dict[str, Any], catalog: Catalog, where: str, digest: str
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str]:
+    """The countries and counterparts counted, and the digest that names the choice."""
+    subject, counterparts = raw.get("subject"), raw.get("counterparts")
+    if subject is None and counterparts is None:
+        groups = tuple((t.country, t.counterparts) for t in catalog.theatres if t.counterparts)
+        if not groups:
+            raise CatalogError(
+                f"{where}.subject': expected an ISO alpha-3 code and 'counterparts', or "
+                "theatres with dyads in theatres.yaml"
+            )
+        # The dyads are part of what a file was aggregated with: a theatre added or a
+        # counterpart changed makes an ingested file count again (its counts replaced).
+        named = json.dumps(groups).encode()
+        return groups, hashlib.sha256(digest.encode() + named).hexdigest()[:16]
+    if not isinstance(subject, str) or not re.fullmatch(r"[A-Z]{3}", subject):
+        raise CatalogError(f"{where}.subject': expected an ISO alpha-3 code")
+    if not isinstance(counterparts, list) or not all(
+        isinstance(c, str) and re.fullmatch(r"[A-Z]{3}", c) for c in counterparts
+    ):
+        raise CatalogError(f"{where}.counterparts': expected a list of ISO alpha-3 codes")
+    return ((subject, tuple(counterparts)),), digest
+
+
+def _pairs(
+    groups: tuple[tuple[str, tuple[str, ...]], ...],
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """For each actor pair, the subjects its events count for: the dyad and its
+    country, in every theatre that lists the pair (a Russia theatre's RUS-BLR and
+    Belarus's BLR-RUS both count an event between the two)."""
+    pairs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for country, counterparts in groups:
+        for other in counterparts:
+            if other == country:
+                continue
+            for key in ((country, other), (other, country)):
+                for subject in (f"{country}-{other}", country):
+                    if subject not in pairs[key]:
+                        pairs[key].append(subject)
+    return {key: tuple(subjects) for key, subjects in pairs.items()}
 
 
 _COUNT_INDICATORS = (
@@ -313,7 +372,6 @@ def aggregate_events(
     used = [EVENT_ID, SQLDATE, ACTOR1_COUNTRY, ACTOR2_COUNTRY, ROOT_CODE, QUAD_CLASS]
     used += [GOLDSTEIN, MENTIONS, TONE, added_at]
     state = _State(today or dt.date.today(), already_counted or (lambda ids: set()))
-    members = {spec.subject, *spec.counterparts}
     sums: dict[tuple[str, str], list[Any]] = defaultdict(new_sums)
     rejects: list[tuple[int, str, str, str]] = []
     skipped_lines: list[int] = []
@@ -345,8 +403,7 @@ def aggregate_events(
                         )
                         rejects.append((line, "row", f"fewer than {width} fields", raw))
                 a1, a2 = chunk[ACTOR1_COUNTRY], chunk[ACTOR2_COUNTRY]
-                mask = a1.isin(members) & a2.isin(members) & (a1 != a2) & ~short
-                mask &= (a1 == spec.subject) | (a2 == spec.subject)
+                mask = _in_dyads(a1, a2, spec) & ~short
                 if not mask.any():
                     continue
                 hits = chunk[mask]
@@ -358,7 +415,7 @@ def aggregate_events(
         rejects.append((line, "row", f"more than {width} tab-separated fields", ""))
     rejects.sort()
     for week, last_day in state.covered.items():
-        for subject in (spec.subject, *map(spec.dyad, spec.counterparts)):
+        for subject in spec.subjects:
             entry = sums[(subject, week)]  # zero events in a week the file covers
             entry[8] = max(entry[8], last_day)
     counted = len(state.ids)
@@ -435,6 +492,15 @@ def _refuse_if_mostly_bad(path: Path, read: int, rejects: list[Any], skipped: li
         )
 
 
+def _in_dyads(a1: Any, a2: Any, spec: GdeltSpec) -> Any:
+    """The rows whose two actors are a country and one of its counterparts."""
+    mask = None
+    for country, counterparts in spec.groups:
+        own = ((a1 == country) & a2.isin(counterparts)) | ((a2 == country) & a1.isin(counterparts))
+        mask = own if mask is None else mask | own
+    return mask & (a1 != a2)
+
+
 def _add_rows(
     hits: Any,
     positions: list[int],
@@ -466,9 +532,8 @@ def _add_rows(
             continue  # counted from another file, or earlier in this one
         state.ids.add(event_id)
         week, root, quad, goldstein, mentions, tone, added = parsed
-        counterpart = row[3] if row[2] == spec.subject else row[2]
-        for key in ((spec.dyad(counterpart), week), (spec.subject, week)):
-            entry = sums[key]
+        for subject in spec.pairs[(row[2], row[3])]:
+            entry = sums[(subject, week)]
             entry[0] += 1
             entry[quad] += 1
             entry[5] += goldstein
@@ -618,7 +683,10 @@ def _observation_fields(
     spec: GdeltSpec,
     version: str,
 ) -> list[str]:
-    who = subject if "-" in subject else f"{spec.subject} with {', '.join(spec.counterparts)}"
+    if "-" in subject:
+        who = subject
+    else:
+        who = f"{subject} with {', '.join(spec.counterparts_of(subject))}"
     citation = f"GDELT {version} event export, events between {who}, {week}"
     note = f"{total[0]:,} event(s) from {total[FILES]} file(s) ingested so far"
     week_start = dt.date.fromisoformat(f"{week}-1")

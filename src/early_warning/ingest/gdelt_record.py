@@ -162,7 +162,7 @@ def _record_aggregate(
     result.rows_loaded, result.rows_unchanged = loaded, unchanged
     result.rows_rejected = len(found.rejects)
     outside = found.rows_read - found.rows_kept - found.repeated - len(found.rejects)
-    skipped[f"events not between {spec.subject} and {', '.join(spec.counterparts)}"] = outside
+    skipped[f"events not between {spec.describe()}"] = outside
     skipped["events already counted (same GLOBALEVENTID)"] = found.repeated
     result.skipped = {k: v for k, v in skipped.items() if v}
     result.rows_skipped = sum(result.skipped.values())
@@ -170,7 +170,7 @@ def _record_aggregate(
     result.status = "partial" if found.rejects else "ok"
     result.seconds = round(time.perf_counter() - started, 3)
     result.message = (
-        f"{found.rows_kept:,} events between {spec.subject} and its counterparts in "
+        f"{found.rows_kept:,} events between {_countries(spec)} and {_their(spec)} counterparts in "
         f"{len({w for _, w in found.sums}):,} week(s)"
     )
     store.finish_run(
@@ -181,6 +181,15 @@ def _record_aggregate(
     if loaded:
         store.mark_derivation_pending(run_id)
     return result
+
+
+def _countries(spec: GdeltSpec) -> str:
+    countries = [country for country, _ in spec.groups]
+    return ", ".join(countries[:-1]) + " and " + countries[-1] if countries[1:] else countries[0]
+
+
+def _their(spec: GdeltSpec) -> str:
+    return "their" if spec.groups[1:] else "its"
 
 
 def _store_counts(store: Store, sha256: str, run_id: int, found: Aggregate) -> None:

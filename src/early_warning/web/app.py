@@ -52,7 +52,7 @@ from ..errors import (
 )
 from ..ingest import Limits, observe
 from ..ingest.validate import OBSERVATION_COLUMNS
-from ..periods import PeriodError, parse_date
+from ..periods import SUBJECT_PATTERN, PeriodError, parse_date
 from .workbench import MAX_WEIGHT, PROFILE_NAME, Workbench
 
 __all__ = ["MIN_TOKEN", "create_app"]
@@ -90,8 +90,13 @@ def create_app(
     templates.filters["script_json"] = script_json
     scrub = _Scrubber(db_path, models_dir, catalog)
 
+    # The subjects the page offers: those a theatre scores (the server's own without
+    # theatres, where any subject is scored with the whole catalog).
+    scored = [s for t in catalog.theatres for s in t.subjects] or [subject]
+
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        text = templates.get_template(name).render(csrf=csrf, subject=subject, **context)
+        context.setdefault("subject", subject)
+        text = templates.get_template(name).render(csrf=csrf, subjects=scored, **context)
         return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": _CSP})
 
     def answer(
@@ -115,24 +120,27 @@ def create_app(
             response.set_cookie("ew_token", request.query_params["token"], httponly=True,
                                 samesite="strict")  # fmt: skip
             return response
-        chosen = _profile_name(request.query_params.get("profile", "default"))
-        return await run_in_threadpool(index_page, chosen, _as_of(request))
+        chosen = _profile_name(request.query_params.get("profile"))
+        who = _subject(request.query_params.get("subject"), subject)
+        return await run_in_threadpool(index_page, who, chosen, _as_of(request))
 
-    def index_page(chosen: str, as_of: dt.date | None = None) -> Response:
-        session = bench.session(subject, chosen, as_of)
+    def index_page(who: str, chosen: str | None, as_of: dt.date | None = None) -> Response:
+        session = bench.session(who, chosen, as_of)
+        part = session.catalog  # the subject's slice: only its families get sliders
         families = [
             {
                 "id": f.id, "name": f.name, "weight": session.saved.family_weights[f.id],
                 "indicators": [
-                    {"id": i, "name": catalog.indicators[i].name,
+                    {"id": i, "name": part.indicators[i].name,
                      "weight": session.saved.indicator_weights[i]}
                     for i in f.indicators
                 ],
             }
-            for f in catalog.families.values()
+            for f in part.families.values()
         ]  # fmt: skip
         return page(
-            "index.html", families=families, profile=session.saved, as_of=session.as_of,
+            "index.html", subject=who, families=families, profile=session.saved,
+            as_of=session.as_of,
             profiles=bench.profiles(), timeline=bench.timeline(session), max_weight=MAX_WEIGHT,
             warning=bench.warning(session),
         )  # fmt: skip
@@ -160,7 +168,7 @@ def create_app(
         payload = await _json(request, csrf)
 
         def work() -> Response:
-            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            session = bench.session(*_chosen(payload, subject))
             result = bench.rescore(session, payload)
             return JSONResponse(
                 result, headers={"Server-Timing": f"score;dur={result['seconds'] * 1e3:.3f}"}
@@ -172,7 +180,7 @@ def create_app(
         payload = await _json(request, csrf)
 
         def work() -> Response:
-            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            session = bench.session(*_chosen(payload, subject))
             return JSONResponse(bench.backtest(session, payload))
 
         return await run_in_threadpool(work)
@@ -186,7 +194,7 @@ def create_app(
             raise InputError("author: at most 200 characters")
 
         def work() -> Response:
-            session = bench.session(subject, _profile_name(payload.get("profile", "default")))
+            session = bench.session(*_chosen(payload, subject))
             return JSONResponse(bench.save(session, payload, who), status_code=201)
 
         return await run_in_threadpool(work)
@@ -313,8 +321,27 @@ def _as_of(request: Request) -> dt.date | None:
     return day
 
 
-def _profile_name(value: Any) -> str:
-    """A saved profile by name only (never a path on the server)."""
+def _chosen(payload: dict[str, Any], default: str) -> tuple[str, str | None]:
+    """The subject and saved profile a request names (its theatre's without one)."""
+    # A profile given as null is refused like any other non-name: only an absent one
+    # means the theatre's.
+    profile = _profile_name(str(payload["profile"])) if "profile" in payload else None
+    return _subject(payload.get("subject"), default), profile
+
+
+def _subject(value: Any, default: str) -> str:
+    """A subject code (the server's without one); its theatre is checked when scored."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or not SUBJECT_PATTERN.fullmatch(value):
+        raise InputError("subject: an ISO alpha-3 code or a dyad AAA-BBB")
+    return value
+
+
+def _profile_name(value: Any) -> str | None:
+    """A saved profile by name only (never a path on the server); None: the theatre's."""
+    if value is None:
+        return None
     name = str(value)
     if not PROFILE_NAME.fullmatch(name):
         raise InputError("profile: a saved profile's name (letters, digits, - and _)")

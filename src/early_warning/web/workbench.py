@@ -4,6 +4,12 @@ HTTP-free, so it is tested and benchmarked on its own; `web.app` is a thin layer
 A `Session` keeps, for one subject and as-of date, what does not change while weights
 move: the panel, the normalised risks, the saved profile's history and uncertainty band.
 A slider move then costs one aggregation of the cached risks.
+
+A subject is opened in its scope (`services.theatres.subject_scope`), as `score
+--subject` scores it: its theatre's slice of the catalog (the sliders show only the
+slice's families and indicators), its theatre's profile unless one is named, and its
+theatre's rules for the warning. A dyad (BLR-UKR) is thus scored from its event family
+alone, not against the whole catalog, and shows the number `score` prints.
 """
 
 from __future__ import annotations
@@ -14,14 +20,15 @@ import datetime as dt
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
 
-from ..alerts.rules import load_rules
+from ..alerts.rules import Rule
 from ..alerts.warning import Warning
 from ..catalog import Catalog
 from ..errors import InputError, NotFoundError, ProfileError
@@ -47,11 +54,13 @@ from ..scoring.profiles import (
 from ..scoring.sensitivity import monte_carlo
 from ..services import assess_week, panel_builder
 from ..services.profiles import ProfileChange, save_audited
+from ..services.theatres import Scope, subject_scope
 from ..store import Store
 
 __all__ = ["MAX_WEIGHT", "Session", "Workbench"]
 
 MAX_WEIGHT = 100.0
+T = TypeVar("T")
 HORIZONS = (4, 12)
 
 
@@ -68,6 +77,8 @@ class Session:
     low: np.ndarray
     high: np.ndarray
     events: list[dict[str, Any]]
+    catalog: Catalog  # the subject's slice: what it is scored and edited with
+    rules: tuple[Rule, ...]  # its theatre's rules that apply to it
     # A selected week's slice of the panel and risks, and the words of its values,
     # made when the week is first selected: a slider move recomputes only what the
     # weights change.
@@ -94,11 +105,24 @@ class Workbench:
             store.set_busy_timeout(self.busy_ms)
         return store
 
-    def load(self, name: str) -> Profile:
-        """A saved profile by name; the errors name the profile, not the server's path."""
+    def load(self, name: str, catalog: Catalog | None = None) -> Profile:
+        """A saved profile by name, read against `catalog` (a subject's slice; default the
+        whole catalog); the errors name the profile, not the server's path."""
+        return self._named(
+            name, lambda: load_profile(self.models_dir, name, catalog or self.catalog)
+        )
+
+    def scope(self, subject: str, name: str) -> Scope:
+        """The subject's slice, the saved profile `name` read against it, and its rules."""
+        return self._named(
+            name, lambda: subject_scope(self.catalog, self.models_dir, subject, name)
+        )
+
+    def _named(self, name: str, read: Callable[[], T]) -> T:
+        """What `read` reads of the profile `name`, its errors naming the profile."""
         path = self.models_dir / "weights" / f"{name}.yaml"
         try:
-            return load_profile(self.models_dir, name, self.catalog)
+            return read()
         except NotFoundError:
             known = ", ".join(p.stem for p in list_profiles(self.models_dir)) or "none"
             raise NotFoundError(
@@ -117,10 +141,13 @@ class Workbench:
         return min(dt.date.fromisoformat(newest[:10]), store.today())
 
     def session(
-        self, subject: str, profile: str = "default", as_of: dt.date | None = None
+        self, subject: str, profile: str | None = None, as_of: dt.date | None = None
     ) -> Session:
         """The cached session of a subject and saved profile (rebuilt when the profile file
-        changes, or after `forget`): a slider move costs no file or database access."""
+        changes, or after `forget`): a slider move costs no file or database access.
+        Without `profile`, the subject's theatre's; a subject no theatre scores is refused."""
+        if profile is None:
+            profile = self.catalog.role(subject)[1].profile
         path = self.models_dir / "weights" / f"{profile}.yaml"
         named = PROFILE_NAME.fullmatch(profile) and path.exists()
         stamp = path.stat().st_mtime_ns if named else 0
@@ -130,19 +157,22 @@ class Workbench:
                 return self._sessions[key]
         if not PROFILE_NAME.fullmatch(profile):
             raise InputError("profile: a saved profile's name (letters, digits, - and _)")
-        saved = self.load(profile)
+        scope = self.scope(subject, profile)
+        part, saved = scope.catalog, scope.profile
         with self.store() as store:
             day = as_of or self.data_end(store, subject)
-            builder = panel_builder(store, self.catalog, subject, end=day)
+            builder = panel_builder(store, part, subject, end=day)
             panel = builder.panel(day)
             events = [e for e in store.events(subject) if str(e["date"]) <= day.isoformat()]
-        index = CompositeIndex(self.catalog, saved)
+        index = CompositeIndex(part, saved)
         risk = index.normalise(panel)
         results = ScoreResults(index, panel, risk, index.aggregate(risk))
         u = saved.uncertainty
         draws = min(u.draws, 500)
         mc = monte_carlo(results, draws=draws, concentration=u.concentration, seed=u.seed)
-        session = Session(subject, day, panel, risk, saved, results, mc.low, mc.high, events)
+        session = Session(
+            subject, day, panel, risk, saved, results, mc.low, mc.high, events, part, scope.rules
+        )
         with self._lock:
             self._sessions[key] = session
         return session
@@ -150,11 +180,11 @@ class Workbench:
     def warning(self, session: Session) -> Warning:
         """The warning level of the session's week under its saved profile: the level
         every face shows for that week (`services.assess_week`), not the edited one."""
-        rules = load_rules(self.models_dir / "alerts.yaml", self.catalog)
         with self.store() as store:
             return assess_week(
-                store, self.catalog, session.saved, rules, session.subject, session.as_of
-            )
+                store, session.catalog, session.saved, list(session.rules), session.subject,
+                session.as_of,
+            )  # fmt: skip
 
     def forget(self) -> None:
         """Drop cached sessions (after new data or a saved profile)."""
@@ -163,10 +193,12 @@ class Workbench:
 
     # -- the edited profile ----------------------------------------------------------------
 
-    def edited(self, base: Profile, payload: dict[str, Any]) -> Profile:
-        """The base profile with the weights, aggregation and bands of a request, validated."""
-        indicators = _weights(payload.get("indicators", {}), self.catalog.indicators, "indicator")
-        families = _weights(payload.get("families", {}), self.catalog.families, "family")
+    def edited(self, session: Session, payload: dict[str, Any]) -> Profile:
+        """The saved profile with the weights, aggregation and bands of a request, validated
+        against the session's slice (a weight outside it is refused by name)."""
+        base, part = session.saved, session.catalog
+        indicators = _weights(payload.get("indicators", {}), part.indicators, "indicator")
+        families = _weights(payload.get("families", {}), part.families, "family")
         profile = base.with_weights(indicators, families)
         aggregation = payload.get("aggregation", profile.aggregation)
         if aggregation not in AGGREGATIONS:
@@ -181,17 +213,17 @@ class Workbench:
                     "bands: give the four lower bounds (guarded, elevated, high, severe)"
                 )
             profile = dataclasses.replace(profile, bands=tuple(_number(b, "bands") for b in bands))
-        self._check(profile)
+        self._check(profile, part)
         return profile
 
-    def _check(self, profile: Profile) -> None:
+    def _check(self, profile: Profile, catalog: Catalog) -> None:
         """What a profile file must satisfy, checked without writing one (a slider moves
         many times a second): bands rising, some family with weight and weighted members."""
         if any(b >= a for a, b in zip(profile.bands[1:], profile.bands[:-1], strict=True)):
             raise ProfileError("bands: each lower bound must be above the one before")
         usable = [
             f.id
-            for f in self.catalog.families.values()
+            for f in catalog.families.values()
             if profile.family_weights[f.id] > 0
             and any(profile.indicator_weights[i] > 0 for i in f.indicators)
         ]
@@ -203,8 +235,8 @@ class Workbench:
     def rescore(self, session: Session, payload: dict[str, Any]) -> dict[str, Any]:
         """The whole history under the edited weights, against the saved profile."""
         started = time.perf_counter()
-        profile = self.edited(session.saved, payload)
-        index = CompositeIndex(self.catalog, profile)
+        profile = self.edited(session, payload)
+        index = CompositeIndex(session.catalog, profile)
         agg = index.aggregate(session.risk)
         n = session.panel.n_weeks
         row = payload.get("row", n - 1)
@@ -248,8 +280,8 @@ class Workbench:
     def backtest(self, session: Session, payload: dict[str, Any]) -> dict[str, Any]:
         """How well each profile's weekly score ranks the weeks before escalation events
         (ROC AUC over the history, on current knowledge), edited against saved."""
-        profile = self.edited(session.saved, payload)
-        edited = CompositeIndex(self.catalog, profile).aggregate(session.risk).score
+        profile = self.edited(session, payload)
+        edited = CompositeIndex(session.catalog, profile).aggregate(session.risk).score
         saved = session.saved_results.score
         days = session.panel.dates
         events = events_from_rows(session.events).at_least(2)
@@ -312,7 +344,7 @@ class Workbench:
             raise InputError("note: control characters are not allowed")
         path = self.models_dir / "weights" / f"{name}.yaml"
         before = session.saved
-        edited = self.edited(before, payload)
+        edited = self.edited(session, payload)
         written: dict[str, Any] = {}
 
         def change(exists: bool) -> ProfileChange:  # under the write lock
@@ -320,14 +352,14 @@ class Workbench:
                 raise InputError(f"name: a profile {name!r} exists; choose update to change it")
             if mode == "update" and not exists:
                 raise NotFoundError(f"name: no profile {name!r} to update")
-            target = self.load(name) if mode == "update" else before
+            target = self.load(name, session.catalog) if mode == "update" else before
             profile = dataclasses.replace(edited, name=name, path=path)
             written["profile"] = profile
             written["changes"] = _differences(target, profile)  # in the file written
             description = _description(
                 target, name, mode, written["changes"], author=author, note=note, day=today
             )
-            text = self._text(profile, target, description)
+            text = self._text(profile, target, description, session.catalog)
             return ProfileChange(profile.weights_hash, text, "; ".join(written["changes"]))
 
         with self.store() as store:
@@ -340,7 +372,9 @@ class Workbench:
             "changes": changes,
         }  # fmt: skip
 
-    def _text(self, profile: Profile, target: Profile, description: str | None) -> str:
+    def _text(
+        self, profile: Profile, target: Profile, description: str | None, catalog: Catalog
+    ) -> str:
         """The YAML of `profile` written over the text of `target`'s file (its prose and
         comments kept), or, if that text cannot be edited in place, rendered afresh with
         `target`'s description and reasoning."""
@@ -350,9 +384,9 @@ class Workbench:
         wanted = " ".join(prose.get("description", "").split())
         original = target.path.read_text(encoding="utf-8") if target.path else ""
         try:
-            text = _edit_in_place(original, profile, self.catalog, description)
+            text = _edit_in_place(original, profile, catalog, description)
             data = parse_yaml(text, str(profile.path), ProfileError)
-            check = parse_profile(data, self.catalog, str(profile.path))
+            check = parse_profile(data, catalog, str(profile.path))
         except (_CannotEdit, ProfileError):
             check = None
         if (
@@ -366,9 +400,9 @@ class Workbench:
                 profile, extra_text=prose, description=wanted, reasoning=dict(target.reasoning),
                 defaulted=(),
             )  # fmt: skip
-            text = fresh.to_yaml(self.catalog)
+            text = fresh.to_yaml(catalog)
             where = f"profile {profile.name!r}"
-            parse_profile(parse_yaml(text, where, ProfileError), self.catalog, where)
+            parse_profile(parse_yaml(text, where, ProfileError), catalog, where)
         return text
 
 

@@ -56,6 +56,7 @@ const chart = document.getElementById("chart");
 if (chart) {
   const timeline = JSON.parse(document.getElementById("timeline").textContent);
   const profile = document.getElementById("profile-name").value;
+  const subject = document.getElementById("subject-name").value;
   const W = 900, H = 300, L = 40, R = 10, T = 10, B = 24;
   const n = timeline.dates.length;
   // The chart starts a year before the first week any profile could score.
@@ -174,7 +175,7 @@ if (chart) {
 
   function payload() {
     // The scores come back as base64 float32 (a third of the bytes of a JSON list).
-    const body = { profile, indicators: {}, families: {}, row: selected, series: "float32",
+    const body = { subject, profile, indicators: {}, families: {}, row: selected, series: "float32",
       aggregation: document.getElementById("aggregation").value,
       bands: [...document.querySelectorAll(".band-input")].map((b) => Number(b.value)) };
     // The weight each box last accepted: exactly what was typed (or slid to).
