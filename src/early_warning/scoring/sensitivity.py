@@ -21,9 +21,14 @@ positive weight on the latest score, each weight varying uniformly by +-`sobol_r
 with their 95% intervals and a note when the sample is too small to tell first-order
 from total indices (`sobol_summary`).
 
-Speed: weeks are grouped by their pattern of available indicators. Within a pattern
-the draws' effective weights are fixed, so every draw's score for all those weeks is
-one matrix product; a week pattern costs one small weight computation.
+Speed: the drawn weights are never rescaled per week. A week's score under a draw is
+sum over families of c * (the family's drawn weights . the week's risks), where c, the
+family's coefficient (its weight, the renormalisation within the family and over the
+scored families), depends only on the draw and the week's pattern of available
+indicators. So the products are one per family for all weeks (weeks x draws, in
+chunks of weeks), the coefficients are applied on the output side, and the band takes
+one partial sort on the three ranks it needs. `benchmarks/bench_scoring.py` measures
+it against one product of the same shape plus that partition.
 """
 
 from __future__ import annotations
@@ -245,47 +250,99 @@ def monte_carlo(
     coefficient, valid = _pattern_coefficients(
         patterns, index.structure, ind, fam, profile.min_family_coverage, profile.min_total_coverage
     )
-    # Weeks sorted by pattern: each pattern's weeks are one block, scored for all draws
-    # by one product, and summarised (percentiles) without keeping the block.
-    order = np.argsort(pattern_of_week, kind="stable")
-    bounds = np.searchsorted(pattern_of_week[order], np.arange(len(patterns) + 1))
-    filled = np.nan_to_num(risk)[order]
-    terms = np.log(np.maximum(filled, FLOOR)) if method == "geometric" else filled
-    scored = ~np.isnan(results.score[order])
-    bands = np.full((3, panel.n_weeks), np.nan)  # in pattern order
+    terms = np.where(observed, np.nan_to_num(risk), 0.0)
+    if method == "geometric":  # a missing value is a zero term either way
+        terms = np.where(observed, np.log(np.maximum(terms, FLOOR)), 0.0)
+    # Only weeks with a point score get a band, and only under a pattern some draw passes.
+    bandable = ~np.isnan(results.score) & valid.any(axis=0)[pattern_of_week] & observed.any(axis=1)
+    rows = np.flatnonzero(bandable)
+    rows = rows[np.argsort(pattern_of_week[rows], kind="stable")]  # a pattern's weeks together
+    bands = np.full((3, panel.n_weeks), np.nan)
     exceed = np.full((len(exceed_levels), panel.n_weeks), np.nan)
-    latest_row = int(np.flatnonzero(order == results.latest_row)[0])
     latest_draws = np.empty(0)
-    for p in range(len(patterns)):
-        lo, hi = bounds[p], bounds[p + 1]
-        cols = np.flatnonzero(patterns[p])
-        ok = valid[:, p]
-        weeks = np.flatnonzero(scored[lo:hi])  # only weeks with a point score get a band
-        if progress:
-            progress(1)
-        if not len(cols) or not len(weeks) or not ok.any():
-            continue
-        scaled = ind[ok][:, cols] * coefficient[ok][:, index.structure.family_of[cols], p]
-        block = terms[lo:hi][weeks][:, cols] @ scaled.T  # scored weeks of p x valid draws
+    members = [index.structure.members(k) for k in range(len(index.structure.families))]
+    by_family = [(cols, np.ascontiguousarray(ind[:, cols].T)) for cols in members if len(cols)]
+    by_pattern = np.ascontiguousarray(coefficient.transpose(2, 1, 0))[
+        :, [k for k, cols in enumerate(members) if len(cols)]
+    ]
+    per_chunk = max(16, _CHUNK_CELLS // max(1, draws))
+    chunks = np.array_split(rows, max(1, -(-len(rows) // per_chunk)))
+    reported = 0
+    for n, chunk in enumerate(chunks):
+        if progress:  # in patterns, as the caller counts them
+            share = len(patterns) * n // len(chunks)
+            progress(share - reported)
+            reported = share
+        block = _chunk_scores(terms[chunk], by_family, by_pattern, pattern_of_week[chunk])
         if method == "geometric":
             np.exp(block, out=block)
         block *= 100.0
-        at = lo + weeks
-        if lo <= latest_row < hi and scored[latest_row]:
-            latest_draws = block[int(np.flatnonzero(at == latest_row)[0])].copy()
-        for k, level in enumerate(exceed_levels):
-            exceed[k, at] = (block >= level).mean(axis=1)
-        bands[:, at] = _row_percentiles(block, (0.05, 0.5, 0.95))
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    low, median, high = (b[inverse] for b in bands)
+        patterns_here = pattern_of_week[chunk]
+        if results.latest_row in chunk:
+            at = int(np.flatnonzero(chunk == results.latest_row)[0])
+            latest_draws = block[at, valid[:, patterns_here[at]]]  # a copy, in draw order
+        # Weeks whose every draw is valid are summarised together (in place when that is
+        # the whole chunk); the rest pattern by pattern, over that pattern's valid draws.
+        full = valid[:, patterns_here].all(axis=0)
+        groups = [(np.flatnonzero(full), None)] + [
+            (np.flatnonzero(patterns_here == p), valid[:, p])
+            for p in np.unique(patterns_here[~full])
+        ]
+        for here, ok in groups:
+            if not len(here):
+                continue
+            part = block if len(here) == len(chunk) else block[here]
+            if ok is not None:
+                part = part[:, ok]
+            for k, level in enumerate(exceed_levels):
+                exceed[k, chunk[here]] = (part >= level).mean(axis=1)
+            bands[:, chunk[here]] = _row_percentiles(part, (0.05, 0.5, 0.95))
+    if progress:
+        progress(len(patterns) - reported)
+    low, median, high = bands
     latest = _family_contributions_latest(results, ind, fam)
-    exceedance = {float(level): exceed[k][inverse] for k, level in enumerate(exceed_levels)}
+    exceedance = {float(level): exceed[k] for k, level in enumerate(exceed_levels)}
     return MonteCarlo(
         method=method, latest=latest_draws, low=low, median=median, high=high,
         family_contribution_latest=latest, indicator_draws=ind, family_draws=fam,
         exceedance=exceedance,
     )  # fmt: skip
+
+
+# Weeks scored together: each family's product and the sum are weeks x draws, about
+# 4 million doubles (32 MB) each, however long the history; 400 weeks at 10,000 draws.
+# (Chunks of a hundred weeks spent more on the products' fixed cost than on the sums.)
+_CHUNK_CELLS = 1 << 22
+
+
+def _chunk_scores(
+    terms: np.ndarray,
+    by_family: Sequence[tuple[np.ndarray, np.ndarray]],
+    coefficient: np.ndarray,
+    patterns: np.ndarray,
+) -> np.ndarray:
+    """Every draw's score (before the geometric exp and the x100) of some weeks.
+
+    The drawn weights stay as drawn: one product per family for all the weeks, then
+    each week's pattern coefficients applied on the output side. A week's score under
+    draw d is sum_k c[p, k, d] * sum_(i in k) w[d, i] * t_i, the sum `effective_weights`
+    takes, with missing values as zero terms. `by_family` holds each family's columns
+    and its drawn weights (columns x draws); `coefficient` is patterns x families x
+    draws, so that a week's row of coefficients is one contiguous read.
+    """
+    # The weeks come sorted by pattern: each run of one pattern is scaled by one row.
+    starts = np.flatnonzero(np.r_[True, patterns[1:] != patterns[:-1]])
+    runs = list(zip(starts, np.r_[starts[1:], len(patterns)], patterns[starts], strict=True))
+    out = np.empty(0)
+    for k, (cols, weights) in enumerate(by_family):
+        per_family = terms[:, cols] @ weights  # weeks x draws
+        for a, b, p in runs:
+            per_family[a:b] *= coefficient[p, k]
+        if k:
+            out += per_family
+        else:
+            out = per_family
+    return out
 
 
 def method_uncertainty(results: ScoreResults, mc: MonteCarlo) -> list[dict[str, Any]]:
