@@ -494,7 +494,6 @@ def sobol_indices(
     (`sobol_summary`). `samples` is SALib's base sample N (a power of two); the model
     runs N * (k + 2) times for k weights."""
     from SALib.analyze import sobol as sobol_analyze
-    from SALib.sample import sobol as sobol_sample
 
     index, profile = results.index, results.profile
     row = results.latest_row
@@ -514,7 +513,7 @@ def sobol_indices(
             bounds.append([families[k] * (1 - spread), families[k] * (1 + spread)])
             slots.append(("family", k))
     problem = {"num_vars": len(names), "names": names, "bounds": bounds}
-    sample = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    sample = _saltelli_sample(problem, samples, seed)
     ind = np.tile(w, (len(sample), 1))
     fam = np.tile(families, (len(sample), 1))
     for column, (kind, position) in enumerate(slots):
@@ -534,6 +533,24 @@ def sobol_indices(
     analysis = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
     summary = sobol_summary(names, analysis, samples)
     return {"computed": True, "samples": len(sample), "range": spread, **summary}
+
+
+def _saltelli_sample(problem: dict[str, Any], samples: int, seed: int) -> np.ndarray:
+    """SALib's `sample.sobol.sample(problem, samples, calc_second_order=False, seed=seed)`
+    (SALib 1.5), the same matrix built with numpy instead of its loop over every cell
+    (2.5 s of a report): for each base point, A, then A with column k from B for every
+    k, then B; scaled to the bounds by SALib's own `scale_samples`."""
+    from SALib.util import scale_samples
+    from scipy.stats import qmc
+
+    d = problem["num_vars"]
+    base = qmc.Sobol(d=2 * d, scramble=True, seed=seed).random(samples)
+    a, b = base[:, :d], base[:, d:]
+    out = np.repeat(a[:, None, :], d + 2, axis=1)  # samples x (d + 2) x d
+    columns = np.arange(d)
+    out[:, 1 + columns, columns] = b
+    out[:, d + 1] = b
+    return scale_samples(out.reshape(-1, d), problem)
 
 
 def sobol_summary(
