@@ -192,6 +192,21 @@ def test_duplicate_keys_beyond_the_memory_bound_are_still_found(tmp_path: Path) 
     assert seen.first_line(("k", "77"), 501) == 77  # spilled
 
 
+def test_duplicate_keys_are_found_across_the_sorted_merges() -> None:
+    """Keys move from the dict into sorted arrays as it fills: every repeat, wherever
+    its first sighting now lives (dict, arrays, disk), names the first line."""
+    import random
+
+    from early_warning.ingest.validate import _SeenKeys
+
+    seen, first = _SeenKeys(in_memory=300, recent=7), {}
+    rng = random.Random(5)
+    for line in range(2000):
+        key = str(rng.randrange(500))
+        assert seen.first_line(("k", key), line) == first.setdefault(key, line)
+    assert len(seen._keys) + len(seen._recent) == 300 < len(first)  # the rest on disk
+
+
 # -- JSON and NDJSON ----------------------------------------------------------------------
 
 

@@ -267,7 +267,7 @@ def _ingest_table(
     if earlier is not None:
         return duplicate_result(uri, table.kind, fmt, earlier)
     started = time.perf_counter()
-    with store.transaction():
+    with store.bulk_load(), store.transaction():
         run_id = store.begin_run(uri, table.kind, fmt, sha256, size, context)
         result = _load(store, catalog, table, uri, run_id, default_subject, limits, size)
         result.format = fmt

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..catalog import Catalog
 from ..periods import SUBJECT_PATTERN, PeriodError, parse_period
 from ..store import EVENT_COLUMNS as STORED_EVENT
@@ -171,29 +173,57 @@ class _Rules:
 class _SeenKeys:
     """The line on which each row key was first seen, in bounded memory.
 
-    Keys are kept as 64-bit digests (about 80 bytes each with the dict); past
-    `in_memory` of them (a million: about 80 MB) they go to a private temporary SQLite
-    file on disk, deleted when closed, so a file of ten million rows costs no more
-    memory than one of a million. (Two distinct keys share a digest with a chance of
-    about 1 in 10^7 in a file of a million rows; the row is then rejected as a
-    duplicate, visibly, never lost.)
+    Keys are kept as 64-bit digests. The newest (up to `recent`) are in a dict; the
+    rest in two sorted numpy arrays, digests and lines, 16 bytes a key (a dict of
+    Python ints cost about 80), merged in whenever the dict fills. Past `in_memory`
+    keys (two million: 32 MB) they go to a private temporary SQLite file on disk,
+    deleted when closed, so a file of ten million rows costs no more memory than one of
+    two million. (Two distinct keys share a digest with a chance of about 1 in 10^7 in
+    a file of a million rows; the row is then rejected as a duplicate, visibly, never
+    lost.)
     """
 
-    def __init__(self, in_memory: int = 1_000_000) -> None:
-        self._memory: dict[int, int] = {}
+    def __init__(self, in_memory: int = 2_000_000, recent: int = 65_536) -> None:
+        self._recent: dict[int, int] = {}
+        self._recent_limit = recent
+        self._keys = np.empty(0, dtype=np.int64)  # sorted
+        self._lines = np.empty(0, dtype=np.int64)  # the line of each key
         self._in_memory = in_memory
         self._spill: SpilledKeys | None = None
 
     def first_line(self, key: tuple[str, ...], line: int) -> int:
         digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=8).digest()
         number = int.from_bytes(digest, "big", signed=True)
-        found = self._memory.get(number)
+        found = self._recent.get(number)
         if found is not None:
             return found
-        if len(self._memory) < self._in_memory:
-            self._memory[number] = line
+        keys = self._keys
+        if len(keys):
+            at = int(keys.searchsorted(number))
+            if at < len(keys) and keys[at] == number:
+                return int(self._lines[at])
+        if len(keys) + len(self._recent) < self._in_memory:
+            self._recent[number] = line
+            if len(self._recent) >= self._recent_limit:
+                self._merge()
             return line
         return self._spilled(number, line)
+
+    def _merge(self) -> None:
+        """The dict's keys into the sorted arrays (one sort of the new keys, one merge)."""
+        new_keys = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        new_lines = np.fromiter(self._recent.values(), dtype=np.int64, count=len(self._recent))
+        order = np.argsort(new_keys)
+        new_keys, new_lines = new_keys[order], new_lines[order]
+        at = self._keys.searchsorted(new_keys) + np.arange(len(new_keys))
+        keys = np.empty(len(self._keys) + len(new_keys), dtype=np.int64)
+        lines = np.empty_like(keys)
+        placed = np.zeros(len(keys), dtype=bool)
+        placed[at] = True
+        keys[at], lines[at] = new_keys, new_lines
+        keys[~placed], lines[~placed] = self._keys, self._lines
+        self._keys, self._lines = keys, lines
+        self._recent.clear()
 
     def _spilled(self, number: int, line: int) -> int:
         if self._spill is None:

@@ -60,7 +60,7 @@ from ._columns import (
     REJECT_COLUMNS,
     REJECT_RAW,
 )
-from ._connection import connect
+from ._connection import BULK_CACHE_KIB, connect
 from ._feeds import FeedsRepository
 from ._gdelt import EVENT_COUNT_COLUMNS, GdeltRepository
 from ._jobs import JobsRepository, scheduled_jobs
@@ -75,6 +75,7 @@ from ._spill import SpilledKeys
 from ._structural import COUNTRY_YEAR_COLUMNS, StructuralRepository
 
 __all__ = [
+    "BULK_CACHE_KIB",
     "COUNTRY_YEAR_COLUMNS",
     "EVENT_COLUMNS",
     "EVENT_COUNT_COLUMNS",

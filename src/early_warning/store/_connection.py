@@ -46,6 +46,11 @@ def _import_sqlite_utils() -> ModuleType:
 _sqlite_utils = _import_sqlite_utils()
 
 
+# The page cache of a bulk load, in KiB (64 MB): enough for the indexes of a few
+# million observations; `benchmarks/bench_ingest.py` measures the load's peak memory.
+BULK_CACHE_KIB = 65_536
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """Open the file with foreign keys on and in WAL mode, so a reader (the web page,
     `status`) never blocks the daemon's writer; a writer waits up to 10 s for the
@@ -108,6 +113,19 @@ class Connected:
             return
         with self.db.atomic():
             yield self
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A larger page cache while a file's rows go in (`BULK_CACHE_KIB`), the default
+        back after. SQLite's 2 MB default cannot hold the observation indexes' pages,
+        so at a million rows every insert re-reads them from the file and the load turns
+        superlinear; the pages are memory only as far as the load touches them."""
+        before = self.conn.execute("PRAGMA cache_size").fetchone()[0]
+        self.conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA cache_size = {int(before)}")
 
     # A caller that must do work outside the database between its last write and the
     # commit (write a file, and put it back if the commit fails) holds the lock with
