@@ -527,3 +527,22 @@ def test_a_forecast_is_made_once_per_inputs_and_again_when_they_change(
                 published="2021-02-21")  # fmt: skip
         changed = forecast_at(store, demo.catalog, profile, "BLR", D(2021, 2, 28))
     assert made == [1] and changed.horizons
+
+
+def test_the_time_series_folds_are_scikit_learns() -> None:
+    # Written out to spare every forecast the import of scikit-learn (and pandas).
+    from sklearn.model_selection import TimeSeriesSplit
+
+    from early_warning.forecast.models import time_series_folds
+
+    for n, splits in ((3, 2), (10, 3), (11, 3), (157, 5), (1000, 4)):
+        ours = list(time_series_folds(n, splits))
+        theirs = list(TimeSeriesSplit(splits).split(np.zeros((n, 1))))
+        assert len(ours) == len(theirs) == splits
+        for (a, b), (c, d) in zip(ours, theirs, strict=True):
+            assert np.array_equal(a, c) and np.array_equal(b, d)
+    for n, splits in ((2, 2), (3, 3), (5, 1)):
+        with pytest.raises(ValueError):
+            list(TimeSeriesSplit(splits).split(np.zeros((n, 1))))
+        with pytest.raises(ValueError):
+            list(time_series_folds(n, splits))
