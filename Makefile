@@ -40,9 +40,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Each benchmark prints `goal | path | ratio | floor | goal | met` lines:
+# `make bench | tee bench.log; .venv/bin/python benchmarks/goals.py < bench.log` tabulates them.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_cli.py
 	cd benchmarks && ../$(BIN)/python bench_backtest.py
 	cd benchmarks && ../$(BIN)/python bench_alerts.py
 	cd benchmarks && ../$(BIN)/python bench_workbench.py
