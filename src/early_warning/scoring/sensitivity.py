@@ -266,7 +266,7 @@ def monte_carlo(
         :, [k for k, cols in enumerate(members) if len(cols)]
     ]
     per_chunk = max(16, _CHUNK_CELLS // max(1, draws))
-    chunks = np.array_split(rows, max(1, -(-len(rows) // per_chunk)))
+    chunks = np.array_split(rows, -(-len(rows) // per_chunk)) if len(rows) else []
     reported = 0
     for n, chunk in enumerate(chunks):
         if progress:  # in patterns, as the caller counts them
@@ -333,15 +333,12 @@ def _chunk_scores(
     # The weeks come sorted by pattern: each run of one pattern is scaled by one row.
     starts = np.flatnonzero(np.r_[True, patterns[1:] != patterns[:-1]])
     runs = list(zip(starts, np.r_[starts[1:], len(patterns)], patterns[starts], strict=True))
-    out = np.empty(0)
+    out = np.zeros((len(terms), coefficient.shape[2]))
     for k, (cols, weights) in enumerate(by_family):
         per_family = terms[:, cols] @ weights  # weeks x draws
         for a, b, p in runs:
             per_family[a:b] *= coefficient[p, k]
-        if k:
-            out += per_family
-        else:
-            out = per_family
+        out += per_family
     return out
 
 
