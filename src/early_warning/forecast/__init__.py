@@ -98,20 +98,34 @@ def _models(spec: ModelSpec, only: Sequence[str] = EVENT_MODELS) -> dict[str, An
     return {name: every[name] for name in only}
 
 
+# No limit on the record's span: every label whose horizon has passed is known.
+_UNBOUNDED = (-(1 << 40), 1 << 40)
+
+
 def _labels(
-    days: np.ndarray, origin: int, events: EventSet, horizon: int, record_start: int | None = None
+    days: np.ndarray,
+    origin: int,
+    events: EventSet,
+    horizon: int,
+    record: tuple[int, int] | None = _UNBOUNDED,
 ) -> np.ndarray:
     """Labels as known at the origin.
 
-    NaN where the horizon has not passed by the origin, and before `record_start`, the
-    day the event record begins (the first usable event): weeks before it are not
-    "quiet", they are unrecorded.
+    NaN where the horizon has not passed by the origin, and outside the event record's
+    span as known then (`_record_span`: its first and last usable events): a week
+    before the record begins, or whose horizon runs past the last event recorded with
+    no event in it, is not "quiet", it is unrecorded. Without a record (None) every
+    label is unknown: a subject with no recorded event has no base rate, not 0%.
     """
     known = events.known_by(origin)
     y = event_within(days, known, horizon)
     y[days + 7 * horizon > origin] = np.nan
-    if record_start is not None:
-        y[days < record_start - 7 * horizon] = np.nan
+    if record is None:
+        y[:] = np.nan
+        return y
+    start, end = record
+    y[days < start - 7 * horizon] = np.nan
+    y[(days + 7 * horizon > end) & (y == 0)] = np.nan
     return y
 
 
@@ -183,7 +197,7 @@ def track_record(
         upto = int(np.searchsorted(days, day, side="right"))
         if upto < spec.min_weeks or np.isnan(composite[upto - 1]):
             continue
-        labels = _labels(days[:upto], day, events, horizon, _record_start(recorded, day))
+        labels = _labels(days[:upto], day, events, horizon, _record_span(recorded, day))
         data = ForecastData(composite[:upto], x[:upto], names, labels, 0.0, horizon)
         base = BaseRate(spec).fit(data)
         if np.isnan(base.probability):
@@ -192,8 +206,27 @@ def track_record(
         for m, model in fitters.items():
             rows[m].append(model.fit(data).probability)
         kept.append(day)
-    outcomes = event_within(np.array(kept, dtype=np.int64), known, horizon)
-    return TrackRecord(outcomes, {m: np.array(v) for m, v in rows.items()})
+    return _resolved(np.array(kept, dtype=np.int64), rows, known, recorded, origin, horizon)
+
+
+def _resolved(
+    when: np.ndarray,
+    forecasts: Mapping[str, Sequence[float]],
+    known: EventSet,
+    recorded: EventSet,
+    origin: int,
+    horizon: int,
+    complete_through: int | None = None,
+) -> TrackRecord:
+    """The forecasts made on `when` whose outcomes the record resolves by the origin:
+    an event in the horizon, or a quiet horizon that ends by the record's last event
+    (a horizon past it is unrecorded, not quiet: `_labels`)."""
+    outcomes = event_within(when, known, horizon)
+    y = _labels(when, origin, known, horizon, _record_span(recorded, origin, complete_through))
+    keep = ~np.isnan(y)
+    return TrackRecord(
+        outcomes[keep], {m: np.asarray(v, dtype=float)[keep] for m, v in forecasts.items()}
+    )
 
 
 def forecast(
@@ -224,7 +257,7 @@ def forecast(
     profile, as_of, subject = results.profile, results.panel.as_of, results.panel.subject
     x, names = features(results)
     events = recorded.at_least(severity)
-    start = _record_start(recorded, as_of.toordinal())
+    span = _record_span(recorded, as_of.toordinal())
     origin = as_of.toordinal()
     no_score = bool(np.isnan(results.score[-1])) if len(results.score) else True
     entries = []
@@ -234,7 +267,7 @@ def forecast(
     trend = Trend(spec)
     records = score_analysts(analyst_rows, recorded.known_by(origin), as_of)
     for horizon in horizons:
-        labels = _labels(results.panel.dates, origin, events, horizon, start)
+        labels = _labels(results.panel.dates, origin, events, horizon, span)
         data = ForecastData(results.score, x, names, labels, profile.band_floor("high"), horizon)
         track = None
         if not no_score:
@@ -268,10 +301,22 @@ def forecast(
     return Forecast(subject, as_of, severity, entries, change_points(results), profile.weights_hash)
 
 
-def _record_start(events: EventSet, origin: int) -> int | None:
-    """The first day of the event record as known at the origin (its first event)."""
+def _record_span(
+    events: EventSet, origin: int, complete_through: int | None = None
+) -> tuple[int, int] | None:
+    """The first and last days of the event record as known at the origin (its first
+    and last events), or None when nothing is recorded: past its last event the record
+    says nothing, so weeks there are not counted as quiet (the embedded record ends in
+    2020; counting the years since as quiet made any near-0 forecast "beat" the base
+    rate). `complete_through` declares the record complete up to a day (a generated
+    record, or a source known to be complete): quiet weeks up to it then count."""
     known = events.known_by(origin)
-    return int(known.start.min()) if len(known) else None
+    if not len(known):
+        return None
+    end = int(known.start.max())
+    if complete_through is not None:
+        end = max(end, min(complete_through, origin))
+    return int(known.start.min()), end
 
 
 def change_points(
@@ -417,14 +462,20 @@ def _origins(start: dt.date, end: dt.date, step_weeks: int) -> list[dt.date]:
 
 
 def _running_track(
-    days: list[int], forecasts: dict[str, list[float]], events: EventSet, day: int, horizon: int
+    days: list[int],
+    forecasts: dict[str, list[float]],
+    events: EventSet,
+    record: EventSet,
+    day: int,
+    horizon: int,
+    complete_through: int | None = None,
 ) -> TrackRecord:
     """The forecasts made at earlier origins whose horizon has passed by `day`, with
     their outcomes as known on `day`."""
     resolved = int(np.searchsorted(np.array(days, dtype=np.int64), day - 7 * horizon, "right"))
     when = np.array(days[:resolved], dtype=np.int64)
-    outcomes = event_within(when, events.known_by(day), horizon)
-    return TrackRecord(outcomes, {m: np.array(v[:resolved]) for m, v in forecasts.items()})
+    made = {m: v[:resolved] for m, v in forecasts.items()}
+    return _resolved(when, made, events.known_by(day), record, day, horizon, complete_through)
 
 
 def backtest_series(
@@ -439,12 +490,14 @@ def backtest_series(
     models: Sequence[str] = EVENT_MODELS,
     all_events: EventSet | None = None,
     progress: Callable[[int], None] | None = None,
+    complete_through: dt.date | None = None,
 ) -> BacktestResult:
     """The backtest engine, on any source of point-in-time series (testable alone).
 
     An origin's outcome is verified only when its whole horizon ends by
-    `verified_until` (default: the last origin), the day up to which the events are
-    taken to be complete.
+    `verified_until` (default: the last origin), and a quiet horizon only when it ends
+    by the record's last event or by `complete_through` (a declaration that the events
+    are complete up to that day); past both it is unrecorded, not quiet (`_labels`).
     """
     spec = spec or ModelSpec()
     record = all_events if all_events is not None else events
@@ -456,6 +509,9 @@ def backtest_series(
     statuses: dict[int, dict[str, dict[str, int]]] = {h: {m: {} for m in names} for h in horizons}
     until = verified_until or (origins[-1] if origins else dt.date.min)
     last_known = until.toordinal()
+    complete = complete_through.toordinal() if complete_through else None
+    span = _record_span(record, last_known, complete)
+    record_end = span[1] if span else -(1 << 40)
     preparing = fitting = 0.0
     fitters = _models(spec, models)  # one set, so fits shared across horizons are reused
     # Each horizon's running track record: the forecasts made so far, for the ensemble's
@@ -475,13 +531,15 @@ def backtest_series(
             if outcome_day > last_known:
                 continue  # the outcome is not known yet: nothing to verify
             began = time.perf_counter()
-            y_train = _labels(days, day, events, horizon, _record_start(record, day))
+            y_train = _labels(days, day, events, horizon, _record_span(record, day, complete))
             data = ForecastData(composite, x, feature_names, y_train, high_threshold, horizon)
             preparing += time.perf_counter() - began
             began = time.perf_counter()
             base = BaseRate(spec).fit(data)
             fitted = {m: model.fit(data) for m, model in fitters.items()}
-            track = _running_track(track_days[horizon], track_p[horizon], events, day, horizon)
+            track = _running_track(
+                track_days[horizon], track_p[horizon], events, record, day, horizon, complete
+            )
             fitted["ensemble"] = pool([fitted[m] for m in models], base, track)
             if not np.isnan(base.probability):
                 track_days[horizon].append(day)
@@ -495,12 +553,14 @@ def backtest_series(
             fitting += time.perf_counter() - began
             if np.isnan(base.probability):
                 continue  # nothing labelled yet: no forecast to verify at this origin
+            actual = event_within(np.array([day]), events, horizon)[0]
+            if actual == 0 and outcome_day > record_end:
+                continue  # past the record's last event: unrecorded, not a quiet horizon
             for m in names:
                 rows[horizon][m].append(fitted[m].probability)
                 statuses[horizon][m][fitted[m].status] = (
                     statuses[horizon][m].get(fitted[m].status, 0) + 1
                 )
-            actual = event_within(np.array([day]), events, horizon)[0]
             recent = (
                 (events.start > day - 7 * horizon) & (events.start <= day) & (events.known <= day)
             ).any()
