@@ -316,7 +316,7 @@ def test_daily_dyad_scores_become_weekly_sums_and_a_short_week_gets_none(
     assert result.skipped == {
         "columns that are not dyads": 2,
         "dyad columns not among the theatres' dyads": 1,  # BLR_USA
-        "weeks with fewer than 5 days in the file": 2,  # 2021-W46 has three days
+        "dyad-weeks with fewer than 5 days in the file": 2,  # 2021-W46 has three days
     }
 
 
@@ -335,7 +335,7 @@ def test_the_real_daily_belarus_dyad_series_shows_the_2021_border_crisis(
     assert pol["2021-W45"] == pytest.approx(expected, abs=1e-3)
     assert pol["2021-W45"] == min(pol.values())  # the migrant crisis on the Polish border
     # The 96 days missing from the file leave weeks without a value, not zeros.
-    assert "weeks with fewer than 5 days in the file" in result.skipped
+    assert "dyad-weeks with fewer than 5 days in the file" in result.skipped
 
 
 def test_an_event_met_again_in_another_file_is_counted_once(

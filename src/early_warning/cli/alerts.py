@@ -44,7 +44,7 @@ from .common import (
     scored_subject,
 )
 
-__all__ = ["alerts", "outbox"]
+__all__ = ["alerts", "not_mailed_line", "outbox"]
 
 _ALERT_COLUMNS = ["id", "severity", "rule", "subject", "week", "value", "threshold", "state"]
 _MAX_ID = 2**63 - 1
@@ -150,18 +150,22 @@ def alerts_check(
             err=True,
         )
     for alert in undelivered:
-        click.echo(
-            f"early-warning: not mailed: alert {alert.id} ({alert.rule}, {alert.severity}): "
-            f"nobody is subscribed to {alert.severity} alerts; set [mail] to_{alert.severity} "
-            "and it is queued at the next check",
-            err=True,
-        )
+        click.echo(not_mailed_line(alert), err=True)
     for line in late:
         click.echo(f"early-warning: not delivered yet: {line}", err=True)
     # The exit status answers for this check's new alerts; an older message waiting out
     # its back-off (shown in the counts above and by `outbox list`) does not change it.
     if undelivered or late:
         sys.exit(1)
+
+
+def not_mailed_line(alert: Alert) -> str:
+    """Why a new alert has no e-mail: nobody is subscribed to its severity."""
+    return (
+        f"early-warning: not mailed: alert {alert.id} ({alert.subject}, {alert.rule}, "
+        f"{alert.severity}): nobody is subscribed to {alert.severity} alerts; set [mail] "
+        f"to_{alert.severity} and it is queued at the next check"
+    )
 
 
 def _not_yet_delivered(store: Store, notifier: Notifier, fired: list[Alert]) -> list[str]:

@@ -61,11 +61,12 @@ def ingest_command(
     Canonical files: CSV, XLSX, JSON, NDJSON. Published layouts, mapped to catalog
     indicators by indicators/mappings/*.yaml: World Bank WDI (bulk CSV, long CSV, API
     JSON), IMF WEO (DataMapper .xls, release file), SIPRI milex workbook, GDELT 1.0
-    and 2.0 event exports (zipped or not; aggregated into weekly dyad indicators), the
-    UCDP/PRIO Armed Conflict Dataset (events per country and year). A
-    folder is read file by file; files already ingested are skipped. With
-    --workers or --scheduler, GDELT exports are read on a Dask cluster, several at
-    once, and recorded in order as without.
+    and 2.0 event exports (zipped or not; aggregated into weekly dyad indicators),
+    daily GDELT dyad scores (`date,BLR_RUS,...`), the UCDP/PRIO Armed Conflict Dataset
+    (events per country and year), UCDP Candidate GED (CSV or API JSON) and a saved
+    ACLED API answer (escalation events). A folder is read file by file; files
+    already ingested are skipped. With --workers or --scheduler, GDELT exports are read
+    on a Dask cluster, several at once, and recorded in order as without.
 
     Valid rows land; invalid rows are kept in `rejects` with their line and reason.
     Exit status: 0 all loaded, 1 some rows rejected, 2 a file was refused.

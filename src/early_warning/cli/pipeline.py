@@ -42,6 +42,7 @@ def pipeline_command(
     """
     from ..alerts import MailSettings, Notifier
     from ..pipeline import pipeline_scopes, run_pipeline
+    from .alerts import not_mailed_line
 
     day = score_as_of(app, as_of)
     settings = MailSettings.from_config(app.config)
@@ -76,3 +77,5 @@ def pipeline_command(
         return
     for line in outcome.summary().split("; "):
         click.echo(line)
+    for alert in (a for s in outcome.subjects for a in s.check.undelivered):
+        click.echo(not_mailed_line(alert), err=True)

@@ -160,7 +160,7 @@ def _full_weeks(
     full = {}
     for key, sums in weeks.items():
         if sums.days < min_days:
-            rows.skipped[f"weeks with fewer than {min_days} days in the file"] += 1
+            rows.skipped[f"dyad-weeks with fewer than {min_days} days in the file"] += 1
         else:
             full[key] = sums
     return full
