@@ -204,9 +204,23 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+# The shipped theatre's countries; any other subject is titled by its code alone.
+_NAMES = {
+    "BLR": "Belarus", "RUS": "Russia", "UKR": "Ukraine", "POL": "Poland",
+    "LTU": "Lithuania", "LVA": "Latvia",
+}  # fmt: skip
+
+
+def _subject_name(subject: str) -> str | None:
+    """The title name: Belarus for BLR, Belarus-Ukraine for BLR-UKR; None if unknown."""
+    parts = [_NAMES.get(code) for code in subject.split("-")]
+    return "-".join(p for p in parts if p) if all(parts) else None
+
+
 def _summary(pdf: _Document, data: ReportData) -> None:
-    names = {"BLR": "Belarus"}
-    title = f"{names.get(data.subject, data.subject)} ({data.subject}): week {data.week}"
+    name = _subject_name(data.subject)
+    title = f"{name} ({data.subject})" if name else data.subject
+    title = f"{title}: week {data.week}"
     pdf.h1(f"Escalation risk, {title}")
     pdf.para(
         f"As of {data.as_of.isoformat()} \u00b7 weight profile {data.profile.name} "
