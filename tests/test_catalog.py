@@ -120,6 +120,12 @@ def _break(catalog_dir: Path, file: str, indicator: str, field: str, value: obje
             {"method": "baseline", "baseline_weeks": 4, "min_history": 8},
             "'baseline_weeks' must be a whole number >= 8",
         ),
+        (
+            "support_share",
+            "normalisation",
+            {"method": "baseline", "baseline_weeks": 52, "min_history": 26, "baseline_from": 1},
+            "'baseline_from' must be a number from 0 to below 1",
+        ),
         ("support_share", "max_age_days", 0, "whole number of days"),
         ("support_share", "frequency", "sometimes", "is not one of"),
         ("support_share", "wieght", 1, "unknown field"),

@@ -52,6 +52,20 @@ def test_baseline_ranks_a_value_among_the_weeks_before_it() -> None:
     assert low[9] == 1.0 and low[10] == 0.0
 
 
+def test_baseline_from_keeps_risk_for_the_upper_tail() -> None:
+    # Percentiles of the last three rows: 5.5/8, 0 and 1 (the test above).
+    x = np.array([3.0, 1, 4, 1, 5, 9, 2, 6, 5, 0, 40], dtype=float)
+    spec = {**BASELINE, "baseline_from": 0.5}
+    risk = normalise(x, "baseline", spec, higher_is_riskier=True)
+    assert np.isnan(risk[:8]).all()
+    assert risk[8] == pytest.approx((5.5 / 8 - 0.5) / 0.5)  # 0.6875 -> 0.375
+    assert risk[9] == 0.0 and risk[10] == 1.0
+    # Turned before the tail is taken: where lower is riskier the low week is the
+    # unusual one (risk 1), and a percentile of 5.5/8 (risky side 2.5/8) is below 0.5.
+    low = normalise(x, "baseline", spec, higher_is_riskier=False)
+    assert low[8] == 0.0 and low[9] == 1.0 and low[10] == 0.0
+
+
 def test_a_value_carried_forward_counts_once_in_the_history() -> None:
     # Weeks 0-7 are eight distinct observations; rows 8-10 carry observation 7 on
     # (a missing week keeps the last value, stale); row 11 is a new observation.

@@ -145,15 +145,32 @@ def test_a_dyad_scores_from_the_event_family_through_the_cli(tmp_path: Path) -> 
     # The file's weighted indicator is the whole score: the week's negative days as a
     # magnitude, judged against the weeks before it (the catalog's baseline), worked
     # out here from the file itself. The net score is there with weight 0.
-    spec = load_catalog(bundled_path("indicators")).get("gdelt_edge_conflict").normalisation
-    weeks = _negative_weeks(DYAD_FILE, "BLR_UKR", AS_OF)
-    now, before = weeks[-1], weeks[:-1][-spec["baseline_weeks"] :]
-    assert len(before) >= spec["min_history"]
-    rank = (sum(b < now for b in before) + 0.5 * sum(b == now for b in before)) / len(before)
-    assert week["score"] == pytest.approx(100 * rank, abs=1e-3)
+    assert week["score"] == pytest.approx(_expected_score(DYAD_FILE), abs=1e-3)
     assert [c["indicator"] for c in week["contributions"] if c["contribution"]] == [
         "gdelt_edge_conflict"
     ]
+    # Thirteen weeks into the file the baseline has too little past to judge by, and
+    # the text says so in words, not only `--json`'s `insufficient_history`.
+    early = run_cli("--db", str(db), "score", "--subject", "BLR-UKR", "--as-of", "2021-10-31",
+                    cwd=tmp_path)  # fmt: skip
+    assert early.returncode == 1 and "insufficient data" in early.stdout
+    assert (
+        "insufficient history (baseline needs 26 earlier weeks): gdelt_edge_conflict\n"
+        in early.stdout
+    )
+
+
+def _expected_score(path: Path) -> float:
+    """BLR-UKR's score as of AS_OF worked out from the file: the week's mid-rank
+    percentile among the weeks before it, its upper tail from `baseline_from` stretched
+    to 0-100 (docs/catalog.md, "Baselines")."""
+    spec = load_catalog(bundled_path("indicators")).get("gdelt_edge_conflict").normalisation
+    weeks = _negative_weeks(path, "BLR_UKR", AS_OF)
+    now, before = weeks[-1], weeks[:-1][-spec["baseline_weeks"] :]
+    assert len(before) >= spec["min_history"]
+    rank = (sum(b < now for b in before) + 0.5 * sum(b == now for b in before)) / len(before)
+    start = spec.get("baseline_from", 0.0)
+    return 100 * max(0.0, (rank - start) / (1 - start))
 
 
 def _negative_weeks(path: Path, column: str, sunday: str) -> list[float]:
@@ -173,7 +190,15 @@ def test_the_real_gdelt_dyad_file_scores_belarus_ukraine(tmp_path: Path) -> None
     assert run_cli("--db", str(db), "init", cwd=tmp_path).returncode == 0
     assert run_cli("--db", str(db), "ingest", str(REAL_DYADS), cwd=tmp_path).returncode == 0
     done = run_cli(
-        "--db", str(db), "score", "--subject", "BLR-UKR", "--as-of", AS_OF, "--json", cwd=tmp_path
+        "--db",
+        str(db),
+        "score",
+        "--subject",
+        "BLR-UKR",
+        "--as-of",
+        "2022-02-27",
+        "--json",
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     week = json.loads(done.stdout)
@@ -182,6 +207,8 @@ def test_the_real_gdelt_dyad_file_scores_belarus_ukraine(tmp_path: Path) -> None
     shown = {c["indicator"]: c["contribution"] for c in week["contributions"]}
     assert shown.keys() == {"gdelt_edge_conflict", "gdelt_edge_score"}
     assert shown["gdelt_edge_conflict"] > 0 and shown["gdelt_edge_score"] == 0  # weight 0
+    # The invasion week is above every week of the dyad's past year: the top band.
+    assert week["band"] == "severe"
 
 
 def test_the_pipeline_scores_each_subject_with_its_theatres_profile(

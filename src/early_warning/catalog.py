@@ -719,7 +719,10 @@ def _check_baseline(raw: dict[str, Any], fail: Callable[[str, str], CatalogError
             "normalisation",
             f"baseline: 'min_history' must be a whole number from 8 to baseline_weeks ({window})",
         )
-    extra = set(raw) - {"method", "baseline_weeks", "min_history"}
+    start = raw.get("baseline_from", 0.0)
+    if isinstance(start, bool) or not isinstance(start, int | float) or not 0 <= start < 1:
+        raise fail("normalisation", "baseline: 'baseline_from' must be a number from 0 to below 1")
+    extra = set(raw) - {"method", "baseline_weeks", "min_history", "baseline_from"}
     if extra:
         raise fail("normalisation", f"baseline: unknown field {sorted(extra)[0]!r}")
 

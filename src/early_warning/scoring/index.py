@@ -498,7 +498,20 @@ class ScoreResults:
             )
         if week["missing"]:
             lines.append("  missing (never observed by then): " + ", ".join(week["missing"]))
+        lines.extend(self._short_history_lines(week["insufficient_history"]))
         return "\n".join(lines)
+
+    def _short_history_lines(self, short: list[str]) -> list[str]:
+        """The `baseline` indicators with a value but too short a past to judge it, one
+        line per history length asked for, so the reader sees why they have no risk."""
+        need: dict[int, list[str]] = {}
+        for ind in short:
+            least = int(self.index.catalog.indicators[ind].normalisation["min_history"])
+            need.setdefault(least, []).append(ind)
+        return [
+            f"  insufficient history (baseline needs {least} earlier weeks): " + ", ".join(names)
+            for least, names in sorted(need.items())
+        ]
 
 
 def _direction(change: float) -> str:

@@ -24,7 +24,13 @@ Methods (OECD/JRC Handbook on Constructing Composite Indicators, 2008, section 5
            mid-rank empirical distribution function). "Higher than 97 % of this
            dyad's past year" is 0.97 whatever the dyad's volume. With fewer than
            `min_history` distinct earlier values the cell is NaN ("insufficient
-           history"): missing risk, never a neutral 0.5.
+           history"): missing risk, never a neutral 0.5. With `baseline_from: f`
+           (0 <= f < 1, default 0) the percentile p, turned first so that a high p
+           is the risky side, is read as an upper tail: risk 0 at or below f, rising
+           linearly to 1 at p = 1, (p - f) / (1 - f). A percentile is uniform by
+           construction, so unmapped it rates 40 % of a subject's weeks 60 or more;
+           mapped from 0.75 only the weeks above 90 % of its past year reach 60, and
+           those above 95 % reach 80 ("how unusual against its normal").
   ordinal  level / highest level.
   boolean  the value itself (true = 1).
 """
@@ -133,6 +139,19 @@ def trailing_percentile(
     return out
 
 
+def _baseline(
+    x: np.ndarray, spec: Mapping[str, Any], higher_is_riskier: bool, ids: np.ndarray | None
+) -> np.ndarray:
+    """The trailing percentile turned to the risky side, then its upper tail from
+    `baseline_from` stretched to [0, 1]: the direction comes first here, so that the
+    unusual weeks are the risky ones whichever way risk points."""
+    p = trailing_percentile(x, int(spec["baseline_weeks"]), int(spec["min_history"]), ids)
+    if not higher_is_riskier:
+        p = 1.0 - p
+    start = float(spec.get("baseline_from", 0.0))
+    return np.clip((p - start) / (1.0 - start), 0.0, 1.0)
+
+
 def insufficient_history(
     x: np.ndarray, spec: Mapping[str, Any], ids: np.ndarray | None = None
 ) -> np.ndarray:
@@ -168,7 +187,7 @@ def normalise(
     elif method == "zscore":
         risk = _zscore(x, int(spec["baseline_weeks"]))
     elif method == "baseline":
-        risk = trailing_percentile(x, int(spec["baseline_weeks"]), int(spec["min_history"]), ids)
+        return _baseline(x, spec, higher_is_riskier, ids)
     elif method == "ordinal":
         risk = np.clip(x / top_level, 0.0, 1.0)
     elif method == "boolean":
