@@ -286,10 +286,14 @@ class Workbench:
         days = session.panel.dates
         events = events_from_rows(session.events).at_least(2)
         out = {"horizons": [], "events": len(events)}
+        record_end = int(events.start.max()) if len(events) else -(1 << 40)
         for horizon in HORIZONS:
-            # Only weeks whose whole horizon lies inside the record can be judged.
-            judged = days + 7 * horizon <= session.as_of.toordinal()
+            # Only weeks whose whole horizon lies inside the record can be judged: by the
+            # as-of date, and a quiet one by the record's last event (past it the record
+            # says nothing; forecast._labels does the same).
             y = event_within(days, events, horizon)
+            ends = days + 7 * horizon
+            judged = (ends <= session.as_of.toordinal()) & ((y == 1) | (ends <= record_end))
             entry = {"weeks": horizon}
             for name, series in (("edited", edited), ("saved", saved)):
                 ok = judged & ~np.isnan(series)
