@@ -30,7 +30,7 @@ from .services import (
 )
 from .services.structural import record_structural, structural_at, structural_panel
 from .services.theatres import subject_scope
-from .store import Store
+from .store import Store, kept_results_path
 
 __all__ = ["DemoResult", "embedded_files", "run_demo"]
 
@@ -86,7 +86,7 @@ def run_demo(
     catalog = load_catalog(catalog_dir)
     db_path = workdir / "demo.db"
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"),
-                  Path(f"{db_path}.jobs.sqlite")):  # fmt: skip
+                  Path(f"{db_path}.jobs.sqlite"), kept_results_path(db_path)):  # fmt: skip
         stale.unlink(missing_ok=True)
     result = DemoResult(db_path, catalog)
     with Store(db_path) as store:

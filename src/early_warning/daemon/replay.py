@@ -47,7 +47,7 @@ from ..ingest.gdelt_dyads import looks_like_dyad_scores
 from ..periods import iso_week, week_end
 from ..pipeline import PipelineResult
 from ..report import Report
-from ..store import Store
+from ..store import Store, kept_results_path
 from .runner import Daemon
 from .settings import FLUSH, PIPELINE, REPORT, weekly_trigger
 
@@ -343,7 +343,8 @@ def _emails(files: Sequence[Path]) -> list[tuple[str, str]]:
 
 
 def _remove_database(path: Path) -> None:
-    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.jobs.sqlite")):
+    jobs, kept = Path(f"{path}.jobs.sqlite"), kept_results_path(path)
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), jobs, kept):
         stale.unlink(missing_ok=True)
 
 

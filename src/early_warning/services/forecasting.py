@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from ..forecast.prior import StructuralPrior
 from ..forecast.targets import events_from_rows
 from ..scoring import CompositeIndex, Profile
 from ..store import Store
+from .kept import fingerprint, kept
 from .scoring import panel_builder
 from .structural import structural_prior
 
@@ -60,23 +60,28 @@ def forecast_at(
     events, analysts = store.events(subject), store.analyst_forecasts(subject)
     records = ensemble_records(store, subject, profile, as_of, severity)
     # Same inputs, same forecast (deterministic): a report, its warning level, the
-    # pipeline and the workbench ask for the same one several times in one process.
-    key = _fingerprint(
+    # pipeline and the workbench ask for the same one, in one process and across them.
+    parts = (
         catalog.version, profile.weights_hash, subject, as_of.isoformat(), list(horizons),
         severity, repr(spec), store.data_vintage(subject), events, analysts, records, stood,
     )  # fmt: skip
+    key = fingerprint(*parts)
     with _LOCK:  # the workbench asks from several threads
         cached = _FORECASTS.get(key)
         if cached is not None:
             _FORECASTS.move_to_end(key)
             return copy.deepcopy(cached)
-    builder = panel_builder(store, catalog, subject, end=as_of)
-    results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
-    made = forecast_series(
-        results, events_from_rows(events), analysts,
-        horizons=horizons, severity=severity, spec=spec, ensemble_records=records,
-        prior=StructuralPrior.from_dict(stood) if stood else None,
-    )  # fmt: skip
+
+    def compute() -> Forecast:
+        builder = panel_builder(store, catalog, subject, end=as_of)
+        results = CompositeIndex(catalog, profile).fit(builder.panel(as_of, point_in_time=True))
+        return forecast_series(
+            results, events_from_rows(events), analysts,
+            horizons=horizons, severity=severity, spec=spec, ensemble_records=records,
+            prior=StructuralPrior.from_dict(stood) if stood else None,
+        )  # fmt: skip
+
+    made = kept(store, "forecast", parts, compute, _forecast_json, _forecast_from_json)
     with _LOCK:
         _FORECASTS[key] = copy.deepcopy(made)
         if len(_FORECASTS) > _CACHED:
@@ -84,16 +89,23 @@ def forecast_at(
     return made
 
 
-# The forecasts this process made, by the fingerprint of everything they read: the
-# observations are append-only, so their vintage (newest record, count) names them.
+# The forecasts this process made or read back, by the fingerprint of everything they
+# read: the observations are append-only, so their vintage (newest record, count) names
+# them. Across processes, `kept` keeps them in the store.
 _FORECASTS: OrderedDict[str, Forecast] = OrderedDict()
 _CACHED = 32
 _LOCK = threading.Lock()
 
 
-def _fingerprint(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def _forecast_json(made: Forecast) -> dict[str, Any]:
+    return {"as_of": made.as_of.isoformat()} | {
+        name: getattr(made, name)
+        for name in ("subject", "severity", "horizons", "change_points", "profile_hash")
+    }
+
+
+def _forecast_from_json(value: dict[str, Any]) -> Forecast:
+    return Forecast(**(value | {"as_of": dt.date.fromisoformat(value["as_of"])}))
 
 
 def ensemble_records(

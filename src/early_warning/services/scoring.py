@@ -7,7 +7,9 @@ the store and writes results back only when asked (`record_scores`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 
@@ -18,6 +20,7 @@ from ..panel import Observations, Panel, PanelBuilder
 from ..scoring import CompositeIndex, Profile, ScoreResults, SensitivityResult, analyse
 from ..scoring.sensitivity import SOBOL_SAMPLES
 from ..store import Store
+from .kept import kept
 
 __all__ = [
     "load_panel",
@@ -126,13 +129,35 @@ def sensitivity(
     score under the other methods, probability of `high` or worse, rank stability and
     Sobol indices with their intervals (`scoring.sensitivity.analyse`).
 
-    Reads only; `record_sensitivity` keeps the result in `sensitivity_runs`.
+    The result is kept across processes (`services.kept`), by the scored series it
+    reads and its settings; `record_sensitivity` records it in `sensitivity_runs`.
     """
     results = results or score(store, catalog, profile, subject, as_of, point_in_time=point_in_time)
-    return analyse(
-        results, draws=draws, concentration=concentration, seed=seed,
-        sobol_samples=sobol_samples, progress=progress,
+    u = profile.uncertainty
+    parts = (
+        catalog.version, profile.weights_hash, dataclasses.asdict(u), subject,
+        as_of.isoformat(), results.panel.point_in_time, _series_digest(results),
+        draws or u.draws, concentration or u.concentration, u.seed if seed is None else seed,
+        sobol_samples,
     )  # fmt: skip
+    return kept(
+        store, "sensitivity", parts,
+        lambda: analyse(
+            results, draws=draws, concentration=concentration, seed=seed,
+            sobol_samples=sobol_samples, progress=progress,
+        ),
+        SensitivityResult.to_dict, lambda value: SensitivityResult(**value),
+    )  # fmt: skip
+
+
+def _series_digest(results: ScoreResults) -> str:
+    """A hash of the scored series an analysis reads: its weeks, every carried value
+    with its age, status and observation, and every risk."""
+    panel, digest = results.panel, hashlib.sha256()
+    for array in (panel.dates, panel.raw, panel.age_days, panel.status, panel.obs_id):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(np.ascontiguousarray(results.risk).tobytes())
+    return digest.hexdigest()
 
 
 def record_sensitivity(store: Store, outcome: SensitivityResult, *, point_in_time: bool) -> None:

@@ -64,6 +64,7 @@ from ._connection import BULK_CACHE_KIB, connect
 from ._feeds import FeedsRepository
 from ._gdelt import EVENT_COUNT_COLUMNS, GdeltRepository
 from ._jobs import JobsRepository, scheduled_jobs
+from ._kept import KeptResultsRepository, kept_results_path
 from ._meta import MetaRepository
 from ._observations import MAX_REJECT_RAW, ObservationsRepository
 from ._outbox import OutboxRepository
@@ -92,6 +93,7 @@ __all__ = [
     "RunRecord",
     "SpilledKeys",
     "Store",
+    "kept_results_path",
     "open_store",
     "scheduled_jobs",
 ]
@@ -125,6 +127,7 @@ class Store(
     GdeltRepository,
     StructuralRepository,
     FeedsRepository,
+    KeptResultsRepository,
 ):
     """A handle on one SQLite file: every table group's statements, one connection."""
 
