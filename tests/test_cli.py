@@ -102,12 +102,15 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
         (["observations", "list"], "no database here"),
         (["--config", "nope.toml", "config", "show"], "nope.toml: configuration file not found"),
         (["observations", "list", "--as-of", "yesterday"], "--as-of"),
+        (["score", "--subject", "blr-ukr"], "codes are written in capitals ('BLR-UKR')"),
+        (["report", "--subject", "blr"], "codes are written in capitals ('BLR')"),
+        (["score", "--subject", "BELARUS"], "'BELARUS' is not an ISO alpha-3 code or AAA-BBB dyad"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    if args[0] == "ingest" or "--as-of" in args:
+    if args[0] in ("ingest", "score", "report") or "--as-of" in args:
         run_cli("init", cwd=tmp_path)
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2

@@ -38,6 +38,7 @@ __all__ = [
     "parse_date",
     "parse_period",
     "parse_week",
+    "subject_problem",
     "week_end",
 ]
 
@@ -53,6 +54,15 @@ _YEAR = re.compile(r"(\d{4})")
 # A subject: an ISO 3166-1 alpha-3 country code, or a dyad of two ("BLR-RUS").
 SUBJECT_PATTERN = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
 SUNDAY = 6  # `date.weekday()` of the day that ends an ISO week
+
+
+def subject_problem(text: str) -> str:
+    """Why `text` is not a subject code, in words ("'blr-ukr' is not ... : codes are
+    written in capitals, 'BLR-UKR'"): the same words from every face."""
+    shown = repr(text[:20])
+    if SUBJECT_PATTERN.fullmatch(text.upper()):
+        return f"{shown} is not a subject code: codes are written in capitals ({text.upper()!r})"
+    return f"{shown} is not an ISO alpha-3 code or AAA-BBB dyad"
 
 
 class Period(NamedTuple):

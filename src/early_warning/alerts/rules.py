@@ -27,6 +27,7 @@ from ..catalog import Catalog
 from ..errors import RuleError
 from ..files import read_yaml
 from ..numbers import format_number
+from ..periods import SUBJECT_PATTERN, subject_problem
 
 __all__ = ["KINDS", "OPERATORS", "SEVERITIES", "Condition", "Rule", "RuleError", "load_rules"]
 
@@ -37,7 +38,6 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
 _RULE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
-SUBJECT_CODE = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
 _TARGET = re.compile(r"score|family:[a-z_]+|indicator:[a-z0-9_]+|forecast:[1-9][0-9]{0,2}")
 # The fields each kind reads; any other field is a mistake, not silently ignored.
 _COMMON = {"id", "kind", "severity", "description", "cooldown_weeks", "citation", "subjects"}
@@ -104,8 +104,10 @@ def _subjects(raw: Any, fail: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise fail("subjects", "give a list of subject codes (BLR, BLR-RUS)")
     for code in raw:
-        if not isinstance(code, str) or not SUBJECT_CODE.fullmatch(code):
+        if not isinstance(code, str):
             raise fail("subjects", f"{code!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+        if not SUBJECT_PATTERN.fullmatch(code):
+            raise fail("subjects", subject_problem(code))
     return tuple(raw)
 
 

@@ -22,7 +22,7 @@ import click
 from ..clock import Clock, SystemClock
 from ..errors import EarlyWarningError, InputError, NotFoundError
 from ..numbers import format_number
-from ..periods import SUBJECT_PATTERN, PeriodError, parse_date
+from ..periods import SUBJECT_PATTERN, PeriodError, parse_date, subject_problem
 
 if TYPE_CHECKING:
     from ..alerts.rules import Rule
@@ -258,7 +258,7 @@ def scored_subject(app: App, store: Store, subject: str | None) -> str:
     """The subject to score, which must have observations."""
     subject = subject or app.config.default_subject
     if not SUBJECT_PATTERN.fullmatch(subject):
-        raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+        raise InputError(f"--subject: {subject_problem(subject)}")
     if subject not in store.subjects():
         known = ", ".join(sorted(store.subjects())) or "none"
         raise NotFoundError(

@@ -11,7 +11,7 @@ import click
 
 from ..alerts import MailSettings, Notifier
 from ..errors import InputError
-from ..periods import SUBJECT_PATTERN
+from ..periods import SUBJECT_PATTERN, subject_problem
 from ..report import Report, build_report, parse_week, queue_report_email
 from .common import (
     App,
@@ -69,7 +69,7 @@ def report_command(
     day = _report_day(app, week, as_of)
     subject = subject or app.config.default_subject
     if not SUBJECT_PATTERN.fullmatch(subject):
-        raise InputError(f"--subject: {subject!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+        raise InputError(f"--subject: {subject_problem(subject)}")
     scope = app.scope(subject, profile)
     out_dir = Path(app.config.get("paths", "reports"))
     settings = MailSettings.from_config(app.config)

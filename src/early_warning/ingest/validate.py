@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import Catalog
-from ..periods import SUBJECT_PATTERN, PeriodError, parse_period
+from ..periods import SUBJECT_PATTERN, PeriodError, parse_period, subject_problem
 from ..store import EVENT_COLUMNS as STORED_EVENT
 from ..store import OBSERVATION_COLUMNS as STORED_OBSERVATION
 from ..store import SpilledKeys
@@ -145,7 +145,7 @@ class _Rules:
         if not text:
             return self.default_subject
         if not SUBJECT_PATTERN.fullmatch(text):
-            return Problem("subject", f"{text[:20]!r} is not an ISO alpha-3 code or AAA-BBB dyad")
+            return Problem("subject", subject_problem(text))
         return text
 
     def published(self, text: str) -> str | Problem:
