@@ -230,6 +230,12 @@ def test_the_pipeline_scores_each_subject_with_its_theatres_profile(
     with sqlite3.connect(db) as conn:
         stored = dict(conn.execute("SELECT subject, profile FROM scores WHERE as_of = ?", [AS_OF]))
     assert stored == {s: p for s, (_, p) in ran.items()}
+    # `status` names the dyads whose level is NONE rather than leave them out.
+    glance = run_cli("--db", db, "status", cwd=tmp_path).stdout.splitlines()
+    quiet = [line for line in glance if line.startswith("warning    NONE for ")]
+    assert quiet, glance
+    named = quiet[0].split(": ", 1)[1].split(", ")
+    assert set(named) <= set(ran) - {"BLR"} and named == sorted(named), glance
 
 
 def test_a_subject_of_no_theatre_and_an_unknown_profile_are_one_line_errors(

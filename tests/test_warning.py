@@ -156,6 +156,7 @@ def test_every_face_gives_the_same_level_for_the_same_week(buildup: Path) -> Non
     assert piped.returncode == 0, piped.stderr
     status = run_cli("--config", config, "status", "--json", cwd=buildup.parent)
     stored = json.loads(status.stdout)["warnings"]
+    glance = run_cli("--config", config, "status", cwd=buildup.parent).stdout.splitlines()
 
     mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
              for p in sorted((buildup.parent / "mail").glob("*.eml"))]  # fmt: skip
@@ -175,6 +176,9 @@ def test_every_face_gives_the_same_level_for_the_same_week(buildup: Path) -> Non
     assert [(w["week"], w["level"]) for w in stored if w["subject"] == "BLR"] == [
         ("2022-W06", "red")
     ]
+    # The text status leads with the level.
+    assert glance[0].startswith("warning    BLR 2022-W06: RED, red line crossed")
+    assert "jobs       none scheduled (the daemon schedules them when it starts)" in glance
     assert 'data-level="red"' in bench and "Warning level RED</b> for 2022-W06" in bench
     assert html.index('id="warning"') < html.index('id="headline"')  # shown first
     assert subject.endswith("warning level RED")

@@ -88,6 +88,9 @@ def status_command(app: App, as_json: bool) -> None:
         click.echo(
             f"warning    {w['subject']} {w['week']}: {w['level'].upper()}, {w['reasons'][0]}"
         )
+    quiet = sorted(w["subject"] for w in warnings if w not in shown)
+    if quiet:  # named, so that a subject left out is not taken for one never assessed
+        click.echo(f"warning    NONE for {len(quiet)} more: {', '.join(quiet)}")
     if not warnings:
         click.echo(
             "warning    none computed yet (the pipeline computes it: `early-warning pipeline`)"
@@ -104,7 +107,12 @@ def status_command(app: App, as_json: bool) -> None:
             item = source["last_file"]
             click.echo(f"           last file or fetch ({item['outcome']}, {item['at']}): "
                        f"{item['detail'][:160]}")  # fmt: skip
-    echo_table(status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"])
+    if status["jobs"]:
+        echo_table(
+            status["jobs"], ["job", "next_run", "last_outcome", "last_finished", "last_error"]
+        )
+    else:
+        click.echo("jobs       none scheduled (the daemon schedules them when it starts)")
     outbox = ", ".join(f"{n} {k}" for k, n in status["outbox"].items()) or "empty"
     click.echo(f"outbox     {outbox}")
     if status["outbox"].get("dead"):
