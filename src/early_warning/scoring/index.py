@@ -448,8 +448,11 @@ class ScoreResults:
         """A few lines for people: score, band, coverage, families, drivers."""
         week = self.week(row)
         lines = []
+        # "As of" alone reads as "as known then"; without --point-in-time a value
+        # published (or revised) after that day is used too, and the line says so.
+        known = "as known then" if week["point_in_time"] else "with every value known now"
         head = (
-            f"{week['subject']} {week['week']} (as of {week['as_of']}, "
+            f"{week['subject']} {week['week']} (as of {week['as_of']}, {known}; "
             f"profile {week['profile']} {week['profile_hash']})"
         )
         lines.append(head)
