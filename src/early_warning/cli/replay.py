@@ -124,6 +124,9 @@ def _print_week(week: ReplayWeek, subject: str) -> None:
     outcomes = {s.subject: s for s in week.pipeline.subjects} if week.pipeline else {}
     mine = outcomes.get(subject)
     click.echo(f"{week.week} (to {week.sunday})  {_standing(mine, subject)}  {_arrived(week)}")
+    for other, outcome in sorted(outcomes.items()):  # a dyad is shown when it warns
+        if other != subject and outcome.warning.level != "none":
+            click.echo(f"  {_standing(outcome, other)}")
     for outcome in outcomes.values():
         for alert in outcome.check.fired:
             where = "" if alert.subject == subject else f"{alert.subject} "
