@@ -697,6 +697,6 @@ def test_the_sobol_sample_is_salibs_own() -> None:
     from early_warning.scoring.sensitivity import _saltelli_sample
 
     problem = {"num_vars": 5, "names": list("abcde"), "bounds": [[k, k + 2.5] for k in range(5)]}
-    ours = _saltelli_sample(dict(problem), 64, 3)
+    ours = _saltelli_sample(np.array(problem["bounds"], dtype=float), 64, 3)
     theirs = salib_sobol.sample(dict(problem), 64, calc_second_order=False, seed=3)
     assert ours.shape == (64 * 7, 5) and np.array_equal(ours, theirs)

@@ -16,10 +16,13 @@ profile's uncertainty settings allow. Pooling them put the point score at the ba
 edge: a geometric mean of the same risks is lower, by a gap that is a choice of method,
 not noise around the weights.
 
-Sobol indices (SALib, Saltelli sampling): first-order and total indices of every
-positive weight on the latest score, each weight varying uniformly by +-`sobol_range`,
-with their 95% intervals and a note when the sample is too small to tell first-order
-from total indices (`sobol_summary`).
+Sobol indices (SALib's Saltelli sample and estimators): first-order and total indices
+of every positive weight on the latest score, each weight varying uniformly by
++-`sobol_range`, with their 95% intervals and a note when the sample is too small to
+tell first-order from total indices (`sobol_summary`). The estimators and their
+bootstrap intervals are SALib's `sobol.analyze`, computed for all weights at once
+(`sobol_analyze`; a test holds them to SALib's within 1e-12), and the sample's scores
+are summed per family over the sampled weights only (`_latest_scores`).
 
 Speed: the drawn weights are never rescaled per week. A week's score under a draw is
 sum over families of c * (the family's drawn weights . the week's risks), where c, the
@@ -36,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -56,6 +60,7 @@ __all__ = [
     "method_uncertainty",
     "monte_carlo",
     "rank_stability",
+    "sobol_analyze",
     "sobol_indices",
     "sobol_summary",
 ]
@@ -67,7 +72,8 @@ Progress = Callable[[int], None]
 SOBOL_RESOLUTION = 0.05
 # The Sobol base sample N (a power of two): on the shipped demo (52 weights in the
 # score), 2048 tells every weight's first-order index from its total one at that
-# resolution, in about 1.5 s; 1024 left one weight, 256 four.
+# resolution, in about 0.1 s (once scipy.stats is imported); 1024 left one weight, 256
+# four.
 SOBOL_SAMPLES = 2048
 
 
@@ -490,17 +496,30 @@ def sobol_indices(
     with their 95% intervals and a note when the sample cannot order them
     (`sobol_summary`). `samples` is SALib's base sample N (a power of two); the model
     runs N * (k + 2) times for k weights."""
-    from SALib.analyze import sobol as sobol_analyze
-
-    index, profile = results.index, results.profile
-    row = results.latest_row
-    if np.isnan(results.agg.score[row]):
+    if np.isnan(results.agg.score[results.latest_row]):
         return {"computed": False, "reason": "no score in the latest week"}
+    spread = results.profile.uncertainty.sobol_range
+    names, bounds, slots = _sobol_inputs(results, spread)
+    sample = _saltelli_sample(bounds, samples, seed)
+    y = _latest_scores(results, sample, slots)
+    if np.ptp(y) < 1e-12:
+        return {"computed": False, "reason": "the latest score does not depend on the weights"}
+    analysis = sobol_analyze(y, len(names), seed)
+    summary = sobol_summary(names, analysis, samples)
+    return {"computed": True, "samples": len(sample), "range": spread, **summary}
+
+
+def _sobol_inputs(
+    results: ScoreResults, spread: float
+) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
+    """The weights the Sobol analysis varies, their names, their bounds (+-`spread` of
+    the profile's weight) and their slots: the indicators in the latest score (positive
+    weight, a value, stale too) first, then the scored families with a positive weight."""
+    index, row = results.index, results.latest_row
     w, families = index.weight_arrays()
     names, bounds, slots = [], [], []
-    spread = profile.uncertainty.sobol_range
     for j, ind_id in enumerate(index.indicators):
-        if w[j] > 0 and not np.isnan(results.risk[row, j]):  # in the score (stale too)
+        if w[j] > 0 and not np.isnan(results.risk[row, j]):
             names.append(ind_id)
             bounds.append([w[j] * (1 - spread), w[j] * (1 + spread)])
             slots.append(("indicator", j))
@@ -509,45 +528,124 @@ def sobol_indices(
             names.append(f"family:{fam}")
             bounds.append([families[k] * (1 - spread), families[k] * (1 + spread)])
             slots.append(("family", k))
-    problem = {"num_vars": len(names), "names": names, "bounds": bounds}
-    sample = _saltelli_sample(problem, samples, seed)
-    ind = np.tile(w, (len(sample), 1))
-    fam = np.tile(families, (len(sample), 1))
-    for column, (kind, position) in enumerate(slots):
-        (ind if kind == "indicator" else fam)[:, position] = sample[:, column]
-    # Which families are scored is held as in the nominal score: the indices measure how
-    # the weights move the score, not whether a family crosses the coverage minimum.
-    fam[:, ~results.agg.sufficient[row]] = 0.0
-    risk = results.risk[row]
-    observed = ~np.isnan(risk)
-    v, _ = effective_weights(observed, index.structure, ind, fam, 0.0, 0.0)
-    if profile.aggregation == "geometric":
-        y = 100.0 * np.exp(v @ np.log(np.maximum(np.nan_to_num(risk), FLOOR)))
-    else:
-        y = 100.0 * (v @ np.nan_to_num(risk))
-    if np.ptp(y) < 1e-12:
-        return {"computed": False, "reason": "the latest score does not depend on the weights"}
-    analysis = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
-    summary = sobol_summary(names, analysis, samples)
-    return {"computed": True, "samples": len(sample), "range": spread, **summary}
+    return names, np.array(bounds, dtype=float).reshape(-1, 2), slots
 
 
-def _saltelli_sample(problem: dict[str, Any], samples: int, seed: int) -> np.ndarray:
+def _latest_scores(
+    results: ScoreResults, sample: np.ndarray, slots: Sequence[tuple[str, int]]
+) -> np.ndarray:
+    """The latest score under each row of sampled weights. `slots` names each column,
+    the indicators first, then the families (as `sobol_indices` lists them).
+
+    The rules of `aggregate` for one availability pattern, as `effective_weights` with
+    no coverage minimum applies them: a family's indicator weights renormalised over
+    its available indicators, the family weights over the scored families. Which
+    families are scored is held as in the nominal score (the sampled families; any
+    other weighs 0): the indices measure how the weights move the score, not whether a
+    family crosses the coverage minimum. Only the sampled indicators (positive weight,
+    a value at the latest week) enter a family's sums, so each row costs one product
+    with a small indicators x families matrix, not a row over every indicator.
+    """
+    row = results.latest_row
+    indicators = [j for kind, j in slots if kind == "indicator"]
+    families = np.array([k for kind, k in slots if kind == "family"], dtype=int)
+    terms = np.nan_to_num(results.risk[row, indicators])
+    geometric = results.profile.aggregation == "geometric"
+    if geometric:  # a weighted mean of logs, exponentiated
+        terms = np.log(np.maximum(terms, FLOOR))
+    member = (results.index.structure.family_of[indicators][:, None] == families).astype(float)
+    weights, family_weights = sample[:, : len(indicators)], sample[:, len(indicators) :]
+    # Per row and family: the available weight, and the weighted sum of the terms.
+    with_data, sums = np.hsplit(weights @ np.hstack([member, member * terms[:, None]]), 2)
+    ok = with_data > 0
+    used = np.where(ok, family_weights, 0.0).sum(axis=1)
+    means = np.divide(sums, with_data, out=np.zeros_like(sums), where=ok)
+    y = np.divide(
+        (family_weights * means).sum(axis=1), used, out=np.zeros(len(sample)), where=used > 0
+    )
+    return 100.0 * (np.exp(y) if geometric else y)
+
+
+def sobol_analyze(
+    y: np.ndarray, d: int, seed: int, *, resamples: int = 100, conf_level: float = 0.95
+) -> dict[str, np.ndarray]:
+    """SALib's `analyze.sobol.analyze(problem, y, calc_second_order=False,
+    num_resamples=resamples, conf_level=conf_level, seed=seed)` (SALib 1.5 and 1.6) for
+    `d` inputs, for all of them at once.
+
+    The same estimators: y centred and scaled by its std; S1 = mean(B (AB_j - A)) and
+    ST = mean((A - AB_j)^2) / 2 (Saltelli 2010, Jansen), each over var([A, B]); their
+    intervals Z * std(ddof=1) over `resamples` bootstrap resamples of the N base points,
+    r = default_rng(seed).integers(N, size=(N, resamples)), Z the normal quantile; an
+    index 0 where the variance is under the float epsilon, an interval 0 where the
+    resampled outputs do not vary. SALib takes a resample's mean by gathering A[r],
+    AB[r, j], B[r] again for every input (2 s of a report); here a resample's mean is
+    the point's terms weighted by how often the resample drew each point, one matrix
+    product for all inputs: the same sums in another order (a test holds them to SALib's
+    within 1e-12). One difference: SALib draws r from numpy's global generator when
+    `seed` is 0 (its `if seed:`), so its seed-0 intervals vary from run to run; here
+    seed 0 is a seed like any other. Z comes from `statistics.NormalDist`, not
+    scipy.stats (whose import is most of a second).
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size // (d + 2)
+    if n * (d + 2) != y.size:
+        raise ValueError(f"{y.size} model outputs are not N x {d + 2} for {d} inputs")
+    if not 0 < conf_level < 1:
+        raise ValueError("the confidence level must be between 0 and 1")
+    grid = ((y - y.mean()) / y.std()).reshape(n, d + 2)
+    a, b, ab = grid[:, 0], grid[:, -1], grid[:, 1:-1]
+    r = np.random.default_rng(seed).integers(n, size=(n, resamples))
+    z = NormalDist().inv_cdf(0.5 + conf_level / 2)
+    # Rows: points, columns: inputs, transposed so that each input's mean over the
+    # points is one contiguous (pairwise) sum, as SALib's per-input mean is.
+    first = np.ascontiguousarray((b[:, None] * (ab - a[:, None])).T)
+    total = np.ascontiguousarray(((a[:, None] - ab) ** 2).T)
+    # How often each resample drew each point: resamples x points.
+    drawn = np.bincount((r + n * np.arange(resamples)).ravel(), minlength=n * resamples)
+    drawn = drawn.reshape(resamples, n).astype(float)
+    out = {}
+    for key, terms, scale in (("S1", first, 1.0), ("ST", total, 0.5)):
+        out[key] = _shares(scale * terms.mean(axis=1), np.r_[a, b])
+        resampled = _shares(scale * (drawn @ terms.T / n), np.r_[a[r], b[r]])
+        out[f"{key}_conf"] = z * resampled.std(axis=0, ddof=1)
+    return out
+
+
+def _shares(means: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Means of the estimator's terms over the variance of the outputs they came from
+    (per column of `outputs`: one per resample, rows of `means`), SALib's rules: all 0
+    when the outputs do not vary, 0 where a variance is under the float epsilon."""
+    eps = np.finfo(float).eps
+    if np.ptp(outputs) <= eps:
+        return np.zeros(means.shape[-1])
+    variance = np.var(outputs, axis=0)
+    if variance.ndim:
+        variance = variance[:, None]
+    variance = np.broadcast_to(variance, means.shape)
+    return np.divide(means, variance, out=np.zeros_like(means), where=variance > eps)
+
+
+def _saltelli_sample(bounds: np.ndarray, samples: int, seed: int) -> np.ndarray:
     """SALib's `sample.sobol.sample(problem, samples, calc_second_order=False, seed=seed)`
-    (SALib 1.5), the same matrix built with numpy instead of its loop over every cell
-    (2.5 s of a report): for each base point, A, then A with column k from B for every
-    k, then B; scaled to the bounds by SALib's own `scale_samples`."""
-    from SALib.util import scale_samples
+    (SALib 1.5 and 1.6) for inputs uniform within `bounds` (inputs x 2), the same
+    matrix built with numpy instead of its loop over every cell (2.5 s of a report):
+    for each base point, A, then A with column k from B for every k, then B; scaled to
+    the bounds as SALib's `scale_samples` does (without SALib's import of pandas).
+    scipy's scrambled Sobol sequence is SALib's; importing it imports all of
+    scipy.stats (0.7 s), which the forecast's statsmodels imports anyway."""
     from scipy.stats import qmc
 
-    d = problem["num_vars"]
+    d = len(bounds)
     base = qmc.Sobol(d=2 * d, scramble=True, seed=seed).random(samples)
     a, b = base[:, :d], base[:, d:]
     out = np.repeat(a[:, None, :], d + 2, axis=1)  # samples x (d + 2) x d
     columns = np.arange(d)
     out[:, 1 + columns, columns] = b
     out[:, d + 1] = b
-    return scale_samples(out.reshape(-1, d), problem)
+    flat = out.reshape(-1, d)
+    low, high = bounds[:, 0], bounds[:, 1]
+    return np.add(np.multiply(flat, high - low, out=flat), low, out=flat)
 
 
 def sobol_summary(
