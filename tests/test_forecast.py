@@ -547,3 +547,34 @@ def test_the_time_series_folds_are_scikit_learns() -> None:
             list(TimeSeriesSplit(splits).split(np.zeros((n, 1))))
         with pytest.raises(ValueError):
             list(time_series_folds(n, splits))
+
+
+def test_the_jeffreys_interval_is_scipy_stats_beta_ppf() -> None:
+    # `_jeffreys` calls scipy.special.betaincinv: the values of beta.ppf, exactly.
+    from scipy.stats import beta
+
+    from early_warning.forecast.models import _jeffreys
+
+    rng = np.random.default_rng(4)
+    n = np.r_[rng.uniform(0.5, 600, 300), 10.0, 10.0, 52.0]
+    k = np.r_[n[:300] * rng.uniform(0, 1, 300), 0.0, 10.0, 3.0]  # fractional: weighted rates
+    low = np.where(k <= 0, 0.0, beta.ppf(0.05, k + 0.5, n - k + 0.5))
+    high = np.where(k >= n, 1.0, beta.ppf(0.95, k + 0.5, n - k + 0.5))
+    got = np.array([_jeffreys(float(a), float(b)) for a, b in zip(k, n, strict=True)])
+    assert np.array_equal(got, np.c_[k / n, low, high])
+    assert _jeffreys(0.0, 0.0) == (0.5, 0.0, 1.0)
+
+
+def test_the_full_window_scores_are_each_slices_own() -> None:
+    # `change_points` reads a full trailing window's z from one strided computation;
+    # it must be the slice's own mean and std, bit for bit (a change is dated by them).
+    from early_warning.forecast import _full_window_scores
+
+    rng = np.random.default_rng(9)
+    x = np.r_[rng.normal(50, 10, 200), np.full(40, 3.0), rng.normal(3, 1e-3, 40)]
+    for floor in (1e-9, 0.5):  # the floor on the spread: off, then on for the flat run
+        z = _full_window_scores(x, 26, floor)
+        slices = [(x[k] - x[k - 26 : k].mean()) / max(x[k - 26 : k].std(), floor)
+                  for k in range(26, len(x))]  # fmt: skip
+        assert z == [float(v) for v in slices]
+    assert _full_window_scores(x[:26], 26, 0.5) == []

@@ -338,12 +338,17 @@ def change_points(
         x, days = panel.values[seen, j], panel.dates[seen]
         low, high = catalog.indicators[indicator].value_range
         floor = 0.02 * (high - low) or 1e-9
+        full = _full_window_scores(x, baseline, floor)
         origin, up, down, up_start, down_start = 0, 0.0, 0.0, 0, 0
         for k in range(len(x)):
-            window = x[max(origin, k - baseline) : k]
-            if len(window) < 8:
+            start = max(origin, k - baseline)
+            if k - start < 8:
                 continue
-            z = (x[k] - window.mean()) / max(window.std(), floor)
+            if start == k - baseline:  # a full trailing window, as most weeks have
+                z = full[k - baseline]
+            else:  # fewer weeks since the first one or since a change
+                window = x[start:k]
+                z = float((x[k] - window.mean()) / max(window.std(), floor))
             up_start = k if up == 0 else up_start
             down_start = k if down == 0 else down_start
             up, down = max(0.0, up + z - drift), max(0.0, down - z - drift)
@@ -361,6 +366,18 @@ def change_points(
                     break
     found.sort(key=lambda item: (item["detected"], item["indicator"]))
     return found
+
+
+def _full_window_scores(x: np.ndarray, baseline: int, floor: float) -> list[float]:
+    """For every k >= baseline, x[k] standardised against x[k - baseline : k] (its mean
+    and its spread, at least `floor`): element k - baseline. The windows' means and
+    spreads are numpy's over each window (a strided view, no copy), the same sums as
+    `window.mean()` and `window.std()` of each slice, for all weeks in two calls."""
+    if len(x) <= baseline:
+        return []
+    windows = np.lib.stride_tricks.sliding_window_view(x[:-1], baseline)
+    z = (x[baseline:] - windows.mean(axis=1)) / np.maximum(windows.std(axis=1), floor)
+    return z.tolist()
 
 
 # -- backtests -----------------------------------------------------------------------
