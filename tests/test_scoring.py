@@ -691,12 +691,18 @@ def test_a_fleet_aggregated_in_blocks_equals_each_subject_scored_alone(method: s
 
 
 def test_the_sobol_sample_is_salibs_own() -> None:
-    # Built with numpy instead of SALib's cell-by-cell loop: the same matrix, exactly.
+    # The base points A and B of SALib's sample, exactly (`_latest_scores` reads the
+    # sample's rows from them: A, A with column k from B for every k, then B).
     from SALib.sample import sobol as salib_sobol
 
-    from early_warning.scoring.sensitivity import _saltelli_sample
+    from early_warning.scoring.sensitivity import _saltelli_points
 
     problem = {"num_vars": 5, "names": list("abcde"), "bounds": [[k, k + 2.5] for k in range(5)]}
-    ours = _saltelli_sample(np.array(problem["bounds"], dtype=float), 64, 3)
+    a, b = _saltelli_points(np.array(problem["bounds"], dtype=float), 64, 3)
     theirs = salib_sobol.sample(dict(problem), 64, calc_second_order=False, seed=3)
-    assert ours.shape == (64 * 7, 5) and np.array_equal(ours, theirs)
+    assert theirs.shape == (64 * 7, 5)
+    blocks = theirs.reshape(64, 7, 5)
+    assert np.array_equal(a, blocks[:, 0]) and np.array_equal(b, blocks[:, -1])
+    for k in range(5):  # row 1 + k: A with column k from B
+        assert np.array_equal(blocks[:, 1 + k, k], b[:, k])
+        assert np.array_equal(np.delete(blocks[:, 1 + k], k, axis=1), np.delete(a, k, axis=1))

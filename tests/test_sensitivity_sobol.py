@@ -13,7 +13,7 @@ import pytest
 from early_warning.scoring.aggregate import FLOOR
 from early_warning.scoring.sensitivity import (
     _latest_scores,
-    _saltelli_sample,
+    _saltelli_points,
     _sobol_inputs,
     effective_weights,
     sobol_analyze,
@@ -23,9 +23,17 @@ from early_warning.scoring.sensitivity import (
 KEYS = ("S1", "S1_conf", "ST", "ST_conf")
 
 
+def _salib_sample(bounds: np.ndarray, base: int, seed: int) -> np.ndarray:
+    from SALib.sample import sobol as salib_sample
+
+    problem = {"num_vars": len(bounds), "names": list(map(str, range(len(bounds)))),
+               "bounds": bounds.tolist()}  # fmt: skip
+    return salib_sample.sample(problem, base, calc_second_order=False, seed=seed)
+
+
 def _outputs(d: int, base: int, seed: int) -> np.ndarray:
     """A model with interactions, a weak input and one that does nothing (index 0)."""
-    x = _saltelli_sample(np.array([[-np.pi, np.pi]] * d), base, seed)
+    x = _salib_sample(np.array([[-np.pi, np.pi]] * d), base, seed)
     y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
     return y + 0.05 * x[:, 3:-1].sum(axis=1)  # the last input is never read
 
@@ -65,12 +73,13 @@ def test_sobol_analyze_refuses_outputs_of_another_shape() -> None:
 
 @pytest.mark.parametrize("aggregation", ["arithmetic", "geometric"])
 def test_the_sampled_scores_are_the_aggregation_rules(demo, aggregation: str) -> None:
-    # `_latest_scores` sums per family over the sampled weights only; the reference is
-    # the full rule (`effective_weights` over every indicator) on the same rows.
+    # `_latest_scores` never builds the sample (each row is A's sums plus one weight's
+    # change); the reference is the full rule (`effective_weights` over every
+    # indicator) on every row of SALib's own sample.
     results = copy.copy(demo.scores)
     results.profile = dataclasses.replace(results.profile, aggregation=aggregation)
     _, bounds, slots = _sobol_inputs(results, 0.5)
-    sample = _saltelli_sample(bounds, 16, 7)
+    sample = _salib_sample(bounds, 16, 7)
     row = results.latest_row
     w, families = results.index.weight_arrays()
     ind, fam = np.tile(w, (len(sample), 1)), np.tile(families, (len(sample), 1))
@@ -83,7 +92,7 @@ def test_the_sampled_scores_are_the_aggregation_rules(demo, aggregation: str) ->
         expected = 100.0 * np.exp(v @ np.log(np.maximum(np.nan_to_num(risk), FLOOR)))
     else:
         expected = 100.0 * (v @ np.nan_to_num(risk))
-    got = _latest_scores(results, sample, slots)
+    got = _latest_scores(results, *_saltelli_points(bounds, 16, 7), slots)
     assert np.ptp(expected) > 1.0  # the weights do move the score
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
 

@@ -500,13 +500,12 @@ def sobol_indices(
         return {"computed": False, "reason": "no score in the latest week"}
     spread = results.profile.uncertainty.sobol_range
     names, bounds, slots = _sobol_inputs(results, spread)
-    sample = _saltelli_sample(bounds, samples, seed)
-    y = _latest_scores(results, sample, slots)
+    y = _latest_scores(results, *_saltelli_points(bounds, samples, seed), slots)
     if np.ptp(y) < 1e-12:
         return {"computed": False, "reason": "the latest score does not depend on the weights"}
     analysis = sobol_analyze(y, len(names), seed)
     summary = sobol_summary(names, analysis, samples)
-    return {"computed": True, "samples": len(sample), "range": spread, **summary}
+    return {"computed": True, "samples": len(y), "range": spread, **summary}
 
 
 def _sobol_inputs(
@@ -532,38 +531,73 @@ def _sobol_inputs(
 
 
 def _latest_scores(
-    results: ScoreResults, sample: np.ndarray, slots: Sequence[tuple[str, int]]
+    results: ScoreResults, a: np.ndarray, b: np.ndarray, slots: Sequence[tuple[str, int]]
 ) -> np.ndarray:
-    """The latest score under each row of sampled weights. `slots` names each column,
-    the indicators first, then the families (as `sobol_indices` lists them).
+    """The latest score at every row of the Saltelli sample on base points `a` and `b`
+    (N x weights each, `_saltelli_points`), in SALib's order: for each point, A, then A
+    with weight j from B for every j, then B. `slots` names each weight, the indicators
+    first, then the families (as `_sobol_inputs` lists them).
 
     The rules of `aggregate` for one availability pattern, as `effective_weights` with
     no coverage minimum applies them: a family's indicator weights renormalised over
     its available indicators, the family weights over the scored families. Which
     families are scored is held as in the nominal score (the sampled families; any
     other weighs 0): the indices measure how the weights move the score, not whether a
-    family crosses the coverage minimum. Only the sampled indicators (positive weight,
-    a value at the latest week) enter a family's sums, so each row costs one product
-    with a small indicators x families matrix, not a row over every indicator.
+    family crosses the coverage minimum.
+
+    A row differs from A in one weight, which moves one family's term of A's weighted
+    sum over families: an indicator's weight that family's available weight and
+    weighted terms (so its mean), a family's weight its share. Each row is A's sums
+    with that one term moved, so the N x (weights + 2) x weights sample is never built
+    and a row costs a few operations, not a pass over every indicator (a test holds the
+    result to the full rule on every row of SALib's own sample within 1e-12).
     """
     row = results.latest_row
     indicators = [j for kind, j in slots if kind == "indicator"]
     families = np.array([k for kind, k in slots if kind == "family"], dtype=int)
+    m, d = len(indicators), a.shape[1]
     terms = np.nan_to_num(results.risk[row, indicators])
     geometric = results.profile.aggregation == "geometric"
     if geometric:  # a weighted mean of logs, exponentiated
         terms = np.log(np.maximum(terms, FLOOR))
     member = (results.index.structure.family_of[indicators][:, None] == families).astype(float)
-    weights, family_weights = sample[:, : len(indicators)], sample[:, len(indicators) :]
-    # Per row and family: the available weight, and the weighted sum of the terms.
-    with_data, sums = np.hsplit(weights @ np.hstack([member, member * terms[:, None]]), 2)
-    ok = with_data > 0
-    used = np.where(ok, family_weights, 0.0).sum(axis=1)
-    means = np.divide(sums, with_data, out=np.zeros_like(sums), where=ok)
-    y = np.divide(
-        (family_weights * means).sum(axis=1), used, out=np.zeros(len(sample)), where=used > 0
-    )
+    family = np.flatnonzero(member.any(axis=1))  # the indicators in a scored family
+    column = member[family].argmax(axis=1)  # ... and that family's column
+    with_data, weighted, ok, mean, weight, total, used = _family_sums(a, m, member, terms)
+    totals = np.repeat(total[:, None], d + 2, axis=1)  # rows: A, A with weight j from B, B
+    useds = np.repeat(used[:, None], d + 2, axis=1)
+    # Indicator j from B changes its family's sums by its weight's change (times its term).
+    change = b[:, family] - a[:, family]
+    new_with_data = with_data[:, column] + change
+    new_ok = new_with_data > 0
+    new_weighted = weighted[:, column] + change * terms[family]
+    new_mean = np.divide(new_weighted, new_with_data, out=np.zeros_like(change), where=new_ok)
+    totals[:, 1 + family] += weight[:, column] * (new_mean - mean[:, column])
+    useds[:, 1 + family] += weight[:, column] * (new_ok.astype(float) - ok[:, column])
+    # Family f's weight from B moves only its own term.
+    family_change = b[:, m:] - weight
+    totals[:, 1 + m : d + 1] += family_change * mean
+    useds[:, 1 + m : d + 1] += family_change * ok
+    totals[:, -1], useds[:, -1] = _family_sums(b, m, member, terms)[-2:]
+    y = np.divide(totals, useds, out=np.zeros_like(totals), where=useds > 0).ravel()
     return 100.0 * (np.exp(y) if geometric else y)
+
+
+def _family_sums(
+    points: np.ndarray, m: int, member: np.ndarray, terms: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """At base points (indicator weights in the first `m` columns, then the family
+    weights): each family's available weight, weighted terms, whether it has a value,
+    their mean and its weight; the weighted sum of the means over families (the score
+    before the renormalisation, and the exp of a geometric mean) and the weight of the
+    families with a value."""
+    with_data = points[:, :m] @ member
+    weighted = points[:, :m] @ (member * terms[:, None])
+    ok = with_data > 0
+    mean = np.divide(weighted, with_data, out=np.zeros_like(weighted), where=ok)
+    weight = points[:, m:]
+    total, used = (weight * mean).sum(axis=1), np.where(ok, weight, 0.0).sum(axis=1)
+    return with_data, weighted, ok, mean, weight, total, used
 
 
 def sobol_analyze(
@@ -597,55 +631,59 @@ def sobol_analyze(
     a, b, ab = grid[:, 0], grid[:, -1], grid[:, 1:-1]
     r = np.random.default_rng(seed).integers(n, size=(n, resamples))
     z = NormalDist().inv_cdf(0.5 + conf_level / 2)
-    # Rows: points, columns: inputs, transposed so that each input's mean over the
-    # points is one contiguous (pairwise) sum, as SALib's per-input mean is.
-    first = np.ascontiguousarray((b[:, None] * (ab - a[:, None])).T)
-    total = np.ascontiguousarray(((a[:, None] - ab) ** 2).T)
+    # The estimators' terms, inputs x points: each input's mean over the points is one
+    # contiguous (pairwise) sum, as SALib's per-input mean is.
+    ab = ab.T
+    first = b * (ab - a)
+    total = (a - ab) ** 2
     # How often each resample drew each point: resamples x points.
     drawn = np.bincount((r + n * np.arange(resamples)).ravel(), minlength=n * resamples)
     drawn = drawn.reshape(resamples, n).astype(float)
+    point = (np.ptp(np.r_[a, b]), np.var(np.r_[a, b]))
+    # Each resample's variance of its outputs [A[r], B[r]] from the same draw counts (the
+    # mean square less the squared mean: y has mean 0 and variance 1, so nothing cancels),
+    # and their joint range over every point some resample drew.
+    mean = drawn @ (a + b) / (2 * n)
+    resampled = (np.ptp(np.r_[a[drawn.any(axis=0)], b[drawn.any(axis=0)]]),
+                 (drawn @ (a * a + b * b) / (2 * n) - mean * mean)[:, None])  # fmt: skip
     out = {}
     for key, terms, scale in (("S1", first, 1.0), ("ST", total, 0.5)):
-        out[key] = _shares(scale * terms.mean(axis=1), np.r_[a, b])
-        resampled = _shares(scale * (drawn @ terms.T / n), np.r_[a[r], b[r]])
-        out[f"{key}_conf"] = z * resampled.std(axis=0, ddof=1)
+        out[key] = _shares(scale * terms.mean(axis=1), *point)
+        shares = _shares(scale * (drawn @ terms.T / n), *resampled)
+        out[f"{key}_conf"] = z * shares.std(axis=0, ddof=1)
     return out
 
 
-def _shares(means: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+def _shares(means: np.ndarray, spread: float, variance: Any) -> np.ndarray:
     """Means of the estimator's terms over the variance of the outputs they came from
-    (per column of `outputs`: one per resample, rows of `means`), SALib's rules: all 0
-    when the outputs do not vary, 0 where a variance is under the float epsilon."""
+    (one variance, or one per resample for the rows of `means`), by SALib's rules:
+    all 0 when the outputs do not vary (`spread`, their range, within the float
+    epsilon), 0 where a variance is under the epsilon."""
     eps = np.finfo(float).eps
-    if np.ptp(outputs) <= eps:
+    if spread <= eps:
         return np.zeros(means.shape[-1])
-    variance = np.var(outputs, axis=0)
-    if variance.ndim:
-        variance = variance[:, None]
     variance = np.broadcast_to(variance, means.shape)
     return np.divide(means, variance, out=np.zeros_like(means), where=variance > eps)
 
 
-def _saltelli_sample(bounds: np.ndarray, samples: int, seed: int) -> np.ndarray:
-    """SALib's `sample.sobol.sample(problem, samples, calc_second_order=False, seed=seed)`
-    (SALib 1.5 and 1.6) for inputs uniform within `bounds` (inputs x 2), the same
-    matrix built with numpy instead of its loop over every cell (2.5 s of a report):
-    for each base point, A, then A with column k from B for every k, then B; scaled to
-    the bounds as SALib's `scale_samples` does (without SALib's import of pandas).
-    scipy's scrambled Sobol sequence is SALib's; importing it imports all of
-    scipy.stats (0.7 s), which the forecast's statsmodels imports anyway."""
+def _saltelli_points(bounds: np.ndarray, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The base points A and B (samples x inputs each) of SALib's
+    `sample.sobol.sample(problem, samples, calc_second_order=False, seed=seed)` (SALib
+    1.5 and 1.6) for inputs uniform within `bounds` (inputs x 2): scipy's scrambled
+    Sobol points in 2 x inputs dimensions, the first half A and the second B, scaled as
+    SALib's `scale_samples` does (a test holds them to SALib's rows exactly). SALib's
+    sample is these rows, arranged per point as A, A with column j from B for every j,
+    then B (`_latest_scores` reads it that way). Importing scipy's Sobol sequence
+    imports all of scipy.stats (0.7 s), as the forecast's statsmodels does anyway."""
     from scipy.stats import qmc
 
     d = len(bounds)
     base = qmc.Sobol(d=2 * d, scramble=True, seed=seed).random(samples)
-    a, b = base[:, :d], base[:, d:]
-    out = np.repeat(a[:, None, :], d + 2, axis=1)  # samples x (d + 2) x d
-    columns = np.arange(d)
-    out[:, 1 + columns, columns] = b
-    out[:, d + 1] = b
-    flat = out.reshape(-1, d)
     low, high = bounds[:, 0], bounds[:, 1]
-    return np.add(np.multiply(flat, high - low, out=flat), low, out=flat)
+    a, b = np.ascontiguousarray(base[:, :d]), np.ascontiguousarray(base[:, d:])
+    for points in (a, b):
+        np.add(np.multiply(points, high - low, out=points), low, out=points)
+    return a, b
 
 
 def sobol_summary(
