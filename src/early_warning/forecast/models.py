@@ -367,7 +367,8 @@ class Logistic:
 
         The refits are uncalibrated (calibrating each would need its own folds), so
         their spread around the uncalibrated fit is moved onto the reported point. Each
-        refit starts from the full fit.
+        refit starts from zeros: started from the full fit, a refit ends elsewhere within
+        the optimiser's tolerance, and the interval would move with it.
         """
         if not self.spec.bootstrap:
             return None, None
