@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FLOOR", "Aggregate", "Structure", "aggregate"]
+__all__ = ["FLOOR", "Aggregate", "Structure", "Terms", "aggregate", "prepare"]
 
 FLOOR = 0.01  # risk below this counts as this in geometric means (a zero would zero the family)
 _PER_WEEK = ("family_score", "family_coverage", "sufficient", "score", "coverage",
@@ -122,6 +122,42 @@ class Aggregate:
         return np.where(valid[:, None] & observed, out, 0.0)
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What the aggregation reads of a risk array that no weight changes, made once:
+    per family (in `Structure` order), its columns, the 0/1 mask of which have a value
+    and the terms summed (the risk, 0 where missing; geometric: its floored log), each
+    a contiguous rows x members copy. Many weights on one array (the workbench's
+    slider) then cost the weighted sums alone. A tall array is cut in `BLOCK_ROWS`
+    blocks, one `Terms` each (`blocks`)."""
+
+    risk: np.ndarray
+    geometric: bool
+    members: tuple[np.ndarray, ...]
+    observed: tuple[np.ndarray, ...]
+    terms: tuple[np.ndarray, ...]
+    blocks: tuple[Terms, ...] = ()
+
+
+def prepare(risk: np.ndarray, structure: Structure, method: str = "arithmetic") -> Terms:
+    """The weight-free part of aggregating `risk` by `method` (see `Terms`)."""
+    risk = np.atleast_2d(risk)
+    geometric = method == "geometric"
+    if len(risk) > BLOCK_ROWS:
+        blocks = tuple(
+            prepare(risk[i : i + BLOCK_ROWS], structure, method)
+            for i in range(0, len(risk), BLOCK_ROWS)
+        )
+        return Terms(risk, geometric, blocks[0].members, (), (), blocks)
+    observed = ~np.isnan(risk)
+    filled = np.where(observed, risk, 0.0)
+    terms = np.log(np.maximum(filled, FLOOR)) * observed if geometric else filled
+    members = tuple(structure.members(k) for k in range(len(structure.families)))
+    # As float: the product with the weights casts a boolean mask to float anyway.
+    masks = tuple(np.ascontiguousarray(observed[:, cols], dtype=float) for cols in members)
+    return Terms(risk, geometric, members, masks, tuple(terms[:, cols] for cols in members))
+
+
 def aggregate(
     risk: np.ndarray,
     structure: Structure,
@@ -131,6 +167,7 @@ def aggregate(
     method: str = "arithmetic",
     min_family_coverage: float = 0.0,
     min_total_coverage: float = 0.0,
+    terms: Terms | None = None,
 ) -> Aggregate:
     """Aggregate a weeks x indicators risk array (see the module docstring).
 
@@ -138,42 +175,41 @@ def aggregate(
     weeks. A tall array (a fleet) is aggregated in blocks of `BLOCK_ROWS` rows: each
     block's temporaries stay in the processor's cache, where one pass over 200,000
     rows would stream every one of them through memory (the result is the same).
+    `terms`: `prepare(risk, structure, method)` made earlier, for the same numbers
+    without reading `risk` again.
     """
-    risk = np.atleast_2d(risk)
-    settings = (structure, indicator_weights, family_weights, method, min_family_coverage,
-                min_total_coverage)  # fmt: skip
-    if len(risk) <= BLOCK_ROWS:
-        return _aggregate(risk, *settings)
-    parts = [
-        _aggregate(risk[i : i + BLOCK_ROWS], *settings) for i in range(0, len(risk), BLOCK_ROWS)
-    ]
+    if terms is None:
+        terms = prepare(risk, structure, method)
+    elif terms.geometric != (method == "geometric"):
+        raise ValueError(f"the prepared terms are not those of a {method} aggregation")
+    settings = (indicator_weights, family_weights, min_family_coverage, min_total_coverage)
+    if not terms.blocks:
+        return _aggregate(terms, structure, *settings)
+    parts = [_aggregate(block, structure, *settings) for block in terms.blocks]
     stacked = {
         name: np.concatenate([getattr(part, name) for part in parts])
         for name in _PER_WEEK
         if name != "_risk"
     }
-    return Aggregate(**stacked, _risk=risk, _structure=structure, _weights=indicator_weights,
-                     _geometric=method == "geometric")  # fmt: skip
+    return Aggregate(**stacked, _risk=terms.risk, _structure=structure,
+                     _weights=indicator_weights, _geometric=terms.geometric)  # fmt: skip
 
 
 def _aggregate(
-    risk: np.ndarray,
+    prepared: Terms,
     structure: Structure,
     indicator_weights: np.ndarray,
     family_weights: np.ndarray,
-    method: str,
     min_family_coverage: float,
     min_total_coverage: float,
 ) -> Aggregate:
-    observed = ~np.isnan(risk)
-    geometric = method == "geometric"
-    filled = np.where(observed, risk, 0.0)
-    terms = np.log(np.maximum(filled, FLOOR)) * observed if geometric else filled
+    geometric = prepared.geometric
+    members = prepared.members
     # One product per family for the weighted sums, one for the weight with data.
-    members = [structure.members(k) for k in range(len(structure.families))]
     totals = np.array([indicator_weights[cols].sum() for cols in members])
-    with_data = np.column_stack([observed[:, cols] @ indicator_weights[cols] for cols in members])
-    sums = np.column_stack([terms[:, cols] @ indicator_weights[cols] for cols in members])
+    weights = [indicator_weights[cols] for cols in members]
+    with_data = np.column_stack([m @ w for m, w in zip(prepared.observed, weights, strict=True)])
+    sums = np.column_stack([t @ w for t, w in zip(prepared.terms, weights, strict=True)])
     has = with_data > 0
     mean = np.divide(sums, with_data, out=np.zeros_like(sums), where=has)
     family_score = np.where(has, np.exp(mean) if geometric else mean, np.nan)
@@ -205,7 +241,7 @@ def _aggregate(
         score=score,
         coverage=coverage,
         family_share=family_share,
-        _risk=risk,
+        _risk=prepared.risk,
         _structure=structure,
         _weights=indicator_weights,
         _with_data=with_data,

@@ -22,7 +22,7 @@ from ..catalog import Catalog
 from ..numbers import format_number
 from ..panel import MISSING, STALE, Panel
 from ..periods import iso_week
-from .aggregate import Aggregate, Structure, aggregate
+from .aggregate import Aggregate, Structure, Terms, aggregate
 from .normalise import insufficient_history, normalise_panel
 from .profiles import Profile
 
@@ -80,8 +80,14 @@ class CompositeIndex:
         )
 
     def aggregate(
-        self, risk: np.ndarray, profile: Profile | None = None, method: str | None = None
+        self,
+        risk: np.ndarray,
+        profile: Profile | None = None,
+        method: str | None = None,
+        *,
+        terms: Terms | None = None,
     ) -> Aggregate:
+        """`terms`: `prepare(risk, self.structure, method)` made once for many weights."""
         profile = profile or self.profile
         w, families = self.weight_arrays(profile)
         return aggregate(
@@ -92,6 +98,7 @@ class CompositeIndex:
             method=method or profile.aggregation,
             min_family_coverage=profile.min_family_coverage,
             min_total_coverage=profile.min_total_coverage,
+            terms=terms,
         )
 
     def fit(self, panel: Panel) -> ScoreResults:
