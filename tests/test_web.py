@@ -105,6 +105,16 @@ def test_the_compact_series_holds_the_same_scores_and_a_week_its_own_events(
     scores = np.frombuffer(base64.b64decode(packed["score_float32"]), dtype="<f4")
     expected = np.array([np.nan if v is None else v for v in listed["score"]])
     np.testing.assert_allclose(scores, expected, atol=1e-3)  # NaN where there is no score
+    # A slider move's answer: the same series, no week; the week is its own request,
+    # with the very numbers of the one-request answer.
+    move = _post(client, "/api/score", {**body, "series": "float32", "detail": False}).json()
+    assert "week" not in move and "profile_hash" not in move
+    assert {k: move[k] for k in packed if k not in ("week", "profile_hash", "seconds")} == {
+        k: v for k, v in packed.items() if k not in ("week", "profile_hash", "seconds")}
+    assert _post(client, "/api/score", {**body, "detail": False}).json()["score"] == listed["score"]
+    week = _post(client, "/api/week", body).json()
+    assert week["week"] == listed["week"] and week["row"] == 200
+    assert week["profile_hash"] == listed["profile_hash"]
     # The week's detail is cut from the whole panel: an event indicator's count must be
     # the selected week's (it once read the second week of the history).
     work, _ = demo
@@ -144,6 +154,9 @@ def test_the_compact_series_holds_the_same_scores_and_a_week_its_own_events(
         ({"profile": "../../etc/passwd"}, 400, "profile"),
         ({"profile": "nosuchprofile"}, 404, "nosuchprofile"),
         ({"series": "float64"}, 400, "series: 'float64' is not float32"),
+        ({"series": "float64", "detail": False}, 400, "series: 'float64' is not float32"),
+        ({"detail": "no"}, 400, "detail: true or false"),
+        ({"row": -10**6, "detail": False}, 400, "row"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_clear_error(
@@ -354,6 +367,61 @@ def test_in_a_real_browser_a_slider_redraws_the_history_and_a_profile_is_saved(
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["score"] != json.loads(default.stdout)["score"]
     assert json.loads(scored.stdout)["profile"] == "browser-profile"
+
+
+_REQUESTS = """return performance.getEntriesByType('resource')
+    .filter((e) => e.name.endsWith(arguments[0])).length"""
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian's chromium and chromium-driver are not installed; .ci/run installs them",
+)
+def test_in_a_real_browser_a_drag_rescores_without_asking_for_the_week_and_a_click_shows_it(
+    server: str,
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver = _driver()
+    try:
+        wait = _ready(driver, server + "/")
+        driver.execute_script("performance.setResourceTimingBufferSize(10000)")
+        count = lambda url: driver.execute_script(_REQUESTS, url)  # noqa: E731
+        text = lambda key: driver.find_element(By.ID, key).text  # noqa: E731
+        line = "return document.getElementById('edited-line').getAttribute('d')"
+        before = {"line": driver.execute_script(line), "score": text("score"),
+                  "week": count("/api/week"), "series": count("/api/score")}  # fmt: skip
+        slider = driver.find_element(By.CSS_SELECTOR, 'input.w[data-id="transparency"]')
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
+        # Held down and dragged across in steps, not let go: every step is a move.
+        drag = ActionChains(driver).click_and_hold(slider)
+        for _ in range(8):
+            drag.move_by_offset(12, 0).pause(0.05)
+        drag.perform()
+        wait.until(lambda d: d.execute_script(line) != before["line"])
+        wait.until(lambda d: text("score") != before["score"])
+        assert count("/api/score") > before["series"]
+        assert count("/api/week") == before["week"]  # no week detail while it moves
+        ActionChains(driver).release().perform()  # let go: the detail, once
+        wait.until(lambda d: count("/api/week") == before["week"] + 1)
+        wait.until(lambda d: d.find_element(By.ID, "detail").get_attribute("data-state")
+                   == "ready")  # fmt: skip
+        label, series = text("week-label"), count("/api/score")
+        # A click on the chart selects an earlier week: its detail, and no rescoring.
+        chart = driver.find_element(By.ID, "chart")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", chart)
+        width = chart.size["width"]
+        ActionChains(driver).move_to_element_with_offset(chart, -width // 5, 0).click().perform()
+        wait.until(lambda d: text("week-label") != label)
+        wait.until(lambda d: count("/api/week") == before["week"] + 2)
+        assert count("/api/score") == series
+        shown = text("week-label")
+        assert shown.split("(")[1] < label.split("(")[1]  # an earlier week's date
+        assert driver.find_elements(By.CSS_SELECTOR, "#contributions tbody tr")
+        assert "coverage" in text("coverage")
+    finally:
+        driver.quit()
 
 
 def _ready(driver: Any, url: str) -> Any:

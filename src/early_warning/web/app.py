@@ -166,12 +166,37 @@ def create_app(
 
     async def api_score(request: Request) -> Response:
         payload = await _json(request, csrf)
+        detail = payload.get("detail", True)
+        if not isinstance(detail, bool):
+            raise InputError("detail: true or false (false: the series alone)")
+        if not detail:
+            # A slider move on an open session: under a millisecond of arithmetic and no
+            # file or database, done on the event loop, where the hop to a worker thread
+            # would cost as much as the scoring. A session still to be made (the
+            # database) is made in a worker thread, as every other request's.
+            chosen = _chosen(payload, subject)
+            session = bench.cached(*chosen) or await run_in_threadpool(bench.session, *chosen)
+            body, seconds = bench.series(session, payload)
+            timing = {"Server-Timing": f"score;dur={seconds * 1e3:.3f}"}
+            return Response(body, media_type="application/json", headers=timing)
 
         def work() -> Response:
             session = bench.session(*_chosen(payload, subject))
             result = bench.rescore(session, payload)
             return JSONResponse(
                 result, headers={"Server-Timing": f"score;dur={result['seconds'] * 1e3:.3f}"}
+            )
+
+        return await run_in_threadpool(work)
+
+    async def api_week(request: Request) -> Response:
+        payload = await _json(request, csrf)
+
+        def work() -> Response:
+            session = bench.session(*_chosen(payload, subject))
+            result = bench.week(session, payload)
+            return JSONResponse(
+                result, headers={"Server-Timing": f"week;dur={result['seconds'] * 1e3:.3f}"}
             )
 
         return await run_in_threadpool(work)
@@ -270,6 +295,7 @@ def create_app(
         Route("/", index),
         Route("/indicator/{indicator}", indicator),
         Route("/api/score", api_score, methods=["POST"]),
+        Route("/api/week", api_week, methods=["POST"]),
         Route("/api/backtest", api_backtest, methods=["POST"]),
         Route("/api/profiles", api_profiles, methods=["GET", "POST"]),
         Route("/api/observations", api_observation, methods=["POST"]),

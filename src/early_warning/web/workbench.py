@@ -3,7 +3,9 @@
 HTTP-free, so it is tested and benchmarked on its own; `web.app` is a thin layer over it.
 A `Session` keeps, for one subject and as-of date, what does not change while weights
 move: the panel, the normalised risks, the saved profile's history and uncertainty band.
-A slider move then costs one aggregation of the cached risks.
+A slider move then costs one aggregation of the cached risks, from the weight-free
+terms made once per aggregation method (`scoring.aggregate.prepare`), and answers the
+series alone (`series`); the selected week's detail is its own, rarer request (`week`).
 
 A subject is opened in its scope (`services.theatres.subject_scope`), as `score
 --subject` scores it: its theatre's slice of the catalog (the sliders show only the
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import json
 import math
 import threading
 import time
@@ -38,7 +41,7 @@ from ..forecast.targets import event_within, events_from_rows
 from ..numbers import format_number
 from ..panel import Panel
 from ..scoring import CompositeIndex, Profile, ScoreResults, load_profile
-from ..scoring.aggregate import Aggregate
+from ..scoring.aggregate import Aggregate, Terms, prepare
 
 # PROFILE_NAME is the one rule `weights set` also uses: a profile made on the command
 # line opens here. No dot or slash, so a name is never a path.
@@ -84,6 +87,25 @@ class Session:
     # weights change.
     weeks: dict[int, tuple[Panel, np.ndarray]] = field(default_factory=dict)
     value_texts: dict[tuple[int, int], str] = field(default_factory=dict)
+    # What every slider move reuses: the weight-free terms of each aggregation method
+    # (made on first use), the saved profile's band of every week, and the answer's
+    # constant head, encoded once.
+    terms: dict[str, Terms] = field(default_factory=dict)
+    saved_band: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    head: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.index = CompositeIndex(self.catalog, self.saved)
+        self.saved_band = _band_index(self.saved_results.score, self.saved.bands)
+        head = {"subject": self.subject, "as_of": self.as_of.isoformat(),
+                "saved_hash": self.saved.weights_hash}  # fmt: skip
+        self.head = json.dumps(head, separators=(",", ":")).encode()[:-1]  # open: more follows
+
+    def terms_of(self, method: str) -> Terms:
+        """The weight-free terms of aggregating the risks by `method`, made once."""
+        if method not in self.terms:  # two threads may both make it: the same arrays
+            self.terms[method] = prepare(self.risk, self.index.structure, method)
+        return self.terms[method]
 
 
 class Workbench:
@@ -148,10 +170,7 @@ class Workbench:
         Without `profile`, the subject's theatre's; a subject no theatre scores is refused."""
         if profile is None:
             profile = self.catalog.role(subject)[1].profile
-        path = self.models_dir / "weights" / f"{profile}.yaml"
-        named = PROFILE_NAME.fullmatch(profile) and path.exists()
-        stamp = path.stat().st_mtime_ns if named else 0
-        key = (subject, as_of.isoformat() if as_of else "", f"{profile}:{stamp}")
+        key = self._key(subject, profile, as_of)
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
@@ -176,6 +195,26 @@ class Workbench:
         with self._lock:
             self._sessions[key] = session
         return session
+
+    def cached(
+        self, subject: str, profile: str | None = None, as_of: dt.date | None = None
+    ) -> Session | None:
+        """The session `session` would give if it is made already (else None): what a
+        request may use without touching the database."""
+        if profile is None:
+            try:
+                profile = self.catalog.role(subject)[1].profile
+            except NotFoundError:
+                return None  # `session` says why
+        with self._lock:
+            return self._sessions.get(self._key(subject, profile, as_of))
+
+    def _key(self, subject: str, profile: str, as_of: dt.date | None) -> tuple[str, str, str]:
+        """A session's cache key: the profile file's stamp makes an edited file a new one."""
+        path = self.models_dir / "weights" / f"{profile}.yaml"
+        named = PROFILE_NAME.fullmatch(profile) and path.exists()
+        stamp = path.stat().st_mtime_ns if named else 0
+        return (subject, as_of.isoformat() if as_of else "", f"{profile}:{stamp}")
 
     def warning(self, session: Session) -> Warning:
         """The warning level of the session's week under its saved profile: the level
@@ -205,14 +244,15 @@ class Workbench:
             raise InputError(
                 f"aggregation: {aggregation!r} is not one of {', '.join(AGGREGATIONS)}"
             )
-        profile = dataclasses.replace(profile, aggregation=aggregation)
+        bands = profile.bands
         if "bands" in payload:
             bands = payload["bands"]
             if not isinstance(bands, list) or len(bands) != 4:
                 raise InputError(
                     "bands: give the four lower bounds (guarded, elevated, high, severe)"
                 )
-            profile = dataclasses.replace(profile, bands=tuple(_number(b, "bands") for b in bands))
+            bands = tuple(_number(b, "bands") for b in bands)
+        profile = dataclasses.replace(profile, aggregation=aggregation, bands=bands)
         self._check(profile, part)
         return profile
 
@@ -233,21 +273,17 @@ class Workbench:
             )
 
     def rescore(self, session: Session, payload: dict[str, Any]) -> dict[str, Any]:
-        """The whole history under the edited weights, against the saved profile."""
+        """The whole history under the edited weights, against the saved profile, with
+        the selected week's detail (`row`; default the newest week) in one answer. The
+        page asks for `series` on a slider move and for `week` when the week changes."""
         started = time.perf_counter()
         profile = self.edited(session, payload)
+        row = _row(session, payload)
+        agg = self._aggregate(session, profile)
         index = CompositeIndex(session.catalog, profile)
-        agg = index.aggregate(session.risk)
-        n = session.panel.n_weeks
-        row = payload.get("row", n - 1)
-        if isinstance(row, bool) or not isinstance(row, int) or not -n <= row < n:
-            raise InputError(f"row: a week number from 0 to {n - 1}")
-        week = _week(index, session, row % n, agg)
+        week = _week(index, session, row, agg.rows(slice(max(0, row - 1), row + 1)))
         score = agg.score
-        changed = np.flatnonzero(
-            _band_index(score, profile.bands) != _band_index(session.saved_results.score,
-                                                             session.saved.bands)
-        )  # fmt: skip
+        changed = np.flatnonzero(_band_index(score, profile.bands) != session.saved_band)
         seconds = time.perf_counter() - started
         return {
             "subject": session.subject,
@@ -260,6 +296,54 @@ class Workbench:
             "week": week,
             "seconds": round(seconds, 6),
         }
+
+    def series(self, session: Session, payload: dict[str, Any]) -> tuple[bytes, float]:
+        """A slider move's answer (`"detail": false`), as the JSON bytes sent and the
+        seconds it took: the history under the edited weights (packed as `series` asks),
+        the bands, the weeks in another band than under the saved profile; the week
+        detail and the edited profile's hash are left to `week`. The constant head is
+        encoded once per session and the packed scores are written as they are."""
+        started = time.perf_counter()
+        profile = self.edited(session, payload)
+        if "row" in payload:
+            _row(session, payload)  # refused as in the full answer, though not needed here
+        score = self._aggregate(session, profile).score
+        changed = np.flatnonzero(_band_index(score, profile.bands) != session.saved_band)
+        body = b"".join((
+            session.head, b',"bands":', json.dumps(list(profile.bands)).encode(),
+            b',"band_changed":', json.dumps(changed.tolist()).encode(), b",",
+            _encoded_series(score, payload.get("series")),
+        ))  # fmt: skip
+        seconds = time.perf_counter() - started
+        return body + b',"seconds":%.6f}' % seconds, seconds
+
+    def week(self, session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+        """The selected week's detail under the edited weights (`row`; default the newest
+        week) and the edited profile's hash: what the page asks when the selected week
+        changes or a slider is let go. The whole history is aggregated, as for `series`,
+        and the two weeks cut from it: aggregating those two rows alone costs less, but
+        the product of a 2-row block differs from the whole history's in the last bits
+        (1e-14), and the detail must show the very numbers of the line."""
+        started = time.perf_counter()
+        profile = self.edited(session, payload)
+        row = _row(session, payload)
+        index = CompositeIndex(session.catalog, profile)
+        agg = self._aggregate(session, profile).rows(slice(max(0, row - 1), row + 1))
+        week = _week(index, session, row, agg)
+        return {
+            "subject": session.subject,
+            "as_of": session.as_of.isoformat(),
+            "profile_hash": profile.weights_hash,
+            "saved_hash": session.saved.weights_hash,
+            "row": row,
+            "week": week,
+            "seconds": round(time.perf_counter() - started, 6),
+        }
+
+    def _aggregate(self, session: Session, profile: Profile) -> Aggregate:
+        """The whole history under `profile`, from the session's weight-free terms."""
+        terms = session.terms_of(profile.aggregation)
+        return session.index.aggregate(session.risk, profile, terms=terms)
 
     def timeline(self, session: Session) -> dict[str, Any]:
         """What the chart needs once: dates, the saved band, events."""
@@ -281,7 +365,7 @@ class Workbench:
         """How well each profile's weekly score ranks the weeks before escalation events
         (ROC AUC over the history, on current knowledge), edited against saved."""
         profile = self.edited(session, payload)
-        edited = CompositeIndex(session.catalog, profile).aggregate(session.risk).score
+        edited = self._aggregate(session, profile).score
         saved = session.saved_results.score
         days = session.panel.dates
         events = events_from_rows(session.events).at_least(2)
@@ -525,10 +609,19 @@ def _flow(value: Any) -> str:
     return dumped.removesuffix("\n...\n").rstrip("\n")
 
 
+def _row(session: Session, payload: dict[str, Any]) -> int:
+    """The selected week of a request, 0 .. weeks - 1 (negative counts from the end)."""
+    n = session.panel.n_weeks
+    row = payload.get("row", n - 1)
+    if isinstance(row, bool) or not isinstance(row, int) or not -n <= row < n:
+        raise InputError(f"row: a week number from 0 to {n - 1}")
+    return row % n
+
+
 def _week(index: CompositeIndex, session: Session, row: int, agg: Aggregate) -> dict[str, Any]:
-    """The selected week's detail (and its change on the week before), from those two
-    weeks of the history's aggregate `agg` alone: the attribution of the whole history
-    is not needed for one week."""
+    """The selected week's detail (and its change on the week before), from the
+    aggregate `agg` of those two weeks alone (the week before first, if there is one):
+    the attribution of the whole history is not needed for one week."""
     if row not in session.weeks:
         lo = max(0, row - 1)
         panel = session.panel
@@ -545,7 +638,7 @@ def _week(index: CompositeIndex, session: Session, row: int, agg: Aggregate) -> 
         )
         session.weeks[row] = (part, session.risk[lo : row + 1])
     part, risk = session.weeks[row]
-    results = ScoreResults(index, part, risk, agg.rows(slice(max(0, row - 1), row + 1)))
+    results = ScoreResults(index, part, risk, agg)
     results.value_texts = session.value_texts
     return results.week(-1, top=12)
 
@@ -609,11 +702,15 @@ def _weights(raw: Any, known: dict[str, Any], what: str) -> dict[str, float]:
     for key, value in raw.items():
         if key not in known:
             raise InputError(f"{what} {key!r}: not in the catalog")
-        out[key] = _number(value, f"{what} {key}")
+        out[key] = _number(value, what, key)
     return out
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, where: str, key: str = "") -> float:
+    """`value` as a weight (or a band bound), refused with `where` (and `key`) named."""
+    if type(value) is float and 0 <= value <= MAX_WEIGHT:
+        return value  # the common case, checked first: a slider sends every weight
+    where = f"{where} {key}" if key else where
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(f"{where}: expected a number, got {value!r}")
     if not 0 <= value <= MAX_WEIGHT:
@@ -627,12 +724,26 @@ def _score_series(score: np.ndarray, form: Any) -> dict[str, Any]:
     """The scores as a JSON list (`score`), or with `"series": "float32"` as the bytes
     of little-endian 32-bit floats in base64 (`score_float32`, NaN where no score):
     a third of the bytes, and no number written out one by one on every slider move."""
-    if form is None:
+    if _series_form(form) is None:
         return {"score": _series(score)}
-    if form != "float32":
+    return {"score_float32": _packed(score).decode("ascii")}
+
+
+def _encoded_series(score: np.ndarray, form: Any) -> bytes:
+    """`_score_series` as the JSON of its one key, written straight to bytes."""
+    if _series_form(form) is None:
+        return b'"score":' + json.dumps(_series(score)).encode()
+    return b'"score_float32":"' + _packed(score) + b'"'
+
+
+def _series_form(form: Any) -> str | None:
+    if form is not None and form != "float32":
         raise InputError(f"series: {form!r} is not float32 (or leave it out for a list)")
-    packed = np.asarray(score, dtype="<f4").tobytes()
-    return {"score_float32": base64.b64encode(packed).decode("ascii")}
+    return form
+
+
+def _packed(score: np.ndarray) -> bytes:
+    return base64.b64encode(np.asarray(score, dtype="<f4").tobytes())
 
 
 def _series(values: np.ndarray) -> list[float | None]:

@@ -1,4 +1,6 @@
-// early-warning workbench: sliders -> /api/score -> the whole history redrawn.
+// early-warning workbench: sliders -> /api/score (the series alone) -> the history
+// redrawn; the selected week's detail (/api/week) only when the week changes or a
+// slider is let go, never on every move.
 // No libraries and nothing from the network; text is set with textContent only.
 "use strict";
 
@@ -67,7 +69,7 @@ if (chart) {
   const BAND_COLOURS = ["#e8f1e4", "#f3f0d7", "#fbe3c4", "#f7c9b5", "#eda7a7"];
   const BAND_NAMES = ["low", "guarded", "elevated", "high", "severe"];
   let selected = n - 1;
-  let pending = null, inFlight = false;
+  let latest = null; // the last series answer: the line, the bands, the weeks changed
 
   function path(values) {
     let d = "", pen = false;
@@ -148,20 +150,36 @@ if (chart) {
     return Array.from(new Float32Array(bytes.buffer), (v) => (Number.isNaN(v) ? null : v));
   }
 
-  function show(result) {
+  function bandOf(score, bands) {
+    if (score === null) return "";
+    return BAND_NAMES[bands.filter((b) => score >= b).length];
+  }
+
+  // The headline from the line itself while a slider moves (the detail follows).
+  function headline(score, band) {
+    document.getElementById("score").textContent = score === null ? "insufficient data" : score.toFixed(1);
+    const node = document.getElementById("band");
+    node.textContent = band || "";
+    node.dataset.band = band || "";
+  }
+
+  function showSeries(result) {
     if (result.score_float32 !== undefined) result.score = scores(result.score_float32);
+    latest = result;
+    const score = result.score[selected];
+    headline(score, bandOf(score, result.bands));
+    document.getElementById("changed").textContent =
+      result.band_changed.length + " week(s) in another band than under the saved profile";
+    draw(result);
+  }
+
+  function showWeek(result) {
     const week = result.week;
-    document.getElementById("score").textContent =
-      week.score === null ? "insufficient data" : week.score.toFixed(1);
-    const band = document.getElementById("band");
-    band.textContent = week.band || "";
-    band.dataset.band = week.band || "";
+    headline(week.score, week.band);
     document.getElementById("week-label").textContent = "week " + week.week + " (" + week.week_date + ")";
     document.getElementById("coverage").textContent = "coverage " + Math.round(week.coverage * 100) +
       "%" + (week.change === null ? "" : "; change on the week before " + week.change.toFixed(2));
     document.getElementById("hash").textContent = result.profile_hash;
-    document.getElementById("changed").textContent =
-      result.band_changed.length + " week(s) in another band than under the saved profile";
     const body = document.querySelector("#contributions tbody");
     body.replaceChildren();
     for (const c of week.contributions) {
@@ -170,12 +188,10 @@ if (chart) {
         el("td", c.contribution.toFixed(2)));
       body.append(tr);
     }
-    draw(result);
   }
 
   function payload() {
-    // The scores come back as base64 float32 (a third of the bytes of a JSON list).
-    const body = { subject, profile, indicators: {}, families: {}, row: selected, series: "float32",
+    const body = { subject, profile, indicators: {}, families: {}, row: selected,
       aggregation: document.getElementById("aggregation").value,
       bands: [...document.querySelectorAll(".band-input")].map((b) => Number(b.value)) };
     // The weight each box last accepted: exactly what was typed (or slid to).
@@ -211,25 +227,48 @@ if (chart) {
     return [...document.querySelectorAll("input.w")].filter((s) => boxOf(s).getAttribute("aria-invalid"));
   }
 
-  // Coalesce: while a request runs, only the latest slider position is sent next.
-  async function rescore() {
-    if (inFlight) { pending = true; return; }
-    inFlight = true;
-    try {
-      show(await post("/api/score", payload()));
-      document.body.dataset.state = "ready";
-    } catch (err) {
-      document.getElementById("changed").textContent = "error: " + err.message;
-    } finally {
-      inFlight = false;
-      if (pending) { pending = null; rescore(); }
-    }
+  // Coalesce: while a request runs, only the latest state is sent next. A run resolves
+  // to true once its answer is shown.
+  function coalesced(send) {
+    let inFlight = false, again = false;
+    return async function run() {
+      if (inFlight) { again = true; return false; }
+      inFlight = true;
+      try {
+        await send();
+        return true;
+      } catch (err) {
+        document.getElementById("changed").textContent = "error: " + err.message;
+        return false;
+      } finally {
+        inFlight = false;
+        if (again) { again = false; run(); }
+      }
+    };
   }
+
+  // A slider move: the series alone, the scores as base64 float32 (a third of the bytes
+  // of a JSON list), no week detail.
+  const rescore = coalesced(async () => {
+    const body = Object.assign(payload(), { series: "float32", detail: false });
+    delete body.row;
+    showSeries(await post("/api/score", body));
+  });
+  // The selected week's detail: when the week changes, a slider is let go, or a box,
+  // the aggregation or a band changes.
+  const detail = coalesced(async () => {
+    const box = document.getElementById("detail");
+    box.dataset.state = "loading";
+    showWeek(await post("/api/week", payload()));
+    box.dataset.state = "ready";
+  });
+  const rescoreAll = () => Promise.all([rescore(), detail()]);
 
   for (const s of document.querySelectorAll("input.w")) {
     const number = boxOf(s);
     number.dataset.accepted = number.value;
     s.addEventListener("input", () => { number.value = s.value; accept(s, s.value); rescore(); });
+    s.addEventListener("change", detail); // let go (or a key pressed): the weights settled
     number.addEventListener("change", () => {
       const why = refusal(number.value);
       if (why) {
@@ -243,16 +282,19 @@ if (chart) {
       if (value > Number(s.max)) s.max = String(value); // the slider reaches the typed value
       s.value = String(value);
       accept(s, number.value);
-      rescore();
+      rescoreAll();
     });
   }
-  document.getElementById("aggregation").addEventListener("change", rescore);
-  for (const b of document.querySelectorAll(".band-input")) b.addEventListener("change", rescore);
+  document.getElementById("aggregation").addEventListener("change", rescoreAll);
+  for (const b of document.querySelectorAll(".band-input")) b.addEventListener("change", rescoreAll);
   chart.addEventListener("click", (event) => {
     const box = chart.getBoundingClientRect();
     const px = ((event.clientX - box.left) * W) / box.width;
-    selected = Math.max(firstScored, Math.min(n - 1, firstScored + Math.round(((px - L) * span) / (W - L - R))));
-    rescore();
+    const week = Math.max(firstScored, Math.min(n - 1, firstScored + Math.round(((px - L) * span) / (W - L - R))));
+    if (week === selected) return;
+    selected = week;
+    if (latest) showSeries(latest); // the cursor moves at once; the line is the same
+    detail();
   });
 
   document.getElementById("run-backtest").addEventListener("click", async () => {
@@ -301,7 +343,8 @@ if (chart) {
     }
   });
 
-  rescore();
+  // Ready once the line and the week's detail are both shown.
+  rescoreAll().then((shown) => { if (shown.every(Boolean)) document.body.dataset.state = "ready"; });
 }
 
 // -- the indicator page ------------------------------------------------------------------
