@@ -22,6 +22,9 @@ The week-detail request (`POST /api/week`, what the page sends when the selected
 changes or a slider is let go: the same body with the selected week) is timed the same
 way and reported against the same floor, with no goal.
 
+One BLAS thread, as `early-warning serve` runs it (the CLI sets one before numpy is
+imported): a second thread's wake-up on every small product would inflate the floor.
+
 Usage: python benchmarks/bench_workbench.py   (run from the benchmarks/ folder)
 """
 
@@ -34,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 from bench_scoring import write_catalog, write_observations
-from benchlines import goal_line, timed
+from benchlines import Timed, goal_line, one_blas_thread, timed
 from starlette.testclient import TestClient
 
 from early_warning import Store, bundled_path, ingest, load_catalog
@@ -48,72 +51,78 @@ REPEAT = 50  # requests and scoring calls, interleaved; medians
 
 def measure(label: str, db: Path, catalog, models: Path, subject: str, family: str) -> None:
     app = create_app(db, catalog, models, subject=subject)
-    bench = Workbench(db, catalog, models)
-    session = bench.session(subject)
+    session = Workbench(db, catalog, models).session(subject)
     saved = session.saved
+    member = session.catalog.families[family].indicators[0]
     index = CompositeIndex(session.catalog, saved)
+    last = session.panel.n_weeks - 1
+
+    def moves(slider: str, extra: dict) -> list[tuple[object, str]]:
+        """The page's payload() for each move of one slider (the family's, or its first
+        indicator's), made before the clock starts: the browser builds it, not the
+        server. Every weight of the slice, the aggregation, the bands."""
+        out = []
+        for k in range(REPEAT + 1):
+            weight = round(0.05 + 0.9 * k / 200, 3)
+            families = {**saved.family_weights, **({family: weight} if slider == family else {})}
+            indicators = {**saved.indicator_weights, **({member: weight} if slider == member
+                                                        else {})}  # fmt: skip
+            body = {"subject": subject, "profile": saved.name, "indicators": indicators,
+                    "families": families, "aggregation": saved.aggregation,
+                    "bands": list(saved.bands), "series": "float32"}  # fmt: skip
+            out.append((saved.with_weights(indicators, families), json.dumps({**body, **extra})))
+        return out
+
     with TestClient(app, base_url="http://127.0.0.1") as client:
         page = client.get("/").text
         csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
         headers = {"X-CSRF-Token": csrf}
-        seconds: dict[str, list[float]] = {"/api/score": [], "/api/week": []}
-        # The page's payload() for each move, made before the clock starts (the browser
-        # builds it, not the server): every weight of the slice, aggregation, bands.
-        moves = []
-        for k in range(3 * REPEAT + 3):
-            families = {**saved.family_weights, family: round(0.05 + 0.9 * k / 200, 3)}
-            body = {
-                "subject": subject, "profile": saved.name, "indicators": saved.indicator_weights,
-                "families": families, "aggregation": saved.aggregation,
-                "bands": list(saved.bands), "series": "float32",
-            }  # fmt: skip
-            moves.append((saved.with_weights(families=families), {
-                "/api/score": json.dumps({**body, "detail": False}),
-                "/api/week": json.dumps({**body, "row": session.panel.n_weeks - 1}),
-            }))  # fmt: skip
         sent: list = []
+        seconds: list[float] = []
 
-        def post(url: str) -> dict:
-            profile, bodies = moves[len(sent)]
-            sent.append(profile)
-            response = client.post(url, content=bodies[url], headers=headers)
-            assert response.status_code == 200, response.text
-            result = response.json()
-            seconds[url].append(result["seconds"])
-            return result
+        def run(url: str, slider: str, extra: dict) -> tuple[Timed, float]:
+            queue = iter(moves(slider, extra))
 
-        def slider_move() -> dict:
-            return post("/api/score")
+            def request() -> None:
+                profile, body = next(queue)
+                sent.append(profile)
+                response = client.post(url, content=body, headers=headers)
+                assert response.status_code == 200, response.text
+                seconds.append(response.json()["seconds"])
 
-        def week_detail() -> dict:
-            return post("/api/week")
+            def floor() -> None:  # the same weights as the request just sent
+                index.aggregate(session.risk, sent[-1])
 
-        def floor() -> None:  # the same weights as the request just sent
-            index.aggregate(session.risk, sent[-1])
+            result = timed(REPEAT, request, floor)
+            return result, statistics.median(seconds[-REPEAT:])
 
-        result = slider_move()
-        move = timed(REPEAT, slider_move, floor)
-        inside = statistics.median(seconds["/api/score"][-REPEAT:])
-        week = timed(REPEAT, week_detail, floor)
-        week_inside = statistics.median(seconds["/api/week"][-REPEAT:])
-    weeks = session.panel.n_weeks
-    print(f"{label}: {len(session.catalog)} indicators x {weeks} weeks")
-    print(f"  scoring function alone (aggregate of cached risks): {move.floor * 1e3:7.2f} ms")
-    print(f"  slider move inside the server (validate, score, bands, JSON): {inside * 1e3:7.2f} ms")
-    print(f"  slider move through the ASGI app (JSON in and out): {move.ours * 1e3:7.2f} ms")
-    print(f"  week detail inside the server / through the app: {week_inside * 1e3:7.2f} ms / "
-          f"{week.ours * 1e3:7.2f} ms")  # fmt: skip
-    print(f"  (medians of {REPEAT}, each side interleaved with the floor; "
-          f"{len(result['score_float32'])} bytes of scores)")  # fmt: skip
-    goal_line(
-        f"workbench slider-move request, {label}", move.ratio,
-        "the scoring function (aggregate of the cached risks; no request, validation, "
-        "bands, packing, JSON or ASGI)", "<= 2x", move.ratio <= 2,
-    )  # fmt: skip
-    goal_line(
-        f"workbench slider move inside the server, {label}", inside / move.floor,
-        "the scoring function (as above)", "<= 2x", inside / move.floor <= 2,
-    )  # fmt: skip
+        runs = {
+            "family slider": run("/api/score", family, {"detail": False}),
+            "indicator slider": run("/api/score", member, {"detail": False}),
+        }
+        # the page's week request: the same body with the selected week
+        week, week_inside = run("/api/week", family, {"row": last})
+        body = moves(family, {"detail": False})[0][1]
+        packed = len(client.post("/api/score", content=body, headers=headers)
+                     .json()["score_float32"])  # fmt: skip
+    print(f"{label}: {len(session.catalog)} indicators x {session.panel.n_weeks} weeks "
+          f"(medians of {REPEAT}, each side interleaved with the floor; {packed} bytes of "
+          "scores)")  # fmt: skip
+    for name, (move, inside) in runs.items():
+        print(f"  {name}: the floor {move.floor * 1e3:.2f} ms; inside the server "
+              f"{inside * 1e3:.2f} ms; through the ASGI app {move.ours * 1e3:.2f} ms")  # fmt: skip
+    print(f"  week detail: inside the server {week_inside * 1e3:.2f} ms; through the app "
+          f"{week.ours * 1e3:.2f} ms")  # fmt: skip
+    for name, (move, inside) in runs.items():
+        goal_line(
+            f"workbench slider-move request ({name}), {label}", move.ratio,
+            "the scoring function (aggregate of the cached risks; no request, validation, "
+            "bands, packing, JSON or ASGI)", "<= 2x", move.ratio <= 2,
+        )  # fmt: skip
+        goal_line(
+            f"workbench slider move inside the server ({name}), {label}", inside / move.floor,
+            "the scoring function (as above)", "<= 2x", inside / move.floor <= 2,
+        )  # fmt: skip
     goal_line(
         f"workbench week-detail request, {label}", week.ratio,
         "the scoring function (as above)", "none set (reported)", True,
@@ -121,6 +130,11 @@ def measure(label: str, db: Path, catalog, models: Path, subject: str, family: s
 
 
 def main() -> None:
+    with one_blas_thread():  # as `early-warning serve` runs (the CLI sets one BLAS thread)
+        run()
+
+
+def run() -> None:
     with tempfile.TemporaryDirectory(prefix="ew-bench-web-") as tmp:
         work = Path(tmp)
         (work / "demo").mkdir()

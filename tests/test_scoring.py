@@ -690,6 +690,31 @@ def test_a_fleet_aggregated_in_blocks_equals_each_subject_scored_alone(method: s
         )
 
 
+@pytest.mark.parametrize("method", ["arithmetic", "geometric"])
+def test_terms_prepared_once_give_every_weights_numbers_bit_for_bit(method: str) -> None:
+    from early_warning.scoring.aggregate import BLOCK_ROWS, prepare
+
+    rng = np.random.default_rng(5)
+    structure = Structure.build(["a", "b", "c"], ["a"] * 4 + ["b"] * 5 + ["c"] * 3)
+    risk = rng.random((BLOCK_ROWS + 40, 12))  # two blocks
+    risk[rng.random(risk.shape) < 0.3] = np.nan
+    terms = prepare(risk, structure, method)
+    weights, family = rng.random(12) + 0.1, np.array([0.5, 0.3, 0.2])
+    # A family slider (no indicator weight moves: the sums are reused), an indicator
+    # slider (its family summed again), then back to weights seen before.
+    moves = [(weights, family), (weights, np.array([0.9, 0.3, 0.2]))]
+    moves += [(np.where(np.arange(12) == 5, 2.0, weights), family), (weights, family)]
+    settings = {"method": method, "min_family_coverage": 0.4, "min_total_coverage": 0.2}
+    for w, f in moves:
+        fresh = aggregate(risk, structure, w, f, **settings)
+        again = aggregate(risk, structure, w, f, terms=terms, **settings)
+        for name in ("score", "coverage", "family_score", "family_share", "contributions"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(fresh, name))
+    with pytest.raises(ValueError, match="not those of a"):
+        aggregate(risk, structure, weights, family, method="geometric" if method ==
+                  "arithmetic" else "arithmetic", terms=terms)  # fmt: skip
+
+
 def test_the_sobol_sample_is_salibs_own() -> None:
     # The base points A and B of SALib's sample, exactly (`_latest_scores` reads the
     # sample's rows from them: A, A with column k from B for every k, then B).

@@ -128,8 +128,10 @@ class Terms:
     per family (in `Structure` order), its columns, the 0/1 mask of which have a value
     and the terms summed (the risk, 0 where missing; geometric: its floored log), each
     a contiguous rows x members copy. Many weights on one array (the workbench's
-    slider) then cost the weighted sums alone. A tall array is cut in `BLOCK_ROWS`
-    blocks, one `Terms` each (`blocks`)."""
+    slider) then cost the weighted sums alone, and a family whose indicator weights did
+    not change since the last call keeps its sums (`sums`: a family slider changes no
+    indicator weight). A tall array is cut in `BLOCK_ROWS` blocks, one `Terms` each
+    (`blocks`)."""
 
     risk: np.ndarray
     geometric: bool
@@ -137,6 +139,25 @@ class Terms:
     observed: tuple[np.ndarray, ...]
     terms: tuple[np.ndarray, ...]
     blocks: tuple[Terms, ...] = ()
+    # family -> (its indicator weights as bytes, weight with data, weighted sum)
+    sums: dict[int, tuple[bytes, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def family_sums(self, indicator_weights: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per family: the total weight, and for each row the weight with data and the
+        weighted sum of the terms; a family summed last time under the same weights is
+        taken from then (the very numbers: one product per family, as before)."""
+        totals, with_data, sums = [], [], []
+        for k, cols in enumerate(self.members):
+            weights = indicator_weights[cols]
+            key = weights.tobytes()
+            last = self.sums.get(k)
+            if last is None or last[0] != key:
+                last = (key, self.observed[k] @ weights, self.terms[k] @ weights)
+                self.sums[k] = last  # one tuple: a reader sees the old or the new, whole
+            totals.append(weights.sum())
+            with_data.append(last[1])
+            sums.append(last[2])
+        return np.array(totals), np.column_stack(with_data), np.column_stack(sums)
 
 
 def prepare(risk: np.ndarray, structure: Structure, method: str = "arithmetic") -> Terms:
@@ -204,12 +225,8 @@ def _aggregate(
     min_total_coverage: float,
 ) -> Aggregate:
     geometric = prepared.geometric
-    members = prepared.members
     # One product per family for the weighted sums, one for the weight with data.
-    totals = np.array([indicator_weights[cols].sum() for cols in members])
-    weights = [indicator_weights[cols] for cols in members]
-    with_data = np.column_stack([m @ w for m, w in zip(prepared.observed, weights, strict=True)])
-    sums = np.column_stack([t @ w for t, w in zip(prepared.terms, weights, strict=True)])
+    totals, with_data, sums = prepared.family_sums(indicator_weights)
     has = with_data > 0
     mean = np.divide(sums, with_data, out=np.zeros_like(sums), where=has)
     family_score = np.where(has, np.exp(mean) if geometric else mean, np.nan)

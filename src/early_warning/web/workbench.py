@@ -17,6 +17,7 @@ alone, not against the whole catalog, and shows the number `score` prints.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -211,9 +212,10 @@ class Workbench:
 
     def _key(self, subject: str, profile: str, as_of: dt.date | None) -> tuple[str, str, str]:
         """A session's cache key: the profile file's stamp makes an edited file a new one."""
-        path = self.models_dir / "weights" / f"{profile}.yaml"
-        named = PROFILE_NAME.fullmatch(profile) and path.exists()
-        stamp = path.stat().st_mtime_ns if named else 0
+        stamp = 0
+        if PROFILE_NAME.fullmatch(profile):
+            with contextlib.suppress(FileNotFoundError):  # one stat: on every slider move
+                stamp = (self.models_dir / "weights" / f"{profile}.yaml").stat().st_mtime_ns
         return (subject, as_of.isoformat() if as_of else "", f"{profile}:{stamp}")
 
     def warning(self, session: Session) -> Warning:
