@@ -12,7 +12,12 @@ the script writes text with `textContent`. No script, style or font comes from
 elsewhere, so the page works with no network. Error answers name no server path.
 
 The database and the scoring run in worker threads, never on the event loop: a
-request waiting for another process's write lock holds up no other request. A web
+request waiting for another process's write lock holds up no other request. The one
+exception is a slider move (`/api/score` with `"detail": false`) on a session already
+made: a fraction of a millisecond of arithmetic, no file read and no database, answered on
+the loop, where the hop to a worker thread cost as much again. The selected week's
+detail is its own request (`/api/week`), which the page sends only when the week
+changes or a slider is let go. A web
 write waits at most `BUSY_MS` for the lock and then answers 503 with `Retry-After`.
 """
 
