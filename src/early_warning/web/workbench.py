@@ -92,8 +92,9 @@ class Session:
     # (made on first use), the saved profile's band of every week, and the answer's
     # constant head, encoded once.
     terms: dict[str, Terms] = field(default_factory=dict)
-    saved_band: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
-    head: bytes = b""
+    index: CompositeIndex = field(init=False)
+    saved_band: np.ndarray = field(init=False)
+    head: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = CompositeIndex(self.catalog, self.saved)
