@@ -4,6 +4,14 @@ Each function returns PNG bytes, or None when there is nothing to draw (the layo
 then writes the reason in words instead of an empty chart). Output is deterministic:
 a fixed size and resolution, the DejaVu font that ships with matplotlib, and no
 timestamp in the PNG metadata.
+
+Cheap by construction (issue 19): a `Figure` on its own Agg canvas, not pyplot
+(cheaper to import, and no global figure registry to leak into); a fixed layout in
+inches instead of the constrained-layout engine, which measured every tick label and
+title of every axis and then drew the figure twice; date ticks found once, not by a
+date locator at every draw. The margins are the ones constrained layout chose for these
+charts at this resolution (measured to 1e-6 in; their texts do not vary: y ticks 0-100,
+the band names, one title line), so the pixels are those it drew.
 """
 
 from __future__ import annotations
@@ -14,12 +22,11 @@ import math
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 
 from ..numbers import format_number
 from ..scoring.profiles import BAND_NAMES
@@ -47,10 +54,21 @@ _STYLE = {
 }
 
 
-def _png(figure: Any) -> bytes:
+def _figure(width: float, height: float, margins: tuple[float, float, float, float]) -> Figure:
+    """A figure on its own Agg canvas with fixed `margins` (left, bottom, right, top) in
+    inches, kept by `subplots`/`add_subplot` through the figure's subplot parameters."""
+    left, bottom, right, top = margins
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(
+        left=left / width, bottom=bottom / height, right=1 - right / width, top=1 - top / height
+    )
+    return figure
+
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    plt.close(figure)
     return buffer.getvalue()
 
 
@@ -74,6 +92,15 @@ def _band_background(axis: Any, bands: tuple[float, ...]) -> None:
         )
 
 
+def _date_ticks(axis: Any, locator: mdates.DateLocator, style: str) -> None:
+    """The date ticks `locator` gives over the axis's limits (set before), found once
+    and fixed: a date locator redoes its calendar arithmetic (dateutil rrules) each
+    time an axis sharing it is measured or drawn."""
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_locator(FixedLocator(locator()))
+    axis.xaxis.set_major_formatter(mdates.DateFormatter(style))
+
+
 def band_arrays(data: ReportData, rows: range) -> tuple[np.ndarray, np.ndarray]:
     """The 5-95% band of the trend chart's weeks: NaN in every week without a score."""
     assert data.uncertainty is not None and data.results is not None
@@ -92,8 +119,9 @@ def trend(data: ReportData) -> bytes | None:
     rows = data.trend_rows
     days = _dates(data, rows)
     score = data.results.score[rows]
-    with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(7.2, 3.0), layout="constrained")
+    with matplotlib.rc_context(_STYLE):
+        figure = _figure(7.2, 3.0, (0.51489, 0.493034, 0.46031, 0.083879))
+        axis = figure.add_subplot()
         _band_background(axis, data.profile.bands)
         if data.uncertainty is not None:
             low, high = band_arrays(data, rows)
@@ -130,8 +158,7 @@ def trend(data: ReportData) -> bytes | None:
         axis.set_ylim(0, 100)
         axis.set_xlim(days[0], days[-1])
         axis.set_ylabel("score (0-100)")
-        axis.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 7)))
-        axis.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+        _date_ticks(axis, mdates.MonthLocator(bymonth=(1, 7)), "%b %Y")
         axis.legend(
             loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=6.5, frameon=False, ncols=4
         )
@@ -147,15 +174,16 @@ def families(data: ReportData) -> bytes | None:
     days = _dates(data, rows)
     columns = 2
     lines = math.ceil(len(names) / columns)
-    with plt.rc_context(_STYLE):
-        figure, axes = plt.subplots(
-            lines,
-            columns,
-            figsize=(7.2, 1.55 * lines),
-            sharex=True,
-            layout="constrained",
-            squeeze=False,
-        )
+    with matplotlib.rc_context(_STYLE):
+        height = 1.55 * lines
+        left, bottom, right, top = margins = (0.345142, 0.250003, 0.443235, 0.219974)
+        figure = _figure(7.2, height, margins)
+        # Between the axes, in inches: the left column's band names, and a title line.
+        across, down = 0.788377, 0.330546
+        axis_width = (7.2 - left - right - across * (columns - 1)) / columns
+        axis_height = (height - bottom - top - down * (lines - 1)) / lines
+        figure.subplots_adjust(wspace=across / axis_width, hspace=down / axis_height)
+        axes = figure.subplots(lines, columns, sharex=True, squeeze=False)
         for k, name in enumerate(names):
             axis = axes[k // columns][k % columns]
             series = np.where(
@@ -196,11 +224,12 @@ def families(data: ReportData) -> bytes | None:
                         fontsize=6.5,
                         color="#444444",
                     )
-            axis.set_title(title, loc="left")
+            # y given: the title sits where matplotlib would put it (nothing above the
+            # axes to avoid), without measuring every tick label to find that out.
+            axis.set_title(title, loc="left", y=1.0)
             axis.set_ylim(0, 100)
             axis.set_xlim(days[0], days[-1])
-            axis.xaxis.set_major_locator(mdates.YearLocator())
-            axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        _date_ticks(axes[0][0], mdates.YearLocator(), "%Y")  # shared by every axis
         for k in range(len(names), lines * columns):
             axes[k // columns][k % columns].set_visible(False)
         return _png(figure)
@@ -216,8 +245,9 @@ def reliability(data: ReportData) -> bytes | None:
     found = {h: bins for h, bins in found.items() if bins}
     if not found:
         return None
-    with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(3.4, 3.0), layout="constrained")
+    with matplotlib.rc_context(_STYLE):
+        figure = _figure(3.4, 3.0, (0.48364, 0.419752, 0.12917, 0.083879))
+        axis = figure.add_subplot()
         axis.plot(
             [0, 1],
             [0, 1],
