@@ -17,7 +17,8 @@ from typing import Any
 
 import matplotlib
 from fpdf import FPDF, FontFace, XPos, YPos
-from fpdf.enums import TableCellFillMode
+from fpdf.enums import TableCellStyle
+from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR
 
 from ..alerts.skill import (
     AT_START_NOTE,
@@ -111,7 +112,7 @@ class _Document(FPDF):
     def para(self, text: str, size: float = 9, style: str = "", colour: Any = INK) -> None:
         self.set_font(FONT, style, size)
         self.set_text_color(*colour)
-        self.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        self.text_block(size * 0.5, text)
         self.set_text_color(*INK)
         self.set_font(FONT, "", 9)
 
@@ -119,9 +120,24 @@ class _Document(FPDF):
         self.set_font(FONT, "", size)
         for item in items:
             self.set_x(self.l_margin + 2)
-            self.multi_cell(
-                0, size * 0.5, f"\u2022 {item}", new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L"
-            )
+            self.text_block(size * 0.5, f"\u2022 {item}")
+
+    def text_block(self, height: float, text: str) -> None:
+        """Left-aligned text from x to the right margin, lines `height` apart, as
+        `multi_cell(0, height, text, align="L")` writes it (the same lines, the same
+        places), a line at a time with `cell`: fpdf2's line breaker re-measures the line
+        at every character it adds."""
+        width = self.w - self.r_margin - self.x
+        lines = wrap(self, text, width - 2 * self.c_margin)
+        if lines is None:
+            self.multi_cell(0, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+            return
+        for k, line in enumerate(lines):
+            last = k == len(lines) - 1
+            self.cell(
+                width, height, line, align="L", new_x=XPos.LMARGIN if last else XPos.LEFT,
+                new_y=YPos.NEXT,
+            )  # fmt: skip
 
     def chart(self, png: bytes | None, width: float, missing: str, caption: str = "") -> None:
         if png is None:
@@ -140,31 +156,149 @@ class _Document(FPDF):
         aligns: str | None = None,
         group_rows: Sequence[int] = (),
     ) -> None:
-        """A table whose header repeats on every page it runs onto."""
+        """A table whose header repeats on every page it runs onto.
+
+        Drawn as fpdf2's `table()` draws one with horizontal lines, padding PAD and the
+        columns scaled to the page width (the same rows, heights, page breaks, fills and
+        text positions: the same page), but a cell whose text fits on one line is
+        written with `cell`: fpdf2's table measures and lays out every cell twice with
+        `multi_cell`, whose line breaker re-measures the line at every character, and
+        that was most of the layout time. Only a cell that wraps still goes through
+        `multi_cell` (measured once, drawn once)."""
         self.set_font(FONT, "", size)
-        align = tuple(
-            {"L": "LEFT", "R": "RIGHT", "C": "CENTER"}[a] for a in (aligns or "L" * len(widths))
-        )
-        with super().table(
-            col_widths=tuple(widths),
-            text_align=align,
-            headings_style=HEADINGS,
-            line_height=size * 0.5,
-            repeat_headings=1,
-            first_row_as_headings=True,
-            borders_layout="HORIZONTAL_LINES",
-            cell_fill_mode=TableCellFillMode.NONE,
-            padding=0.8,
-        ) as table:
-            table.row(list(headings))
-            for k, row in enumerate(rows):
-                if k in group_rows:
-                    line = table.row(style=FontFace(emphasis="BOLD", fill_color=(240, 240, 240)))
-                    line.cell(row[0], colspan=len(widths), align="LEFT")
-                else:
-                    table.row([str(cell) for cell in row])
+        columns = [w * self.epw / sum(widths) for w in widths]
+        left = self.x
+        starts = [left + sum(columns[:j]) for j in range(len(columns))]
+        aligned = zip(starts, columns, aligns or "L" * len(widths), strict=True)
+        plain = [(x, w, a) for x, w, a in aligned]
+        body_fill = self.font_face().fill_color  # fpdf2 fills a body cell with it too
+        lines = [_Line(self, [*zip(plain, headings, strict=True)], "B", HEADINGS.fill_color, size)]
+        for k, row in enumerate(rows):
+            if k in group_rows:
+                whole = [((left, sum(columns), "L"), row[0])]
+                lines.append(_Line(self, whole, "B", GROUP.fill_color, size))
+            else:
+                given = [*zip(plain, map(str, row), strict=False)]  # as fpdf2: the cells given
+                lines.append(_Line(self, given, "", body_fill, size))
+        if len(lines) > 1 and self.will_page_break(lines[0].height + lines[1].height):
+            self.add_page(same=True)  # never the headings alone at the foot of a page
+        for k, line in enumerate(lines):
+            if k > 0 and self.will_page_break(line.height):
+                self.add_page(same=True)
+                lines[0].draw(0, len(lines))
+            line.draw(k, len(lines))
         self.set_font(FONT, "", 9)
+        self.set_x(self.l_margin)
         self.ln(1)
+
+
+# What `wrap` leaves to fpdf2: forced breaks, soft hyphens, the other breaking spaces.
+_UNUSUAL = frozenset("\n\r\f\u00a0\u00ad" + BREAKING_SPACE_SYMBOLS_STR.replace(" ", ""))
+
+
+def wrap(pdf: FPDF, text: str, width: float) -> list[str] | None:
+    """The lines fpdf2's `multi_cell` breaks `text` into where `width` (mm) is left for
+    text, in the current font: its WORD rule (a line ends before the character that
+    would overflow it, at the last space if there is one, which is dropped; an
+    overflowing space is dropped too) and its arithmetic (integer glyph widths summed,
+    then scaled; the same 1e-9 tolerance), in one pass instead of one per character.
+    None where fpdf2 must decide: empty or unusual text, text shaping, spacing or
+    stretching, or a character wider than the line (which fpdf2 refuses)."""
+    if not text or _UNUSUAL.intersection(text) or pdf.text_shaping:
+        return None
+    if pdf.char_spacing or pdf.font_stretching != 100 or pdf.current_font is None:
+        return None
+    glyphs, size, k = pdf.current_font.cw, pdf.font_size_pt, pdf.k
+    lines: list[str] = []
+    start = units = 0
+    space = -1  # the line's last space
+    i = 0
+    while i < len(text):
+        char = text[i]
+        more = glyphs[ord(char)]
+        if units * size * 0.001 / k + more * size * 0.001 / k - width > 1e-9:
+            if char == " ":
+                lines.append(text[start:i])
+                i += 1
+            elif space >= 0:
+                lines.append(text[start:space])
+                i = space + 1
+            elif i == start:
+                return None
+            else:
+                lines.append(text[start:i])
+            start, units, space = i, 0, -1
+            continue
+        if char == " ":
+            space = i
+        units += more
+        i += 1
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+PAD = 0.8  # mm around a table cell's text
+GROUP = FontFace(emphasis="BOLD", fill_color=(240, 240, 240))
+
+
+class _Line:
+    """One table row: its cells (x, width, align and text), style, fill and height."""
+
+    def __init__(
+        self,
+        pdf: _Document,
+        cells: list[tuple[tuple[float, float, str], str]],
+        style: str,
+        fill: Any,
+        size: float,
+    ) -> None:
+        self.pdf, self.cells, self.style, self.fill = pdf, cells, style, fill
+        self.step = size * 0.5  # the line height
+        pdf.set_font(FONT, style, size)
+        self.wrapped: list[list[str] | None] = []  # each cell's lines, None: fpdf2 draws it
+        self.counts = [self._count(text, width) for (_, width, _), text in cells]
+        self.height = max(self.step * n + 2 * PAD if n else 0 for n in self.counts) or self.step
+
+    def _count(self, text: str, width: float) -> int:
+        """Lines the text takes in the cell (0 if empty), as `multi_cell` breaks it;
+        one line without asking it when the text is narrower than the cell (the
+        line breaker only breaks a line that does not fit)."""
+        if not text:
+            return 0
+        self.wrapped.append(wrap(self.pdf, text, width - 2 * PAD))
+        if self.wrapped[-1] is None:  # what `wrap` leaves to fpdf2
+            return len(self._multi_cell(width, text, dry_run=True, output="LINES"))
+        return len(self.wrapped[-1])
+
+    def _multi_cell(self, width: float, text: str, align: str = "L", **kwargs: Any) -> Any:
+        return self.pdf.multi_cell(
+            w=width, h=self.step, text=text, max_line_height=self.step, align=align,
+            new_x=XPos.RIGHT, new_y=YPos.TOP, padding=PAD, **kwargs,
+        )  # fmt: skip
+
+    def draw(self, index: int, total: int) -> None:
+        """Borders and fill as fpdf2's HORIZONTAL_LINES, then the text, centred."""
+        pdf, top = self.pdf, self.pdf.y
+        pdf.set_font(FONT, self.style, pdf.font_size_pt)
+        border = TableCellStyle(bottom=index < total - 1, top=index > 0)
+        wrapped = iter(self.wrapped)
+        for ((x, width, align), text), count in zip(self.cells, self.counts, strict=True):
+            border.draw_cell_border(pdf, x, top, x + width, top + self.height, self.fill)
+            if not count:
+                continue
+            lines = next(wrapped)
+            middle = top + (self.height - (self.step * count + 2 * PAD)) / 2
+            if lines is None:
+                pdf.set_xy(x, middle)
+                self._multi_cell(width, text, align)
+                continue
+            margin, pdf.c_margin = pdf.c_margin, 0  # the padding is the only margin
+            for k, line in enumerate(lines):  # the row fits the page: no break inside
+                pdf.set_xy(x + PAD, middle + PAD + k * self.step)
+                pdf.cell(width - 2 * PAD, self.step, line, align=align)
+            pdf.c_margin = margin
+        pdf.set_xy(pdf.l_margin, top + self.height)
 
 
 def render_pdf(data: ReportData) -> tuple[bytes, int, dict[str, float]]:
