@@ -27,7 +27,6 @@ from ..errors import StoreError
 from ..scoring import Profile
 from ..store import Store
 from .data import ReportData, gather, parse_week, source_lines
-from .pdf import render_pdf
 
 __all__ = [
     "Report",
@@ -84,13 +83,19 @@ def build_report(
     the alert rules whose red lines page 1 leads with (the week's warning level);
     `sources` the data sources' health (`status --json`), page 1 names the unhealthy."""
     start = time.perf_counter()
+    # Here, not at import: matplotlib and fpdf2 (half a second) only for a report drawn,
+    # not for every command or daemon that names `Report`.
+    from .pdf import render_pdf
+
+    imported = time.perf_counter()
     data = gather(store, catalog, profile, subject, as_of, rules, sources)
     gathered = time.perf_counter()
     content, pages, timings = render_pdf(data)
     path = out or out_dir / report_name(subject, data.week)
     _write_atomically(path, content)
     digest = hashlib.sha256(content).hexdigest()
-    report = Report(path, digest, pages, data, {"data": gathered - start, **timings})
+    seconds = {"import": imported - start, "data": gathered - imported, **timings}
+    report = Report(path, digest, pages, data, seconds)
     report.report_id = store.record_report(
         {
             "subject": subject,

@@ -32,7 +32,7 @@ from ..numbers import format_number
 from . import charts
 from .data import ReportData
 
-__all__ = ["render_pdf"]
+__all__ = ["lay_out", "render_pdf"]
 
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "DejaVu"
@@ -312,6 +312,13 @@ def render_pdf(data: ReportData) -> tuple[bytes, int, dict[str, float]]:
         "reliability": charts.reliability(data),
     }
     charted = time.perf_counter()
+    content, pages = lay_out(data, images)
+    done = time.perf_counter()
+    return content, pages, {"charts": charted - start, "layout": done - charted}
+
+
+def lay_out(data: ReportData, images: dict[str, bytes | None]) -> tuple[bytes, int]:
+    """The PDF bytes and page count from the numbers and the charts' PNGs."""
     pdf = _Document(data)
     pdf.alias_nb_pages()
     pdf.add_page()
@@ -322,9 +329,7 @@ def render_pdf(data: ReportData) -> tuple[bytes, int, dict[str, float]]:
     _sensitivity(pdf, data)
     _alerts_log(pdf, data)
     _appendix(pdf, data)
-    content = bytes(pdf.output())
-    done = time.perf_counter()
-    return content, pdf.pages_count, {"charts": charted - start, "layout": done - charted}
+    return bytes(pdf.output()), pdf.pages_count
 
 
 # -- page one -----------------------------------------------------------------------
