@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_report.py
 	cd benchmarks && ../$(BIN)/python bench_backtest.py
 	cd benchmarks && ../$(BIN)/python bench_alerts.py
 	cd benchmarks && ../$(BIN)/python bench_workbench.py
