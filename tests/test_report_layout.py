@@ -10,6 +10,7 @@ rules fails here, not silently in the report.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +22,22 @@ from early_warning import bundled_path, load_catalog
 from early_warning.report.pdf import _FONTS, FONT, HEADINGS, METHOD, PAD, _Document, wrap
 
 GROUP = FontFace(emphasis="BOLD", fill_color=(240, 240, 240))
+
+
+@pytest.fixture
+def document() -> Iterator[Callable[[], _Document]]:
+    """A maker of bare documents; their font files closed after the test (fpdf2 closes
+    only the fonts a written PDF used)."""
+    made: list[_Document] = []
+
+    def make() -> _Document:
+        made.append(_document())
+        return made[-1]
+
+    yield make
+    for pdf in made:
+        for font in pdf.fonts.values():
+            font.close()
 
 
 def _document() -> _Document:
@@ -89,7 +106,7 @@ def words() -> list[str]:
     return names + [s.reference() for s in catalog.sources.values()][:5]
 
 
-def test_a_long_table_is_placed_as_fpdf2_places_it(words: list[str]) -> None:
+def test_a_long_table_is_placed_as_fpdf2_places_it(words: list[str], document) -> None:
     headings = ["indicator", "value", "period", "age", "risk", "source"]
     widths, aligns = (42, 30, 17, 13, 10, 27), "LLLRRL"
     rows, groups = [], set()
@@ -98,7 +115,7 @@ def test_a_long_table_is_placed_as_fpdf2_places_it(words: list[str]) -> None:
             groups.add(len(rows))
             rows.append([f"Family {k // 25} (family weight 0.25)", *[""] * 5])
         rows.append([name, f"{k * 1.37:.2f} of GDP, long", "2019-11", str(k), "0.50", ""])
-    ours, theirs = _document(), _document()
+    ours, theirs = document(), document()
     ours.para(METHOD, 8.5)  # the table starts part-way down, after wrapped text
     theirs.set_font(FONT, "", 8.5)
     theirs.multi_cell(0, 4.25, METHOD, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
@@ -113,8 +130,8 @@ def test_a_long_table_is_placed_as_fpdf2_places_it(words: list[str]) -> None:
 
 
 @pytest.mark.parametrize("width", [20.0, 42.3, 97.0, 180.0])
-def test_wrap_breaks_lines_where_multi_cell_does(words: list[str], width: float) -> None:
-    pdf = _document()
+def test_wrap_breaks_lines_where_multi_cell_does(words: list[str], width: float, document) -> None:
+    pdf = document()
     texts = [*words, METHOD, "a" * 200, "one  two   spaces " * 9, "x " * 80]
     for size in (6.5, 9.0):
         pdf.set_font(FONT, "", size)

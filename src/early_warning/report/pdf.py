@@ -329,7 +329,10 @@ def lay_out(data: ReportData, images: dict[str, bytes | None]) -> tuple[bytes, i
     _sensitivity(pdf, data)
     _alerts_log(pdf, data)
     _appendix(pdf, data)
-    return bytes(pdf.output()), pdf.pages_count
+    content = bytes(pdf.output())
+    for font in pdf.fonts.values():  # fpdf2 closes only the faces the PDF used
+        font.close()
+    return content, pdf.pages_count
 
 
 # -- page one -----------------------------------------------------------------------
