@@ -1,5 +1,6 @@
-"""Results kept across processes: the report's forecast and sensitivity analysis are
-computed once for a data vintage and read back by any later process (services.kept)."""
+"""Results kept across processes: the report's forecast, sensitivity analysis and
+charts are computed once for their inputs and read back by any later process
+(services.kept)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _kept(db: Path) -> list[tuple[str, str, str]]:
         ).fetchall()
 
 
-def test_a_later_process_reads_the_kept_forecast_and_band(demo_copy, tmp_path: Path) -> None:
+def test_a_later_process_reads_the_kept_forecast_band_and_charts(demo_copy, tmp_path: Path) -> None:
     catalog, db = demo_copy.catalog, demo_copy.db_path
     profile = load_profile(bundled_path("models"), "default", catalog)
     _forget_this_process()
@@ -44,7 +45,7 @@ def test_a_later_process_reads_the_kept_forecast_and_band(demo_copy, tmp_path: P
         first = build_report(store, catalog, profile, "BLR", LATER, rules=_rules(catalog),
                              out=tmp_path / "first.pdf")  # fmt: skip
     kept = _kept(db)
-    assert {kind for kind, _, _ in kept} == {"forecast", "sensitivity"}
+    assert sorted(kind for kind, _, _ in kept) == ["chart"] * 3 + ["forecast", "sensitivity"]
     _forget_this_process()
     with Store(db) as store:
         again = build_report(store, catalog, profile, "BLR", LATER, rules=_rules(catalog),

@@ -12,6 +12,7 @@ bytes.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -25,7 +26,9 @@ from ..alerts import MailSettings, Notifier, Rule
 from ..catalog import Catalog
 from ..errors import StoreError
 from ..scoring import Profile
+from ..services.kept import kept
 from ..store import Store
+from .chart_data import chart_specs
 from .data import ReportData, gather, parse_week, source_lines
 
 __all__ = [
@@ -63,6 +66,25 @@ def _write_atomically(path: Path, content: bytes) -> None:
         raise StoreError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
+def chart_images(store: Store, data: ReportData) -> dict[str, bytes | None]:
+    """Each chart's PNG, drawn once for what it shows and kept across processes: the
+    same spec (`chart_data`) always gives the same pixels, so a report made again reads
+    them back and imports no matplotlib."""
+    images: dict[str, bytes | None] = {}
+    for name, spec in chart_specs(data).items():
+        images[name] = None if spec is None else kept(
+            store, "chart", (name, spec), lambda name=name, spec=spec: _draw(name, spec),
+            lambda png: base64.b64encode(png).decode("ascii"), base64.b64decode,
+        )  # fmt: skip
+    return images
+
+
+def _draw(name: str, spec: dict[str, Any]) -> bytes:
+    from . import charts  # matplotlib, only for a chart not kept
+
+    return charts.draw(name, spec)
+
+
 def report_name(subject: str, week: str) -> str:
     return f"early-warning-{subject}-{week}.pdf"
 
@@ -90,7 +112,10 @@ def build_report(
     imported = time.perf_counter()
     data = gather(store, catalog, profile, subject, as_of, rules, sources)
     gathered = time.perf_counter()
-    content, pages, timings = render_pdf(data)
+    images = chart_images(store, data)
+    charted = time.perf_counter()
+    content, pages, timings = render_pdf(data, images)
+    timings["charts"] = charted - gathered
     path = out or out_dir / report_name(subject, data.week)
     _write_atomically(path, content)
     digest = hashlib.sha256(content).hexdigest()

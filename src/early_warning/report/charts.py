@@ -1,7 +1,9 @@
 """The report's charts, drawn with matplotlib (Agg) to PNG bytes.
 
-Each function returns PNG bytes, or None when there is nothing to draw (the layout
-then writes the reason in words instead of an empty chart). Output is deterministic:
+`draw(name, spec)` draws one chart from what `chart_data` says it shows; `trend`,
+`families` and `reliability` take the report's data and return PNG bytes, or None when
+there is nothing to draw (the layout then writes the reason in words instead of an
+empty chart). Output is deterministic:
 a fixed size and resolution, the DejaVu font that ships with matplotlib, and no
 timestamp in the PNG metadata.
 
@@ -30,18 +32,10 @@ from matplotlib.ticker import FixedLocator
 
 from ..numbers import format_number
 from ..scoring.profiles import BAND_NAMES
+from .chart_data import BAND_COLOURS, band_arrays, families_spec, reliability_spec, trend_spec
 from .data import ReportData
 
-__all__ = ["BAND_COLOURS", "band_arrays", "families", "reliability", "trend"]
-
-# Colour-blind-safe, light enough to print behind a dark line.
-BAND_COLOURS = {
-    "low": "#e8f1e4",
-    "guarded": "#f3f0d7",
-    "elevated": "#fbe3c4",
-    "high": "#f7c9b5",
-    "severe": "#eda7a7",
-}
+__all__ = ["BAND_COLOURS", "band_arrays", "draw", "families", "reliability", "trend"]
 SEVERITY_COLOURS = {"watch": "#1f4e79", "amber": "#b36b00", "red": "#b00020"}
 DPI = 160
 _STYLE = {
@@ -72,11 +66,6 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _dates(data: ReportData, rows: range) -> list[dt.date]:
-    assert data.results is not None
-    return [data.results.panel.date(r) for r in rows]
-
-
 def _band_background(axis: Any, bands: tuple[float, ...]) -> None:
     edges = [0.0, *bands, 100.0]
     for name, low, high in zip(BAND_NAMES, edges[:-1], edges[1:], strict=True):
@@ -101,30 +90,44 @@ def _date_ticks(axis: Any, locator: mdates.DateLocator, style: str) -> None:
     axis.xaxis.set_major_formatter(mdates.DateFormatter(style))
 
 
-def band_arrays(data: ReportData, rows: range) -> tuple[np.ndarray, np.ndarray]:
-    """The 5-95% band of the trend chart's weeks: NaN in every week without a score."""
-    assert data.uncertainty is not None and data.results is not None
-    history = data.uncertainty.history
-    low = np.array([np.nan if v is None else v for v in history["low"]], float)[rows]
-    high = np.array([np.nan if v is None else v for v in history["high"]], float)[rows]
-    gap = np.isnan(data.results.score[rows]) | np.isnan(low) | np.isnan(high)
-    low[gap] = high[gap] = np.nan
-    return low, high
+def draw(name: str, spec: dict[str, Any]) -> bytes:
+    """One chart's PNG from its spec (`chart_data.chart_specs`)."""
+    return {"trend": _draw_trend, "families": _draw_families, "reliability": _draw_reliability}[
+        name
+    ](spec)
 
 
 def trend(data: ReportData) -> bytes | None:
     """The weekly score with band shading, the 5-95% band, events and alerts."""
-    if data.results is None or np.isnan(data.results.score[data.trend_rows]).all():
-        return None
-    rows = data.trend_rows
-    days = _dates(data, rows)
-    score = data.results.score[rows]
+    spec = trend_spec(data)
+    return None if spec is None else _draw_trend(spec)
+
+
+def families(data: ReportData) -> bytes | None:
+    """Small multiples: each family's score over the trend window."""
+    spec = families_spec(data)
+    return None if spec is None else _draw_families(spec)
+
+
+def reliability(data: ReportData) -> bytes | None:
+    """Reliability diagram of the ensemble's backtest, one line per horizon."""
+    spec = reliability_spec(data)
+    return None if spec is None else _draw_reliability(spec)
+
+
+def _days(spec: dict[str, Any]) -> list[dt.date]:
+    return [dt.date.fromisoformat(day) for day in spec["days"]]
+
+
+def _draw_trend(spec: dict[str, Any]) -> bytes:
+    days = _days(spec)
+    score = np.array(spec["score"], float)
     with matplotlib.rc_context(_STYLE):
         figure = _figure(7.2, 3.0, (0.51489, 0.493034, 0.46031, 0.083879))
         axis = figure.add_subplot()
-        _band_background(axis, data.profile.bands)
-        if data.uncertainty is not None:
-            low, high = band_arrays(data, rows)
+        _band_background(axis, tuple(spec["bands"]))
+        if spec["band"] is not None:
+            low, high = (np.array(side, float) for side in spec["band"])
             axis.fill_between(
                 days,
                 low,
@@ -136,24 +139,24 @@ def trend(data: ReportData) -> bytes | None:
                 label="5-95% under weight uncertainty",
             )
         axis.plot(days, score, color="#1b1b1b", linewidth=1.4, label="score")
-        for event in data.events:
-            day = dt.date.fromisoformat(str(event["date"])[:10])
-            width = {1: 0.6, 2: 1.0, 3: 1.6}.get(int(event["severity"] or 1), 0.6)
-            axis.axvline(day, color="#6a3d9a", linewidth=width, alpha=0.6, zorder=1)
-        if data.events:
+        for day, severity in spec["events"]:
+            width = {1: 0.6, 2: 1.0, 3: 1.6}.get(severity, 0.6)
+            axis.axvline(
+                dt.date.fromisoformat(day), color="#6a3d9a", linewidth=width, alpha=0.6, zorder=1
+            )
+        if spec["events"]:
             axis.plot([], [], color="#6a3d9a", linewidth=1.0, label="escalation event")
-        for alert in data.alerts:
-            day = dt.date.fromisoformat(alert.as_of)
+        for day, severity in spec["alerts"]:
             axis.plot(
-                day,
+                dt.date.fromisoformat(day),
                 97,
                 marker="v",
-                color=SEVERITY_COLOURS[alert.severity],
+                color=SEVERITY_COLOURS[severity],
                 markersize=6,
                 linestyle="none",
                 zorder=4,
             )
-        if data.alerts:
+        if spec["alerts"]:
             axis.plot([], [], marker="v", color="#b00020", linestyle="none", label="alert")
         axis.set_ylim(0, 100)
         axis.set_xlim(days[0], days[-1])
@@ -165,13 +168,9 @@ def trend(data: ReportData) -> bytes | None:
         return _png(figure)
 
 
-def families(data: ReportData) -> bytes | None:
-    """Small multiples: each family's score over the trend window."""
-    if data.results is None:
-        return None
-    results, rows = data.results, data.trend_rows
-    names = list(results.index.structure.families)
-    days = _dates(data, rows)
+def _draw_families(spec: dict[str, Any]) -> bytes:
+    names = [family["name"] for family in spec["families"]]
+    days = _days(spec)
     columns = 2
     lines = math.ceil(len(names) / columns)
     with matplotlib.rc_context(_STYLE):
@@ -184,13 +183,11 @@ def families(data: ReportData) -> bytes | None:
         axis_height = (height - bottom - top - down * (lines - 1)) / lines
         figure.subplots_adjust(wspace=across / axis_width, hspace=down / axis_height)
         axes = figure.subplots(lines, columns, sharex=True, squeeze=False)
-        for k, name in enumerate(names):
+        for k, family in enumerate(spec["families"]):
             axis = axes[k // columns][k % columns]
-            series = np.where(
-                results.agg.sufficient[rows, k], 100 * results.agg.family_score[rows, k], np.nan
-            )
-            _band_background(axis, data.profile.bands)
-            weight = data.profile.family_weights[name]
+            series = np.array(family["series"], float)
+            _band_background(axis, tuple(spec["bands"]))
+            name, weight = family["name"], family["weight"]
             title = f"{name} (weight {format_number(weight, digits=6)})"
             if weight == 0:
                 axis.text(
@@ -235,16 +232,7 @@ def families(data: ReportData) -> bytes | None:
         return _png(figure)
 
 
-def reliability(data: ReportData) -> bytes | None:
-    """Reliability diagram of the ensemble's backtest, one line per horizon."""
-    found = {
-        h: m["ensemble"]["metrics"].get("reliability")
-        for h, m in data.backtest.items()
-        if "ensemble" in m
-    }
-    found = {h: bins for h, bins in found.items() if bins}
-    if not found:
-        return None
+def _draw_reliability(spec: dict[str, Any]) -> bytes:
     with matplotlib.rc_context(_STYLE):
         figure = _figure(3.4, 3.0, (0.48364, 0.419752, 0.12917, 0.083879))
         axis = figure.add_subplot()
@@ -256,10 +244,10 @@ def reliability(data: ReportData) -> bytes | None:
             linestyle="--",
             label="perfectly calibrated",
         )
-        for (horizon, bins), marker in zip(sorted(found.items()), "os^d", strict=False):
-            x = [b["mean_probability"] for b in bins if b["forecasts"]]
-            y = [b["observed_frequency"] for b in bins if b["forecasts"]]
-            n = [b["forecasts"] for b in bins if b["forecasts"]]
+        for (horizon, bins), marker in zip(spec["horizons"], "os^d", strict=False):
+            x = [b[0] for b in bins]
+            y = [b[1] for b in bins]
+            n = [b[2] for b in bins]
             axis.plot(x, y, marker=marker, linewidth=1.0, label=f"{horizon} weeks")
             for xi, yi, ni in zip(x, y, n, strict=True):
                 axis.annotate(

@@ -10,12 +10,12 @@ and the fonts are embedded, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 from fpdf import FPDF, FontFace, XPos, YPos
 from fpdf.enums import TableCellStyle
 from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR
@@ -29,18 +29,22 @@ from ..alerts.skill import (
     lead_text,
 )
 from ..numbers import format_number
-from . import charts
+from .chart_data import BAND_COLOURS
 from .data import ReportData
 
 __all__ = ["lay_out", "render_pdf"]
 
-_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+# The DejaVu fonts matplotlib ships (the charts' own), found without importing it: a
+# report whose charts are kept draws none.
+_MATPLOTLIB = importlib.util.find_spec("matplotlib")
+assert _MATPLOTLIB is not None and _MATPLOTLIB.submodule_search_locations
+_FONTS = Path(_MATPLOTLIB.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
 FONT = "DejaVu"
 GREY = (90, 90, 90)
 INK = (20, 20, 20)
 BAND_RGB = {
     name: tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    for name, colour in charts.BAND_COLOURS.items()
+    for name, colour in BAND_COLOURS.items()
 }
 SEVERITY_RGB = {"watch": (31, 78, 121), "amber": (179, 107, 0), "red": (176, 0, 32)}
 WARNING_RGB = {"none": (225, 225, 225), **SEVERITY_RGB}
@@ -301,23 +305,29 @@ class _Line:
         pdf.set_xy(pdf.l_margin, top + self.height)
 
 
-def render_pdf(data: ReportData) -> tuple[bytes, int, dict[str, float]]:
-    """The report as PDF bytes, its page count, and the seconds spent on charts and layout."""
+def render_pdf(
+    data: ReportData, images: Mapping[str, bytes | None] | None = None
+) -> tuple[bytes, int, dict[str, float]]:
+    """The report as PDF bytes, its page count, and the seconds spent on charts and
+    layout; `images`, the charts' PNGs by name when drawn (or kept) already."""
     import time
 
     start = time.perf_counter()
-    images = {
-        "trend": charts.trend(data),
-        "families": charts.families(data),
-        "reliability": charts.reliability(data),
-    }
+    if images is None:
+        from . import charts
+        from .chart_data import chart_specs
+
+        images = {
+            name: None if spec is None else charts.draw(name, spec)
+            for name, spec in chart_specs(data).items()
+        }
     charted = time.perf_counter()
     content, pages = lay_out(data, images)
     done = time.perf_counter()
     return content, pages, {"charts": charted - start, "layout": done - charted}
 
 
-def lay_out(data: ReportData, images: dict[str, bytes | None]) -> tuple[bytes, int]:
+def lay_out(data: ReportData, images: Mapping[str, bytes | None]) -> tuple[bytes, int]:
     """The PDF bytes and page count from the numbers and the charts' PNGs."""
     pdf = _Document(data)
     pdf.alias_nb_pages()
@@ -591,7 +601,7 @@ def _coverage(pdf: _Document, data: ReportData) -> None:
 # -- trend --------------------------------------------------------------------------
 
 
-def _trend(pdf: _Document, data: ReportData, images: dict[str, bytes | None]) -> None:
+def _trend(pdf: _Document, data: ReportData, images: Mapping[str, bytes | None]) -> None:
     if data.empty:
         return
     pdf.add_page()
@@ -670,7 +680,7 @@ def _indicators(pdf: _Document, data: ReportData) -> None:
 # -- forecasts ----------------------------------------------------------------------
 
 
-def _forecasts(pdf: _Document, data: ReportData, images: dict[str, bytes | None]) -> None:
+def _forecasts(pdf: _Document, data: ReportData, images: Mapping[str, bytes | None]) -> None:
     if data.empty or data.forecast is None:
         return
     pdf.add_page()

@@ -37,8 +37,8 @@ __all__ = ["code_fingerprint", "fingerprint", "kept"]
 
 T = TypeVar("T")
 
-# The libraries whose versions can move a kept number.
-_LIBRARIES = ("numpy", "scipy", "statsmodels", "scikit-learn", "SALib")
+# The libraries whose versions can move a kept number or a kept chart's pixels.
+_LIBRARIES = ("numpy", "scipy", "statsmodels", "scikit-learn", "SALib", "matplotlib", "fpdf2")
 
 
 def fingerprint(*parts: Any) -> str:
