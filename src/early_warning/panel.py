@@ -191,6 +191,24 @@ class _Rows:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Cells:
+    """What a panel holds, one array per field, each the panel's own."""
+
+    value: np.ndarray
+    ids: np.ndarray
+    age: np.ndarray
+    status: np.ndarray
+    covered: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> _Cells:
+        return cls(
+            np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
+            np.empty(shape, dtype=np.int8), np.empty(shape, dtype=np.int32),
+        )  # fmt: skip
+
+
 class PanelBuilder:
     """Builds panels for one subject for any number of as-of dates, with array operations.
 
@@ -318,9 +336,7 @@ class PanelBuilder:
         cutoff = day if point_in_time else _FAR_FUTURE
         n = int(np.searchsorted(self.grid, day, side="right"))
         extra = int(not n or self.grid[n - 1] != day)  # an as-of date between two Sundays
-        out = self._sundays(n, cutoff, extra)
-        if extra:
-            self._as_of_row(day, cutoff, out)
+        out = self._cells(n, cutoff, day if extra else None)
         dates = np.append(self.grid[:n], [day] * extra)
         return Panel(
             subject=self.subject,
@@ -336,31 +352,64 @@ class PanelBuilder:
             stale_after=self._stale_after.copy(),
         )
 
-    def _sundays(self, n: int, cutoff: int, extra: int) -> _Rows:
-        """Arrays for `n` Sunday rows (and `extra` rows after them, left to fill): the
-        rows the last panel got right as they were, the others computed."""
+    def _cells(self, n: int, cutoff: int, day: int | None) -> _Cells:
+        """The panel's arrays: `n` Sunday rows, then the as-of day's own row when it is
+        not a Sunday. The Sunday rows the last panel got right are copied as they were;
+        the others and the day's row are computed in one pass (the day is one more row
+        date: the same lookup, intervals and status; its events decay from the Sunday
+        before it)."""
         kept = self._reusable(n, cutoff)
         rows, new = self._rows, slice(kept, n)
-        dates = self.grid[new]
-        chosen = self._chosen(self._grid_at[new], cutoff)
-        value, end = self._value[chosen], self._end[chosen]
-        rows.ids[new], rows.covered[new] = self._id[chosen], 0
+        dates, at = self.grid[new], self._grid_at[new]
+        if day is not None:
+            dates, at = np.append(dates, day), np.concatenate([at, self._at(np.array([day]))])
+        chosen = self._chosen(at, cutoff)
+        value, end, ids = self._value[chosen], self._end[chosen], self._id[chosen]
+        covered = np.zeros(value.shape, dtype=np.int32)
+        self._event_cells(kept, n, cutoff, day, value, covered)
+        for j in self._intervals_at:
+            value[:, j], end[:, j], ids[:, j] = _interval_cells(dates, self._intervals(j, cutoff))
+        age, status = self._status(dates, value, end)
+        k = n - kept  # the Sunday rows among the computed ones, kept for the next panel
+        for name, cells in (("value", value), ("ids", ids), ("age", age), ("status", status)):
+            getattr(rows, name)[new] = cells[:k]
+        rows.covered[new], rows.end[new] = covered[:k], end[:k]
+        self._valid, self._valid_cutoff = n, cutoff
+        shape = (n + (day is not None), len(self.indicators))
+        out = _Cells.empty(shape)
+        for name, cells in (
+            ("value", value), ("ids", ids), ("age", age), ("status", status), ("covered", covered)
+        ):  # fmt: skip
+            target = getattr(out, name)
+            target[:kept], target[kept:] = getattr(rows, name)[:kept], cells
+        return out
+
+    def _event_cells(
+        self,
+        kept: int,
+        n: int,
+        cutoff: int,
+        day: int | None,
+        value: np.ndarray,
+        covered: np.ndarray,
+    ) -> None:
+        """The event columns of the computed rows (Sunday rows `kept` to `n`, then the
+        day's row), in place; the Sunday rows' sums and counts are kept for the next."""
+        rows, new, ev = self._rows, slice(kept, n), self._events.columns
+        if not len(ev):
+            return
         carry = (rows.sums[kept - 1], rows.begun[kept - 1], rows.gone[kept - 1]) if kept else None
         sums, begun, gone = self._events.rows(kept, n, cutoff, carry)
         rows.sums[new], rows.begun[new], rows.gone[new] = sums, begun, gone
-        ev = self._events.columns
-        value[:, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
-        rows.covered[new, ev] = begun - gone
-        for j in self._intervals_at:
-            cells = _interval_cells(dates, self._intervals(j, cutoff))
-            value[:, j], end[:, j], rows.ids[new, j] = cells
-        rows.value[new], rows.end[new] = value, end
-        rows.age[new], rows.status[new] = self._status(dates, value, end)
-        self._valid, self._valid_cutoff = n, cutoff
-        out = _Rows.empty(n + extra, len(self.indicators), 0)
-        for name in ("value", "ids", "age", "status", "covered"):  # what a panel holds
-            getattr(out, name)[:n] = getattr(rows, name)[:n]
-        return out
+        k = n - kept
+        value[:k, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
+        covered[:k, ev] = begun - gone
+        if day is not None:
+            last = (rows.sums[n - 1], rows.begun[n - 1], rows.gone[n - 1]) if n else None
+            sunday = int(self.grid[n - 1]) if n else None
+            row_sum, begun_day, within = self._events.day(day, n, cutoff, last, sunday)
+            value[k, ev] = np.where(begun_day > 0, row_sum, np.nan)
+            covered[k, ev] = within
 
     def _reusable(self, n: int, cutoff: int) -> int:
         """How many leading Sunday rows of the last panel hold for `cutoff`, on a block
@@ -373,26 +422,6 @@ class PanelBuilder:
             first = int(self._start[self._by_known[a:b]].min())
             rows = min(rows, int(np.searchsorted(self.grid, first, side="left")))
         return rows - rows % _BLOCK
-
-    def _as_of_row(self, day: int, cutoff: int, out: _Rows) -> None:
-        """The as-of day's own row (a day between two Sundays), after the Sunday rows."""
-        chosen = self._chosen(self._at(np.array([day])), cutoff)
-        value, end = self._value[chosen], self._end[chosen]
-        out.ids[-1:] = self._id[chosen]
-        n = len(out.value) - 1  # Sunday rows before it
-        ev = self._events.columns
-        if len(ev):
-            last = (self._rows.sums[n - 1], self._rows.begun[n - 1]) if n else None
-            sunday = int(self.grid[n - 1]) if n else None
-            row_sum, begun, within = self._events.day(day, cutoff, last, sunday)
-            value[0, ev] = np.where(begun > 0, row_sum, np.nan)
-            out.covered[-1, ev] = within
-        days = np.array([day])
-        for j in self._intervals_at:
-            cells = _interval_cells(days, self._intervals(j, cutoff))
-            value[:, j], end[:, j], out.ids[-1:, j] = cells
-        out.value[-1:], out.end[-1:] = value, end
-        out.age[-1:], out.status[-1:] = self._status(days, value, end)
 
     def _status(
         self, dates: np.ndarray, value: np.ndarray, end: np.ndarray
@@ -445,13 +474,22 @@ class _EventColumns:
         self.weight = np.empty(0)
 
     def set_grid(self, grid: np.ndarray) -> None:
-        if not len(self.columns) or not len(grid):
+        if not len(self.columns):
             return
         self.slot = np.searchsorted(grid, self.start, side="left")
-        on = np.minimum(self.slot, len(grid) - 1)
-        self.weight = self.size * np.exp2(-(grid[on] - self.start) / self.half_life[self.which])
         # counted while the row date is at most start + maximum age
         self.out = np.searchsorted(grid, self.start + self.max_age[self.which], side="right")
+        # the events put on each row and those leaving the count on it, in table order
+        # (what a day between two Sundays adds to the Sunday before it)
+        rows = np.arange(len(grid) + 2)
+        self.by_slot = np.argsort(self.slot, kind="stable")
+        self.slot_at = np.searchsorted(self.slot[self.by_slot], rows)
+        self.by_out = np.argsort(self.out, kind="stable")
+        self.out_at = np.searchsorted(self.out[self.by_out], rows)
+        if len(grid):
+            on = np.minimum(self.slot, len(grid) - 1)
+            decay = np.exp2(-(grid[on] - self.start) / self.half_life[self.which])
+            self.weight = self.size * decay
 
     def rows(
         self, lo: int, n: int, cutoff: int, carry: tuple[np.ndarray, ...] | None
@@ -474,25 +512,28 @@ class _EventColumns:
         return sums, begun, gone
 
     def day(
-        self, day: int, cutoff: int, last: tuple[np.ndarray, np.ndarray] | None, sunday: int | None
+        self, day: int, n: int, cutoff: int, last: tuple[np.ndarray, ...] | None, sunday: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sum, begun count and count within the maximum age on a day after the
-        Sunday `sunday`, from that Sunday's sum and count (`last`)."""
+        Sunday `sunday` (row `n - 1`), from that Sunday's sum and counts (`last`): only
+        the events that row `n` would take (begun after that Sunday) and those that
+        leave the count on it are looked at."""
         ne = len(self.columns)
-        known = self.known <= cutoff
-        new = known & (self.start <= day)
-        before, count = np.zeros(ne), np.zeros(ne, dtype=np.int64)
+        new = self.by_slot[self.slot_at[n] : self.slot_at[n + 1]]
+        new = new[(self.known[new] <= cutoff) & (self.start[new] <= day)]
+        out = self.by_out[self.out_at[n] : self.out_at[n + 1]]
+        out = out[
+            (self.known[out] <= cutoff) & (self.start[out] + self.max_age[self.which[out]] < day)
+        ]
+        before, count, gone = np.zeros(ne), np.zeros(ne, dtype=np.int64), 0
         if last is not None and sunday is not None:
-            new &= self.start > sunday
             before = last[0] * np.exp2(-(day - sunday) / self.half_life)
-            count = last[1]
+            count, gone = last[1], last[2]
         which = self.which[new]
         decayed = self.size[new] * np.exp2(-(day - self.start[new]) / self.half_life[which])
         row_sum = before + np.bincount(which, weights=decayed, minlength=ne)
-        ages = day - self.start
-        within = known & (ages >= 0) & (ages <= self.max_age[self.which])
         begun = count + np.bincount(which, minlength=ne)
-        return row_sum, begun, np.bincount(self.which[within], minlength=ne)
+        return row_sum, begun, begun - gone - np.bincount(self.which[out], minlength=ne)
 
 
 def _decay_sum(arrived: np.ndarray, factor: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
