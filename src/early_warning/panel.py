@@ -116,6 +116,7 @@ _WEEK = 7  # an interval counts in a row when it overlaps the 7 days ending on i
 _KEY = 1 << 42  # indicator j's observations have the sort keys j * _KEY + period start
 _NOTHING = -(1 << 41)  # the start of each indicator's first entry, "nothing known yet"
 _ALWAYS = np.iinfo(np.int64).min  # known from: that entry is known at every cut-off
+_STEPS_BACK = 4  # entries `_chosen` steps back over before it searches the known ones
 _BLOCK = 32  # rows per block of the decay recurrence (see `_decay_sum`)
 _MAX_EXPONENT = 900.0  # the largest power of 2 a block scales by (floats end at 2**1023)
 
@@ -318,11 +319,25 @@ class PanelBuilder:
 
     def _chosen(self, at: np.ndarray, cutoff: int) -> np.ndarray:
         """The last entry at or before each position `at` that was known by `cutoff`
-        (every block opens with an entry known at every cut-off)."""
+        (every block opens with an entry known at every cut-off).
+
+        Most positions are known already, and a late one is a few entries after the
+        one it falls back to (the periods not yet published): stepping back a few
+        times over the late ones alone costs less than listing the table's entries
+        known by the cut-off, which is left for what is still late after that."""
+        chosen = at.copy()
+        flat = chosen.reshape(-1)
+        late = np.flatnonzero(self._known[flat] > cutoff)
+        for _ in range(_STEPS_BACK):
+            if not len(late):
+                return chosen
+            flat[late] -= 1
+            late = late[self._known[flat[late]] > cutoff]
         if self._known_cut is None or self._known_cut[0] != cutoff:
             self._known_cut = (cutoff, np.flatnonzero(self._known <= cutoff))
         known = self._known_cut[1]
-        return known[np.searchsorted(known, at, side="right") - 1]
+        flat[late] = known[np.searchsorted(known, flat[late], side="right") - 1]
+        return chosen
 
     # -- panels -------------------------------------------------------------------------
 
@@ -469,7 +484,7 @@ class _EventColumns:
         picked = [inds[j] for j in self.columns]
         self.half_life = np.array([ind.half_life_days or 1.0 for ind in picked], dtype=float)
         self.max_age = np.array([ind.max_age_days for ind in picked], dtype=np.int64)
-        self.factor = np.exp2(-_WEEK / self.half_life)
+        self.decay = _Decay.of(np.exp2(-_WEEK / self.half_life))
         self.slot = self.out = np.empty(0, dtype=np.int64)
         self.weight = np.empty(0)
 
@@ -502,7 +517,7 @@ class _EventColumns:
         arrive = known & (self.slot >= lo) & (self.slot < n)
         flat = (self.slot[arrive] - lo) * ne + self.which[arrive]
         arrived = np.bincount(flat, weights=self.weight[arrive], minlength=k * ne)
-        sums = _decay_sum(arrived.reshape(k, ne), self.factor, carry[0] if carry else None)
+        sums = _decay_sum(arrived.reshape(k, ne), self.decay, carry[0] if carry else None)
         begun = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
         leave = known & (self.out >= lo) & (self.out < n)
         flat = (self.out[leave] - lo) * ne + self.which[leave]
@@ -536,28 +551,46 @@ class _EventColumns:
         return row_sum, begun, begun - gone - np.bincount(self.which[out], minlength=ne)
 
 
-def _decay_sum(arrived: np.ndarray, factor: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
+@dataclass(frozen=True)
+class _Decay:
+    """The weekly decay factors of the event columns and the powers `_decay_sum` scales
+    a block by, computed once per builder (the same numbers on every call)."""
+
+    factor: np.ndarray
+    row_by_row: bool  # a half-life of hours: a block's powers would leave the floats
+    up: np.ndarray
+    down: np.ndarray
+    carry_in: np.ndarray
+
+    @classmethod
+    def of(cls, factor: np.ndarray) -> _Decay:
+        steps = np.arange(_BLOCK, dtype=float)[:, None]
+        # factor ** -steps stays finite unless row by row: the block is short enough
+        # (the powers a row-by-row decay leaves unused may overflow)
+        with np.errstate(over="ignore", divide="ignore"):
+            row_by_row = bool(np.any(-np.log2(factor) * _BLOCK > _MAX_EXPONENT))
+            down = factor ** (-steps)
+        return cls(factor, row_by_row, factor**steps, down, factor ** (steps + 1))
+
+
+def _decay_sum(arrived: np.ndarray, decay: _Decay, carry: np.ndarray | None) -> np.ndarray:
     """y[t] = factor * y[t-1] + arrived[t] down each column (y[-1] = `carry`), in blocks
     of `_BLOCK` rows: within a block a cumulative sum of the arrivals scaled up by the
     decay, then scaled down, plus the carry from the block before. The caller starts on
     a block boundary, so a row's sum never depends on where the computation began."""
     n, ne = arrived.shape
-    if np.any(-np.log2(factor) * _BLOCK > _MAX_EXPONENT):  # a half-life of hours: row by row
+    if decay.row_by_row:
         out, last = np.empty((n, ne)), np.zeros(ne) if carry is None else carry
         for t in range(n):
-            out[t] = last = factor * last + arrived[t]
+            out[t] = last = decay.factor * last + arrived[t]
         return out
     blocks = -(-n // _BLOCK)
     padded = np.zeros((blocks * _BLOCK, ne))
     padded[:n] = arrived
-    steps = np.arange(_BLOCK, dtype=float)[:, None]
-    # factor ** -steps stays finite: the block is short enough for the fastest decay
-    up, down = factor**steps, factor ** (-steps)
-    within = np.cumsum(padded.reshape(blocks, _BLOCK, ne) * down, axis=1) * up
-    carry_in = factor ** (steps + 1)
+    within = np.cumsum(padded.reshape(blocks, _BLOCK, ne) * decay.down, axis=1) * decay.up
     last = np.zeros(ne) if carry is None else carry
     for b in range(blocks):
-        within[b] += carry_in * last
+        within[b] += decay.carry_in * last
         last = within[b, -1]
     return within.reshape(-1, ne)[:n]
 
