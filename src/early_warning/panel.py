@@ -173,7 +173,6 @@ class _Rows:
     """Cells of the weekly grid (and, for event columns, what their sums carry over)."""
 
     value: np.ndarray
-    end: np.ndarray
     ids: np.ndarray
     age: np.ndarray
     status: np.ndarray
@@ -186,7 +185,7 @@ class _Rows:
     def empty(cls, rows: int, m: int, ne: int) -> _Rows:
         shape, events = (rows, m), (rows, ne)
         return cls(
-            np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
+            np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
             np.empty(shape, dtype=np.int8), np.zeros(shape, dtype=np.int32), np.empty(events),
             np.empty(events, dtype=np.int64), np.empty(events, dtype=np.int64),
         )  # fmt: skip
@@ -401,18 +400,13 @@ class PanelBuilder:
         for j in self._intervals_at:
             value[:, j], end[:, j], ids[:, j] = _interval_cells(dates, self._intervals(j, cutoff))
         age, status = self._status(dates, value, end)
-        k = n - kept  # the Sunday rows among the computed ones, kept for the next panel
-        for name, cells in (("value", value), ("ids", ids), ("age", age), ("status", status)):
-            getattr(rows, name)[new] = cells[:k]
-        rows.covered[new], rows.end[new] = covered[:k], end[:k]
+        computed = {"value": value, "ids": ids, "age": age, "status": status, "covered": covered}
+        out = _Cells.empty((n + (day is not None), len(self.indicators)))
+        for name, cells in computed.items():
+            builder, panel = getattr(rows, name), getattr(out, name)
+            builder[new] = cells[: n - kept]  # the Sunday rows, for the next panel
+            panel[:kept], panel[kept:] = builder[:kept], cells
         self._valid, self._valid_cutoff = n, cutoff
-        shape = (n + (day is not None), len(self.indicators))
-        out = _Cells.empty(shape)
-        for name, cells in (
-            ("value", value), ("ids", ids), ("age", age), ("status", status), ("covered", covered)
-        ):  # fmt: skip
-            target = getattr(out, name)
-            target[:kept], target[kept:] = getattr(rows, name)[:kept], cells
         return out
 
     def _event_cells(
@@ -529,13 +523,16 @@ class _EventColumns:
         k, ne = max(n - lo, 0), len(self.columns)
         if not ne or not k:
             return np.zeros((k, ne)), np.zeros((k, ne), np.int64), np.zeros((k, ne), np.int64)
-        known = self.known <= cutoff
-        arrive = known & (self.slot >= lo) & (self.slot < n)
+        # only the events put on these rows and those leaving the count on them, each
+        # lot in table order (the order the sums add them in, as over all events)
+        arrive = self.by_slot[self.slot_at[lo] : self.slot_at[n]]
+        arrive = arrive[self.known[arrive] <= cutoff]
         flat = (self.slot[arrive] - lo) * ne + self.which[arrive]
         arrived = np.bincount(flat, weights=self.weight[arrive], minlength=k * ne)
         sums = _decay_sum(arrived.reshape(k, ne), self.decay, carry[0] if carry else None)
         begun = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
-        leave = known & (self.out >= lo) & (self.out < n)
+        leave = self.by_out[self.out_at[lo] : self.out_at[n]]
+        leave = leave[self.known[leave] <= cutoff]
         flat = (self.out[leave] - lo) * ne + self.which[leave]
         gone = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
         if carry:
