@@ -191,8 +191,10 @@ class _Rows:
         )  # fmt: skip
 
 
-_CELL_TYPES = {"value": np.float64, "ids": np.int64, "age": np.float64, "covered": np.int32}
-_CELL_TYPES["status"] = np.int8  # the widest first: each field's start stays aligned
+# the widest first: each field's start in the shared block stays aligned
+_CELL_TYPES = (("value", np.float64), ("ids", np.int64), ("age", np.float64))
+_CELL_TYPES += (("covered", np.int32), ("status", np.int8))
+_CELL_BYTES = sum(np.dtype(kind).itemsize for _, kind in _CELL_TYPES)
 
 
 @dataclass(frozen=True)
@@ -214,15 +216,12 @@ class _Cells:
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> _Cells:
         cells = shape[0] * shape[1]
-        sizes = [cells * np.dtype(t).itemsize for t in _CELL_TYPES.values()]
-        block = np.empty(sum(sizes), dtype=np.uint8)
-        ends = np.cumsum(sizes)
-        return cls(
-            **{
-                name: block[end - size : end].view(kind).reshape(shape)
-                for (name, kind), size, end in zip(_CELL_TYPES.items(), sizes, ends, strict=True)
-            }
-        )
+        block, at, fields = np.empty(cells * _CELL_BYTES, dtype=np.uint8), 0, {}
+        for name, kind in _CELL_TYPES:
+            size = cells * np.dtype(kind).itemsize
+            fields[name] = block[at : at + size].view(kind).reshape(shape)
+            at += size
+        return cls(**fields)
 
 
 class PanelBuilder:
@@ -494,6 +493,7 @@ class _EventColumns:
         picked = [inds[j] for j in self.columns]
         self.half_life = np.array([ind.half_life_days or 1.0 for ind in picked], dtype=float)
         self.max_age = np.array([ind.max_age_days for ind in picked], dtype=np.int64)
+        self.expires = self.start + self.max_age[self.which]  # the last day it counts
         self.decay = _Decay.of(np.exp2(-_WEEK / self.half_life))
         self.slot = self.out = np.empty(0, dtype=np.int64)
         self.weight = np.empty(0)
@@ -503,7 +503,7 @@ class _EventColumns:
             return
         self.slot = np.searchsorted(grid, self.start, side="left")
         # counted while the row date is at most start + maximum age
-        self.out = np.searchsorted(grid, self.start + self.max_age[self.which], side="right")
+        self.out = np.searchsorted(grid, self.expires, side="right")
         # the events put on each row and those leaving the count on it, in table order
         # (what a day between two Sundays adds to the Sunday before it)
         rows = np.arange(len(grid) + 2)
@@ -550,9 +550,7 @@ class _EventColumns:
         new = self.by_slot[self.slot_at[n] : self.slot_at[n + 1]]
         new = new[(self.known[new] <= cutoff) & (self.start[new] <= day)]
         out = self.by_out[self.out_at[n] : self.out_at[n + 1]]
-        out = out[
-            (self.known[out] <= cutoff) & (self.start[out] + self.max_age[self.which[out]] < day)
-        ]
+        out = out[(self.known[out] <= cutoff) & (self.expires[out] < day)]
         before, count, gone = np.zeros(ne), np.zeros(ne, dtype=np.int64), 0
         if last is not None and sunday is not None:
             before = last[0] * np.exp2(-(day - sunday) / self.half_life)
