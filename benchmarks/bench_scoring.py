@@ -280,6 +280,19 @@ def run(*, panels_only: bool = False) -> None:
         f"Monte Carlo {DRAWS // 1000}k draws x {WEEKS:,} weeks", mc.ratio,
         "one product + the band's partition", "<= 2x", mc.ratio <= 2,
     )  # fmt: skip
+    print(
+        f"sobol    {n_weights} weights, N = {SOBOL_SAMPLES:,}: {sobol.ours:6.3f} s vs the points,"
+        f" the model at A and B, a write of every row's output and the resampled means'"
+        f" products {sobol.floor:.3f} s"
+        f" (medians of {REPEAT}); SALib's sobol.analyze alone on the same outputs"
+        f" {salib_seconds:.3f} s"
+    )
+    goal_line(
+        f"Sobol indices, {n_weights} weights, N = {SOBOL_SAMPLES:,}", sobol.ratio,
+        "the Sobol points + the model at A and B + one write of every row's output + "
+        "the resampled means' products",
+        "<= 2x", sobol.ratio <= 2,
+    )  # fmt: skip
     print_panels(one_panel, panels)
 
 
@@ -306,19 +319,6 @@ def time_panels(store: Store, catalog, end: dt.date) -> tuple[Timed, dict[str, T
 
 
 def print_panels(one_panel: Timed, panels: dict[str, Timed]) -> None:
-    print(
-        f"sobol    {n_weights} weights, N = {SOBOL_SAMPLES:,}: {sobol.ours:6.3f} s vs the points,"
-        f" the model at A and B, a write of every row's output and the resampled means'"
-        f" products {sobol.floor:.3f} s"
-        f" (medians of {REPEAT}); SALib's sobol.analyze alone on the same outputs"
-        f" {salib_seconds:.3f} s"
-    )
-    goal_line(
-        f"Sobol indices, {n_weights} weights, N = {SOBOL_SAMPLES:,}", sobol.ratio,
-        "the Sobol points + the model at A and B + one write of every row's output + "
-        "the resampled means' products",
-        "<= 2x", sobol.ratio <= 2,
-    )  # fmt: skip
     print(
         f"panels   one full panel from the store (as of a Wednesday): {one_panel.ours * 1e3:.1f} ms"
         f" vs the same rows carried forward {one_panel.floor * 1e3:.1f} ms; {ORIGINS}"
