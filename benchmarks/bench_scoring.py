@@ -37,7 +37,9 @@ Every comparison runs both sides the same number of times, interleaved, and take
 medians (`benchlines.timed`); the `goal |` lines are `benchlines.goal_line`'s: path,
 ratio, floor, goal, met.
 
-Usage: python benchmarks/bench_scoring.py
+Usage: python benchmarks/bench_scoring.py [--panels]
+
+  --panels  only the panels rows (the generated store is the same)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -193,10 +196,10 @@ def product_and_band(filled: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     with one_blas_thread():
-        run()
+        run(panels_only="--panels" in sys.argv[1:])
 
 
-def run() -> None:
+def run(*, panels_only: bool = False) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="ew-bench-scoring-") as tmp:
         work = Path(tmp)
@@ -211,25 +214,12 @@ def run() -> None:
             store.sync_catalog(catalog)
             ingest(store, catalog, data, limits=Limits(max_file_bytes=1 << 32))
 
-            # panels: one full panel from the store against the same rows carried
-            # forward; 500 point-in-time panels (Sundays, then Wednesdays) against it
-            wednesday = end - dt.timedelta(days=4)
-            one_panel = timed(
-                REPEAT,
-                lambda: panel_builder(store, catalog, "BLR", START, end).panel(wednesday),
-                lambda: carried_forward(store, catalog, START, wednesday),
-            )
-            sundays = [end - dt.timedelta(weeks=k) for k in range(ORIGINS)][::-1]
-            midweek = [day - dt.timedelta(days=4) for day in sundays]
-            panels = {
-                name: timed(
-                    REPEAT,
-                    lambda days=days: many_panels(store, catalog, end, days),
-                    lambda: panel_builder(store, catalog, "BLR", START, end).panel(wednesday),
-                )
-                for name, days in (("Sundays", sundays), ("Wednesdays", midweek))
-            }
+            one_panel, panels = time_panels(store, catalog, end)
             panel = panel_builder(store, catalog, "BLR", START, end).panel(end)
+        if panels_only:
+            print(f"generated: {N_IND} indicators, {WEEKS} weeks, {n_obs:,} observations")
+            print_panels(one_panel, panels)
+            return
 
         # slider: one subject
         risk = index.normalise(panel)
@@ -303,6 +293,32 @@ def run() -> None:
         "the resampled means' products",
         "<= 2x", sobol.ratio <= 2,
     )  # fmt: skip
+    print_panels(one_panel, panels)
+
+
+def time_panels(store: Store, catalog, end: dt.date) -> tuple[Timed, dict[str, Timed]]:
+    """One full panel from the store against the same rows carried forward; 500
+    point-in-time panels (Sundays, then Wednesdays) against one full panel."""
+    wednesday = end - dt.timedelta(days=4)
+    one_panel = timed(
+        REPEAT,
+        lambda: panel_builder(store, catalog, "BLR", START, end).panel(wednesday),
+        lambda: carried_forward(store, catalog, START, wednesday),
+    )
+    sundays = [end - dt.timedelta(weeks=k) for k in range(ORIGINS)][::-1]
+    midweek = [day - dt.timedelta(days=4) for day in sundays]
+    panels = {
+        name: timed(
+            REPEAT,
+            lambda days=days: many_panels(store, catalog, end, days),
+            lambda: panel_builder(store, catalog, "BLR", START, end).panel(wednesday),
+        )
+        for name, days in (("Sundays", sundays), ("Wednesdays", midweek))
+    }
+    return one_panel, panels
+
+
+def print_panels(one_panel: Timed, panels: dict[str, Timed]) -> None:
     print(
         f"panels   one full panel from the store (as of a Wednesday): {one_panel.ours * 1e3:.1f} ms"
         f" vs the same rows carried forward {one_panel.floor * 1e3:.1f} ms; {ORIGINS}"

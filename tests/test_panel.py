@@ -1,4 +1,5 @@
 import datetime as dt
+import itertools
 import random
 from pathlib import Path
 
@@ -176,3 +177,27 @@ def test_an_interval_in_progress_ages_from_its_start_so_it_cannot_stay_current_f
     assert panel.age_days[panel.row_of(D(2021, 1, 10)), j] == 7
     assert panel.status[panel.row_of(D(2021, 6, 27)), j] == OK
     assert panel.values[-1, j] == 30000 and panel.status[-1, j] == STALE  # 539 days in
+
+
+def test_each_panel_owns_its_arrays_nothing_written_into_one_reaches_another(
+    catalog: Catalog,
+) -> None:
+    # A panel's fields share one block of memory, never the builder's or another
+    # panel's: a caller that writes into one cannot move the next.
+    rows = _random_observations(random.Random(2), catalog, 80)
+    start, end = D(2015, 1, 1), D(2021, 12, 31)
+    builder = PanelBuilder(catalog, "BLR", rows, start, end)
+    days = (D(2019, 5, 1), D(2019, 5, 5), D(2019, 5, 8))  # Wednesday, Sunday, Wednesday
+    panels = [builder.panel(day, point_in_time=True) for day in days]
+    fields = ("raw", "age_days", "status", "obs_id", "events")
+    for a, b in itertools.pairwise(panels):
+        assert not any(
+            np.shares_memory(getattr(a, x), getattr(b, y)) for x in fields for y in fields
+        )
+    for name in fields:
+        getattr(panels[1], name)[...] = 7
+    again = builder.panel(days[2], point_in_time=True)
+    fresh = PanelBuilder(catalog, "BLR", rows, start, end).panel(days[2], point_in_time=True)
+    for name in fields:
+        np.testing.assert_array_equal(getattr(again, name), getattr(fresh, name))
+        np.testing.assert_array_equal(getattr(panels[2], name), getattr(fresh, name))

@@ -111,3 +111,37 @@ def test_a_tie_on_one_known_day_goes_to_the_later_recorded_revision(catalog: Cat
         panel = builder.panel(day, point_in_time=True)
         j = panel.column("troops")
         assert panel.raw[-1, j] == 700 and panel.obs_id[-1, j] == 2
+
+
+def test_a_long_run_not_yet_published_and_mid_week_events_equal_the_row_builder(
+    catalog: Catalog,
+) -> None:
+    # Weekly troop figures published half a year late: on any day the latest periods
+    # are a run of dozens not yet known, far more than the few entries the lookup steps
+    # back over before it searches; incidents start and leave their 90-day count on
+    # most weekdays, so each mid-week row adds and drops some after its Sunday (never
+    # two on one day: that tie is the test above's).
+    rng, rows, first = random.Random(11), [], D(2019, 1, 6)
+
+    def add(indicator: str, start: D, days: int, value: float, late: int) -> None:
+        rows.append({"id": len(rows) + 1, "indicator": indicator, "value": value,
+                     "period_start": start.isoformat(),
+                     "period_end": (start + dt.timedelta(days=days)).isoformat(),
+                     "known_from": (start + dt.timedelta(days=late)).isoformat()})  # fmt: skip
+
+    for week in range(60):
+        start = first + dt.timedelta(weeks=week)
+        add("troops", start, 6, 1000.0 + week, 3 if week % 9 == 0 else 190)
+        for day in rng.sample(range(7), 3):
+            when = start + dt.timedelta(days=day)
+            add("incidents", when, 0, float(rng.randint(1, 9)), rng.randrange(0, 9))
+    end = D(2020, 6, 28)
+    events = np.array([ind.lifetime == "event" for ind in catalog])
+    new = PanelBuilder(catalog, "BLR", rows, first, end)
+    old = RowPanelBuilder(catalog, "BLR", rows, first, end)
+    days = [D(2019, 9, 1) + dt.timedelta(days=k) for k in range(9)]  # Sunday to Monday
+    for day in [*days, D(2020, 3, 4), D(2019, 9, 4), D(2019, 1, 8)]:
+        for pit in (True, False):
+            panel = new.panel(day, point_in_time=pit)
+            _assert_same(panel, old.panel(day, point_in_time=pit), events)
+    assert (panel.obs_id[:, panel.column("troops")] >= 0).any()  # some were known

@@ -116,6 +116,7 @@ _WEEK = 7  # an interval counts in a row when it overlaps the 7 days ending on i
 _KEY = 1 << 42  # indicator j's observations have the sort keys j * _KEY + period start
 _NOTHING = -(1 << 41)  # the start of each indicator's first entry, "nothing known yet"
 _ALWAYS = np.iinfo(np.int64).min  # known from: that entry is known at every cut-off
+_STEPS_BACK = 4  # entries `_chosen` steps back over before it searches the known ones
 _BLOCK = 32  # rows per block of the decay recurrence (see `_decay_sum`)
 _MAX_EXPONENT = 900.0  # the largest power of 2 a block scales by (floats end at 2**1023)
 
@@ -172,7 +173,6 @@ class _Rows:
     """Cells of the weekly grid (and, for event columns, what their sums carry over)."""
 
     value: np.ndarray
-    end: np.ndarray
     ids: np.ndarray
     age: np.ndarray
     status: np.ndarray
@@ -185,10 +185,43 @@ class _Rows:
     def empty(cls, rows: int, m: int, ne: int) -> _Rows:
         shape, events = (rows, m), (rows, ne)
         return cls(
-            np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
+            np.empty(shape), np.empty(shape, dtype=np.int64), np.empty(shape),
             np.empty(shape, dtype=np.int8), np.zeros(shape, dtype=np.int32), np.empty(events),
             np.empty(events, dtype=np.int64), np.empty(events, dtype=np.int64),
         )  # fmt: skip
+
+
+# the widest first: each field's start in the shared block stays aligned
+_CELL_TYPES = (("value", np.float64), ("ids", np.int64), ("age", np.float64))
+_CELL_TYPES += (("covered", np.int32), ("status", np.int8))
+_CELL_BYTES = sum(np.dtype(kind).itemsize for _, kind in _CELL_TYPES)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """What a panel holds, one array per field, each the panel's own.
+
+    The five arrays share one allocation: freed one by one, five arrays of a few
+    hundred kilobytes each made the C allocator hand the memory back to the system
+    after every panel and fault it in again for the next (a backtest's panels spent a
+    quarter of their time in the kernel); one block the size of a panel is kept for
+    the next one. Any field keeps the whole block alive."""
+
+    value: np.ndarray
+    ids: np.ndarray
+    age: np.ndarray
+    covered: np.ndarray
+    status: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> _Cells:
+        cells = shape[0] * shape[1]
+        block, at, fields = np.empty(cells * _CELL_BYTES, dtype=np.uint8), 0, {}
+        for name, kind in _CELL_TYPES:
+            size = cells * np.dtype(kind).itemsize
+            fields[name] = block[at : at + size].view(kind).reshape(shape)
+            at += size
+        return cls(**fields)
 
 
 class PanelBuilder:
@@ -300,11 +333,25 @@ class PanelBuilder:
 
     def _chosen(self, at: np.ndarray, cutoff: int) -> np.ndarray:
         """The last entry at or before each position `at` that was known by `cutoff`
-        (every block opens with an entry known at every cut-off)."""
+        (every block opens with an entry known at every cut-off).
+
+        Most positions are known already, and a late one is a few entries after the
+        one it falls back to (the periods not yet published): stepping back a few
+        times over the late ones alone costs less than listing the table's entries
+        known by the cut-off, which is left for what is still late after that."""
+        chosen = at.copy()
+        flat = chosen.reshape(-1)
+        late = np.flatnonzero(self._known[flat] > cutoff)
+        for _ in range(_STEPS_BACK):
+            if not len(late):
+                return chosen
+            flat[late] -= 1
+            late = late[self._known[flat[late]] > cutoff]
         if self._known_cut is None or self._known_cut[0] != cutoff:
             self._known_cut = (cutoff, np.flatnonzero(self._known <= cutoff))
         known = self._known_cut[1]
-        return known[np.searchsorted(known, at, side="right") - 1]
+        flat[late] = known[np.searchsorted(known, flat[late], side="right") - 1]
+        return chosen
 
     # -- panels -------------------------------------------------------------------------
 
@@ -318,9 +365,7 @@ class PanelBuilder:
         cutoff = day if point_in_time else _FAR_FUTURE
         n = int(np.searchsorted(self.grid, day, side="right"))
         extra = int(not n or self.grid[n - 1] != day)  # an as-of date between two Sundays
-        out = self._sundays(n, cutoff, extra)
-        if extra:
-            self._as_of_row(day, cutoff, out)
+        out = self._cells(n, cutoff, day if extra else None)
         dates = np.append(self.grid[:n], [day] * extra)
         return Panel(
             subject=self.subject,
@@ -336,31 +381,59 @@ class PanelBuilder:
             stale_after=self._stale_after.copy(),
         )
 
-    def _sundays(self, n: int, cutoff: int, extra: int) -> _Rows:
-        """Arrays for `n` Sunday rows (and `extra` rows after them, left to fill): the
-        rows the last panel got right as they were, the others computed."""
+    def _cells(self, n: int, cutoff: int, day: int | None) -> _Cells:
+        """The panel's arrays: `n` Sunday rows, then the as-of day's own row when it is
+        not a Sunday. The Sunday rows the last panel got right are copied as they were;
+        the others and the day's row are computed in one pass (the day is one more row
+        date: the same lookup, intervals and status; its events decay from the Sunday
+        before it)."""
         kept = self._reusable(n, cutoff)
         rows, new = self._rows, slice(kept, n)
-        dates = self.grid[new]
-        chosen = self._chosen(self._grid_at[new], cutoff)
-        value, end = self._value[chosen], self._end[chosen]
-        rows.ids[new], rows.covered[new] = self._id[chosen], 0
+        dates, at = self.grid[new], self._grid_at[new]
+        if day is not None:
+            dates, at = np.append(dates, day), np.concatenate([at, self._at(np.array([day]))])
+        chosen = self._chosen(at, cutoff)
+        value, end, ids = self._value[chosen], self._end[chosen], self._id[chosen]
+        covered = np.zeros(value.shape, dtype=np.int32)
+        self._event_cells(kept, n, cutoff, day, value, covered)
+        for j in self._intervals_at:
+            value[:, j], end[:, j], ids[:, j] = _interval_cells(dates, self._intervals(j, cutoff))
+        age, status = self._status(dates, value, end)
+        computed = {"value": value, "ids": ids, "age": age, "status": status, "covered": covered}
+        out = _Cells.empty((n + (day is not None), len(self.indicators)))
+        for name, cells in computed.items():
+            builder, panel = getattr(rows, name), getattr(out, name)
+            builder[new] = cells[: n - kept]  # the Sunday rows, for the next panel
+            panel[:kept], panel[kept:] = builder[:kept], cells
+        self._valid, self._valid_cutoff = n, cutoff
+        return out
+
+    def _event_cells(
+        self,
+        kept: int,
+        n: int,
+        cutoff: int,
+        day: int | None,
+        value: np.ndarray,
+        covered: np.ndarray,
+    ) -> None:
+        """The event columns of the computed rows (Sunday rows `kept` to `n`, then the
+        day's row), in place; the Sunday rows' sums and counts are kept for the next."""
+        rows, new, ev = self._rows, slice(kept, n), self._events.columns
+        if not len(ev):
+            return
         carry = (rows.sums[kept - 1], rows.begun[kept - 1], rows.gone[kept - 1]) if kept else None
         sums, begun, gone = self._events.rows(kept, n, cutoff, carry)
         rows.sums[new], rows.begun[new], rows.gone[new] = sums, begun, gone
-        ev = self._events.columns
-        value[:, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
-        rows.covered[new, ev] = begun - gone
-        for j in self._intervals_at:
-            cells = _interval_cells(dates, self._intervals(j, cutoff))
-            value[:, j], end[:, j], rows.ids[new, j] = cells
-        rows.value[new], rows.end[new] = value, end
-        rows.age[new], rows.status[new] = self._status(dates, value, end)
-        self._valid, self._valid_cutoff = n, cutoff
-        out = _Rows.empty(n + extra, len(self.indicators), 0)
-        for name in ("value", "ids", "age", "status", "covered"):  # what a panel holds
-            getattr(out, name)[:n] = getattr(rows, name)[:n]
-        return out
+        k = n - kept
+        value[:k, ev] = np.where(begun > 0, sums, np.nan)  # no event begun: missing
+        covered[:k, ev] = begun - gone
+        if day is not None:
+            last = (rows.sums[n - 1], rows.begun[n - 1], rows.gone[n - 1]) if n else None
+            sunday = int(self.grid[n - 1]) if n else None
+            row_sum, begun_day, within = self._events.day(day, n, cutoff, last, sunday)
+            value[k, ev] = np.where(begun_day > 0, row_sum, np.nan)
+            covered[k, ev] = within
 
     def _reusable(self, n: int, cutoff: int) -> int:
         """How many leading Sunday rows of the last panel hold for `cutoff`, on a block
@@ -373,26 +446,6 @@ class PanelBuilder:
             first = int(self._start[self._by_known[a:b]].min())
             rows = min(rows, int(np.searchsorted(self.grid, first, side="left")))
         return rows - rows % _BLOCK
-
-    def _as_of_row(self, day: int, cutoff: int, out: _Rows) -> None:
-        """The as-of day's own row (a day between two Sundays), after the Sunday rows."""
-        chosen = self._chosen(self._at(np.array([day])), cutoff)
-        value, end = self._value[chosen], self._end[chosen]
-        out.ids[-1:] = self._id[chosen]
-        n = len(out.value) - 1  # Sunday rows before it
-        ev = self._events.columns
-        if len(ev):
-            last = (self._rows.sums[n - 1], self._rows.begun[n - 1]) if n else None
-            sunday = int(self.grid[n - 1]) if n else None
-            row_sum, begun, within = self._events.day(day, cutoff, last, sunday)
-            value[0, ev] = np.where(begun > 0, row_sum, np.nan)
-            out.covered[-1, ev] = within
-        days = np.array([day])
-        for j in self._intervals_at:
-            cells = _interval_cells(days, self._intervals(j, cutoff))
-            value[:, j], end[:, j], out.ids[-1:, j] = cells
-        out.value[-1:], out.end[-1:] = value, end
-        out.age[-1:], out.status[-1:] = self._status(days, value, end)
 
     def _status(
         self, dates: np.ndarray, value: np.ndarray, end: np.ndarray
@@ -440,18 +493,28 @@ class _EventColumns:
         picked = [inds[j] for j in self.columns]
         self.half_life = np.array([ind.half_life_days or 1.0 for ind in picked], dtype=float)
         self.max_age = np.array([ind.max_age_days for ind in picked], dtype=np.int64)
-        self.factor = np.exp2(-_WEEK / self.half_life)
+        self.expires = self.start + self.max_age[self.which]  # the last day it counts
+        self.decay = _Decay.of(np.exp2(-_WEEK / self.half_life))
         self.slot = self.out = np.empty(0, dtype=np.int64)
         self.weight = np.empty(0)
 
     def set_grid(self, grid: np.ndarray) -> None:
-        if not len(self.columns) or not len(grid):
+        if not len(self.columns):
             return
         self.slot = np.searchsorted(grid, self.start, side="left")
-        on = np.minimum(self.slot, len(grid) - 1)
-        self.weight = self.size * np.exp2(-(grid[on] - self.start) / self.half_life[self.which])
         # counted while the row date is at most start + maximum age
-        self.out = np.searchsorted(grid, self.start + self.max_age[self.which], side="right")
+        self.out = np.searchsorted(grid, self.expires, side="right")
+        # the events put on each row and those leaving the count on it, in table order
+        # (what a day between two Sundays adds to the Sunday before it)
+        rows = np.arange(len(grid) + 2)
+        self.by_slot = np.argsort(self.slot, kind="stable")
+        self.slot_at = np.searchsorted(self.slot[self.by_slot], rows)
+        self.by_out = np.argsort(self.out, kind="stable")
+        self.out_at = np.searchsorted(self.out[self.by_out], rows)
+        if len(grid):
+            on = np.minimum(self.slot, len(grid) - 1)
+            decay = np.exp2(-(grid[on] - self.start) / self.half_life[self.which])
+            self.weight = self.size * decay
 
     def rows(
         self, lo: int, n: int, cutoff: int, carry: tuple[np.ndarray, ...] | None
@@ -460,13 +523,16 @@ class _EventColumns:
         k, ne = max(n - lo, 0), len(self.columns)
         if not ne or not k:
             return np.zeros((k, ne)), np.zeros((k, ne), np.int64), np.zeros((k, ne), np.int64)
-        known = self.known <= cutoff
-        arrive = known & (self.slot >= lo) & (self.slot < n)
+        # only the events put on these rows and those leaving the count on them, each
+        # lot in table order (the order the sums add them in, as over all events)
+        arrive = self.by_slot[self.slot_at[lo] : self.slot_at[n]]
+        arrive = arrive[self.known[arrive] <= cutoff]
         flat = (self.slot[arrive] - lo) * ne + self.which[arrive]
         arrived = np.bincount(flat, weights=self.weight[arrive], minlength=k * ne)
-        sums = _decay_sum(arrived.reshape(k, ne), self.factor, carry[0] if carry else None)
+        sums = _decay_sum(arrived.reshape(k, ne), self.decay, carry[0] if carry else None)
         begun = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
-        leave = known & (self.out >= lo) & (self.out < n)
+        leave = self.by_out[self.out_at[lo] : self.out_at[n]]
+        leave = leave[self.known[leave] <= cutoff]
         flat = (self.out[leave] - lo) * ne + self.which[leave]
         gone = np.bincount(flat, minlength=k * ne).reshape(k, ne).cumsum(axis=0)
         if carry:
@@ -474,49 +540,68 @@ class _EventColumns:
         return sums, begun, gone
 
     def day(
-        self, day: int, cutoff: int, last: tuple[np.ndarray, np.ndarray] | None, sunday: int | None
+        self, day: int, n: int, cutoff: int, last: tuple[np.ndarray, ...] | None, sunday: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sum, begun count and count within the maximum age on a day after the
-        Sunday `sunday`, from that Sunday's sum and count (`last`)."""
+        Sunday `sunday` (row `n - 1`), from that Sunday's sum and counts (`last`): only
+        the events that row `n` would take (begun after that Sunday) and those that
+        leave the count on it are looked at."""
         ne = len(self.columns)
-        known = self.known <= cutoff
-        new = known & (self.start <= day)
-        before, count = np.zeros(ne), np.zeros(ne, dtype=np.int64)
+        new = self.by_slot[self.slot_at[n] : self.slot_at[n + 1]]
+        new = new[(self.known[new] <= cutoff) & (self.start[new] <= day)]
+        out = self.by_out[self.out_at[n] : self.out_at[n + 1]]
+        out = out[(self.known[out] <= cutoff) & (self.expires[out] < day)]
+        before, count, gone = np.zeros(ne), np.zeros(ne, dtype=np.int64), 0
         if last is not None and sunday is not None:
-            new &= self.start > sunday
             before = last[0] * np.exp2(-(day - sunday) / self.half_life)
-            count = last[1]
+            count, gone = last[1], last[2]
         which = self.which[new]
         decayed = self.size[new] * np.exp2(-(day - self.start[new]) / self.half_life[which])
         row_sum = before + np.bincount(which, weights=decayed, minlength=ne)
-        ages = day - self.start
-        within = known & (ages >= 0) & (ages <= self.max_age[self.which])
         begun = count + np.bincount(which, minlength=ne)
-        return row_sum, begun, np.bincount(self.which[within], minlength=ne)
+        return row_sum, begun, begun - gone - np.bincount(self.which[out], minlength=ne)
 
 
-def _decay_sum(arrived: np.ndarray, factor: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
+@dataclass(frozen=True)
+class _Decay:
+    """The weekly decay factors of the event columns and the powers `_decay_sum` scales
+    a block by, computed once per builder (the same numbers on every call)."""
+
+    factor: np.ndarray
+    row_by_row: bool  # a half-life of hours: a block's powers would leave the floats
+    up: np.ndarray
+    down: np.ndarray
+    carry_in: np.ndarray
+
+    @classmethod
+    def of(cls, factor: np.ndarray) -> _Decay:
+        steps = np.arange(_BLOCK, dtype=float)[:, None]
+        # factor ** -steps stays finite unless row by row: the block is short enough
+        # (the powers a row-by-row decay leaves unused may overflow)
+        with np.errstate(over="ignore", divide="ignore"):
+            row_by_row = bool(np.any(-np.log2(factor) * _BLOCK > _MAX_EXPONENT))
+            down = factor ** (-steps)
+        return cls(factor, row_by_row, factor**steps, down, factor ** (steps + 1))
+
+
+def _decay_sum(arrived: np.ndarray, decay: _Decay, carry: np.ndarray | None) -> np.ndarray:
     """y[t] = factor * y[t-1] + arrived[t] down each column (y[-1] = `carry`), in blocks
     of `_BLOCK` rows: within a block a cumulative sum of the arrivals scaled up by the
     decay, then scaled down, plus the carry from the block before. The caller starts on
     a block boundary, so a row's sum never depends on where the computation began."""
     n, ne = arrived.shape
-    if np.any(-np.log2(factor) * _BLOCK > _MAX_EXPONENT):  # a half-life of hours: row by row
+    if decay.row_by_row:
         out, last = np.empty((n, ne)), np.zeros(ne) if carry is None else carry
         for t in range(n):
-            out[t] = last = factor * last + arrived[t]
+            out[t] = last = decay.factor * last + arrived[t]
         return out
     blocks = -(-n // _BLOCK)
     padded = np.zeros((blocks * _BLOCK, ne))
     padded[:n] = arrived
-    steps = np.arange(_BLOCK, dtype=float)[:, None]
-    # factor ** -steps stays finite: the block is short enough for the fastest decay
-    up, down = factor**steps, factor ** (-steps)
-    within = np.cumsum(padded.reshape(blocks, _BLOCK, ne) * down, axis=1) * up
-    carry_in = factor ** (steps + 1)
+    within = np.cumsum(padded.reshape(blocks, _BLOCK, ne) * decay.down, axis=1) * decay.up
     last = np.zeros(ne) if carry is None else carry
     for b in range(blocks):
-        within[b] += carry_in * last
+        within[b] += decay.carry_in * last
         last = within[b, -1]
     return within.reshape(-1, ne)[:n]
 
