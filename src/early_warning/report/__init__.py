@@ -74,9 +74,16 @@ def chart_images(store: Store, data: ReportData) -> dict[str, bytes | None]:
     for name, spec in chart_specs(data).items():
         images[name] = None if spec is None else kept(
             store, "chart", (name, spec), lambda name=name, spec=spec: _draw(name, spec),
-            lambda png: base64.b64encode(png).decode("ascii"), base64.b64decode,
+            lambda png: base64.b64encode(png).decode("ascii"), _png_bytes,
         )  # fmt: skip
     return images
+
+
+def _png_bytes(text: str) -> bytes:
+    png = base64.b64decode(text, validate=True)
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("a kept chart that is not a PNG")
+    return png
 
 
 def _draw(name: str, spec: dict[str, Any]) -> bytes:

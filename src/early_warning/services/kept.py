@@ -76,9 +76,13 @@ def kept(
     kept and returned through its JSON form (`encode` to JSON-able, `decode` back)."""
     key = fingerprint(code_fingerprint(), kind, *parts)
     text = store.kept_result(kind, key)
-    if text is None:
-        text = json.dumps(encode(compute()), sort_keys=True, default=_plain)
-        store.keep_result(kind, key, text)
+    if text is not None:
+        try:
+            return decode(json.loads(text))
+        except (ValueError, KeyError, TypeError):  # a row no longer in the form it had
+            pass  # computed again below, and its row replaced
+    text = json.dumps(encode(compute()), sort_keys=True, default=_plain)
+    store.keep_result(kind, key, text)
     return decode(json.loads(text))
 
 

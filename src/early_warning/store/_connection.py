@@ -62,6 +62,11 @@ def connect(path: Path) -> sqlite_utils.Database:
         db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
+        if "unable to open" in str(exc):  # not a bad file: a folder it cannot write in
+            raise StoreError(
+                f"{path}: cannot open the database ({exc}; SQLite writes its journal "
+                "beside the file, so its folder must be writable)"
+            ) from None
         raise StoreError(f"{path}: cannot open as a SQLite database ({exc})") from None
     return db
 

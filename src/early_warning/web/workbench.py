@@ -617,7 +617,7 @@ def _row(session: Session, payload: dict[str, Any]) -> int:
     n = session.panel.n_weeks
     row = payload.get("row", n - 1)
     if isinstance(row, bool) or not isinstance(row, int) or not -n <= row < n:
-        raise InputError(f"row: a week number from 0 to {n - 1}")
+        raise InputError(f"row: a week number from 0 to {n - 1} (or -{n} to -1 from the end)")
     return row % n
 
 
