@@ -36,6 +36,8 @@ from pathlib import Path
 
 from benchlines import MIN_REPEAT, goal_line
 
+from early_warning.store import kept_results_path
+
 REPORT_GOAL_S = 2.0
 FLOOR = (
     "import early_warning, fpdf, sys; pdf = fpdf.FPDF(); pdf.add_page();"
@@ -45,8 +47,8 @@ FLOOR = (
 
 def wall(command: list[str], cwd: Path, forget: Path | None = None) -> float:
     """Seconds of one run; with `forget`, that database's kept results are deleted first."""
-    if forget is not None:
-        with sqlite3.connect(forget) as conn:
+    if forget is not None and kept_results_path(forget).exists():
+        with sqlite3.connect(kept_results_path(forget)) as conn:
             conn.execute("DELETE FROM kept_results")
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, capture_output=True)

@@ -199,21 +199,32 @@ def aggregate(
     `terms`: `prepare(risk, structure, method)` made earlier, for the same numbers
     without reading `risk` again.
     """
-    if terms is None:
-        terms = prepare(risk, structure, method)
-    elif terms.geometric != (method == "geometric"):
-        raise ValueError(f"the prepared terms are not those of a {method} aggregation")
     settings = (indicator_weights, family_weights, min_family_coverage, min_total_coverage)
-    if not terms.blocks:
+    if terms is not None and terms.geometric != (method == "geometric"):
+        raise ValueError(f"the prepared terms are not those of a {method} aggregation")
+    if terms is not None and terms.blocks:
+        parts = [_aggregate(block, structure, *settings) for block in terms.blocks]
+    elif terms is not None:
         return _aggregate(terms, structure, *settings)
-    parts = [_aggregate(block, structure, *settings) for block in terms.blocks]
+    else:
+        risk = np.atleast_2d(risk)
+        if len(risk) <= BLOCK_ROWS:
+            return _aggregate(prepare(risk, structure, method), structure, *settings)
+        # Prepared and aggregated block by block, so that a block's terms are still in
+        # the cache when they are summed (preparing every block first streams them all
+        # through memory twice: a fleet took twice as long).
+        parts = [
+            _aggregate(prepare(risk[i : i + BLOCK_ROWS], structure, method), structure, *settings)
+            for i in range(0, len(risk), BLOCK_ROWS)
+        ]
     stacked = {
         name: np.concatenate([getattr(part, name) for part in parts])
         for name in _PER_WEEK
         if name != "_risk"
     }
-    return Aggregate(**stacked, _risk=terms.risk, _structure=structure,
-                     _weights=indicator_weights, _geometric=terms.geometric)  # fmt: skip
+    return Aggregate(**stacked, _risk=risk if terms is None else terms.risk,
+                     _structure=structure, _weights=indicator_weights,
+                     _geometric=method == "geometric")  # fmt: skip
 
 
 def _aggregate(
