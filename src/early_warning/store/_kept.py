@@ -112,9 +112,11 @@ class KeptResultsRepository(Connected):
 
     def _kept_trouble(self, exc: sqlite3.Error) -> None:
         """Say once per store that results cannot be kept (every report is then as
-        slow as a first one), and stop trying; a lock held past the wait is only this
-        once."""
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        slow as a first one), and stop trying. A lock held past the wait is only this
+        once, and a full disk (or a file size limit: SQLite's "disk I/O error") is said
+        by whatever the command writes next (the report itself), in its own one line."""
+        transient = ("locked", "full", "disk I/O error")
+        if isinstance(exc, sqlite3.OperationalError) and any(t in str(exc) for t in transient):
             return
         if not self._kept_failed:
             _LOG.warning(
